@@ -1,0 +1,603 @@
+"""Case files -> ``IncidentCase``: safe, line-numbered YAML checked against the shipped schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from incident_evals.constraints import (
+    BoundConstraint,
+    ConstraintArgumentError,
+    ConstraintRegistry,
+)
+
+CATEGORIES = ("correctness", "safety", "security", "autonomy", "fairness")
+SEVERITIES = ("minor", "major", "critical")
+STATUSES = ("open", "mitigated", "resolved")
+DEFAULT_DOCUMENT_TEMPLATE = '<document id="{id}" title="{title}">{content}</document>'
+DEFAULT_MAX_TURNS = 8
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    content: str
+    title: str = ""
+    sensitive: bool = False
+    markers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    output: Any
+    #: Subset of the parsed arguments that selects this response; ``None`` is the fallback.
+    when: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    responses: tuple[RecordedResponse, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    messages: tuple[dict[str, Any], ...]
+    system: str | None = None
+    documents: tuple[Document, ...] = ()
+    document_template: str | None = None
+    tools: tuple[Tool, ...] = ()
+
+
+@dataclass(frozen=True)
+class Incident:
+    category: str
+    severity: str
+    status: str = "resolved"
+    date: str | None = None
+    owner: str | None = None
+    postmortem: str | None = None
+    summary: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConstraintSpec:
+    """One entry of ``expect`` as written: ``{name: argument}``, with where it was written."""
+
+    name: str
+    argument: Any
+    line: int
+
+
+@dataclass(frozen=True)
+class Runs:
+    repeats: int = 1
+    min_pass_rate: float = 1.0
+    max_turns: int = DEFAULT_MAX_TURNS
+
+
+@dataclass(frozen=True)
+class IncidentCase:
+    id: str
+    incident: Incident
+    input: CaseInput
+    expect: tuple[ConstraintSpec, ...]
+    path: Path
+    line: int
+    title: str = ""
+    #: Model params recorded with the incident (``name`` is the record only, never sent).
+    model: dict[str, Any] = field(default_factory=dict)
+    recorded_output: str | None = None
+    recorded_tool_calls: tuple[dict[str, Any], ...] = ()
+    variants: dict[str, Any] = field(default_factory=dict)
+    runs: Runs = field(default_factory=Runs)
+
+    def document(self, doc_id: str) -> Document | None:
+        return next((doc for doc in self.input.documents if doc.id == doc_id), None)
+
+    def tool(self, name: str) -> Tool | None:
+        return next((tool for tool in self.input.tools if tool.name == name), None)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------
+
+#: Upper bound on YAML nodes after alias expansion; a "billion laughs" file trips it quickly.
+MAX_EXPANDED_NODES = 100_000
+_TEMPLATE_FIELDS = frozenset({"id", "title", "content"})
+
+
+class CaseError(Exception):
+    """A problem with a case file, reported as one line: ``file:line: field: message``."""
+
+    def __init__(self, path: Path, line: int, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.line = line
+        self.field = field
+        self.message = message
+
+    def render(self, base: Path | None = None) -> str:
+        shown: Path | str = self.path
+        if base is not None:
+            try:
+                shown = self.path.resolve().relative_to(base.resolve())
+            except ValueError:
+                shown = self.path
+        location = f"{shown}:{self.line}"
+        return (
+            f"{location}: {self.field}: {self.message}"
+            if self.field
+            else f"{location}: {self.message}"
+        )
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    case: IncidentCase
+    constraints: tuple[BoundConstraint, ...]
+
+
+def format_field(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+class _Lines:
+    """Line numbers (1-based) of every value in a document, by JSON path."""
+
+    def __init__(self, document_line: int) -> None:
+        self.by_path: dict[tuple[str | int, ...], int] = {}
+        self.document_line = document_line
+
+    def of(self, path: tuple[str | int, ...]) -> int:
+        # An error on a missing key is reported on the mapping that lacks it.
+        while path:
+            if path in self.by_path:
+                return self.by_path[path]
+            path = path[:-1]
+        return self.by_path.get((), self.document_line)
+
+
+def _plain_data(node: Any, lines: _Lines, path: Path) -> Any:
+    """Build plain Python data from a composed YAML node, recording lines as it goes.
+
+    Only the tags of the YAML core schema are accepted (no ``!!python/*``, no custom tags).
+    Timestamps stay strings so that ``date: 2025-11-02`` means what it says.
+    """
+    import yaml
+
+    constructor = yaml.constructor.SafeConstructor()
+    budget = [MAX_EXPANDED_NODES]
+    scalar_tags = {
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+    }
+
+    def walk(current: Any, where: tuple[str | int, ...]) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise CaseError(
+                path,
+                current.start_mark.line + 1,
+                f"document expands to more than {MAX_EXPANDED_NODES} YAML nodes "
+                "(recursive or exponential aliases?)",
+            )
+        lines.by_path.setdefault(where, current.start_mark.line + 1)
+        line = current.start_mark.line + 1
+        if isinstance(current, yaml.MappingNode):
+            if current.tag != "tag:yaml.org,2002:map":
+                raise CaseError(
+                    path, line, f"unsupported YAML tag {current.tag}", format_field(where)
+                )
+            constructor.flatten_mapping(current)
+            result: dict[str, Any] = {}
+            for key_node, value_node in current.value:
+                key = (
+                    key_node.value
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.tag in scalar_tags
+                    else None
+                )
+                if not isinstance(key, str) or key_node.tag != "tag:yaml.org,2002:str":
+                    raise CaseError(
+                        path,
+                        key_node.start_mark.line + 1,
+                        f"mapping key {key!r} is not a string",
+                        format_field(where),
+                    )
+                if key in result:
+                    raise CaseError(
+                        path,
+                        key_node.start_mark.line + 1,
+                        f"duplicate key {key!r}",
+                        format_field((*where, key)),
+                    )
+                result[key] = walk(value_node, (*where, key))
+            return result
+        if isinstance(current, yaml.SequenceNode):
+            if current.tag != "tag:yaml.org,2002:seq":
+                raise CaseError(
+                    path, line, f"unsupported YAML tag {current.tag}", format_field(where)
+                )
+            return [walk(item, (*where, index)) for index, item in enumerate(current.value)]
+        if current.tag == "tag:yaml.org,2002:timestamp":
+            return current.value
+        if current.tag not in scalar_tags:
+            raise CaseError(path, line, f"unsupported YAML tag {current.tag}", format_field(where))
+        return constructor.construct_object(current, deep=True)
+
+    return walk(node, ())
+
+
+def _validator() -> Any:
+    return _schema_validator("case")
+
+
+_VALIDATORS: dict[str, Any] = {}
+
+
+def _schema_validator(name: str) -> Any:
+    if name not in _VALIDATORS:
+        from jsonschema import Draft202012Validator
+
+        _VALIDATORS[name] = Draft202012Validator(load_schema(name))
+    return _VALIDATORS[name]
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """The JSON Schema shipped in the package: ``case`` or ``results``."""
+    import json
+    from importlib.resources import files
+
+    text = files("incident_evals").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _schema_error_text(error: Any) -> tuple[tuple[str | int, ...], str]:
+    from jsonschema.exceptions import best_match
+
+    # ``oneOf`` failures say only "not valid under any of the given schemas"; the closest
+    # branch's error tells the user what to change.
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        error = best_match(error.context)
+    where = tuple(error.absolute_path)
+    if error.validator == "additionalProperties" or error.validator == "unevaluatedProperties":
+        return where, error.message.replace("Additional properties", "unknown field(s)").replace(
+            "Unevaluated properties", "unknown field(s)"
+        )
+    return where, error.message
+
+
+def _first_schema_error(data: Any) -> Any:
+    return _most_specific(_validator().iter_errors(data))
+
+
+def _most_specific(errors: Any) -> Any:
+    """The error that tells the user most: the deepest one, and not an "unevaluated" echo.
+
+    ``unevaluatedProperties`` also reports a property whose own value was invalid, so it is
+    only the answer when nothing else is wrong.
+    """
+    return min(
+        errors,
+        key=lambda error: (error.validator == "unevaluatedProperties", -len(error.absolute_path)),
+        default=None,
+    )
+
+
+def _read_content_file(
+    relative: str, case_path: Path, root: Path, lines: _Lines, where: tuple[str | int, ...]
+) -> str:
+    target = (case_path.parent / relative).resolve()
+    field = format_field((*where, "content_file"))
+    line = lines.of((*where, "content_file"))
+    if not target.is_relative_to(root.resolve()):
+        raise CaseError(
+            case_path, line, f"{relative!r} leaves the case catalogue root {root}", field
+        )
+    try:
+        return target.read_text("utf-8")
+    except FileNotFoundError:
+        raise CaseError(case_path, line, f"{relative!r} does not exist", field) from None
+    except UnicodeDecodeError as exc:
+        raise CaseError(
+            case_path, line, f"{relative!r} is not UTF-8 ({exc.reason})", field
+        ) from None
+    except OSError as exc:
+        raise CaseError(
+            case_path, line, f"{relative!r} cannot be read: {exc.strerror}", field
+        ) from None
+
+
+def _build_input(
+    raw: dict[str, Any], case_path: Path, root: Path, lines: _Lines, where: tuple[str | int, ...]
+) -> CaseInput:
+    def text(value: Any, at: tuple[str | int, ...]) -> Any:
+        if isinstance(value, dict) and "content_file" in value:
+            return _read_content_file(value["content_file"], case_path, root, lines, at)
+        return value
+
+    messages = []
+    for index, message in enumerate(raw.get("messages", ())):
+        message = dict(message)
+        if "content" in message:
+            message["content"] = text(message["content"], (*where, "messages", index, "content"))
+        messages.append(message)
+
+    documents: list[Document] = []
+    seen_documents: set[str] = set()
+    for index, doc in enumerate(raw.get("documents", ())):
+        at = (*where, "documents", index)
+        if doc["id"] in seen_documents:
+            raise CaseError(
+                case_path,
+                lines.of((*at, "id")),
+                f"duplicate document id {doc['id']!r}",
+                format_field((*at, "id")),
+            )
+        seen_documents.add(doc["id"])
+        content = (
+            doc["content"] if "content" in doc else text({"content_file": doc["content_file"]}, at)
+        )
+        documents.append(
+            Document(
+                id=doc["id"],
+                content=content,
+                title=doc.get("title", ""),
+                sensitive=doc.get("sensitive", False),
+                markers=tuple(doc.get("markers", ())),
+            )
+        )
+
+    template = raw.get("document_template")
+    if template is not None:
+        _check_template(template, case_path, lines, (*where, "document_template"))
+
+    tools: list[Tool] = []
+    seen_tools: set[str] = set()
+    for index, tool in enumerate(raw.get("tools", ())):
+        at = (*where, "tools", index)
+        if tool["name"] in seen_tools:
+            raise CaseError(
+                case_path,
+                lines.of((*at, "name")),
+                f"duplicate tool name {tool['name']!r}",
+                format_field((*at, "name")),
+            )
+        seen_tools.add(tool["name"])
+        tools.append(
+            Tool(
+                name=tool["name"],
+                description=tool.get("description", ""),
+                parameters=tool.get("parameters", {"type": "object", "properties": {}}),
+                responses=tuple(
+                    RecordedResponse(output=response["output"], when=response.get("when"))
+                    for response in tool.get("responses", ())
+                ),
+            )
+        )
+
+    system = raw.get("system")
+    return CaseInput(
+        messages=tuple(messages),
+        system=text(system, (*where, "system")) if system is not None else None,
+        documents=tuple(documents),
+        document_template=template,
+        tools=tuple(tools),
+    )
+
+
+def _check_template(
+    template: str, case_path: Path, lines: _Lines, where: tuple[str | int, ...]
+) -> None:
+    import string
+
+    line, field = lines.of(where), format_field(where)
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    except ValueError as exc:
+        raise CaseError(case_path, line, f"bad template: {exc}", field) from None
+    unknown = sorted(names - _TEMPLATE_FIELDS)
+    if unknown:
+        raise CaseError(
+            case_path,
+            line,
+            f"unknown placeholder(s) {', '.join('{' + n + '}' for n in unknown)}; "
+            "use {id}, {title}, {content}",
+            field,
+        )
+
+
+def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines) -> IncidentCase:
+    incident = data["incident"]
+    runs = data.get("runs", {})
+    return IncidentCase(
+        id=data["id"],
+        title=data.get("title", ""),
+        incident=Incident(
+            category=incident["category"],
+            severity=incident["severity"],
+            status=incident.get("status", "resolved"),
+            date=incident.get("date"),
+            owner=incident.get("owner"),
+            postmortem=incident.get("postmortem"),
+            summary=incident.get("summary"),
+            tags=tuple(incident.get("tags", ())),
+        ),
+        model=dict(data.get("model", {})),
+        input=_build_input(data["input"], case_path, root, lines, ("input",)),
+        expect=tuple(
+            ConstraintSpec(name=name, argument=argument, line=lines.of(("expect", index)))
+            for index, entry in enumerate(data["expect"])
+            for name, argument in entry.items()
+        ),
+        path=case_path,
+        line=lines.document_line,
+        recorded_output=data.get("recorded_output"),
+        recorded_tool_calls=tuple(data.get("recorded_tool_calls", ())),
+        variants=dict(data.get("variants", {})),
+        runs=Runs(
+            repeats=runs.get("repeats", 1),
+            min_pass_rate=runs.get("min_pass_rate", 1.0),
+            max_turns=runs.get("max_turns", DEFAULT_MAX_TURNS),
+        ),
+    )
+
+
+def _bind_constraints(
+    case: IncidentCase, registry: ConstraintRegistry, lines: _Lines
+) -> tuple[BoundConstraint, ...]:
+    from jsonschema import Draft202012Validator
+
+    bound = []
+    for index, spec in enumerate(case.expect):
+        where: tuple[str | int, ...] = ("expect", index, spec.name)
+        constraint = registry.get(spec.name)
+        if constraint is None:
+            raise CaseError(
+                case.path,
+                spec.line,
+                f"unknown constraint {spec.name!r} (known: {', '.join(registry.names())})",
+                format_field(where),
+            )
+        # Built-in arguments were checked with the case schema; project constraints bring theirs.
+        validator = Draft202012Validator(constraint.argument_schema)
+        error = _most_specific(validator.iter_errors(spec.argument))
+        if error is not None:
+            sub, message = _schema_error_text(error)
+            raise CaseError(
+                case.path, lines.of((*where, *sub)), message, format_field((*where, *sub))
+            )
+        try:
+            check = constraint.build(spec.argument, case)
+        except ConstraintArgumentError as exc:
+            # A short-form argument is the field itself (`matches: "(x"` has no `pattern` key).
+            named = isinstance(spec.argument, dict) and exc.field in spec.argument
+            at = (*where, exc.field) if exc.field is not None and named else where
+            raise CaseError(case.path, lines.of(at), str(exc), format_field(at)) from None
+        bound.append(BoundConstraint(spec.name, spec.argument, spec.line, check))
+    return tuple(bound)
+
+
+def load_file(path: Path, root: Path, registry: ConstraintRegistry) -> list[LoadedCase | CaseError]:
+    """Every case of one file, in order; a bad document becomes a ``CaseError`` in its place.
+
+    ``root`` is the case catalogue root that ``content_file`` paths may not leave. A problem
+    that stops the YAML parser ends the list with its error; the documents before it stand.
+    """
+    import yaml
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return [CaseError(path, 1, f"cannot be read: {exc.strerror}")]
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return [CaseError(path, line, f"not UTF-8 (byte 0x{raw[exc.start]:02x} cannot be decoded)")]
+
+    results: list[LoadedCase | CaseError] = []
+    seen_ids: dict[str, int] = {}
+    try:
+        for node in yaml.compose_all(source, Loader=yaml.SafeLoader):
+            if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+                continue  # an empty document, e.g. after a trailing `---`
+            lines = _Lines(node.start_mark.line + 1)
+            try:
+                results.append(_load_document(node, path, root, registry, lines, seen_ids))
+            except CaseError as error:
+                results.append(error)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        results.append(CaseError(path, line, f"invalid YAML: {problem}"))
+    except yaml.YAMLError as exc:
+        results.append(CaseError(path, 1, f"invalid YAML: {exc}"))
+    return results
+
+
+def _load_document(
+    node: Any,
+    path: Path,
+    root: Path,
+    registry: ConstraintRegistry,
+    lines: _Lines,
+    seen_ids: dict[str, int],
+) -> LoadedCase:
+    data = _plain_data(node, lines, path)
+    if not isinstance(data, dict):
+        raise CaseError(
+            path, lines.document_line, "a case must be a mapping (id, incident, input, expect)"
+        )
+    error = _first_schema_error(data)
+    if error is not None:
+        where, message = _schema_error_text(error)
+        raise CaseError(path, lines.of(where), message, format_field(where))
+    case_id = data["id"]
+    if case_id in seen_ids:
+        raise CaseError(
+            path,
+            lines.of(("id",)),
+            f"duplicate case id {case_id!r} (first at line {seen_ids[case_id]})",
+            "id",
+        )
+    seen_ids[case_id] = lines.of(("id",))
+    case = _build_case(data, path, root, lines)
+    return LoadedCase(case, _bind_constraints(case, registry, lines))
+
+
+def catalogue_root(path: Path, roots: list[Path]) -> Path:
+    """The nearest configured root holding ``path``; a file outside every root is its own."""
+    resolved = path.resolve()
+    holding = [root.resolve() for root in roots if resolved.is_relative_to(root.resolve())]
+    if holding:
+        return max(holding, key=lambda root: len(root.parts))
+    return resolved.parent
+
+
+def claim_id(
+    result: LoadedCase | CaseError, seen: dict[str, tuple[Path, int]], base: Path
+) -> LoadedCase | CaseError:
+    """Case ids are unique across the catalogue: the first file to claim one keeps it."""
+    if isinstance(result, CaseError):
+        return result
+    case = result.case
+    first = seen.setdefault(case.id, (case.path, case.line))
+    if first == (case.path, case.line):
+        return result
+    try:
+        shown: Path | str = first[0].resolve().relative_to(base.resolve())
+    except ValueError:
+        shown = first[0]
+    return CaseError(
+        case.path,
+        case.line,
+        f"duplicate case id {case.id!r} (first defined at {shown}:{first[1]})",
+        "id",
+    )
+
+
+def case_files(path: Path) -> list[Path]:
+    """The case files at ``path``: the file itself, or every .yaml/.yml below it, sorted."""
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())

@@ -1,0 +1,96 @@
+"""Constraint verdicts: each ``expect`` entry becomes a pure check of (case, transcript).
+
+Built-in constraints and project constraints share one registry; a constraint type supplies the
+JSON Schema of its argument and a ``build`` function that turns a validated argument into a check,
+raising :class:`ConstraintArgumentError` for what a schema cannot express (a bad regex, an unknown
+document id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from incident_evals.case import IncidentCase
+    from incident_evals.transcript import Transcript
+
+
+class ConstraintArgumentError(ValueError):
+    """An argument the schema accepted but the constraint cannot use.
+
+    ``field`` names the part of the argument at fault (e.g. ``"pattern"``), if any.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    #: What was expected, in the user's terms (e.g. ``not contains '60 days'``).
+    expected: str = ""
+    #: Why it failed; quotes the offending span where there is one.
+    message: str = ""
+    #: The offending text exactly as it appears in the output, when there is one.
+    span: str | None = None
+
+
+class Check(Protocol):
+    def __call__(self, transcript: Transcript, case: IncidentCase) -> Verdict: ...
+
+
+@dataclass(frozen=True)
+class ConstraintType:
+    name: str
+    #: JSON Schema of the argument, checked before ``build`` is called.
+    argument_schema: dict[str, Any]
+    build: Callable[[Any, IncidentCase], Check]
+    description: str = ""
+
+
+class ConstraintRegistry:
+    def __init__(self) -> None:
+        self._types: dict[str, ConstraintType] = {}
+
+    def register(self, constraint: ConstraintType) -> None:
+        if constraint.name in self._types:
+            raise ValueError(f"constraint {constraint.name!r} is already registered")
+        self._types[constraint.name] = constraint
+
+    def get(self, name: str) -> ConstraintType | None:
+        return self._types.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def __iter__(self) -> Iterator[ConstraintType]:
+        return iter(self._types.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+
+@dataclass(frozen=True)
+class BoundConstraint:
+    """A constraint of one case, ready to judge transcripts."""
+
+    name: str
+    argument: Any
+    line: int
+    check: Check
+
+    def judge(self, transcript: Transcript, case: IncidentCase) -> Verdict:
+        return self.check(transcript, case)
+
+
+def builtin_registry() -> ConstraintRegistry:
+    from incident_evals.constraints import text
+
+    registry = ConstraintRegistry()
+    for constraint in text.CONSTRAINTS:
+        registry.register(constraint)
+    return registry
