@@ -1,0 +1,515 @@
+"""A scripted, real-HTTP OpenAI Chat Completions server for tests and benchmarks.
+
+The server listens on ``127.0.0.1`` (OS-chosen port) and is meant to be driven through
+the real ``openai`` SDK, e.g.::
+
+    with ChatServer([Reply(content="hi"), Reply(status=429, headers={"Retry-After": "0"})]) as s:
+        client = openai.OpenAI(base_url=s.base_url, api_key="test", max_retries=0)
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+
+Endpoints:
+
+* ``POST /v1/chat/completions`` -- non-streaming only (``"stream": true`` answers 400).
+* ``GET /v1/models`` -- lists the server's model.
+* anything else (including ``HEAD``) -- 404 with an OpenAI-style JSON error body.
+
+Stdlib only, so it can be imported from ``tests/`` and from ``bench/`` scripts alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, TypeAlias, TypedDict
+
+__all__ = [
+    "ChatServer",
+    "RecordedRequest",
+    "Reply",
+    "Script",
+    "ToolCallSpec",
+]
+
+CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
+MODELS_PATH = "/v1/models"
+SCRIPT_EXHAUSTED = "script exhausted"
+
+# Errors raised when the peer went away; they are expected and never reported.
+_DISCONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,  # includes BrokenPipeError, ConnectionResetError, ConnectionAbortedError
+    TimeoutError,
+    socket.timeout,
+)
+
+
+class _ToolCallRequired(TypedDict):
+    name: str
+    arguments: str | dict[str, Any]
+
+
+class ToolCallSpec(_ToolCallRequired, total=False):
+    """One scripted tool call.
+
+    ``arguments`` is sent verbatim when it is a ``str`` (so malformed JSON can be scripted)
+    and ``json.dumps``-ed when it is a ``dict``. ``id`` defaults to ``call_<n>_<i>``.
+    """
+
+    id: str
+
+
+@dataclass
+class Reply:
+    """What the server answers to one chat-completions request."""
+
+    content: str | None = None
+    tool_calls: list[ToolCallSpec] | None = None
+    status: int = 200
+    """Non-200 sends an OpenAI-style ``{"error": {"message", "type", "param", "code"}}``."""
+    error_message: str = "scripted error"
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers, e.g. ``{"Retry-After": "0.1"}`` or ``{"x-request-id": "r"}``."""
+    delay_s: float = 0.0
+    """Sleep this long (on top of the server's ``latency_s``) before answering."""
+    model: str | None = None
+    """Model id to report; defaults to the server's model."""
+    finish_reason: str | None = None
+    """Defaults to ``"tool_calls"`` when ``tool_calls`` is set, else ``"stop"``."""
+    drop_connection: bool = False
+    """Close the socket without sending any response (after the delay, if any)."""
+
+
+Script: TypeAlias = list[Reply] | Callable[[dict[str, Any]], Reply]
+
+
+@dataclass
+class RecordedRequest:
+    """A chat-completions request as received by the server.
+
+    ``headers`` keys are lower-cased. ``time`` is ``time.monotonic()`` at arrival.
+    """
+
+    body: dict[str, Any]
+    headers: dict[str, str]
+    path: str
+    time: float
+
+
+_ERROR_TYPES: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("authentication_error", "invalid_api_key"),
+    403: ("permission_error", None),
+    404: ("invalid_request_error", "not_found"),
+    409: ("conflict_error", None),
+    422: ("invalid_request_error", None),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+}
+
+
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    err_type, code = _ERROR_TYPES.get(
+        status, ("server_error", None) if status >= 500 else ("invalid_request_error", None)
+    )
+    return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
+
+
+def _text_of(content: Any) -> str:
+    """Text of a message ``content`` (a string or a list of content parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = [
+            str(part.get("text", ""))
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text"
+        ]
+        return " ".join(parts)
+    return ""
+
+
+def _count_words(text: str) -> int:
+    return len(text.split())
+
+
+def _echo_reply(body: dict[str, Any]) -> Reply:
+    """Default script: echo the content of the last user message."""
+    messages = body.get("messages")
+    last_user = ""
+    if isinstance(messages, list):
+        for message in reversed(messages):
+            if isinstance(message, dict) and message.get("role") == "user":
+                last_user = _text_of(message.get("content"))
+                break
+    return Reply(content=f"echo: {last_user}")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, chat: ChatServer) -> None:
+        self.chat = chat
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def handle_error(
+        self,
+        request: socket.socket | tuple[bytes, socket.socket],
+        client_address: Any,
+    ) -> None:
+        # Called from inside an ``except`` block by socketserver. Clients disconnecting
+        # mid-request (timeouts, dropped connections, server stop) are normal here.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, _DISCONNECT_ERRORS) or self.chat._stopping.is_set():
+            return
+        self.chat._record_error(traceback.format_exc())
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ChatServer/1.0"
+    sys_version = ""
+    server: _HTTPServer
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.chat._track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.chat._untrack(self.connection)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silence the per-request stderr logging of ``BaseHTTPRequestHandler``."""
+
+    def _path(self) -> str:
+        path = self.path.split("?", 1)[0]
+        return path.rstrip("/") or "/"
+
+    def _send_json(
+        self,
+        status: int,
+        payload: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        body: bool = True,
+    ) -> None:
+        data = json.dumps(payload).encode("utf-8")
+        extra = dict(headers or {})
+        lowered = {k.lower() for k in extra}
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if "x-request-id" not in lowered:
+            self.send_header("x-request-id", self.server.chat._next_request_id())
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    def _send_error_json(self, status: int, message: str, *, body: bool = True) -> None:
+        self._send_json(status, _error_body(status, message), body=body)
+
+    def _drop(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    # -- verbs ------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        if self._path() == MODELS_PATH:
+            chat = self.server.chat
+            model = {
+                "id": chat.model,
+                "object": "model",
+                "created": chat._created,
+                "owned_by": "chat-server",
+            }
+            self._send_json(200, {"object": "list", "data": [model]})
+        else:
+            self._send_error_json(404, f"unknown path: GET {self._path()}")
+
+    def do_HEAD(self) -> None:
+        self._send_error_json(404, f"unknown path: HEAD {self._path()}", body=False)
+
+    def _not_found(self) -> None:
+        self._read_body()
+        self._send_error_json(404, f"unknown path: {self.command} {self._path()}")
+
+    do_PUT = _not_found
+    do_DELETE = _not_found
+    do_PATCH = _not_found
+    do_OPTIONS = _not_found
+
+    def do_POST(self) -> None:
+        path = self._path()
+        raw = self._read_body()
+        if path != CHAT_COMPLETIONS_PATH:
+            self._send_error_json(404, f"unknown path: POST {path}")
+            return
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = None
+        if not isinstance(body, dict):
+            self._send_error_json(400, "request body must be a JSON object")
+            return
+
+        chat = self.server.chat
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if body.get("stream") is True:
+            chat._record(RecordedRequest(body, headers, path, time.monotonic()))
+            self._send_error_json(400, "streaming is not supported by ChatServer")
+            return
+
+        try:
+            reply = chat._next_reply(RecordedRequest(body, headers, path, time.monotonic()))
+        except _ScriptError as exc:
+            self._send_error_json(500, str(exc))
+            return
+
+        wait = chat.latency_s + reply.delay_s
+        if wait > 0 and chat._stopping.wait(wait):
+            self._drop()  # server is stopping: abandon the in-flight request
+            return
+        if reply.drop_connection:
+            self._drop()
+            return
+        if reply.status != 200:
+            self._send_json(
+                reply.status, _error_body(reply.status, reply.error_message), reply.headers
+            )
+            return
+        self._send_json(200, chat._completion(body, reply), reply.headers)
+
+
+class _ScriptError(Exception):
+    pass
+
+
+class ChatServer:
+    """Scripted OpenAI-compatible chat-completions server on ``127.0.0.1``.
+
+    ``script`` is either a list of replies answered in order across requests (then HTTP 500
+    ``"script exhausted"``), a callable ``(request_body) -> Reply`` (invoked under a lock, so
+    it never runs concurrently), or ``None`` to echo the last user message.
+    """
+
+    def __init__(
+        self,
+        script: Script | None = None,
+        *,
+        model: str = "test-model",
+        latency_s: float = 0.0,
+    ) -> None:
+        self.model = model
+        self.latency_s = latency_s
+        self._lock = threading.Lock()
+        self._script: Script | None = script
+        self._position = 0
+        self._requests: list[RecordedRequest] = []
+        self._errors: list[str] = []
+        self._completion_counter = 0
+        self._request_id_counter = 0
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._created = int(time.time())
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> ChatServer:
+        if self._httpd is not None:
+            raise RuntimeError("ChatServer already started")
+        self._stopping.clear()
+        self._httpd = _HTTPServer(self)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"ChatServer:{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; in-flight requests are abandoned (their connections closed)."""
+        httpd, thread = self._httpd, self._thread
+        if httpd is None:
+            return
+        self._stopping.set()
+        httpd.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        httpd.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        self._httpd = None
+        self._thread = None
+
+    def __enter__(self) -> ChatServer:
+        if self._httpd is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- public API -------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("ChatServer is not running")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/v1``, suitable for ``openai.OpenAI(base_url=...)``."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Snapshot of the chat-completions requests received so far, in arrival order."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def errors(self) -> list[str]:
+        """Tracebacks of unexpected server-side errors (should stay empty)."""
+        with self._lock:
+            return list(self._errors)
+
+    def set_script(self, script: Script | None) -> None:
+        """Replace the script; a list script starts again from its first reply."""
+        with self._lock:
+            self._script = script
+            self._position = 0
+
+    # -- internals (called from handler threads) --------------------------------------------
+
+    def _track(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(conn)
+
+    def _untrack(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(request)
+
+    def _record_error(self, text: str) -> None:
+        with self._lock:
+            self._errors.append(text)
+
+    def _next_request_id(self) -> str:
+        with self._lock:
+            self._request_id_counter += 1
+            return f"req_{self._request_id_counter}"
+
+    def _next_reply(self, request: RecordedRequest) -> Reply:
+        """Record ``request`` and pick its reply atomically (request i gets reply i)."""
+        with self._lock:
+            self._requests.append(request)
+            script = self._script
+            if script is None:
+                return _echo_reply(request.body)
+            if isinstance(script, list):
+                if self._position >= len(script):
+                    raise _ScriptError(
+                        f"{SCRIPT_EXHAUSTED}: all {len(script)} scripted replies were used"
+                    )
+                reply = script[self._position]
+                self._position += 1
+                return reply
+            try:
+                reply = script(request.body)
+            except Exception as exc:
+                raise _ScriptError(f"script raised {type(exc).__name__}: {exc}") from exc
+            if not isinstance(reply, Reply):
+                raise _ScriptError(f"script returned {type(reply).__name__}, not Reply")
+            return reply
+
+    def _completion(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        with self._lock:
+            self._completion_counter += 1
+            n = self._completion_counter
+
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": reply.content,
+            "refusal": None,
+        }
+        completion_words = _count_words(reply.content or "")
+        if reply.tool_calls:
+            calls = []
+            for i, spec in enumerate(reply.tool_calls):
+                args = spec["arguments"]
+                arguments = args if isinstance(args, str) else json.dumps(args)
+                completion_words += _count_words(spec["name"]) + _count_words(arguments)
+                calls.append(
+                    {
+                        "id": spec.get("id", f"call_{n}_{i}"),
+                        "type": "function",
+                        "function": {"name": spec["name"], "arguments": arguments},
+                    }
+                )
+            message["tool_calls"] = calls
+
+        messages = body.get("messages")
+        prompt_words = 0
+        if isinstance(messages, list):
+            for m in messages:
+                if isinstance(m, dict):
+                    prompt_words += _count_words(_text_of(m.get("content")))
+
+        finish_reason = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+        return {
+            "id": f"chatcmpl-{n}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": reply.model or self.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": finish_reason,
+                    "logprobs": None,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_words,
+                "completion_tokens": completion_words,
+                "total_tokens": prompt_words + completion_words,
+            },
+        }

@@ -1,0 +1,450 @@
+"""Tests for the scripted chat-completions server, exercised through the real ``openai`` SDK."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import openai
+import pytest
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCall,
+)
+
+from chat_server import ChatServer, Reply
+
+USER_MSG: list[Any] = [{"role": "user", "content": "what is the status of incident 42"}]
+
+
+def make_client(server: ChatServer, *, timeout: float = 10.0) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0, timeout=timeout)
+
+
+@pytest.fixture
+def client(chat_server: ChatServer) -> Iterator[openai.OpenAI]:
+    c = make_client(chat_server)
+    try:
+        yield c
+    finally:
+        c.close()
+
+
+def ask(
+    client: openai.OpenAI,
+    content: str = "hello",
+    *,
+    tools: list[ChatCompletionFunctionToolParam] | openai.Omit = openai.omit,
+) -> ChatCompletion:
+    return client.chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": content}], tools=tools
+    )
+
+
+def test_import_from_tests_dir() -> None:
+    import chat_server as mod
+
+    assert mod.ChatServer is ChatServer
+    assert mod.__file__ is not None
+    assert mod.__file__.endswith("tests/chat_server.py")
+
+
+def test_base_url_is_loopback_with_os_port(chat_server: ChatServer) -> None:
+    assert chat_server.base_url == f"http://127.0.0.1:{chat_server.port}/v1"
+    assert chat_server.port > 0
+
+
+def test_content_reply(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script([Reply(content="all systems nominal today")])
+
+    completion = ask(client, "status please now")
+
+    choice = completion.choices[0]
+    assert choice.message.content == "all systems nominal today"
+    assert choice.message.role == "assistant"
+    assert choice.message.tool_calls is None
+    assert choice.finish_reason == "stop"
+    assert choice.index == 0
+    assert completion.id.startswith("chatcmpl-")
+    assert completion.object == "chat.completion"
+    assert completion.model == "test-model"
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == 3
+    assert completion.usage.completion_tokens == 4
+    assert completion.usage.total_tokens == 7
+    assert completion._request_id is not None
+    assert completion._request_id.startswith("req_")
+
+
+def test_response_validates_strictly_against_sdk_model(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    # The SDK builds models leniently; validate the raw JSON strictly to catch shape drift.
+    chat_server.set_script(
+        [
+            Reply(content="plain"),
+            Reply(tool_calls=[{"name": "lookup", "arguments": {"id": 1}}]),
+        ]
+    )
+    for _ in range(2):
+        raw = client.chat.completions.with_raw_response.create(model="m", messages=USER_MSG)
+        assert raw.headers["content-type"] == "application/json"
+        assert raw.headers["x-request-id"].startswith("req_")
+        data = json.loads(raw.text)
+        validated = ChatCompletion.model_validate(data)
+        assert validated.choices[0].logprobs is None
+        assert set(data) == {"id", "object", "created", "model", "choices", "usage"}
+        assert isinstance(data["created"], int)
+
+
+def test_default_script_echoes_last_user_message(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(
+        model="m",
+        messages=[
+            {"role": "system", "content": "be terse"},
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "second question"},
+        ],
+    )
+    assert completion.choices[0].message.content == "echo: second question"
+
+
+def test_reply_model_override(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script([Reply(content="x", model="gpt-4o-2024-08-06", finish_reason="length")])
+    completion = ask(client)
+    assert completion.model == "gpt-4o-2024-08-06"
+    assert completion.choices[0].finish_reason == "length"
+
+
+def test_tool_calls_parsed_by_sdk(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    malformed = "{'incident': 42, "  # not JSON: must be passed through verbatim
+    chat_server.set_script(
+        [
+            Reply(
+                tool_calls=[
+                    {"name": "get_incident", "arguments": {"id": 42, "verbose": True}},
+                    {"name": "page_oncall", "arguments": malformed, "id": "call_custom"},
+                ]
+            )
+        ]
+    )
+
+    completion = ask(client, tools=[_TOOL])
+
+    message = completion.choices[0].message
+    assert completion.choices[0].finish_reason == "tool_calls"
+    assert message.content is None
+    assert message.tool_calls is not None
+    assert len(message.tool_calls) == 2
+    first, second = message.tool_calls
+    assert isinstance(first, ChatCompletionMessageFunctionToolCall)
+    assert isinstance(second, ChatCompletionMessageFunctionToolCall)
+    assert first.type == "function"
+    assert first.function.name == "get_incident"
+    assert json.loads(first.function.arguments) == {"id": 42, "verbose": True}
+    assert first.id.startswith("call_")
+    assert second.id == "call_custom"
+    assert second.function.name == "page_oncall"
+    assert second.function.arguments == malformed
+    assert first.id != second.id
+
+
+def test_rate_limit_with_retry_after(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script(
+        [
+            Reply(
+                status=429,
+                error_message="slow down",
+                headers={"Retry-After": "0.1", "x-request-id": "req_ratelimited"},
+            )
+        ]
+    )
+
+    with pytest.raises(openai.RateLimitError) as excinfo:
+        ask(client)
+
+    err = excinfo.value
+    assert err.status_code == 429
+    assert err.response.headers["retry-after"] == "0.1"
+    assert err.request_id == "req_ratelimited"
+    assert "slow down" in err.message
+    assert err.code == "rate_limit_exceeded"
+    assert err.type == "rate_limit_error"
+    assert isinstance(err.body, dict)
+    assert err.body["message"] == "slow down"
+
+
+def test_server_error(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script([Reply(status=500, error_message="model backend crashed")])
+
+    with pytest.raises(openai.InternalServerError) as excinfo:
+        ask(client)
+
+    assert excinfo.value.status_code == 500
+    assert "model backend crashed" in excinfo.value.message
+    assert excinfo.value.type == "server_error"
+    assert excinfo.value.request_id is not None
+
+
+def test_sdk_retries_on_429_then_succeeds(chat_server: ChatServer) -> None:
+    # With retries enabled the SDK honours Retry-After and the next scripted reply wins.
+    chat_server.set_script(
+        [Reply(status=429, headers={"Retry-After": "0.05"}), Reply(content="after retry")]
+    )
+    with openai.OpenAI(base_url=chat_server.base_url, api_key="test", max_retries=1) as c:
+        completion = ask(c)
+    assert completion.choices[0].message.content == "after retry"
+    assert len(chat_server.requests) == 2
+
+
+def test_delay_beyond_client_timeout(chat_server: ChatServer) -> None:
+    chat_server.set_script([Reply(content="too late", delay_s=30.0)])
+    start = time.monotonic()
+
+    with make_client(chat_server, timeout=0.3) as c, pytest.raises(openai.APITimeoutError):
+        ask(c)
+
+    assert time.monotonic() - start < 5.0
+    assert len(chat_server.requests) == 1
+
+
+def test_delay_within_timeout_is_observed(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script([Reply(content="slow", delay_s=0.3)])
+    start = time.monotonic()
+    assert ask(client).choices[0].message.content == "slow"
+    assert time.monotonic() - start >= 0.3
+
+
+def test_latency_applies_to_every_reply() -> None:
+    with ChatServer(latency_s=0.2) as server, make_client(server) as c:
+        start = time.monotonic()
+        assert ask(c, "hi").choices[0].message.content == "echo: hi"
+        assert time.monotonic() - start >= 0.2
+
+
+def test_drop_connection(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script([Reply(drop_connection=True), Reply(content="recovered")])
+
+    with pytest.raises(openai.APIConnectionError) as excinfo:
+        ask(client)
+
+    assert not isinstance(excinfo.value, openai.APITimeoutError)
+    # The server keeps serving after dropping a connection.
+    assert ask(client).choices[0].message.content == "recovered"
+
+
+def test_request_log_records_body_headers_and_path(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    before = time.monotonic()
+    client.chat.completions.create(
+        model="gpt-test", messages=USER_MSG, tools=[_TOOL], temperature=0.0
+    )
+
+    requests = chat_server.requests
+    assert len(requests) == 1
+    rec = requests[0]
+    assert rec.path == "/v1/chat/completions"
+    assert rec.body["model"] == "gpt-test"
+    assert rec.body["messages"] == USER_MSG
+    assert rec.body["tools"] == [_TOOL]
+    assert rec.body["temperature"] == 0.0
+    assert rec.headers["authorization"] == "Bearer test"
+    assert rec.headers["content-type"] == "application/json"
+    assert before <= rec.time <= time.monotonic()
+    # ``requests`` is a snapshot: mutating it does not affect the server's log.
+    requests.clear()
+    assert len(chat_server.requests) == 1
+
+
+def test_concurrent_requests_are_all_recorded() -> None:
+    n = 20
+    barrier = threading.Barrier(n)
+
+    with ChatServer(latency_s=0.3) as server, make_client(server) as c:
+
+        def worker(i: int) -> str | None:
+            barrier.wait()
+            return ask(c, f"question {i}").choices[0].message.content
+
+        start = time.monotonic()
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            answers = list(pool.map(worker, range(n)))
+        elapsed = time.monotonic() - start
+
+        # Each thread got the answer to its own request.
+        assert answers == [f"echo: question {i}" for i in range(n)]
+        recorded = server.requests
+        assert len(recorded) == n
+        assert sorted(r.body["messages"][0]["content"] for r in recorded) == sorted(
+            f"question {i}" for i in range(n)
+        )
+        # Handled concurrently: serially this would take n * 0.3 = 6 s.
+        assert elapsed < 3.0
+        assert server.errors == []
+
+
+def test_concurrent_list_script_hands_out_each_reply_once() -> None:
+    n = 20
+    script = [Reply(content=f"reply {i}") for i in range(n)]
+    with ChatServer(script) as server, make_client(server) as c:
+        with ThreadPoolExecutor(max_workers=n) as pool:
+            answers = list(pool.map(lambda i: ask(c, f"q{i}").choices[0].message.content, range(n)))
+        assert sorted(a or "" for a in answers) == sorted(f"reply {i}" for i in range(n))
+        assert len(server.requests) == n
+        with pytest.raises(openai.InternalServerError, match="script exhausted"):
+            ask(c)
+        assert len(server.requests) == n + 1
+
+
+def test_list_script_exhaustion(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script([Reply(content="only one")])
+    assert ask(client).choices[0].message.content == "only one"
+
+    with pytest.raises(openai.InternalServerError) as excinfo:
+        ask(client)
+
+    assert excinfo.value.status_code == 500
+    assert "script exhausted" in excinfo.value.message
+
+    # set_script starts over.
+    chat_server.set_script([Reply(content="fresh")])
+    assert ask(client).choices[0].message.content == "fresh"
+
+
+def test_callable_script_sees_request_body(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def script(body: dict[str, Any]) -> Reply:
+        seen.append(body)
+        last = body["messages"][-1]["content"]
+        return Reply(content=f"{body['model']}|{len(body.get('tools', []))}|{last}")
+
+    chat_server.set_script(script)
+    completion = client.chat.completions.create(model="gpt-x", messages=USER_MSG, tools=[_TOOL])
+
+    assert completion.choices[0].message.content == f"gpt-x|1|{USER_MSG[0]['content']}"
+    assert len(seen) == 1
+    assert seen[0]["messages"] == USER_MSG
+    assert seen[0] == chat_server.requests[0].body
+
+
+def test_callable_script_exception_becomes_500(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    def script(body: dict[str, Any]) -> Reply:
+        raise ValueError("boom")
+
+    chat_server.set_script(script)
+    with pytest.raises(openai.InternalServerError, match="script raised ValueError: boom"):
+        ask(client)
+
+
+def test_streaming_is_rejected(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match="streaming is not supported"):
+        client.chat.completions.create(model="m", messages=USER_MSG, stream=True)
+
+
+def test_models_endpoint() -> None:
+    with ChatServer(model="my-local-model") as server, make_client(server) as c:
+        models = list(c.models.list())
+        assert [m.id for m in models] == ["my-local-model"]
+        assert server.requests == []  # only chat completions are recorded
+
+
+def test_unknown_path_and_head_give_404_json(chat_server: ChatServer) -> None:
+    root = chat_server.base_url.removesuffix("/v1")
+    for method, path in [("GET", "/v1/nope"), ("POST", "/v1/completions"), ("HEAD", "/v1/models")]:
+        req = urllib.request.Request(
+            root + path, method=method, data=b"{}" if method == "POST" else None
+        )
+        with pytest.raises(urllib.error.HTTPError) as excinfo:
+            urllib.request.urlopen(req, timeout=5)
+        err = excinfo.value
+        assert err.code == 404
+        assert err.headers["content-type"] == "application/json"
+        payload = err.read()
+        if method == "HEAD":
+            assert payload == b""
+        else:
+            assert json.loads(payload)["error"]["type"] == "invalid_request_error"
+        err.close()
+
+
+def test_invalid_json_body_gives_400(chat_server: ChatServer) -> None:
+    req = urllib.request.Request(
+        chat_server.base_url + "/chat/completions", method="POST", data=b"not json"
+    )
+    with pytest.raises(urllib.error.HTTPError) as excinfo:
+        urllib.request.urlopen(req, timeout=5)
+    assert excinfo.value.code == 400
+    excinfo.value.close()
+
+
+def test_stop_is_prompt_with_request_in_flight() -> None:
+    server = ChatServer([Reply(content="never", delay_s=60.0)]).start()
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        with make_client(server, timeout=30.0) as c:
+            try:
+                ask(c)
+            except BaseException as exc:
+                errors.append(exc)
+
+    t = threading.Thread(target=call)
+    t.start()
+    deadline = time.monotonic() + 5
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.requests, "request never arrived"
+
+    start = time.monotonic()
+    server.stop()
+    assert time.monotonic() - start < 2.0
+    t.join(timeout=5)
+    assert not t.is_alive()
+    assert len(errors) == 1
+    assert isinstance(errors[0], openai.APIConnectionError)
+
+
+def test_quiet_and_survives_client_disconnects(
+    chat_server: ChatServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    chat_server.set_script(
+        [Reply(content="late", delay_s=0.4), Reply(drop_connection=True), Reply(content="ok")]
+    )
+    with make_client(chat_server, timeout=0.1) as c, pytest.raises(openai.APITimeoutError):
+        ask(c)
+    time.sleep(0.6)  # let the server try to answer the client that already left
+    with make_client(chat_server) as c:
+        with pytest.raises(openai.APIConnectionError):
+            ask(c)
+        assert ask(c).choices[0].message.content == "ok"
+
+    out, err = capfd.readouterr()
+    assert err == ""
+    assert out == ""
+    assert chat_server.errors == []
+
+
+_TOOL: ChatCompletionFunctionToolParam = {
+    "type": "function",
+    "function": {
+        "name": "get_incident",
+        "description": "Fetch an incident",
+        "parameters": {
+            "type": "object",
+            "properties": {"id": {"type": "integer"}},
+            "required": ["id"],
+        },
+    },
+}
