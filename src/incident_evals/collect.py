@@ -1,0 +1,169 @@
+"""Case files -> pytest items: ``path::<case id>``, marked by severity and category."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from incident_evals.case import (
+    CATEGORIES,
+    SEVERITIES,
+    CaseError,
+    LoadedCase,
+    catalogue_root,
+    claim_id,
+    load_file,
+)
+from incident_evals.client import EndpointError
+from incident_evals.session import EvalSession
+
+if TYPE_CHECKING:
+    from _pytest._code.code import TerminalRepr
+
+    from incident_evals.constraints import BoundConstraint, ConstraintRegistry, Verdict
+    from incident_evals.transcript import Transcript
+
+CASE_SUFFIXES = (".yaml", ".yml")
+OUTPUT_LINES_SHOWN = 20
+
+
+@dataclass
+class CollectState:
+    """What collection needs across files: the catalogue roots and every case id seen so far."""
+
+    roots: list[Path]
+    registry: ConstraintRegistry
+    seen_ids: dict[str, tuple[Path, int]]
+
+
+COLLECT_STATE = pytest.StashKey[CollectState]()
+EVAL_SESSION = pytest.StashKey[EvalSession]()
+
+
+def is_case_file(file_path: Path, roots: list[Path]) -> bool:
+    if file_path.suffix not in CASE_SUFFIXES:
+        return False
+    resolved = file_path.resolve()
+    return any(resolved == root or resolved.is_relative_to(root) for root in roots)
+
+
+class IncidentFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        state = self.config.stash[COLLECT_STATE]
+        results = [
+            claim_id(result, state.seen_ids, self.config.rootpath)
+            for result in load_file(
+                self.path, catalogue_root(self.path, state.roots), state.registry
+            )
+        ]
+        if len(results) == 1 and isinstance(results[0], CaseError):
+            raise self.CollectError(results[0].render(self.config.rootpath))
+        for result in results:
+            if isinstance(result, CaseError):
+                yield InvalidCase.from_parent(self, name=f"line-{result.line}", error=result)
+            else:
+                yield IncidentItem.from_parent(self, name=result.case.id, loaded=result)
+
+
+class InvalidCase(pytest.Collector):
+    """A bad document in a file whose other documents still run: its error is one line."""
+
+    def __init__(self, *, error: CaseError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        raise self.CollectError(self.error.render(self.config.rootpath))
+
+
+class ConstraintsFailed(Exception):
+    def __init__(
+        self, failures: list[tuple[BoundConstraint, Verdict]], transcript: Transcript
+    ) -> None:
+        super().__init__(f"{len(failures)} constraint(s) failed")
+        self.failures = failures
+        self.transcript = transcript
+
+
+class IncidentItem(pytest.Item):
+    def __init__(self, *, loaded: LoadedCase, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.case = loaded.case
+        self.constraints = loaded.constraints
+        self.transcript: Transcript | None = None
+        incident = self.case.incident
+        self.add_marker(incident.severity)
+        self.add_marker(incident.category)
+        self.user_properties.extend(
+            [
+                ("case_id", self.case.id),
+                ("variant", "original"),
+                ("severity", incident.severity),
+                ("category", incident.category),
+            ]
+        )
+
+    def setup(self) -> None:
+        # The model call belongs to setup: an endpoint that cannot answer makes the item an
+        # error (infrastructure), never a failure.
+        try:
+            self.transcript = self.config.stash[EVAL_SESSION].replay(self.case)
+            return
+        except EndpointError as exc:
+            cause = str(exc)
+        # Raised outside the handler so the report is the one line, not the exception chain.
+        pytest.fail(f"{self.case.id}: endpoint error: {cause}", pytrace=False)
+
+    def runtest(self) -> None:
+        assert self.transcript is not None
+        failures = []
+        for constraint in self.constraints:
+            verdict = constraint.judge(self.transcript, self.case)
+            if not verdict.passed:
+                failures.append((constraint, verdict))
+        if failures:
+            raise ConstraintsFailed(failures, self.transcript)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, ConstraintsFailed):
+            return self._describe(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def _describe(self, failed: ConstraintsFailed) -> str:
+        total = len(self.constraints)
+        model = failed.transcript.model or "?"
+        count = len(failed.failures)
+        lines = [f"{self.case.id}: {count} of {total} constraint(s) failed (model {model})"]
+        for constraint, verdict in failed.failures:
+            lines.append(
+                f"  {constraint.name} (line {constraint.line}): expected {verdict.expected}"
+            )
+            lines.extend(f"      {line}" for line in verdict.message.splitlines())
+        output = failed.transcript.final_text.splitlines() or [""]
+        lines.append("  output:")
+        lines.extend(f"    | {line}" for line in output[:OUTPUT_LINES_SHOWN])
+        if len(output) > OUTPUT_LINES_SHOWN:
+            lines.append(f"    | ... ({len(output) - OUTPUT_LINES_SHOWN} more lines)")
+        for call in failed.transcript.tool_calls:
+            lines.append(f"  tool call: {call.name}({call.arguments_raw})")
+        return "\n".join(lines)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, f"incident {self.case.id}"
+
+
+def register_markers(config: pytest.Config) -> None:
+    for severity in SEVERITIES:
+        config.addinivalue_line(
+            "markers", f"{severity}: incident severity {severity} (incident-evals)"
+        )
+    for category in CATEGORIES:
+        config.addinivalue_line(
+            "markers", f"{category}: incident category {category} (incident-evals)"
+        )

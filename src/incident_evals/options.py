@@ -1,0 +1,233 @@
+"""The ``--incident-*`` options: one group, each with an ini twin, validated while parsing.
+
+Values resolve CLI flag first, then environment (where SPEC §3 names a variable), then ini.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pytest
+
+if TYPE_CHECKING:
+    from incident_evals.client import Endpoint
+
+DEFAULT_CASES = "incident_cases"
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_RETRIES = 3
+DEFAULT_LOCAL_STARTUP_TIMEOUT_S = 180.0
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds greater than 0, got {text!r}"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of seconds greater than 0, got {text!r}"
+        )
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+    return text.rstrip("/")
+
+
+def env_var_name(text: str) -> str:
+    if not text or not text.replace("_", "a").isalnum() or text[0].isdigit():
+        raise argparse.ArgumentTypeError(f"expected an environment variable name, got {text!r}")
+    return text
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # the ini twin: ``incident_<name>``; the flag: ``--incident-<name>``
+    help: str
+    parse: Callable[[str], Any] | None = None
+    flag: bool = True
+    is_switch: bool = False
+    env: tuple[str, ...] = ()
+    default: Any = None
+
+    @property
+    def ini(self) -> str:
+        return f"incident_{self.name}"
+
+    @property
+    def option(self) -> str:
+        return (
+            f"--incident-{self.name.replace('_', '-')}"
+            if self.name != "evals"
+            else "--incident-evals"
+        )
+
+    @property
+    def dest(self) -> str:
+        return f"incident_{self.name}"
+
+
+OPTIONS = (
+    Option(
+        "evals",
+        "collect and run incident cases (without it the plugin does nothing)",
+        is_switch=True,
+    ),
+    Option("cases", f"where case files live (default {DEFAULT_CASES})", default=DEFAULT_CASES),
+    Option(
+        "base_url",
+        "the OpenAI-compatible endpoint under test (env INCIDENT_EVALS_BASE_URL, OPENAI_BASE_URL)",
+        parse=url,
+        env=("INCIDENT_EVALS_BASE_URL", "OPENAI_BASE_URL"),
+    ),
+    Option(
+        "model", "the model under test (env INCIDENT_EVALS_MODEL)", env=("INCIDENT_EVALS_MODEL",)
+    ),
+    Option(
+        "timeout",
+        f"per-request timeout in seconds (default {DEFAULT_TIMEOUT_S:g})",
+        parse=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+    ),
+    Option(
+        "retries",
+        "retries per request on 429, 5xx, timeouts and connection errors "
+        f"(default {DEFAULT_RETRIES})",
+        parse=non_negative_int,
+        default=DEFAULT_RETRIES,
+    ),
+    Option(
+        "api_key_env",
+        "the environment variable holding the API key (default OPENAI_API_KEY); never a key itself",
+        parse=env_var_name,
+        flag=False,
+        default="OPENAI_API_KEY",
+    ),
+    Option(
+        "local_startup_timeout",
+        "seconds to wait for the embedded local model to answer "
+        f"(default {DEFAULT_LOCAL_STARTUP_TIMEOUT_S:g})",
+        parse=positive_float,
+        flag=False,
+        default=DEFAULT_LOCAL_STARTUP_TIMEOUT_S,
+    ),
+)
+BY_NAME = {option.name: option for option in OPTIONS}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("incident-evals", "incident evals (pytest-incident-evals)")
+    for option in OPTIONS:
+        if option.flag:
+            if option.is_switch:
+                group.addoption(
+                    option.option,
+                    action="store_true",
+                    default=None,
+                    dest=option.dest,
+                    help=option.help,
+                )
+            else:
+                group.addoption(
+                    option.option,
+                    dest=option.dest,
+                    type=option.parse,
+                    default=None,
+                    help=option.help,
+                )
+        ini_type: Literal["bool", "string"] = "bool" if option.is_switch else "string"
+        parser.addini(
+            option.ini,
+            help=option.help,
+            type=ini_type,
+            default=None,
+        )
+
+
+def value(config: pytest.Config, name: str) -> Any:
+    """The resolved value of one option: flag, then environment, then ini, then default."""
+    option = BY_NAME[name]
+    if option.flag:
+        given = config.getoption(option.dest)
+        if given is not None:
+            return given
+    for variable in option.env:
+        if os.environ.get(variable):
+            return _parse(option, os.environ[variable], f"environment variable {variable}")
+    ini = config.getini(option.ini)
+    if ini not in (None, "", []):
+        if option.is_switch:
+            return bool(ini)
+        return _parse(option, str(ini), f"ini option {option.ini}")
+    return option.default
+
+
+def _parse(option: Option, raw: str, where: str) -> Any:
+    if option.parse is None:
+        return raw
+    try:
+        return option.parse(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"{where} (twin of {option.option}): {exc}") from None
+
+
+def enabled(config: pytest.Config) -> bool:
+    return bool(value(config, "evals"))
+
+
+def validate_all(config: pytest.Config) -> None:
+    """Parse every value now, so a bad ini or environment value stops the run before collection."""
+    for option in OPTIONS:
+        value(config, option.name)
+
+
+def cases_root(config: pytest.Config) -> Path:
+    return Path(config.invocation_params.dir, value(config, "cases")).resolve()
+
+
+def resolve_endpoint(config: pytest.Config) -> Endpoint | None:
+    """The endpoint under test; ``None`` means the embedded local model."""
+    from incident_evals.client import Endpoint
+
+    option = BY_NAME["base_url"]
+    base_url: str | None = config.getoption(option.dest)
+    source = option.option
+    if base_url is None:
+        for variable in option.env:
+            if os.environ.get(variable):
+                base_url, source = _parse(option, os.environ[variable], variable), variable
+                break
+    if base_url is None and config.getini(option.ini):
+        base_url, source = _parse(option, str(config.getini(option.ini)), option.ini), option.ini
+    model = value(config, "model")
+    if base_url is None and model is None:
+        return None
+    if model is None:
+        raise pytest.UsageError(
+            f"{base_url} (from {source}) is configured but no model: pass --incident-model NAME "
+            "or set INCIDENT_EVALS_MODEL or the ini option incident_model"
+        )
+    if base_url is None:
+        source = "the openai SDK default"
+    return Endpoint(
+        base_url=base_url, model=model, source=source, api_key_env=value(config, "api_key_env")
+    )
