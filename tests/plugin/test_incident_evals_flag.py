@@ -1,0 +1,127 @@
+"""``--incident-evals``: cases become items, replayed against the endpoint; off, nothing happens."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from case_files import case_data, write_case
+from chat_server import ChatServer, Reply
+
+
+def test_cases_pass_and_fail_against_the_endpoint(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+    write_case(pytester.path, "incident_cases/bad.yaml", case_data("INC-BAD"))
+    chat_server.set_script(
+        lambda body: Reply(
+            content="You have 60 days." if "INC-BAD" in str(body["messages"]) else "30 days."
+        )
+    )
+
+    result = pytester.runpytest(*endpoint_args, "-v")
+
+    result.stdout.fnmatch_lines(
+        [
+            f"incident-evals: endpoint {chat_server.base_url} (--incident-base-url), "
+            "model test-model",
+            "incident_cases/bad.yaml::INC-BAD FAILED*",
+            "incident_cases/good.yaml::INC-GOOD PASSED*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*INC-BAD: 1 of 1 constraint(s) failed (model test-model)",
+            '  not_contains (line *): expected not contains "60 days"',
+            '*"60 days"*',
+            "  output:",
+            "    | You have 60 days.",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.assert_outcomes(passed=1, failed=1)
+    assert len(chat_server.requests) == 2
+
+
+def test_request_carries_system_documents_and_case_params(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    write_case(
+        pytester.path,
+        "incident_cases/rag.yaml",
+        case_data(
+            "INC-RAG",
+            model={"name": "gpt-old", "temperature": 0, "max_tokens": 50},
+            input={
+                "system": "Answer only from the documents.",
+                "documents": [
+                    {"id": "policy-2024", "title": "Refund policy", "content": "30 days."}
+                ],
+            },
+        ),
+    )
+
+    pytester.runpytest(*endpoint_args).assert_outcomes(passed=1)
+
+    body = chat_server.requests[0].body
+    assert body["model"] == "test-model"
+    assert body["temperature"] == 0
+    assert body["max_tokens"] == 50
+    assert body["messages"][0] == {
+        "role": "system",
+        "content": "Answer only from the documents.\n\n"
+        '<document id="policy-2024" title="Refund policy">30 days.</document>',
+    }
+    assert body["messages"][1] == {"role": "user", "content": "question for INC-RAG"}
+
+
+def test_without_the_flag_nothing_is_collected(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+
+    result = pytester.runpytest(
+        f"--incident-base-url={chat_server.base_url}", "incident_cases", "."
+    )
+
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*incident-evals: endpoint*")
+    assert chat_server.requests == []
+
+
+def test_without_the_flag_nothing_heavy_is_imported(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_modules="""
+        import sys
+
+        def test_modules():
+            heavy = {"openai", "yaml", "jsonschema", "tenacity", "incident_evals.case"}
+            assert sorted(heavy & set(sys.modules)) == []
+        """
+    )
+    # A fresh interpreter: this test process has already imported everything.
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_modules.py"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_a_bare_run_collects_the_catalogue_not_the_test_suite(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+    pytester.makepyfile(test_plain="def test_plain():\n    raise AssertionError\n")
+
+    result = pytester.runpytest(*endpoint_args, "-v")
+
+    result.stdout.fnmatch_lines(["incident_cases/good.yaml::INC-GOOD PASSED*"])
+    result.assert_outcomes(passed=1)
