@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -245,23 +246,16 @@ def _plain_data(node: Any, lines: _Lines, path: Path) -> Any:
     return walk(node, ())
 
 
+@functools.cache
 def _validator() -> Any:
-    return _schema_validator("case")
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load_schema("case"))
 
 
-_VALIDATORS: dict[str, Any] = {}
-
-
-def _schema_validator(name: str) -> Any:
-    if name not in _VALIDATORS:
-        from jsonschema import Draft202012Validator
-
-        _VALIDATORS[name] = Draft202012Validator(load_schema(name))
-    return _VALIDATORS[name]
-
-
+@functools.cache
 def load_schema(name: str) -> dict[str, Any]:
-    """The JSON Schema shipped in the package: ``case`` or ``results``."""
+    """The JSON Schema shipped in the package (``case``); shared, so never edit the result."""
     import json
     from importlib.resources import files
 

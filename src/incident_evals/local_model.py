@@ -46,11 +46,8 @@ _HOW_TO_FIX = (
 )
 
 
-#: llama-cpp-python's chatml-function-calling generates tool arguments without ``max_tokens``
-#: (upstream: ``max_tokens=None`` in ``chatml_function_calling``), so a model that keeps filling
-#: an array runs until the context is full. A small context bounds that runaway to seconds;
-#: incident prompts are far shorter.
-DEFAULT_N_CTX = 2048
+#: Room for the system prompt, documents and a full tool loop (8 turns of capped tool calls).
+DEFAULT_N_CTX = 4096
 
 
 class LocalModelUnavailable(RuntimeError):
@@ -228,7 +225,7 @@ class LocalModelServer:
         return [
             self.python,
             "-m",
-            "llama_cpp.server",
+            "incident_evals._llama_server",
             "--model",
             str(model),
             "--model_alias",

@@ -45,33 +45,23 @@ def local_port(output: str) -> int:
 
 def test_main_job_runs_the_example_catalogue(pytester: pytest.Pytester) -> None:
     shutil.copytree(REPO / "incident_cases", pytester.path / "incident_cases")
-    cases = [
-        result.case
+    case_ids = [
+        result.case.id
         for path in sorted((REPO / "incident_cases").rglob("*.yaml"))
         for result in load_file(path, REPO / "incident_cases", builtin_registry())
         if not isinstance(result, Exception)
     ]
-    case_ids = [case.id for case in cases]
-    tool_cases = {case.id for case in cases if case.input.tools}
 
     result = pytester.runpytest("--incident-evals", "-p", "no:cacheprovider", "-v")
 
     output = result.stdout.str()
     port = local_port(output)
     for case_id in case_ids:
-        assert re.search(rf"::{re.escape(case_id)} (PASSED|FAILED|ERROR)", output), case_id
-    # llama-cpp-python's chatml-function-calling ignores max_tokens for tool arguments, so a
-    # tool case can run into the context limit: that, and only that, may be an error.
-    for case_id in re.findall(r"::(\S+) ERROR", output):
-        assert case_id in tool_cases, case_id
-        assert re.search(
-            rf"{re.escape(case_id)}: endpoint error: HTTP 400 from the endpoint: This model's "
-            r"maximum context length is \d+ tokens",
-            output,
-        )
+        assert re.search(rf"::{re.escape(case_id)} (PASSED|FAILED)", output), case_id
     outcomes = result.parseoutcomes()
-    results = sum(outcomes.get(key, 0) for key in ("passed", "failed", "error", "errors"))
-    assert results == len(case_ids) >= 5
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == len(case_ids) >= 5
+    assert "error" not in outcomes
+    assert "errors" not in outcomes
     assert port_refuses(port), "the embedded model server outlived the session"
 
 
@@ -108,13 +98,11 @@ def test_server_stops_on_ctrl_c(pytester: pytest.Pytester) -> None:
 
     assert process.returncode == pytest.ExitCode.INTERRUPTED, seen + rest
     assert "KeyboardInterrupt" in rest
-    assert port_refuses(local_port(seen))
-    assert (
-        "llama_cpp.server"
-        not in subprocess.run(
-            ["ps", "-eo", "args"], capture_output=True, text=True, check=True
-        ).stdout
-    )
+    port = local_port(seen)
+    assert port_refuses(port)
+    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
+    servers = [line for line in processes.stdout.splitlines() if "llama_cpp.server" in line]
+    assert not [line for line in servers if line.endswith(f"--port {port}")]
 
 
 def test_start_up_failure_is_every_items_error(pytester: pytest.Pytester) -> None:

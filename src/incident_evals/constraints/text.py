@@ -28,18 +28,17 @@ Failure messages quote the output as the model wrote it: invisible characters ap
 from __future__ import annotations
 
 import copy
-import functools
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 import jsonschema
 from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from jsonschema.protocols import Validator
 
+from incident_evals.case import load_schema
 from incident_evals.constraints import ConstraintArgumentError, ConstraintType, Verdict
 from incident_evals.constraints.normalize import NormalizedText, fold_pattern, normalize, verbatim
 
@@ -60,17 +59,10 @@ __all__ = [
 _QUOTE_LIMIT = 120
 
 
-@functools.cache
-def _case_schema() -> dict[str, Any]:
-    resource = resources.files("incident_evals") / "schemas" / "case.schema.json"
-    schema: dict[str, Any] = json.loads(resource.read_text(encoding="utf-8"))
-    return schema
-
-
 def argument_schema(name: str) -> dict[str, Any]:
     """The argument schema of built-in ``name``, as the shipped case schema defines it."""
     # A copy, so that a caller editing its ConstraintType cannot change the shared case schema.
-    return copy.deepcopy(_case_schema()["$defs"]["constraints"][name])
+    return copy.deepcopy(load_schema("case")["$defs"]["constraints"][name])
 
 
 # --- formatting ----------------------------------------------------------------------------------

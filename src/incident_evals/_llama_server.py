@@ -1,0 +1,61 @@
+"""``python -m incident_evals._llama_server``: llama_cpp.server, tool-argument generation capped.
+
+llama-cpp-python's ``chatml-function-calling`` handler generates tool arguments (and its text
+answers when tools are offered) with ``max_tokens=None``, so a small model that keeps filling an
+array of strings runs until the context is full: tens of seconds per call, then an HTTP 400.
+This launcher re-registers that handler so those inner generations stop at the request's own
+``max_tokens`` (or ``UNBOUNDED_CAP``). A cut-off argument string is then malformed JSON, which
+the replay records as such. Everything else is llama_cpp.server as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The cap when the request sets no ``max_tokens``.
+UNBOUNDED_CAP = 512
+#: The handler also picks the tool's name by generation; that needs a few tokens whatever the
+#: request's ``max_tokens`` (names are up to 64 characters).
+MIN_CAP = 32
+HANDLER = "chatml-function-calling"
+
+
+class _CappedLlama:
+    """Forwards to a ``Llama``, giving uncapped completions the request's ``max_tokens``."""
+
+    def __init__(self, llama: Any, cap: int) -> None:
+        self._llama = llama
+        self._cap = cap
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._llama, name)
+
+    def create_completion(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("max_tokens") is None:
+            kwargs["max_tokens"] = self._cap
+        return self._llama.create_completion(*args, **kwargs)
+
+
+def install_cap() -> None:
+    from llama_cpp import llama_chat_format
+
+    registry = llama_chat_format.LlamaChatCompletionHandlerRegistry()  # type: ignore[no-untyped-call]
+    original: Any = registry.get_chat_completion_handler_by_name(HANDLER)
+
+    def capped(*, llama: Any, max_tokens: int | None = None, **kwargs: Any) -> Any:
+        requested = max_tokens if max_tokens is not None and max_tokens > 0 else UNBOUNDED_CAP
+        cap = max(requested, MIN_CAP)
+        return original(llama=_CappedLlama(llama, cap), max_tokens=max_tokens, **kwargs)
+
+    registry.register_chat_completion_handler(HANDLER, capped, overwrite=True)
+
+
+def main() -> None:
+    install_cap()
+    from llama_cpp.server.__main__ import main as serve
+
+    serve()  # type: ignore[no-untyped-call]
+
+
+if __name__ == "__main__":
+    main()
