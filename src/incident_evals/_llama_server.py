@@ -10,7 +10,12 @@ the replay records as such. Everything else is llama_cpp.server as it is.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
+
+#: Set by the parent to its pid, so the server can tell whether it is already orphaned.
+PARENT_PID_VARIABLE = "INCIDENT_EVALS_PARENT_PID"
 
 #: The cap when the request sets no ``max_tokens``.
 UNBOUNDED_CAP = 512
@@ -50,7 +55,23 @@ def install_cap() -> None:
     registry.register_chat_completion_handler(HANDLER, capped, overwrite=True)
 
 
+def die_with_parent() -> None:
+    """Ask Linux to end this server when pytest dies, even by SIGKILL (no cleanup runs then)."""
+    parent = os.environ.get(PARENT_PID_VARIABLE)
+    if not sys.platform.startswith("linux") or parent is None:
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != int(parent):  # the parent died before prctl took effect
+        sys.exit(1)
+
+
 def main() -> None:
+    die_with_parent()
     install_cap()
     from llama_cpp.server.__main__ import main as serve
 

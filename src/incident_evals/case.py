@@ -229,6 +229,8 @@ def _plain_data(node: Any, lines: _Lines, path: Path) -> Any:
                         f"duplicate key {key!r}",
                         format_field((*where, key)),
                     )
+                # A field's line is its key's line, also when its value starts below it.
+                lines.by_path.setdefault((*where, key), key_node.start_mark.line + 1)
                 result[key] = walk(value_node, (*where, key))
             return result
         if isinstance(current, yaml.SequenceNode):
@@ -264,19 +266,63 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
-def _schema_error_text(error: Any) -> tuple[tuple[str | int, ...], str]:
-    from jsonschema.exceptions import best_match
+_JSON_TYPES = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "list",
+    dict: "mapping",
+    type(None): "null",
+}
 
-    # ``oneOf`` failures say only "not valid under any of the given schemas"; the closest
-    # branch's error tells the user what to change.
+
+def _type_name(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def _expected_types(errors: list[Any]) -> str:
+    names = {"array": "list", "object": "mapping"}
+    wanted: dict[str, None] = {}
+    for error in errors:
+        value = error.validator_value
+        for json_type in value if isinstance(value, list) else [value]:
+            wanted[names.get(json_type) or json_type] = None
+    return " or ".join(wanted)
+
+
+def _schema_error_text(error: Any) -> tuple[tuple[str | int, ...], str]:
+    """Where an error is (a JSON path, to the offending key where there is one) and what to say."""
     while error.validator in ("oneOf", "anyOf") and error.context:
-        error = best_match(error.context)
+        level = error.absolute_path
+        branches = list(error.context)
+        # A type mismatch at this level only says the user meant another branch.
+        others = [e for e in branches if not (e.validator == "type" and e.absolute_path == level)]
+        if not others:
+            return tuple(level), _wrong_type(error.instance, _expected_types(branches))
+        if all(e.validator == "required" and e.absolute_path == level for e in others):
+            names = [n for e in others for n in e.validator_value if n not in error.instance]
+            return tuple(level), f"needs one of: {', '.join(dict.fromkeys(names))}"
+        error = _most_specific(others)
     where = tuple(error.absolute_path)
-    if error.validator == "additionalProperties" or error.validator == "unevaluatedProperties":
-        return where, error.message.replace("Additional properties", "unknown field(s)").replace(
-            "Unevaluated properties", "unknown field(s)"
-        )
+    if error.validator == "additionalProperties":
+        known = error.schema.get("properties", {})
+        unknown = sorted(key for key in error.instance if key not in known)
+        return (*where, unknown[0]), f"unknown field (known: {', '.join(sorted(known))})"
+    if error.validator == "required":
+        missing = next(name for name in error.validator_value if name not in error.instance)
+        return (*where, missing), "required field is missing"
+    if error.validator == "type":
+        return where, _wrong_type(error.instance, _expected_types([error]))
     return where, error.message
+
+
+def _wrong_type(instance: Any, expected: str) -> str:
+    hint = ""
+    if isinstance(instance, bool):
+        # YAML 1.1 reads unquoted yes/no/on/off/true/false as booleans.
+        hint = " (quote it if you meant the word)"
+    return f"expected {expected}, got {_type_name(instance)} {instance!r}{hint}"
 
 
 def _first_schema_error(data: Any) -> Any:
@@ -284,16 +330,8 @@ def _first_schema_error(data: Any) -> Any:
 
 
 def _most_specific(errors: Any) -> Any:
-    """The error that tells the user most: the deepest one, and not an "unevaluated" echo.
-
-    ``unevaluatedProperties`` also reports a property whose own value was invalid, so it is
-    only the answer when nothing else is wrong.
-    """
-    return min(
-        errors,
-        key=lambda error: (error.validator == "unevaluatedProperties", -len(error.absolute_path)),
-        default=None,
-    )
+    """The error that tells the user most: the deepest one."""
+    return min(errors, key=lambda error: -len(error.absolute_path), default=None)
 
 
 def _read_content_file(
@@ -560,11 +598,16 @@ def _load_document(
 
 
 def catalogue_root(path: Path, roots: list[Path]) -> Path:
-    """The nearest configured root holding ``path``; a file outside every root is its own."""
+    """The case catalogue ``path`` belongs to: the outermost root folder holding it.
+
+    A root that names a file stands for its folder, and a file outside every root is in a
+    catalogue of its own folder. ``content_file`` paths may not leave this root.
+    """
     resolved = path.resolve()
-    holding = [root.resolve() for root in roots if resolved.is_relative_to(root.resolve())]
+    folders = [root.resolve() if root.is_dir() else root.resolve().parent for root in roots]
+    holding = [folder for folder in folders if resolved.is_relative_to(folder)]
     if holding:
-        return max(holding, key=lambda root: len(root.parts))
+        return min(holding, key=lambda folder: len(folder.parts))
     return resolved.parent
 
 

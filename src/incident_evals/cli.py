@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from incident_evals import __version__
+from incident_evals.options import DEFAULT_CASES
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -18,7 +19,6 @@ EXIT_USAGE = 2
 def _validate(args: argparse.Namespace) -> int:
     from incident_evals.case import (
         CaseError,
-        LoadedCase,
         case_files,
         catalogue_root,
         claim_id,
@@ -28,25 +28,27 @@ def _validate(args: argparse.Namespace) -> int:
 
     registry = builtin_registry()
     cwd = Path.cwd()
-    roots = [Path(p).resolve() for p in args.paths]
+    given = [Path(p).resolve() for p in args.paths]
+    # A file or folder inside the default catalogue may use content_file anywhere in it.
+    roots = [*given, cwd / DEFAULT_CASES] if (cwd / DEFAULT_CASES).is_dir() else given
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         for path in missing:
             print(f"incident-evals validate: {path}: no such file or directory", file=sys.stderr)
         return EXIT_USAGE
+    # Overlapping arguments (a folder and a file in it) name each file once.
+    paths = list(dict.fromkeys(path for root in given for path in case_files(root)))
     seen: dict[str, tuple[Path, int]] = {}
-    cases = files = errors = 0
-    for root in roots:
-        for path in case_files(root):
-            files += 1
-            for result in load_file(path, catalogue_root(path, roots), registry):
-                result = claim_id(result, seen, cwd)
-                if isinstance(result, CaseError):
-                    errors += 1
-                    print(result.render(cwd))
-                elif isinstance(result, LoadedCase):
-                    cases += 1
-    summary = f"{cases} case(s) in {files} file(s), {errors} error(s)"
+    cases = errors = 0
+    for path in paths:
+        for result in load_file(path, catalogue_root(path, roots), registry):
+            result = claim_id(result, seen, cwd)
+            if isinstance(result, CaseError):
+                errors += 1
+                print(result.render(cwd))
+            else:
+                cases += 1
+    summary = f"{cases} case(s) in {len(paths)} file(s), {errors} error(s)"
     print(summary, file=sys.stderr if errors else sys.stdout)
     return EXIT_INVALID if errors else EXIT_OK
 

@@ -91,7 +91,7 @@ def _retry_after(exc: BaseException | None) -> float | None:
     value = exc.response.headers.get("retry-after-ms")
     if value is not None:
         try:
-            return min(float(value) / 1000, MAX_RETRY_AFTER_S)
+            return min(max(float(value) / 1000, 0.0), MAX_RETRY_AFTER_S)
         except ValueError:
             pass
     value = exc.response.headers.get("retry-after")

@@ -19,12 +19,14 @@ from incident_evals.case import (
     load_file,
 )
 from incident_evals.client import EndpointError
+from incident_evals.constraints import BoundConstraint, Verdict
 from incident_evals.session import EvalSession
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
-    from incident_evals.constraints import BoundConstraint, ConstraintRegistry, Verdict
+    from incident_evals.case import IncidentCase
+    from incident_evals.constraints import ConstraintRegistry
     from incident_evals.transcript import Transcript
 
 CASE_SUFFIXES = (".yaml", ".yml")
@@ -80,6 +82,26 @@ class InvalidCase(pytest.Collector):
         raise self.CollectError(self.error.render(self.config.rootpath))
 
 
+def turn_limit(case: IncidentCase) -> BoundConstraint:
+    """An agent still calling tools after ``runs.max_turns`` did not finish: that fails the case.
+
+    Judging its last text instead would let a looping agent pass every ``not_*`` constraint.
+    """
+
+    def check(transcript: Transcript, case: IncidentCase) -> Verdict:
+        if not transcript.truncated:
+            return Verdict(passed=True)
+        pending = [f"{c.name}({c.arguments_raw})" for c in transcript.tool_calls if not c.answered]
+        return Verdict(
+            passed=False,
+            expected=f"the model stops calling tools within {case.runs.max_turns} turn(s)",
+            message=f"still calling tools after {case.runs.max_turns} turn(s): "
+            + ", ".join(pending),
+        )
+
+    return BoundConstraint("max_turns", case.runs.max_turns, case.line, check)
+
+
 class ConstraintsFailed(Exception):
     def __init__(
         self, failures: list[tuple[BoundConstraint, Verdict]], transcript: Transcript
@@ -94,6 +116,7 @@ class IncidentItem(pytest.Item):
         super().__init__(**kwargs)
         self.case = loaded.case
         self.constraints = loaded.constraints
+        self.turn_limit = turn_limit(loaded.case)
         self.transcript: Transcript | None = None
         incident = self.case.incident
         self.add_marker(incident.severity)
@@ -121,7 +144,7 @@ class IncidentItem(pytest.Item):
     def runtest(self) -> None:
         assert self.transcript is not None
         failures = []
-        for constraint in self.constraints:
+        for constraint in (*self.constraints, self.turn_limit):
             verdict = constraint.judge(self.transcript, self.case)
             if not verdict.passed:
                 failures.append((constraint, verdict))
@@ -136,7 +159,8 @@ class IncidentItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def _describe(self, failed: ConstraintsFailed) -> str:
-        total = len(self.constraints)
+        # The turn limit is implicit: it counts only when it is what failed.
+        total = len(self.constraints) + any(c is self.turn_limit for c, _ in failed.failures)
         model = failed.transcript.model or "?"
         count = len(failed.failures)
         lines = [f"{self.case.id}: {count} of {total} constraint(s) failed (model {model})"]
@@ -151,7 +175,8 @@ class IncidentItem(pytest.Item):
         if len(output) > OUTPUT_LINES_SHOWN:
             lines.append(f"    | ... ({len(output) - OUTPUT_LINES_SHOWN} more lines)")
         for call in failed.transcript.tool_calls:
-            lines.append(f"  tool call: {call.name}({call.arguments_raw})")
+            pending = "" if call.answered else "  (unanswered: past max_turns)"
+            lines.append(f"  tool call: {call.name}({call.arguments_raw}){pending}")
         return "\n".join(lines)
 
     def reportinfo(self) -> tuple[Path, int, str]:

@@ -28,6 +28,8 @@ from collections import deque
 from pathlib import Path
 from types import TracebackType
 
+from incident_evals._llama_server import PARENT_PID_VARIABLE
+
 __all__ = [
     "LocalModelError",
     "LocalModelServer",
@@ -256,6 +258,9 @@ class LocalModelServer:
         self._log_path = Path(log_name)
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        # The launcher asks the kernel to end it with this process (see _llama_server). Linux
+        # ties that to the starting *thread*: start() belongs on a thread that outlives the run.
+        env[PARENT_PID_VARIABLE] = str(os.getpid())
         try:
             with os.fdopen(fd, "wb") as log:
                 self._process = subprocess.Popen(

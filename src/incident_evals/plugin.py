@@ -79,20 +79,23 @@ class IncidentEvalsPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # Before the terminal header, which names the local server's address.
-        if not self.config.option.collectonly:
+        if not self._runs_no_items():
             self.session.start()
 
+    def _runs_no_items(self) -> bool:
+        # --collect-only runs nothing; an xdist controller leaves the items to its workers.
+        return bool(self.config.option.collectonly) or self.config.pluginmanager.hasplugin(
+            "dsession"
+        )
+
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        if self.session.uses_local_model and config.option.collectonly:
-            return [
-                "incident-evals: endpoint: the embedded local model (not started: --collect-only)"
-            ]
+        cases = f"incident-evals: cases {options.value(config, 'cases')}"
+        if self.session.uses_local_model and self._runs_no_items():
+            where = "xdist workers" if not config.option.collectonly else "--collect-only: none"
+            return [f"incident-evals: endpoint: the embedded local model ({where})", cases]
         endpoint = self.session.endpoint
         where = f"{endpoint.shown_url} ({endpoint.source})"
-        return [
-            f"incident-evals: endpoint {where}, model {endpoint.model}",
-            f"incident-evals: cases {options.value(config, 'cases')}",
-        ]
+        return [f"incident-evals: endpoint {where}, model {endpoint.model}", cases]
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> IncidentFile | None:
         from incident_evals.collect import COLLECT_STATE, IncidentFile, is_case_file

@@ -97,8 +97,8 @@ def recorded_response(tool: Tool | None, arguments: dict[str, Any] | None) -> An
             continue
         if arguments is not None and is_subset(response.when, arguments):
             return response.output
-    fallback = next((r.output for r in tool.responses if r.when is None), None)
-    return fallback if fallback is not None else NO_RECORDED_RESPONSE
+    fallback = next((r for r in tool.responses if r.when is None), None)
+    return fallback.output if fallback is not None else NO_RECORDED_RESPONSE
 
 
 def parse_arguments(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -120,6 +120,18 @@ def _tool_message(call: ToolCall) -> dict[str, Any]:
         content = call.output
     text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
     return {"role": "tool", "tool_call_id": call.id, "content": text}
+
+
+def _parse_call(raw: dict[str, Any], turn: int, index: int) -> ToolCall:
+    function = raw.get("function") or {}
+    arguments, error = parse_arguments(function.get("arguments"))
+    return ToolCall(
+        id=str(raw.get("id") or f"call_{turn}_{index}"),
+        name=str(function.get("name") or ""),
+        arguments_raw=function.get("arguments") or "",
+        arguments=arguments,
+        arguments_error=error,
+    )
 
 
 def replay(
@@ -145,26 +157,18 @@ def replay(
         raw_calls = message.get("tool_calls") or []
         if not raw_calls:
             return transcript
+        calls = [_parse_call(raw, turns, index) for index, raw in enumerate(raw_calls)]
+        transcript.tool_calls.extend(calls)
         if turns >= case.runs.max_turns:
+            # The model asked for more than the case allows: recorded, left unanswered.
+            for call in calls:
+                call.answered = False
             transcript.truncated = True
             return transcript
         turns += 1
-        calls = []
-        for index, raw in enumerate(raw_calls):
-            function = raw.get("function") or {}
-            arguments, error = parse_arguments(function.get("arguments"))
-            name = str(function.get("name") or "")
-            call = ToolCall(
-                id=str(raw.get("id") or f"call_{turns}_{index}"),
-                name=name,
-                arguments_raw=function.get("arguments") or "",
-                arguments=arguments,
-                arguments_error=error,
-            )
-            if error is None:
-                call.output = recorded_response(case.tool(name), arguments)
-            calls.append(call)
-        transcript.tool_calls.extend(calls)
+        for call in calls:
+            if call.arguments_error is None:
+                call.output = recorded_response(case.tool(call.name), call.arguments)
         assistant = {
             "role": "assistant",
             # "" rather than null: llama.cpp's server rejects a null content beside tool calls.

@@ -93,4 +93,8 @@ class EvalSession:
                 self._client.close()
                 self._client = None
             if self._local is not None:
-                self._local.stop()
+                # A failed start keeps its log: the error message points at it.
+                if self._failure is None:
+                    self._local.close()
+                else:
+                    self._local.stop()

@@ -19,6 +19,8 @@ class ToolCall:
     arguments_error: str | None = None
     #: The recorded response the replay answered with.
     output: Any = None
+    #: False for calls made after ``max_turns``, which the replay no longer answers.
+    answered: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -28,6 +30,7 @@ class ToolCall:
             "arguments_raw": self.arguments_raw,
             "arguments_error": self.arguments_error,
             "output": self.output,
+            "answered": self.answered,
         }
 
 

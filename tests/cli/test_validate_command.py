@@ -49,6 +49,30 @@ def test_each_error_is_one_line_and_exit_is_one(
     assert captured.err == "1 case(s) in 4 file(s), 3 error(s)\n"
 
 
+def test_overlapping_paths_count_each_file_once(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_case(in_tmp, "incident_cases/team/a.yaml", case_data("INC-A"))
+
+    assert main(["validate", "incident_cases", "incident_cases/team/a.yaml"]) == 0
+
+    assert capsys.readouterr().out == "1 case(s) in 1 file(s), 0 error(s)\n"
+
+
+def test_a_file_named_directly_keeps_its_catalogue_for_content_files(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_tmp / "incident_cases/docs").mkdir(parents=True)
+    (in_tmp / "incident_cases/docs/p.md").write_text("Policy.")
+    documents = [{"id": "p", "content_file": "../docs/p.md"}]
+    write_case(
+        in_tmp, "incident_cases/team/a.yaml", case_data("INC-A", input={"documents": documents})
+    )
+
+    assert main(["validate", "incident_cases/team/a.yaml"]) == 0
+    assert capsys.readouterr().out == "1 case(s) in 1 file(s), 0 error(s)\n"
+
+
 def test_missing_path_is_a_usage_error(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", "nowhere"]) == 2
 

@@ -65,9 +65,9 @@ def test_main_job_runs_the_example_catalogue(pytester: pytest.Pytester) -> None:
     assert port_refuses(port), "the embedded model server outlived the session"
 
 
-def test_server_stops_on_ctrl_c(pytester: pytest.Pytester) -> None:
+def start_held_run(pytester: pytest.Pytester) -> tuple[subprocess.Popen[str], str]:
+    """A ``pytest --incident-evals`` process held inside its first item; and its output so far."""
     write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-A"))
-    # Holds the run inside an item until the interrupt arrives.
     pytester.makeconftest(
         """
         import time
@@ -83,13 +83,27 @@ def test_server_stops_on_ctrl_c(pytester: pytest.Pytester) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert process.stdout is not None
+    seen = ""
+    while "collected" not in seen:
+        line = process.stdout.readline()
+        if not line:
+            process.kill()
+            pytest.fail(f"pytest ended early:\n{seen}")
+        seen += line
+    return process, seen
+
+
+def server_processes(port: int) -> list[str]:
+    listing = subprocess.run(
+        ["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True
+    )
+    return [line for line in listing.stdout.splitlines() if line.endswith(f"--port {port}")]
+
+
+def test_server_stops_on_ctrl_c(pytester: pytest.Pytester) -> None:
+    process, seen = start_held_run(pytester)
     try:
-        assert process.stdout is not None
-        seen = ""
-        while "collected" not in seen:
-            line = process.stdout.readline()
-            assert line, f"pytest ended early:\n{seen}"
-            seen += line
         time.sleep(0.5)
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=30)
@@ -100,9 +114,22 @@ def test_server_stops_on_ctrl_c(pytester: pytest.Pytester) -> None:
     assert "KeyboardInterrupt" in rest
     port = local_port(seen)
     assert port_refuses(port)
-    processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True)
-    servers = [line for line in processes.stdout.splitlines() if "llama_cpp.server" in line]
-    assert not [line for line in servers if line.endswith(f"--port {port}")]
+    assert server_processes(port) == []
+
+
+def test_server_dies_with_a_killed_run(pytester: pytest.Pytester) -> None:
+    process, seen = start_held_run(pytester)
+    try:
+        port = local_port(seen)
+        assert server_processes(port), "the server should be running while pytest is"
+    finally:
+        process.kill()  # SIGKILL: no finally, no atexit, no pytest_unconfigure
+        process.wait(timeout=10)
+
+    deadline = time.monotonic() + 10
+    while server_processes(port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server_processes(port) == []
 
 
 def test_start_up_failure_is_every_items_error(pytester: pytest.Pytester) -> None:

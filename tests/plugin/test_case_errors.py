@@ -33,7 +33,7 @@ input:
         ),
         pytest.param(
             VALID_HEAD + "expect:\n  - max_length: lots\n",
-            "bad.yaml:6: expect[0].max_length: 'lots' is not of type 'integer'",
+            "bad.yaml:6: expect[0].max_length: expected integer or mapping, got string 'lots'",
             id="wrong-type",
         ),
         pytest.param(

@@ -128,6 +128,17 @@ def test_loop_stops_at_max_turns(
 
     result = pytester.runpytest(*endpoint_args)
 
-    result.assert_outcomes(passed=1)
-    # The first call plus two answered turns; the third round of calls is left unanswered.
+    # The first call plus two answered turns; the third round of calls is left unanswered,
+    # and an agent that has not finished fails even though its text breaks no constraint.
     assert len(chat_server.requests) == 3
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "INC-LOOP: 1 of 2 constraint(s) failed (model test-model)",
+            "  max_turns (line 1): expected the model stops calling tools within 2 turn(s)",
+            '      still calling tools after 2 turn(s): lookup_group({"query": "x"})',
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ['  tool call: lookup_group({"query": "x"})  (unanswered: past max_turns)']
+    )

@@ -197,10 +197,32 @@ def test_content_file_symlink_out_of_the_catalogue_is_refused(tmp_path: Path) ->
         ),
         (
             {"input": {"messages": [{"role": "tool", "content": "x"}]}},
-            "a.yaml:8: input.messages[0]: 'tool_call_id' is a required property",
+            "a.yaml:8: input.messages[0].tool_call_id: required field is missing",
         ),
         ({"id": "has space"}, "a.yaml:1: id: 'has space' does not match '^[A-Za-z0-9._-]+$'"),
-        ({"surprise": 1}, "a.yaml:1: unknown field(s) are not allowed ('surprise' was unexpected)"),
+        (
+            {"surprise": 1},
+            "a.yaml:12: surprise: unknown field (known: expect, id, incident, input, model, "
+            "recorded_output, recorded_tool_calls, runs, schema_version, title, variants)",
+        ),
+        (
+            {"incident": {"category": "safety", "severity": "minor", "colour": "red"}},
+            "a.yaml:6: incident.colour: unknown field (known: category, date, owner, postmortem, "
+            "severity, status, summary, tags)",
+        ),
+        (
+            {"expect": [{"contains": True}]},
+            "a.yaml:11: expect[0].contains: expected string or list, got boolean True "
+            "(quote it if you meant the word)",
+        ),
+        (
+            {"expect": [{"contains": {"value": "a", "exact": "maybe"}}]},
+            "a.yaml:13: expect[0].contains.exact: expected boolean, got string 'maybe'",
+        ),
+        (
+            {"input": {"documents": [{"id": "d"}]}},
+            "a.yaml:11: input.documents[0]: needs one of: content, content_file",
+        ),
     ],
 )
 def test_cross_reference_and_schema_errors(
@@ -265,11 +287,16 @@ def test_claim_id_keeps_the_first_file(tmp_path: Path) -> None:
     )
 
 
-def test_catalogue_root_is_the_nearest_configured_root(tmp_path: Path) -> None:
+def test_catalogue_root_is_the_outermost_root_holding_the_file(tmp_path: Path) -> None:
     outer, inner = tmp_path / "cases", tmp_path / "cases/team"
-    file = inner / "x/a.yaml"
+    inner.mkdir(parents=True)
+    file = inner / "a.yaml"
+    file.write_text("")
 
-    assert catalogue_root(file, [outer, inner]) == inner.resolve()
+    # Naming a subfolder or the file itself must not shrink the catalogue.
+    assert catalogue_root(file, [outer, inner]) == outer.resolve()
+    assert catalogue_root(file, [file, outer]) == outer.resolve()
+    assert catalogue_root(file, [file]) == inner.resolve()
     assert catalogue_root(tmp_path / "elsewhere/a.yaml", [outer]) == (tmp_path / "elsewhere")
 
 

@@ -64,6 +64,16 @@ def test_retry_after_is_honoured(chat_server: ChatServer) -> None:
     assert second.time - first.time >= 0.4
 
 
+def test_negative_retry_after_ms_means_now(chat_server: ChatServer) -> None:
+    chat_server.set_script(
+        [Reply(status=429, headers={"retry-after-ms": "-5000"}), Reply(content="ok")]
+    )
+
+    response, _ = client_for(chat_server, retries=1).complete(REQUEST)
+
+    assert response["choices"][0]["message"]["content"] == "ok"
+
+
 def test_timeouts_are_retried_then_reported(chat_server: ChatServer) -> None:
     chat_server.set_script(lambda body: Reply(content="late", delay_s=2.0))
 

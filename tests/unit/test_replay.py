@@ -120,6 +120,8 @@ def test_recorded_response_first_match_then_fallback_then_error() -> None:
     assert recorded_response(tool, {"to": "a"}) == {"status": "first"}
     assert recorded_response(tool, {"to": "z"}) == {"status": "fallback"}
     assert recorded_response(Tool(name="x"), {}) == NO_RECORDED_RESPONSE
+    # A recorded null is an answer, not a missing one.
+    assert recorded_response(Tool(name="x", responses=(RecordedResponse(None),)), {}) is None
     assert recorded_response(None, {}) == NO_RECORDED_RESPONSE
 
 
@@ -181,7 +183,8 @@ def test_max_turns_truncates(chat_server: ChatServer, client: ChatClient) -> Non
 
     assert transcript.truncated
     assert len(chat_server.requests) == 4  # the first call and three answered turns
-    assert len(transcript.tool_calls) == 3
+    # The fourth round of calls is recorded for the constraints, but left unanswered.
+    assert [call.answered for call in transcript.tool_calls] == [True, True, True, False]
     assert transcript.final_text == "still going"
     answers = [m for m in chat_server.requests[-1].body["messages"] if m["role"] == "tool"]
     assert [json.loads(m["content"]) for m in answers] == [NO_RECORDED_RESPONSE] * 3
