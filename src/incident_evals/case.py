@@ -79,6 +79,8 @@ class Runs:
     repeats: int = 1
     min_pass_rate: float = 1.0
     max_turns: int = DEFAULT_MAX_TURNS
+    #: Where ``runs.max_turns`` is written, if it is.
+    max_turns_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,11 @@ def _expected_types(errors: list[Any]) -> str:
 
 def _schema_error_text(error: Any) -> tuple[tuple[str | int, ...], str]:
     """Where an error is (a JSON path, to the offending key where there is one) and what to say."""
+    if error.validator == "oneOf" and not error.context:
+        # Valid under several branches: e.g. both `content` and `content_file`.
+        names = [n for branch in error.validator_value for n in branch.get("required", ())]
+        if names:
+            return tuple(error.absolute_path), f"give only one of: {', '.join(names)}"
     while error.validator in ("oneOf", "anyOf") and error.context:
         level = error.absolute_path
         branches = list(error.context)
@@ -481,7 +488,7 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
             for name, argument in entry.items()
         ),
         path=case_path,
-        line=lines.document_line,
+        line=lines.of(("id",)),
         recorded_output=data.get("recorded_output"),
         recorded_tool_calls=tuple(data.get("recorded_tool_calls", ())),
         variants=dict(data.get("variants", {})),
@@ -489,6 +496,7 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
             repeats=runs.get("repeats", 1),
             min_pass_rate=runs.get("min_pass_rate", 1.0),
             max_turns=runs.get("max_turns", DEFAULT_MAX_TURNS),
+            max_turns_line=lines.by_path.get(("runs", "max_turns")),
         ),
     )
 

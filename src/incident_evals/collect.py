@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from incident_evals.case import IncidentCase
     from incident_evals.constraints import ConstraintRegistry
-    from incident_evals.transcript import Transcript
+    from incident_evals.transcript import ToolCall, Transcript
 
 CASE_SUFFIXES = (".yaml", ".yml")
 OUTPUT_LINES_SHOWN = 20
@@ -91,7 +91,7 @@ def turn_limit(case: IncidentCase) -> BoundConstraint:
     def check(transcript: Transcript, case: IncidentCase) -> Verdict:
         if not transcript.truncated:
             return Verdict(passed=True)
-        pending = [f"{c.name}({c.arguments_raw})" for c in transcript.tool_calls if not c.answered]
+        pending = [describe_call(c) for c in transcript.tool_calls if not c.answered]
         return Verdict(
             passed=False,
             expected=f"the model stops calling tools within {case.runs.max_turns} turn(s)",
@@ -99,7 +99,16 @@ def turn_limit(case: IncidentCase) -> BoundConstraint:
             + ", ".join(pending),
         )
 
-    return BoundConstraint("max_turns", case.runs.max_turns, case.line, check)
+    line = case.runs.max_turns_line or case.line
+    return BoundConstraint("max_turns", case.runs.max_turns, line, check)
+
+
+def describe_call(call: ToolCall, limit: int = 120) -> str:
+    """``name(arguments)`` on one line, the arguments clipped: model arguments can run long."""
+    arguments = " ".join(call.arguments_raw.split())
+    if len(arguments) > limit:
+        arguments = arguments[:limit] + "…"
+    return f"{call.name}({arguments})"
 
 
 class ConstraintsFailed(Exception):
@@ -176,7 +185,7 @@ class IncidentItem(pytest.Item):
             lines.append(f"    | ... ({len(output) - OUTPUT_LINES_SHOWN} more lines)")
         for call in failed.transcript.tool_calls:
             pending = "" if call.answered else "  (unanswered: past max_turns)"
-            lines.append(f"  tool call: {call.name}({call.arguments_raw}){pending}")
+            lines.append(f"  tool call: {describe_call(call)}{pending}")
         return "\n".join(lines)
 
     def reportinfo(self) -> tuple[Path, int, str]:

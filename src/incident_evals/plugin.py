@@ -44,7 +44,8 @@ class IncidentEvalsPlugin:
         self.config = config
         register_markers(config)
         cases = options.cases_root(config)
-        roots = [cases]
+        # A catalogue folder that does not exist must not widen content_file's root.
+        roots = [cases] if cases.is_dir() else []
         if config.args_source == pytest.Config.ArgsSource.ARGS:
             roots.extend(_explicit_paths(config))
         else:

@@ -71,3 +71,23 @@ def test_missing_catalogue_is_a_usage_error(
         ["ERROR: --incident-cases: */nowhere is not a directory; pass the folder of case files*"]
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_without_a_catalogue_folder_content_files_stay_beside_the_case(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    (pytester.path / "top-secret.md").write_text("secret")
+    documents = [{"id": "d", "content_file": "../../top-secret.md"}]
+    write_case(
+        pytester.path, "lib/sub/case.yaml", case_data("INC-A", input={"documents": documents})
+    )
+
+    result = pytester.runpytest(*endpoint_args, "lib/sub/case.yaml")
+
+    result.stdout.fnmatch_lines(
+        [
+            "lib/sub/case.yaml:*: input.documents?0?.content_file: '../../top-secret.md' "
+            "leaves the case catalogue root *"
+        ]
+    )
+    result.assert_outcomes(errors=1)

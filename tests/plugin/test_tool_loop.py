@@ -135,7 +135,7 @@ def test_loop_stops_at_max_turns(
     result.stdout.fnmatch_lines(
         [
             "INC-LOOP: 1 of 2 constraint(s) failed (model test-model)",
-            "  max_turns (line 1): expected the model stops calling tools within 2 turn(s)",
+            "  max_turns (line 40): expected the model stops calling tools within 2 turn(s)",
             '      still calling tools after 2 turn(s): lookup_group({"query": "x"})',
         ]
     )

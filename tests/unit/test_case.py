@@ -223,6 +223,10 @@ def test_content_file_symlink_out_of_the_catalogue_is_refused(tmp_path: Path) ->
             {"input": {"documents": [{"id": "d"}]}},
             "a.yaml:11: input.documents[0]: needs one of: content, content_file",
         ),
+        (
+            {"input": {"documents": [{"id": "d", "content": "x", "content_file": "d.md"}]}},
+            "a.yaml:11: input.documents[0]: give only one of: content, content_file",
+        ),
     ],
 )
 def test_cross_reference_and_schema_errors(

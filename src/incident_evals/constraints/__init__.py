@@ -17,6 +17,25 @@ if TYPE_CHECKING:
     from incident_evals.transcript import Transcript
 
 
+QUOTE_LIMIT = 120
+
+
+def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """``text`` in double quotes for a message: clipped, invisible characters escaped."""
+    clipped = len(text) > limit
+    body = text[:limit] if clipped else text
+    escaped: list[str] = []
+    for ch in body:
+        if ch in '"\\':
+            escaped.append("\\" + ch)
+        elif ch == " " or ch.isprintable():
+            escaped.append(ch)
+        else:
+            # Invisible or control characters are exactly what an evasion hides behind.
+            escaped.append(ch.encode("unicode_escape").decode("ascii"))
+    return '"' + "".join(escaped) + ("…" if clipped else "") + '"'
+
+
 class ConstraintArgumentError(ValueError):
     """An argument the schema accepted but the constraint cannot use.
 

@@ -39,7 +39,7 @@ from jsonschema.exceptions import SchemaError, ValidationError, best_match
 from jsonschema.protocols import Validator
 
 from incident_evals.case import load_schema
-from incident_evals.constraints import ConstraintArgumentError, ConstraintType, Verdict
+from incident_evals.constraints import ConstraintArgumentError, ConstraintType, Verdict, quote
 from incident_evals.constraints.normalize import NormalizedText, fold_pattern, normalize, verbatim
 
 if TYPE_CHECKING:
@@ -56,8 +56,6 @@ __all__ = [
     "argument_schema",
 ]
 
-_QUOTE_LIMIT = 120
-
 
 def argument_schema(name: str) -> dict[str, Any]:
     """The argument schema of built-in ``name``, as the shipped case schema defines it."""
@@ -68,27 +66,12 @@ def argument_schema(name: str) -> dict[str, Any]:
 # --- formatting ----------------------------------------------------------------------------------
 
 
-def _quote(text: str, limit: int = _QUOTE_LIMIT) -> str:
-    clipped = len(text) > limit
-    body = text[:limit] if clipped else text
-    escaped: list[str] = []
-    for ch in body:
-        if ch in '"\\':
-            escaped.append("\\" + ch)
-        elif ch == " " or ch.isprintable():
-            escaped.append(ch)
-        else:
-            # Invisible or control characters are exactly what an evasion hides behind.
-            escaped.append(ch.encode("unicode_escape").decode("ascii"))
-    return '"' + "".join(escaped) + ("…" if clipped else "") + '"'
-
-
 def _quote_list(values: Sequence[str]) -> str:
-    return "[" + ", ".join(_quote(value, 60) for value in values) + "]"
+    return "[" + ", ".join(quote(value, 60) for value in values) + "]"
 
 
 def _output_excerpt(output: str) -> str:
-    return "the output is empty" if not output.strip() else f"output: {_quote(output)}"
+    return "the output is empty" if not output.strip() else f"output: {quote(output)}"
 
 
 def _exact_suffix(exact: bool) -> str:
@@ -130,7 +113,7 @@ def _searchable(values: tuple[str, ...], exact: bool) -> tuple[str, ...]:
     for value, text in zip(values, folded, strict=True):
         if not text:
             raise ConstraintArgumentError(
-                f"{_quote(value)} is empty after normalisation (only spaces or invisible "
+                f"{quote(value)} is empty after normalisation (only spaces or invisible "
                 "characters); use exact: true to search for it as written",
                 field="value",
             )
@@ -163,9 +146,9 @@ class SubstringCheck:
             if not missing:
                 return Verdict(True, self.expected)
             what = (
-                f"{_quote(missing[0])} not found"
+                f"{quote(missing[0])} not found"
                 if len(missing) == 1
-                else f"not found: {', '.join(_quote(v, 60) for v in missing)}"
+                else f"not found: {', '.join(quote(v, 60) for v in missing)}"
             )
             return self._fail(f"{what}; {_output_excerpt(subject.original)}")
         if self.mode == "any":
@@ -184,9 +167,9 @@ class SubstringCheck:
             span = subject.original[start:end]
             if first_span is None:
                 first_span = span
-            hit = f"found {_quote(span)} at char {start}"
+            hit = f"found {quote(span)} at char {start}"
             if span != value:
-                hit += f" (matching {_quote(value, 60)})"
+                hit += f" (matching {quote(value, 60)})"
             more = subject.text.count(searched) - 1
             if more:
                 hit += f", and {more} more time{'s' if more > 1 else ''}"
@@ -208,7 +191,7 @@ def _build_substring(
     if mode == "any":
         expected = f"contains any of {_quote_list(values)}"
     elif len(values) == 1:
-        expected = f"{'not contains' if mode == 'none' else 'contains'} {_quote(values[0], 60)}"
+        expected = f"{'not contains' if mode == 'none' else 'contains'} {quote(values[0], 60)}"
     elif mode == "all":
         expected = f"contains all of {_quote_list(values)}"
     else:
@@ -266,7 +249,7 @@ class RegexCheck:
         if start == end:
             message = f"/{self.source}/ matched the empty string at char {start}"
         else:
-            message = f"found {_quote(span)} at char {start}"
+            message = f"found {quote(span)} at char {start}"
         return Verdict(False, self.expected, message, span)
 
 
@@ -343,11 +326,11 @@ class EqualsCheck:
         got = output[got_first:got_last]
         wanted = want.original_text(start, want_end)
         if not got:
-            detail = f"missing {_quote(wanted)}"
+            detail = f"missing {quote(wanted)}"
         elif not wanted:
-            detail = f"unexpected {_quote(got)}"
+            detail = f"unexpected {quote(got)}"
         else:
-            detail = f"got {_quote(got)} where {_quote(wanted)} was expected"
+            detail = f"got {quote(got)} where {quote(wanted)} was expected"
         message = f"output differs at char {got_first}: {detail}"
         return Verdict(False, self.expected, message, got or None)
 
@@ -357,7 +340,7 @@ def _build_equals(argument: Any, case: IncidentCase) -> EqualsCheck:
     if not isinstance(value, str):
         raise ConstraintArgumentError("expected a string", field="value")
     view = _strip_view(value) if exact else normalize(value)
-    return EqualsCheck(value, view, exact, f"equals {_quote(value)}{_exact_suffix(exact)}")
+    return EqualsCheck(value, view, exact, f"equals {quote(value)}{_exact_suffix(exact)}")
 
 
 # --- max_length / min_length ---------------------------------------------------------------------
@@ -378,7 +361,7 @@ class LengthCheck:
             overflow = subject.original[start:]
             message = (
                 f"length {length} > {self.limit}; the overflow begins at char {start}: "
-                f"{_quote(overflow)}"
+                f"{quote(overflow)}"
             )
             return Verdict(False, self.expected, message, overflow)
         if not self.maximum and length < self.limit:
@@ -471,7 +454,7 @@ class JsonSchemaCheck:
                 problem, line = _describe_json_error(block_error, body, first_line)
                 message = f"{where} is not valid JSON: {problem}"
                 if line is not None:
-                    message += f": {_quote(line)}"
+                    message += f": {quote(line)}"
                 return Verdict(False, self.expected, message, line)
         errors: list[ValidationError] = list(self.validator.iter_errors(document))
         if not errors:
@@ -505,7 +488,7 @@ def _build_json_schema(argument: Any, case: IncidentCase) -> JsonSchemaCheck:
     validator = validator_class(argument, format_checker=validator_class.FORMAT_CHECKER)
     title = argument.get("title")
     expected = (
-        f"JSON valid under {_quote(title, 60)}"
+        f"JSON valid under {quote(title, 60)}"
         if isinstance(title, str)
         else f"JSON valid under {_clip(json.dumps(argument, ensure_ascii=False), 100)}"
     )
