@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from incident_evals import options
 from incident_evals.case import (
     CATEGORIES,
     SEVERITIES,
@@ -44,6 +45,39 @@ class CollectState:
 
 COLLECT_STATE = pytest.StashKey[CollectState]()
 EVAL_SESSION = pytest.StashKey[EvalSession]()
+
+
+def configure_collection(config: pytest.Config) -> CollectState:
+    """Markers, case roots, and what a bare ``pytest --incident-evals`` collects."""
+    from incident_evals.constraints import builtin_registry
+
+    register_markers(config)
+    cases = options.cases_root(config)
+    # A catalogue folder that does not exist must not widen content_file's root.
+    roots = [cases] if cases.is_dir() else []
+    if config.args_source == pytest.Config.ArgsSource.ARGS:
+        roots.extend(explicit_paths(config))
+    else:
+        # A bare `pytest --incident-evals` means the case catalogue, not the test suite.
+        if not cases.is_dir():
+            raise pytest.UsageError(
+                f"--incident-cases: {cases} is not a directory; pass the folder of case files "
+                "(default incident_cases) or case paths as arguments"
+            )
+        config.args = [str(cases)]
+    # A bad case file must not stop the other cases (SPEC §10); it still fails the run.
+    config.option.continue_on_collection_errors = True
+    return CollectState(roots=roots, registry=builtin_registry(), seen_ids={})
+
+
+def explicit_paths(config: pytest.Config) -> list[Path]:
+    """The folders and YAML files named on the command line: case roots too."""
+    roots = []
+    for arg in config.args:
+        path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+        if path.is_dir() or path.suffix in CASE_SUFFIXES:
+            roots.append(path)
+    return roots
 
 
 def is_case_file(file_path: Path, roots: list[Path]) -> bool:

@@ -32,49 +32,12 @@ class IncidentEvalsPlugin:
     NAME = "incident-evals-session"
 
     def __init__(self, config: pytest.Config) -> None:
-        from incident_evals.collect import (
-            COLLECT_STATE,
-            EVAL_SESSION,
-            CollectState,
-            register_markers,
-        )
-        from incident_evals.constraints import builtin_registry
-        from incident_evals.session import EvalSession
+        from incident_evals.collect import COLLECT_STATE, EVAL_SESSION, configure_collection
+        from incident_evals.session import session_from_config
 
         self.config = config
-        register_markers(config)
-        cases = options.cases_root(config)
-        # A catalogue folder that does not exist must not widen content_file's root.
-        roots = [cases] if cases.is_dir() else []
-        if config.args_source == pytest.Config.ArgsSource.ARGS:
-            roots.extend(_explicit_paths(config))
-        else:
-            # A bare `pytest --incident-evals` means the case catalogue, not the test suite.
-            if not cases.is_dir():
-                raise pytest.UsageError(
-                    f"--incident-cases: {cases} is not a directory; pass the folder of case files "
-                    "(default incident_cases) or case paths as arguments"
-                )
-            config.args = [str(cases)]
-        # A bad case file must not stop the other cases (SPEC §10); it still fails the run.
-        config.option.continue_on_collection_errors = True
-        config.stash[COLLECT_STATE] = CollectState(
-            roots=roots, registry=builtin_registry(), seen_ids={}
-        )
-        endpoint = options.resolve_endpoint(config)
-        if endpoint is None and not config.option.collectonly:
-            from incident_evals.local_model import LocalModelUnavailable, find_local_model
-
-            try:
-                find_local_model()
-            except LocalModelUnavailable as exc:
-                raise pytest.UsageError(str(exc)) from None
-        self.session = EvalSession(
-            endpoint,
-            timeout_s=options.value(config, "timeout"),
-            retries=options.value(config, "retries"),
-            local_startup_timeout_s=options.value(config, "local_startup_timeout"),
-        )
+        config.stash[COLLECT_STATE] = configure_collection(config)
+        self.session = session_from_config(config)
         config.stash[EVAL_SESSION] = self.session
 
     @pytest.hookimpl(tryfirst=True)
@@ -107,12 +70,3 @@ class IncidentEvalsPlugin:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.session.close()
-
-
-def _explicit_paths(config: pytest.Config) -> list[Path]:
-    roots = []
-    for arg in config.args:
-        path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
-        if path.is_dir() or path.suffix in (".yaml", ".yml"):
-            roots.append(path)
-    return roots

@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+import pytest
+
+from incident_evals import options
 from incident_evals.client import ChatClient, Endpoint, EndpointError
 
 if TYPE_CHECKING:
@@ -98,3 +101,21 @@ class EvalSession:
                     self._local.close()
                 else:
                     self._local.stop()
+
+
+def session_from_config(config: pytest.Config) -> EvalSession:
+    """The session's endpoint side; stops the run now if there is no endpoint and no local model."""
+    endpoint = options.resolve_endpoint(config)
+    if endpoint is None and not config.option.collectonly:
+        from incident_evals.local_model import LocalModelUnavailable, find_local_model
+
+        try:
+            find_local_model()
+        except LocalModelUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return EvalSession(
+        endpoint,
+        timeout_s=options.value(config, "timeout"),
+        retries=options.value(config, "retries"),
+        local_startup_timeout_s=options.value(config, "local_startup_timeout"),
+    )
