@@ -75,11 +75,7 @@ class Option:
 
     @property
     def option(self) -> str:
-        return (
-            f"--incident-{self.name.replace('_', '-')}"
-            if self.name != "evals"
-            else "--incident-evals"
-        )
+        return f"--incident-{self.name.replace('_', '-')}"
 
     @property
     def dest(self) -> str:
@@ -163,22 +159,31 @@ def add_options(parser: pytest.Parser) -> None:
         )
 
 
-def value(config: pytest.Config, name: str) -> Any:
-    """The resolved value of one option: flag, then environment, then ini, then default."""
+def resolve(config: pytest.Config, name: str) -> tuple[Any, str]:
+    """One option's value and where it came from: flag, then environment, then ini, then default.
+
+    The source is what the terminal header names: the flag, the variable or the ini key.
+    """
     option = BY_NAME[name]
     if option.flag:
         given = config.getoption(option.dest)
         if given is not None:
-            return given
+            return given, option.option
     for variable in option.env:
         if os.environ.get(variable):
-            return _parse(option, os.environ[variable], f"environment variable {variable}")
+            return _parse(
+                option, os.environ[variable], f"environment variable {variable}"
+            ), variable
     ini = config.getini(option.ini)
     if ini not in (None, "", []):
         if option.is_switch:
-            return bool(ini)
-        return _parse(option, str(ini), f"ini option {option.ini}")
-    return option.default
+            return bool(ini), option.ini
+        return _parse(option, str(ini), f"ini option {option.ini}"), option.ini
+    return option.default, "default"
+
+
+def value(config: pytest.Config, name: str) -> Any:
+    return resolve(config, name)[0]
 
 
 def _parse(option: Option, raw: str, where: str) -> Any:
@@ -208,16 +213,7 @@ def resolve_endpoint(config: pytest.Config) -> Endpoint | None:
     """The endpoint under test; ``None`` means the embedded local model."""
     from incident_evals.client import Endpoint
 
-    option = BY_NAME["base_url"]
-    base_url: str | None = config.getoption(option.dest)
-    source = option.option
-    if base_url is None:
-        for variable in option.env:
-            if os.environ.get(variable):
-                base_url, source = _parse(option, os.environ[variable], variable), variable
-                break
-    if base_url is None and config.getini(option.ini):
-        base_url, source = _parse(option, str(config.getini(option.ini)), option.ini), option.ini
+    base_url, source = resolve(config, "base_url")
     model = value(config, "model")
     if base_url is None and model is None:
         return None
