@@ -1,0 +1,220 @@
+"""Exchanges on disk: ``--incident-record DIR`` writes them, ``--incident-replay DIR`` reads them.
+
+One JSON file per exchange, ``<DIR>/<case id>/<key>.json``, where the key hashes the request
+(without its model) and the sample number. Files are sorted and indented so recordings review
+and diff well in git. Only the request body and the reply are stored: never headers, so never
+the API key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from incident_evals.client import EndpointError
+
+if TYPE_CHECKING:
+    from incident_evals.replay import Completer
+
+__all__ = [
+    "RecordingCompleter",
+    "RecordingMiss",
+    "RecordingStore",
+    "request_key",
+]
+
+KEY_LENGTH = 20
+# The case id schema pattern: what makes a case id safe to use as one folder name.
+_CASE_ID = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def request_key(request: dict[str, Any], sample: int) -> str:
+    """Names one exchange: the request without its model, and the sample it belongs to.
+
+    The model stays out because a replay run may configure none; it is kept in the file and
+    checked there instead. The sample stays in so that repeats replay as the distinct answers
+    they were, not as one cached answer.
+    """
+    body = {key: value for key, value in request.items() if key != "model"}
+    digest = hashlib.sha256(_canonical({"request": body, "sample": sample}).encode("utf-8"))
+    return digest.hexdigest()[:KEY_LENGTH]
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    return json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _shown(directory: Path) -> str:
+    # A trailing separator makes the directory read as one in messages ("recordings/").
+    return os.path.join(str(directory), "")
+
+
+class RecordingStore:
+    """The recordings under one directory; safe to share between threads and xdist workers."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def path(self, case_id: str, sample: int, request: dict[str, Any]) -> Path:
+        # The id becomes a path component: refuse anything that could leave the directory.
+        if not _CASE_ID.fullmatch(case_id) or case_id in {".", ".."}:
+            raise ValueError(f"case id {case_id!r} cannot name a recordings folder")
+        return self.directory / case_id / f"{request_key(request, sample)}.json"
+
+    def save(
+        self,
+        case_id: str,
+        sample: int,
+        request: dict[str, Any],
+        response: dict[str, Any],
+        latency_s: float,
+    ) -> Path:
+        """Write one exchange; readers never see a half-written file."""
+        path = self.path(case_id, sample, request)
+        record = {
+            "case_id": case_id,
+            "sample": sample,
+            "model": request.get("model"),
+            "request": request,
+            "response": response,
+            "latency_s": round(latency_s, 3),
+        }
+        text = _dumps(record)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the target and rename over it: the rename is atomic, so concurrent
+        # writers (threads, xdist workers) of the same key, whose content is identical, just
+        # race to be the last replace, and an interrupted run leaves no truncated recording.
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 -- closed before the rename
+            "w",
+            encoding="utf-8",
+            newline="\n",
+            delete=False,
+            dir=path.parent,
+            prefix=".tmp-",
+            suffix=".json",
+        )
+        temporary = Path(handle.name)
+        try:
+            with handle:
+                handle.write(text)
+            # Temporary files are created private (0600); recordings are meant to be shared.
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+            raise
+        return path
+
+    def load(self, case_id: str, sample: int, request: dict[str, Any]) -> dict[str, Any] | None:
+        """The stored record, or ``None`` when this exchange was never recorded.
+
+        Raises ``ValueError`` when the file exists but is not a recording (e.g. a bad merge).
+        """
+        path = self.path(case_id, sample, request)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        record = json.loads(text)
+        if not isinstance(record, dict):
+            raise ValueError(f"{path} holds JSON {type(record).__name__}, not a recording")
+        return record
+
+
+class RecordingMiss(EndpointError):
+    """Replay found no usable recording: the item errors, as it would on a dead endpoint."""
+
+    def __init__(self, case_id: str, sample: int, directory: Path, reason: str) -> None:
+        shown = _shown(directory)
+        super().__init__(
+            f"no recording for case {case_id} (sample {sample}) in {shown}: {reason}; "
+            f"re-record with --incident-record {shown}",
+            attempts=1,
+        )
+        self.case_id = case_id
+        self.sample = sample
+        self.directory = directory
+        self.reason = reason
+
+    def __str__(self) -> str:
+        # Nothing was attempted against an endpoint, so "(after 1 attempt)" would mislead.
+        return self.cause
+
+
+NEVER_RECORDED = "the request differs from every recorded one or was never recorded"
+
+
+def _check(record: dict[str, Any], request: dict[str, Any]) -> str | None:
+    """Why ``record`` cannot answer ``request``, if it cannot (a hand edit, a bad merge)."""
+    stored = record.get("request")
+    if not isinstance(stored, dict) or _canonical(
+        {k: v for k, v in stored.items() if k != "model"}
+    ) != _canonical({k: v for k, v in request.items() if k != "model"}):
+        return "the recording's request does not match the request (was the file edited?)"
+    if not isinstance(record.get("response"), dict):
+        return "the recording has no response object (was the file edited?)"
+    latency = record.get("latency_s")
+    if isinstance(latency, bool) or not isinstance(latency, int | float):
+        return "the recording has no latency_s number (was the file edited?)"
+    return None
+
+
+class RecordingCompleter:
+    """A :class:`~incident_evals.replay.Completer` for one sample of one case.
+
+    With ``inner`` it records: every request goes to ``inner`` and the exchange is saved.
+    Without it, it replays offline: answers come only from the store and a miss is an error.
+    """
+
+    def __init__(
+        self,
+        store: RecordingStore,
+        case_id: str,
+        sample: int,
+        inner: Completer | None,
+        *,
+        model: str | None = None,
+    ) -> None:
+        self.store = store
+        self.case_id = case_id
+        self.sample = sample
+        self.inner = inner
+        #: The model configured for the run, if any: a recording of another model is a miss.
+        self.model = model
+
+    def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        if self.inner is not None:
+            response, latency = self.inner.complete(request)
+            self.store.save(self.case_id, self.sample, request, response, latency)
+            return response, latency
+        return self._replay(request)
+
+    def _replay(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        try:
+            record = self.store.load(self.case_id, self.sample, request)
+        except (OSError, ValueError) as exc:
+            path = self.store.path(self.case_id, self.sample, request)
+            raise self._miss(f"cannot read {path}: {exc}") from exc
+        if record is None:
+            raise self._miss(NEVER_RECORDED)
+        problem = _check(record, request)
+        if problem is not None:
+            raise self._miss(problem)
+        recorded_model = record.get("model")
+        if self.model is not None and recorded_model != self.model:
+            raise self._miss(f"recorded for model {recorded_model}, not {self.model}")
+        return record["response"], float(record["latency_s"])
+
+    def _miss(self, reason: str) -> RecordingMiss:
+        return RecordingMiss(self.case_id, self.sample, self.store.directory, reason)
