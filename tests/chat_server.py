@@ -286,7 +286,13 @@ class _Handler(BaseHTTPRequestHandler):
         except _ScriptError as exc:
             self._send_error_json(500, str(exc))
             return
+        chat._enter()
+        try:
+            self._answer(chat, body, reply)
+        finally:
+            chat._leave()
 
+    def _answer(self, chat: ChatServer, body: dict[str, Any], reply: Reply) -> None:
         wait = chat.latency_s + reply.delay_s
         if wait > 0 and chat._stopping.wait(wait):
             self._drop()  # server is stopping: abandon the in-flight request
@@ -329,6 +335,8 @@ class ChatServer:
         self._requests: list[RecordedRequest] = []
         self._errors: list[str] = []
         self._completion_counter = 0
+        self._in_flight = 0
+        self._max_in_flight = 0
         self._request_id_counter = 0
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
@@ -436,6 +444,21 @@ class ChatServer:
         with self._lock:
             self._request_id_counter += 1
             return f"req_{self._request_id_counter}"
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most chat-completion requests this server was answering at one time."""
+        with self._lock:
+            return self._max_in_flight
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _next_reply(self, request: RecordedRequest) -> Reply:
         """Record ``request`` and pick its reply atomically (request i gets reply i)."""

@@ -8,6 +8,7 @@ exponential backoff with jitter on 429, 5xx, timeouts and connection errors, hon
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ class EndpointError(Exception):
         self.attempts = attempts
 
     def __str__(self) -> str:
+        if self.attempts == 0:
+            return self.cause
         tries = "1 attempt" if self.attempts == 1 else f"{self.attempts} attempts"
         return f"{self.cause} (after {tries})"
 
@@ -125,6 +128,8 @@ class ChatClient:
 
         self.endpoint = endpoint
         self.retries = retries
+        # Set when the run stops: backoff waits end at once instead of sleeping on.
+        self._cancelled = threading.Event()
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         self._sdk = openai.OpenAI(
@@ -156,12 +161,15 @@ class ChatClient:
             stop=stop_after_attempt(self.retries + 1),
             wait=wait,
             retry=retry_if_exception(_is_retryable),
+            sleep=self._sleep,
             reraise=True,
         )
         attempts = 0
         try:
             for attempt in retrying:
                 with attempt:
+                    if self._cancelled.is_set():
+                        raise EndpointError("the run was stopped before this request", 0)
                     attempts += 1
                     started = time.perf_counter()
                     reply = self._sdk.chat.completions.create(**request)
@@ -174,5 +182,14 @@ class ChatClient:
             raise
         return reply.model_dump(mode="json", exclude_unset=True), latency
 
+    def _sleep(self, seconds: float) -> None:
+        if self._cancelled.wait(seconds):
+            raise EndpointError("the run was stopped while waiting to retry", 0)
+
+    def cancel(self) -> None:
+        """Stop retrying: waits end now, and no new attempt starts."""
+        self._cancelled.set()
+
     def close(self) -> None:
+        self.cancel()
         self._sdk.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 
 CASE_SUFFIXES = (".yaml", ".yml")
 OUTPUT_LINES_SHOWN = 20
+SAMPLES_SHOWN = 3
 
 
 @dataclass
@@ -116,6 +119,11 @@ class InvalidCase(pytest.Collector):
         raise self.CollectError(self.error.render(self.config.rootpath))
 
 
+def meets_pass_rate(passed: int, samples: int, min_pass_rate: float) -> bool:
+    # Compared in whole samples: 0.7 x 10 is 7.000000000000001 in floating point.
+    return passed >= math.ceil(round(min_pass_rate * samples, 9))
+
+
 def turn_limit(case: IncidentCase) -> BoundConstraint:
     """An agent still calling tools after ``runs.max_turns`` did not finish: that fails the case.
 
@@ -145,13 +153,18 @@ def describe_call(call: ToolCall, limit: int = 120) -> str:
     return f"{call.name}({arguments})"
 
 
+@dataclass
+class SampleFailure:
+    sample: int
+    failures: list[tuple[BoundConstraint, Verdict]]
+    transcript: Transcript
+
+
 class ConstraintsFailed(Exception):
-    def __init__(
-        self, failures: list[tuple[BoundConstraint, Verdict]], transcript: Transcript
-    ) -> None:
-        super().__init__(f"{len(failures)} constraint(s) failed")
-        self.failures = failures
-        self.transcript = transcript
+    def __init__(self, failed: list[SampleFailure], samples: int) -> None:
+        super().__init__(f"{len(failed)} of {samples} sample(s) failed")
+        self.failed = failed
+        self.samples = samples
 
 
 class IncidentItem(pytest.Item):
@@ -160,7 +173,9 @@ class IncidentItem(pytest.Item):
         self.case = loaded.case
         self.constraints = loaded.constraints
         self.turn_limit = turn_limit(loaded.case)
-        self.transcript: Transcript | None = None
+        self.samples: int = options.value(self.config, "repeats") or self.case.runs.repeats
+        self.futures: list[Future[Transcript]] | None = None
+        self.transcripts: list[Transcript] = []
         incident = self.case.incident
         self.add_marker(incident.severity)
         self.add_marker(incident.category)
@@ -173,26 +188,46 @@ class IncidentItem(pytest.Item):
             ]
         )
 
+    def dispatch(self) -> None:
+        """Queue this item's samples (once): each is one chain of requests, tool loop included."""
+        if self.futures is None:
+            session = self.config.stash[EVAL_SESSION]
+            self.futures = [session.submit(self.case, sample) for sample in range(self.samples)]
+
     def setup(self) -> None:
-        # The model call belongs to setup: an endpoint that cannot answer makes the item an
-        # error (infrastructure), never a failure.
-        try:
-            self.transcript = self.config.stash[EVAL_SESSION].replay(self.case)
+        # Waiting for the model belongs to setup: an endpoint that cannot answer makes the item
+        # an error (infrastructure), never a failure.
+        self.dispatch()
+        assert self.futures is not None
+        cause = None
+        for sample, future in enumerate(self.futures):
+            try:
+                self.transcripts.append(future.result())
+            except EndpointError as exc:
+                cause = str(exc) if self.samples == 1 else f"sample {sample}: {exc}"
+                break
+            except CancelledError:
+                cause = "the run stopped before this item's requests were sent"
+                break
+        if cause is None:
             return
-        except EndpointError as exc:
-            cause = str(exc)
         # Raised outside the handler so the report is the one line, not the exception chain.
         pytest.fail(f"{self.case.id}: endpoint error: {cause}", pytrace=False)
 
     def runtest(self) -> None:
-        assert self.transcript is not None
-        failures = []
-        for constraint in (*self.constraints, self.turn_limit):
-            verdict = constraint.judge(self.transcript, self.case)
-            if not verdict.passed:
-                failures.append((constraint, verdict))
-        if failures:
-            raise ConstraintsFailed(failures, self.transcript)
+        failed = []
+        for sample, transcript in enumerate(self.transcripts):
+            failures = []
+            for constraint in (*self.constraints, self.turn_limit):
+                verdict = constraint.judge(transcript, self.case)
+                if not verdict.passed:
+                    failures.append((constraint, verdict))
+            if failures:
+                failed.append(SampleFailure(sample, failures, transcript))
+        passed = self.samples - len(failed)
+        self.user_properties.append(("pass_rate", f"{passed / self.samples:.4g}"))
+        if not meets_pass_rate(passed, self.samples, self.case.runs.min_pass_rate):
+            raise ConstraintsFailed(failed, self.samples)
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
@@ -202,25 +237,45 @@ class IncidentItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def _describe(self, failed: ConstraintsFailed) -> str:
-        # The turn limit is implicit: it counts only when it is what failed.
-        total = len(self.constraints) + any(c is self.turn_limit for c, _ in failed.failures)
-        model = failed.transcript.model or "?"
-        count = len(failed.failures)
-        lines = [f"{self.case.id}: {count} of {total} constraint(s) failed (model {model})"]
-        for constraint, verdict in failed.failures:
-            lines.append(
-                f"  {constraint.name} (line {constraint.line}): expected {verdict.expected}"
-            )
-            lines.extend(f"      {line}" for line in verdict.message.splitlines())
-        output = failed.transcript.final_text.splitlines() or [""]
-        lines.append("  output:")
-        lines.extend(f"    | {line}" for line in output[:OUTPUT_LINES_SHOWN])
-        if len(output) > OUTPUT_LINES_SHOWN:
-            lines.append(f"    | ... ({len(output) - OUTPUT_LINES_SHOWN} more lines)")
-        for call in failed.transcript.tool_calls:
-            pending = "" if call.answered else "  (unanswered: past max_turns)"
-            lines.append(f"  tool call: {describe_call(call)}{pending}")
+        first = failed.failed[0]
+        model = first.transcript.model or "?"
+        if failed.samples == 1:
+            header = f"{self.case.id}: {self._count(first)} failed (model {model})"
+            return "\n".join([header, *self._describe_sample(first, "  ")])
+        passed = failed.samples - len(failed.failed)
+        lines = [
+            f"{self.case.id}: {len(failed.failed)} of {failed.samples} samples failed; pass rate "
+            f"{passed / failed.samples:.2f}, needs {self.case.runs.min_pass_rate:.2f} "
+            f"(model {model})"
+        ]
+        for sample in failed.failed[:SAMPLES_SHOWN]:
+            lines.append(f"  sample {sample.sample}: {self._count(sample)} failed")
+            lines.extend(self._describe_sample(sample, "    "))
+        if len(failed.failed) > SAMPLES_SHOWN:
+            lines.append(f"  ... and {len(failed.failed) - SAMPLES_SHOWN} more failing samples")
         return "\n".join(lines)
+
+    def _count(self, sample: SampleFailure) -> str:
+        # The turn limit is implicit: it counts only when it is what failed.
+        total = len(self.constraints) + any(c is self.turn_limit for c, _ in sample.failures)
+        return f"{len(sample.failures)} of {total} constraint(s)"
+
+    def _describe_sample(self, sample: SampleFailure, indent: str) -> list[str]:
+        lines = []
+        for constraint, verdict in sample.failures:
+            lines.append(
+                f"{indent}{constraint.name} (line {constraint.line}): expected {verdict.expected}"
+            )
+            lines.extend(f"{indent}    {line}" for line in verdict.message.splitlines())
+        output = sample.transcript.final_text.splitlines() or [""]
+        lines.append(f"{indent}output:")
+        lines.extend(f"{indent}  | {line}" for line in output[:OUTPUT_LINES_SHOWN])
+        if len(output) > OUTPUT_LINES_SHOWN:
+            lines.append(f"{indent}  | ... ({len(output) - OUTPUT_LINES_SHOWN} more lines)")
+        for call in sample.transcript.tool_calls:
+            pending = "" if call.answered else "  (unanswered: past max_turns)"
+            lines.append(f"{indent}tool call: {describe_call(call)}{pending}")
+        return lines
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.line - 1, f"incident {self.case.id}"

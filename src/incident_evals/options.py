@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 DEFAULT_CASES = "incident_cases"
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 3
+DEFAULT_CONCURRENCY = 8
 DEFAULT_LOCAL_STARTUP_TIMEOUT_S = 180.0
 
 
@@ -44,6 +45,16 @@ def non_negative_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
 
 
@@ -110,6 +121,22 @@ OPTIONS = (
         f"(default {DEFAULT_RETRIES})",
         parse=non_negative_int,
         default=DEFAULT_RETRIES,
+    ),
+    Option(
+        "concurrency",
+        f"model requests in flight at once (default {DEFAULT_CONCURRENCY})",
+        parse=positive_int,
+        default=DEFAULT_CONCURRENCY,
+    ),
+    Option(
+        "repeats",
+        "samples per item, overriding each case's runs.repeats",
+        parse=positive_int,
+    ),
+    Option("record", "write every exchange with the endpoint to this folder"),
+    Option(
+        "replay",
+        "answer only from the recordings in this folder, offline (a miss is an error)",
     ),
     Option(
         "api_key_env",
@@ -205,17 +232,25 @@ def validate_all(config: pytest.Config) -> None:
         value(config, option.name)
 
 
+def invocation_path(config: pytest.Config, path: str) -> Path:
+    """A path option, relative to where pytest was started."""
+    return Path(config.invocation_params.dir, path).resolve()
+
+
 def cases_root(config: pytest.Config) -> Path:
-    return Path(config.invocation_params.dir, value(config, "cases")).resolve()
+    return invocation_path(config, value(config, "cases"))
 
 
-def resolve_endpoint(config: pytest.Config) -> Endpoint | None:
-    """The endpoint under test; ``None`` means the embedded local model."""
+def resolve_endpoint(config: pytest.Config, *, offline: bool = False) -> Endpoint | None:
+    """The endpoint under test; ``None`` means the embedded local model.
+
+    ``offline`` (answering from recordings): only a configured model matters, and none is needed.
+    """
     from incident_evals.client import Endpoint
 
     base_url, source = resolve(config, "base_url")
     model = value(config, "model")
-    if base_url is None and model is None:
+    if (base_url is None or offline) and model is None:
         return None
     if model is None:
         raise pytest.UsageError(

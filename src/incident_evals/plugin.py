@@ -17,6 +17,33 @@ if TYPE_CHECKING:
     from incident_evals.collect import IncidentFile
 
 
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _scheduled_on_this_worker(session: pytest.Session, config: pytest.Config) -> list[pytest.Item]:
+    """The items xdist has already handed this worker, so their requests can go out early.
+
+    This reads xdist's worker queue, which is not a public API: without it, a worker still
+    dispatches each item (and the next) as it reaches them.
+    """
+    interactor = config.pluginmanager.getplugin("workerinteractor")
+    queue = getattr(interactor, "torun", None)
+    if queue is None or not hasattr(queue, "lock"):
+        return []
+    with queue.lock() as scheduled:
+        indices = [index for index in scheduled if isinstance(index, int)]
+    return [session.items[index] for index in indices if index < len(session.items)]
+
+
+def dispatch_items(items: list[pytest.Item]) -> None:
+    from incident_evals.collect import IncidentItem
+
+    for item in items:
+        if isinstance(item, IncidentItem):
+            item.dispatch()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
@@ -54,12 +81,41 @@ class IncidentEvalsPlugin:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         cases = f"incident-evals: cases {options.value(config, 'cases')}"
+        recordings = self.session.recordings
+        if self.session.offline:
+            assert recordings is not None
+            return [
+                f"incident-evals: replaying recordings from {recordings.directory} (offline)",
+                cases,
+            ]
+        lines = [self._endpoint_line(config), cases]
+        if recordings is not None:
+            lines.append(f"incident-evals: recording every exchange to {recordings.directory}")
+        return lines
+
+    def _endpoint_line(self, config: pytest.Config) -> str:
         if self.session.uses_local_model and self._runs_no_items():
             where = "xdist workers" if not config.option.collectonly else "--collect-only: none"
-            return [f"incident-evals: endpoint: the embedded local model ({where})", cases]
+            return f"incident-evals: endpoint: the embedded local model ({where})"
         endpoint = self.session.endpoint
         where = f"{endpoint.shown_url} ({endpoint.source})"
-        return [f"incident-evals: endpoint {where}, model {endpoint.model}", cases]
+        return f"incident-evals: endpoint {where}, model {endpoint.model}"
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # Every selected item's requests go out now, in run order, so results are ready as
+        # pytest reaches each item. An xdist worker only learns its items as it runs them.
+        if not self._runs_no_items() and not _is_xdist_worker(self.config):
+            dispatch_items(session.items)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        dispatch_items([item] if nextitem is None else [item, nextitem])
+        if _is_xdist_worker(self.config):
+            dispatch_items(_scheduled_on_this_worker(item.session, self.config))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # -x, --maxfail and Ctrl-C end here too: drop what has not been sent.
+        self.session.dispatcher.stop()
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> IncidentFile | None:
         from incident_evals.collect import COLLECT_STATE, IncidentFile, is_case_file

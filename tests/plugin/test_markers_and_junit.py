@@ -73,4 +73,5 @@ def test_junit_properties(pytester: pytest.Pytester, endpoint_args: list[str]) -
         "variant": "original",
         "severity": "critical",
         "category": "security",
+        "pass_rate": "1",
     }

@@ -1,0 +1,82 @@
+"""Items -> requests, concurrently: every selected sample is queued as soon as collection ends.
+
+A bounded set of daemon worker threads runs the samples in the order the items will run, so the
+first item's result is usually ready when pytest reaches it, and wall time approaches
+requests x latency / concurrency. Each item then waits for its own futures, so items still run
+and report one by one, in pytest's order. Stopping (``-x``, ``--maxfail``, Ctrl-C, the end of
+the session) cancels what has not started; daemon threads never hold the interpreter open.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+_STOP = object()
+
+
+class Dispatcher(Generic[T]):
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self._queue: queue.SimpleQueue[tuple[Future[T], Callable[[], T]] | object] = (
+            queue.SimpleQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._stopped = threading.Event()
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            if self._stopped.is_set():
+                future.cancel()
+                return future
+            # Threads start with the first job: a run that dispatches nothing costs nothing.
+            if len(self._threads) < self.concurrency:
+                thread = threading.Thread(
+                    target=self._work, name=f"incident-evals-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            self._queue.put((future, job))
+        return future
+
+    def _work(self) -> None:
+        while True:
+            entry = self._queue.get()
+            if entry is _STOP or self._stopped.is_set():
+                if isinstance(entry, tuple):
+                    entry[0].cancel()
+                return
+            assert isinstance(entry, tuple)
+            future, job = entry
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = job()
+            except BaseException as exc:  # the item that waits on it reports it
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def stop(self) -> None:
+        """Cancel every job that has not started; running ones finish on their own threads."""
+        with self._lock:
+            self._stopped.set()
+            while True:
+                try:
+                    entry = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(entry, tuple):
+                    entry[0].cancel()
+            for _ in self._threads:
+                self._queue.put(_STOP)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()

@@ -1,0 +1,152 @@
+"""``--incident-concurrency``: requests of all selected items go out together, bounded."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import Counter
+
+import pytest
+
+from case_files import case_data, write_case
+from chat_server import ChatServer, Reply
+
+SLOW = 0.3
+
+
+def catalogue(pytester: pytest.Pytester, count: int) -> list[str]:
+    ids = [f"INC-{n:02d}" for n in range(count)]
+    write_case(pytester.path, "incident_cases/many.yaml", *(case_data(i) for i in ids))
+    return ids
+
+
+def case_of(body: dict[str, object]) -> str:
+    return str(body["messages"]).split("question for ")[1][:6]
+
+
+def test_requests_overlap_up_to_the_bound(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    ids = catalogue(pytester, 10)
+    chat_server.set_script(lambda body: Reply(content="30 days.", delay_s=SLOW))
+
+    result = pytester.runpytest(*endpoint_args, "--incident-concurrency=4", "-v")
+
+    result.assert_outcomes(passed=10)
+    assert chat_server.max_in_flight == 4
+    # Items still report one by one, in pytest's order.
+    result.stdout.fnmatch_lines([f"incident_cases/many.yaml::{i} PASSED*" for i in ids])
+    assert sorted(case_of(r.body) for r in chat_server.requests) == ids
+
+
+def test_default_is_eight(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    catalogue(pytester, 12)
+    chat_server.set_script(lambda body: Reply(content="30 days.", delay_s=SLOW))
+
+    pytester.runpytest(*endpoint_args).assert_outcomes(passed=12)
+
+    assert chat_server.max_in_flight == 8
+
+
+def test_ini_twin(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    catalogue(pytester, 4)
+    pytester.makeini("[pytest]\nincident_concurrency = 1\n")
+    chat_server.set_script(lambda body: Reply(content="30 days.", delay_s=0.1))
+
+    pytester.runpytest(*endpoint_args).assert_outcomes(passed=4)
+
+    assert chat_server.max_in_flight == 1
+
+
+def test_bad_value_names_the_flag(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--incident-evals", "--incident-concurrency=0")
+
+    result.stderr.fnmatch_lines(["*--incident-concurrency: expected a whole number >= 1, got '0'"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_deselected_items_send_nothing(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    catalogue(pytester, 5)
+
+    pytester.runpytest(*endpoint_args, "-k", "INC-03").assert_outcomes(passed=1)
+
+    assert [case_of(r.body) for r in chat_server.requests] == ["INC-03"]
+
+
+def test_exitfirst_stops_the_queue(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    catalogue(pytester, 6)
+    chat_server.set_script(lambda body: Reply(content="60 days", delay_s=0.2))
+
+    result = pytester.runpytest(*endpoint_args, "--incident-concurrency=1", "-x")
+
+    result.assert_outcomes(failed=1)
+    # The failing first item, and at most the one already on the wire when it failed.
+    assert len(chat_server.requests) <= 2
+
+
+def test_endpoint_down_every_item_is_an_error(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    catalogue(pytester, 5)
+    args = [a for a in endpoint_args if not a.startswith("--incident-base-url")]
+
+    result = pytester.runpytest(
+        *args, "--incident-base-url=http://127.0.0.1:9/v1", "--incident-retries=2"
+    )
+
+    result.assert_outcomes(errors=5)
+    result.stdout.fnmatch_lines(
+        ["INC-00: endpoint error: cannot connect to the endpoint* (after 3 attempts)"]
+    )
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_faults_are_retried_and_nothing_is_counted_twice(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str], workers: str
+) -> None:
+    """20% 429 (with Retry-After), 10% 500 and 5% timeouts, by a fixed pattern of 20 requests."""
+    ids = catalogue(pytester, 40)
+    pattern = ["429"] * 4 + ["500"] * 2 + ["timeout"] + ["ok"] * 13
+    faults: Counter[str] = Counter()
+
+    def script(body: dict[str, object]) -> Reply:
+        # The server calls its script under its own lock, one request at a time.
+        kind = pattern[faults.total() * 7 % len(pattern)]
+        faults[kind] += 1
+        if kind == "429":
+            return Reply(status=429, headers={"Retry-After": "0.05"})
+        if kind == "500":
+            return Reply(status=500)
+        if kind == "timeout":
+            return Reply(content="30 days.", delay_s=2.0)
+        return Reply(content="30 days.")
+
+    chat_server.set_script(script)
+
+    result = pytester.runpytest(
+        *endpoint_args,
+        "--incident-retries=8",
+        "--incident-timeout=0.5",
+        "-n",
+        workers,
+        "--junitxml=junit.xml",
+    )
+
+    result.assert_outcomes(passed=40)
+    names = Counter(
+        case.get("name") for case in ET.parse(pytester.path / "junit.xml").iter("testcase")
+    )
+    assert names == Counter(ids)
+    assert faults["429"]
+    assert faults["500"]
+    assert faults["timeout"]
+    # Every request is a case's first try or a retry of a fault: none is sent twice for nothing.
+    assert len(chat_server.requests) == 40 + faults["429"] + faults["500"] + faults["timeout"]
+    assert Counter(case_of(r.body) for r in chat_server.requests).keys() == set(ids)
