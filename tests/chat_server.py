@@ -84,6 +84,8 @@ class Reply:
     finish_reason: str | None = None
     """Defaults to ``"tool_calls"`` when ``tool_calls`` is set, else ``"stop"``."""
     drop_connection: bool = False
+    #: Sent verbatim with status 200, instead of a completion (a broken endpoint).
+    raw_body: str | None = None
     """Close the socket without sending any response (after the delay, if any)."""
 
 
@@ -183,6 +185,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Headers and body go out in separate writes; with Nagle's algorithm on, the body
+        # waits for the client's delayed ACK (~40 ms a response), which is not an endpoint's
+        # latency but this server's.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.chat._track(self.connection)
 
     def finish(self) -> None:
@@ -299,6 +305,14 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.drop_connection:
             self._drop()
+            return
+        if reply.raw_body is not None:
+            data = reply.raw_body.encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
             return
         if reply.status != 200:
             self._send_json(

@@ -7,6 +7,7 @@ exponential backoff with jitter on 429, 5xx, timeouts and connection errors, hon
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -172,7 +173,10 @@ class ChatClient:
                         raise EndpointError("the run was stopped before this request", 0)
                     attempts += 1
                     started = time.perf_counter()
-                    reply = self._sdk.chat.completions.create(**request)
+                    # The raw body, not the SDK's pydantic model: the transcript wants plain
+                    # JSON anyway, and building then dumping the model costs more than the call.
+                    raw = self._sdk.chat.completions.with_raw_response.create(**request)
+                    body = raw.text
                     latency = time.perf_counter() - started
         except Exception as exc:
             import openai
@@ -180,7 +184,17 @@ class ChatClient:
             if isinstance(exc, openai.OpenAIError):
                 raise EndpointError(describe_error(exc), attempts) from exc
             raise
-        return reply.model_dump(mode="json", exclude_unset=True), latency
+        try:
+            reply = json.loads(body)
+        except ValueError:
+            raise EndpointError(
+                f"the endpoint's answer is not JSON: {body[:120]!r}", attempts
+            ) from None
+        if not isinstance(reply, dict):
+            raise EndpointError(
+                f"the endpoint's answer is not a JSON object: {body[:120]!r}", attempts
+            )
+        return reply, latency
 
     def _sleep(self, seconds: float) -> None:
         if self._cancelled.wait(seconds):

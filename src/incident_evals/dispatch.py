@@ -19,7 +19,29 @@ T = TypeVar("T")
 _STOP = object()
 
 
+class _Deferred(Future[T]):
+    """A job run in the thread that asks for its result, when it first asks."""
+
+    def __init__(self, job: Callable[[], T]) -> None:
+        super().__init__()
+        self._job = job
+
+    def result(self, timeout: float | None = None) -> T:
+        if self.set_running_or_notify_cancel():
+            try:
+                self.set_result(self._job())
+            except BaseException as exc:
+                self.set_exception(exc)
+        return super().result(timeout)
+
+
 class Dispatcher(Generic[T]):
+    """``concurrency`` worker threads; 0 runs each job when its result is first asked for.
+
+    0 suits jobs with nothing to wait on (answers from recordings): worker threads would only
+    contend for the GIL with pytest's own thread.
+    """
+
     def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
         self._queue: queue.SimpleQueue[tuple[Future[T], Callable[[], T]] | object] = (
@@ -30,6 +52,11 @@ class Dispatcher(Generic[T]):
         self._lock = threading.Lock()
 
     def submit(self, job: Callable[[], T]) -> Future[T]:
+        if self.concurrency == 0:
+            deferred = _Deferred(job)
+            if self._stopped.is_set():
+                deferred.cancel()
+            return deferred
         future: Future[T] = Future()
         with self._lock:
             if self._stopped.is_set():

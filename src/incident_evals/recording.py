@@ -158,9 +158,10 @@ NEVER_RECORDED = "the request differs from every recorded one or was never recor
 def _check(record: dict[str, Any], request: dict[str, Any]) -> str | None:
     """Why ``record`` cannot answer ``request``, if it cannot (a hand edit, a bad merge)."""
     stored = record.get("request")
-    if not isinstance(stored, dict) or _canonical(
-        {k: v for k, v in stored.items() if k != "model"}
-    ) != _canonical({k: v for k, v in request.items() if k != "model"}):
+    # Plain equality: the same verdict as comparing canonical dumps, without serialising twice.
+    if not isinstance(stored, dict) or {k: v for k, v in stored.items() if k != "model"} != {
+        k: v for k, v in request.items() if k != "model"
+    }:
         return "the recording's request does not match the request (was the file edited?)"
     if not isinstance(record.get("response"), dict):
         return "the recording has no response object (was the file edited?)"

@@ -63,7 +63,8 @@ class EvalSession:
         self._client: ChatClient | None = None
         self._failure: EndpointError | None = None
         self._lock = threading.Lock()
-        self.dispatcher: Dispatcher[Transcript] = Dispatcher(concurrency)
+        # Recorded answers have no latency to overlap: read them in pytest's own thread.
+        self.dispatcher: Dispatcher[Transcript] = Dispatcher(0 if self.offline else concurrency)
 
     @property
     def offline(self) -> bool:
@@ -79,6 +80,10 @@ class EvalSession:
         return self._configured is None and not self.offline
 
     def start(self) -> None:
+        if self.offline:
+            return
+        # The SDK takes ~0.5 s to import: do it while pytest collects, not on the first request.
+        threading.Thread(target=_import_sdk, name="incident-evals-import", daemon=True).start()
         if self.uses_local_model and self._local is None:
             from incident_evals.local_model import LocalModelServer
 
@@ -161,6 +166,11 @@ class EvalSession:
                     self._local.close()
                 else:
                     self._local.stop()
+
+
+def _import_sdk() -> None:
+    import openai  # noqa: F401
+    import tenacity  # noqa: F401
 
 
 def session_from_config(config: pytest.Config) -> EvalSession:

@@ -40,9 +40,13 @@ def test_each_error_is_one_line_and_exit_is_one(
     assert main(["validate", "cases"]) == 1
 
     captured = capsys.readouterr()
-    assert captured.out.splitlines() == [
+    lines = captured.out.splitlines()
+    # The parser's own wording differs between libyaml and pure-Python PyYAML.
+    assert lines[1].startswith("cases/c.yaml:2: invalid YAML: ")
+    lines[1] = "cases/c.yaml:2: invalid YAML: ..."
+    assert lines == [
         "cases/b.yaml:1: id: duplicate case id 'INC-A' (first defined at cases/a.yaml:1)",
-        "cases/c.yaml:2: invalid YAML: expected the node content, but found '<stream end>'",
+        "cases/c.yaml:2: invalid YAML: ...",
         "cases/d.yaml:11: expect[0].matches: invalid regular expression /(x/: missing ), "
         "unterminated subpattern at position 0",
     ]

@@ -108,3 +108,21 @@ def test_api_key_from_the_named_variable(
     client.complete(REQUEST)
 
     assert chat_server.requests[0].headers["authorization"] == "Bearer sk-mine"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("<html>gateway</html>", "the endpoint's answer is not JSON: '<html>gateway</html>'"),
+        ("[1, 2]", "the endpoint's answer is not a JSON object: '[1, 2]'"),
+    ],
+)
+def test_an_answer_that_is_not_a_completion_is_an_endpoint_error(
+    chat_server: ChatServer, body: str, message: str
+) -> None:
+    chat_server.set_script([Reply(raw_body=body)])
+
+    with pytest.raises(EndpointError) as error:
+        client_for(chat_server, retries=0).complete(REQUEST)
+
+    assert str(error.value) == f"{message} (after 1 attempt)"

@@ -74,6 +74,7 @@ class ConstraintType:
 class ConstraintRegistry:
     def __init__(self) -> None:
         self._types: dict[str, ConstraintType] = {}
+        self._validators: dict[str, Any] = {}
 
     def register(self, constraint: ConstraintType) -> None:
         if constraint.name in self._types:
@@ -82,6 +83,14 @@ class ConstraintRegistry:
 
     def get(self, name: str) -> ConstraintType | None:
         return self._types.get(name)
+
+    def argument_validator(self, name: str) -> Any:
+        """A compiled JSON Schema validator for ``name``'s argument (built once per run)."""
+        if name not in self._validators:
+            from jsonschema import Draft202012Validator
+
+            self._validators[name] = Draft202012Validator(self._types[name].argument_schema)
+        return self._validators[name]
 
     def names(self) -> list[str]:
         return sorted(self._types)

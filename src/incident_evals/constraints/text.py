@@ -34,15 +34,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-import jsonschema
-from jsonschema.exceptions import SchemaError, ValidationError, best_match
-from jsonschema.protocols import Validator
-
 from incident_evals.case import load_schema
 from incident_evals.constraints import ConstraintArgumentError, ConstraintType, Verdict, quote
 from incident_evals.constraints.normalize import NormalizedText, fold_pattern, normalize, verbatim
 
 if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.protocols import Validator
+
     from incident_evals.case import IncidentCase
     from incident_evals.transcript import Transcript
 
@@ -456,6 +455,8 @@ class JsonSchemaCheck:
                 if line is not None:
                     message += f": {quote(line)}"
                 return Verdict(False, self.expected, message, line)
+        from jsonschema.exceptions import best_match
+
         errors: list[ValidationError] = list(self.validator.iter_errors(document))
         if not errors:
             return Verdict(True, self.expected)
@@ -473,6 +474,10 @@ def _clip(text: str, limit: int = 300) -> str:
 
 
 def _build_json_schema(argument: Any, case: IncidentCase) -> JsonSchemaCheck:
+    # Imported here: a catalogue without json_schema constraints never needs jsonschema.
+    import jsonschema
+    from jsonschema.exceptions import SchemaError
+
     if not isinstance(argument, dict):
         raise ConstraintArgumentError("expected a JSON Schema object")
     validator_class = jsonschema.validators.validator_for(
