@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 
@@ -150,3 +154,41 @@ def test_faults_are_retried_and_nothing_is_counted_twice(
     # Every request is a case's first try or a retry of a fault: none is sent twice for nothing.
     assert len(chat_server.requests) == 40 + faults["429"] + faults["500"] + faults["timeout"]
     assert Counter(case_of(r.body) for r in chat_server.requests).keys() == set(ids)
+
+
+def test_ctrl_c_with_requests_in_flight_ends_promptly(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    catalogue(pytester, 20)
+    chat_server.set_script(lambda body: Reply(content="30 days.", delay_s=30))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-u",
+            "-m",
+            "pytest",
+            "--incident-evals",
+            "-p",
+            "no:cacheprovider",
+            f"--incident-base-url={chat_server.base_url}",
+            "--incident-model=m",
+        ],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(chat_server.requests) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(chat_server.requests) == 8  # the default concurrency, all in flight
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=10)  # not the 30 s the requests would take
+    finally:
+        process.kill()
+
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output
+    # Nothing queued behind the interrupted item was sent afterwards.
+    assert len(chat_server.requests) == 8
