@@ -27,7 +27,11 @@ def _scheduled_on_this_worker(session: pytest.Session, config: pytest.Config) ->
     This reads xdist's worker queue, which is not a public API: without it, a worker still
     dispatches each item (and the next) as it reaches them.
     """
-    interactor = config.pluginmanager.getplugin("workerinteractor")
+    # xdist registers its worker object without a name: find it by type.
+    interactor = next(
+        (p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "WorkerInteractor"),
+        None,
+    )
     queue = getattr(interactor, "torun", None)
     if queue is None or not hasattr(queue, "lock"):
         return []
