@@ -351,17 +351,26 @@ def _wrong_type(instance: Any, expected: str) -> str:
     if isinstance(instance, bool):
         # YAML 1.1 reads unquoted yes/no/on/off/true/false as booleans.
         hint = " (quote it if you meant the word)"
+    if instance is None:
+        # An empty value in YAML (`no_pii:` with nothing after it) reads as null.
+        return f"expected {expected}, got nothing (null)"
     return f"expected {expected}, got {_type_name(instance)} {instance!r}{hint}"
 
 
 @functools.cache
-def _fast_check() -> Any:
+def _fast_check() -> tuple[Any, type[Exception]]:
+    """The compiled check and the exception it raises, taken from one import of the module.
+
+    Kept together because a host that unloads and re-imports modules (pytest's own ``pytester``
+    does) would otherwise pair a cached check with a newer, different exception class.
+    """
     import copy
 
     import fastjsonschema
 
     # fastjsonschema rewrites the schema it compiles: give it a copy of the shared one.
-    return fastjsonschema.compile(copy.deepcopy(load_schema("case")))
+    check = fastjsonschema.compile(copy.deepcopy(load_schema("case")))
+    return check, fastjsonschema.JsonSchemaException
 
 
 def _first_schema_error(data: Any) -> Any:
@@ -371,11 +380,10 @@ def _first_schema_error(data: Any) -> Any:
     check clears those in a tenth of that (SPEC §10 overhead), and jsonschema, still the judge,
     only runs on a case that check rejects.
     """
-    from fastjsonschema import JsonSchemaException
-
+    check, rejected = _fast_check()
     try:
-        _fast_check()(data)
-    except JsonSchemaException:
+        check(data)
+    except rejected:
         return _most_specific(_validator().iter_errors(data))
     return None
 
@@ -560,23 +568,33 @@ def _bind_constraints(
                 f"unknown constraint {spec.name!r} (known: {', '.join(registry.names())})",
                 format_field(where),
             )
-        # Built-in arguments were checked with the case schema; project constraints bring theirs.
-        error = None
-        if spec.name not in _schema_constraint_names():
-            validator = registry.argument_validator(spec.name)
-            error = _most_specific(validator.iter_errors(spec.argument))
-        if error is not None:
-            sub, message = _schema_error_text(error)
-            raise CaseError(
-                case.path, lines.of((*where, *sub)), message, format_field((*where, *sub))
-            )
         try:
+            # Built-in arguments were checked with the case schema; projects bring their schema.
+            error = None
+            if spec.name not in _schema_constraint_names():
+                validator = registry.argument_validator(spec.name)
+                error = _most_specific(validator.iter_errors(spec.argument))
+            if error is not None:
+                sub, message = _schema_error_text(error)
+                raise CaseError(
+                    case.path, lines.of((*where, *sub)), message, format_field((*where, *sub))
+                )
             check = constraint.build(spec.argument, case)
         except ConstraintArgumentError as exc:
             # A short-form argument is the field itself (`matches: "(x"` has no `pattern` key).
             named = isinstance(spec.argument, dict) and exc.field in spec.argument
             at = (*where, exc.field) if exc.field is not None and named else where
             raise CaseError(case.path, lines.of(at), str(exc), format_field(at)) from None
+        except CaseError:
+            raise
+        except Exception as exc:
+            # A project's build function is code we do not control: one line, not a traceback.
+            raise CaseError(
+                case.path,
+                spec.line,
+                f"building the constraint raised {type(exc).__name__}: {exc}",
+                format_field(where),
+            ) from None
         bound.append(BoundConstraint(spec.name, spec.argument, spec.line, check))
     return tuple(bound)
 

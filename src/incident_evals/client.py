@@ -41,6 +41,9 @@ class Endpoint:
 class EndpointError(Exception):
     """The endpoint could not give an answer, after every retry: an infrastructure error."""
 
+    #: How an item's error names it: "endpoint error: ...".
+    kind = "endpoint"
+
     def __init__(self, cause: str, attempts: int) -> None:
         super().__init__(cause)
         self.cause = cause
@@ -51,6 +54,12 @@ class EndpointError(Exception):
             return self.cause
         tries = "1 attempt" if self.attempts == 1 else f"{self.attempts} attempts"
         return f"{self.cause} (after {tries})"
+
+
+class JudgeError(EndpointError):
+    """The judge could not give a verdict (no judge, no answer, or not a verdict)."""
+
+    kind = "judge"
 
 
 def describe_error(exc: BaseException) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,8 @@ from incident_evals.case import (
 )
 from incident_evals.client import EndpointError
 from incident_evals.constraints import BoundConstraint, Verdict
+from incident_evals.constraints.judge import judge_checks
+from incident_evals.constraints.tools import render_call
 from incident_evals.session import EvalSession
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
     from incident_evals.case import IncidentCase
     from incident_evals.constraints import ConstraintRegistry
-    from incident_evals.transcript import ToolCall, Transcript
+    from incident_evals.transcript import Transcript
 
 CASE_SUFFIXES = (".yaml", ".yml")
 OUTPUT_LINES_SHOWN = 20
@@ -42,12 +44,47 @@ class CollectState:
     """What collection needs across files: the catalogue roots and every case id seen so far."""
 
     roots: list[Path]
-    registry: ConstraintRegistry
+    #: The built-in constraints; each folder's registry adds what its conftest files register.
+    builtins: ConstraintRegistry
     seen_ids: dict[str, tuple[Path, int]]
+    registries: dict[Path, ConstraintRegistry] = field(default_factory=dict)
+
+    def registry_for(self, file: pytest.File) -> ConstraintRegistry:
+        """The constraints known to cases in ``file``'s folder, as pytest scopes conftest files."""
+        folder = file.path.parent
+        if folder not in self.registries:
+            registry = self.builtins.copy()
+            try:
+                file.ihook.pytest_incident_evals_register_constraints(registry=registry)
+            except Exception as exc:
+                raise file.CollectError(
+                    "pytest_incident_evals_register_constraints"
+                    f"{_raised_in(exc, file.config.rootpath)}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+            self.registries[folder] = registry
+        return self.registries[folder]
 
 
 COLLECT_STATE = pytest.StashKey[CollectState]()
 EVAL_SESSION = pytest.StashKey[EvalSession]()
+
+
+def _raised_in(exc: BaseException, base: Path) -> str:
+    """`` in <file>:<line>``: the project code (a conftest, a plugin) the exception came from."""
+    import traceback
+
+    package = str(Path(__file__).parent)
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(package) and "pluggy" not in Path(frame.filename).parts
+    ]
+    if not frames:
+        return ""
+    path = Path(frames[-1].filename)
+    shown = path.relative_to(base) if path.is_relative_to(base) else path
+    return f" in {shown}:{frames[-1].lineno}"
 
 
 def configure_collection(config: pytest.Config) -> CollectState:
@@ -70,7 +107,7 @@ def configure_collection(config: pytest.Config) -> CollectState:
         config.args = [str(cases)]
     # A bad case file must not stop the other cases (SPEC §10); it still fails the run.
     config.option.continue_on_collection_errors = True
-    return CollectState(roots=roots, registry=builtin_registry(), seen_ids={})
+    return CollectState(roots=roots, builtins=builtin_registry(), seen_ids={})
 
 
 def explicit_paths(config: pytest.Config) -> list[Path]:
@@ -96,7 +133,7 @@ class IncidentFile(pytest.File):
         results = [
             claim_id(result, state.seen_ids, self.config.rootpath)
             for result in load_file(
-                self.path, catalogue_root(self.path, state.roots), state.registry
+                self.path, catalogue_root(self.path, state.roots), state.registry_for(self)
             )
         ]
         if len(results) == 1 and isinstance(results[0], CaseError):
@@ -133,7 +170,7 @@ def turn_limit(case: IncidentCase) -> BoundConstraint:
     def check(transcript: Transcript, case: IncidentCase) -> Verdict:
         if not transcript.truncated:
             return Verdict(passed=True)
-        pending = [describe_call(c) for c in transcript.tool_calls if not c.answered]
+        pending = [render_call(c) for c in transcript.tool_calls if not c.answered]
         return Verdict(
             passed=False,
             expected=f"the model stops calling tools within {case.runs.max_turns} turn(s)",
@@ -143,14 +180,6 @@ def turn_limit(case: IncidentCase) -> BoundConstraint:
 
     line = case.runs.max_turns_line or case.line
     return BoundConstraint("max_turns", case.runs.max_turns, line, check)
-
-
-def describe_call(call: ToolCall, limit: int = 120) -> str:
-    """``name(arguments)`` on one line, the arguments clipped: model arguments can run long."""
-    arguments = " ".join(call.arguments_raw.split())
-    if len(arguments) > limit:
-        arguments = arguments[:limit] + "…"
-    return f"{call.name}({arguments})"
 
 
 @dataclass
@@ -173,6 +202,7 @@ class IncidentItem(pytest.Item):
         self.case = loaded.case
         self.constraints = loaded.constraints
         self.turn_limit = turn_limit(loaded.case)
+        self.judges = judge_checks(self.constraints)
         self.samples: int = options.value(self.config, "repeats") or self.case.runs.repeats
         self.futures: list[Future[Transcript]] | None = None
         self.transcripts: list[Transcript] = []
@@ -192,18 +222,30 @@ class IncidentItem(pytest.Item):
         """Queue this item's samples (once): each is one chain of requests, tool loop included."""
         if self.futures is None:
             session = self.config.stash[EVAL_SESSION]
-            self.futures = [session.submit(self.case, sample) for sample in range(self.samples)]
+            if session.judge_problem(self.judges) is not None:
+                # Its verdicts could not be judged: spend no target requests on it.
+                self.futures = []
+                return
+            self.futures = [
+                session.submit(self.case, sample, self.judges) for sample in range(self.samples)
+            ]
 
     def setup(self) -> None:
         # Waiting for the model belongs to setup: an endpoint that cannot answer makes the item
         # an error (infrastructure), never a failure.
         self.dispatch()
         assert self.futures is not None
-        cause = None
+        kind, cause = "endpoint", None
+        problem = self.config.stash[EVAL_SESSION].judge_problem(self.judges)
+        if problem is not None:
+            lines = [str(c.line) for c in self.constraints if c.name == "judge"]
+            where = f"line{'s' if len(lines) > 1 else ''} {', '.join(lines)}"
+            kind, cause = "judge", f"the judge constraint ({where}) cannot run: {problem}"
         for sample, future in enumerate(self.futures):
             try:
                 self.transcripts.append(future.result())
             except EndpointError as exc:
+                kind = exc.kind
                 cause = str(exc) if self.samples == 1 else f"sample {sample}: {exc}"
                 break
             except CancelledError:
@@ -212,7 +254,7 @@ class IncidentItem(pytest.Item):
         if cause is None:
             return
         # Raised outside the handler so the report is the one line, not the exception chain.
-        pytest.fail(f"{self.case.id}: endpoint error: {cause}", pytrace=False)
+        pytest.fail(f"{self.case.id}: {kind} error: {cause}", pytrace=False)
 
     def runtest(self) -> None:
         failed = []
@@ -274,7 +316,7 @@ class IncidentItem(pytest.Item):
             lines.append(f"{indent}  | ... ({len(output) - OUTPUT_LINES_SHOWN} more lines)")
         for call in sample.transcript.tool_calls:
             pending = "" if call.answered else "  (unanswered: past max_turns)"
-            lines.append(f"{indent}tool call: {describe_call(call)}{pending}")
+            lines.append(f"{indent}tool call: {render_call(call)}{pending}")
         return lines
 
     def reportinfo(self) -> tuple[Path, int, str]:

@@ -138,6 +138,18 @@ OPTIONS = (
         "answer only from the recordings in this folder, offline (a miss is an error)",
     ),
     Option(
+        "judge_base_url",
+        "the endpoint of the LLM judge for `judge` constraints (default: the endpoint under test; "
+        "env INCIDENT_EVALS_JUDGE_BASE_URL)",
+        parse=url,
+        env=("INCIDENT_EVALS_JUDGE_BASE_URL",),
+    ),
+    Option(
+        "judge_model",
+        "the judge model for `judge` constraints that name none (env INCIDENT_EVALS_JUDGE_MODEL)",
+        env=("INCIDENT_EVALS_JUDGE_MODEL",),
+    ),
+    Option(
         "api_key_env",
         "the environment variable holding the API key (default OPENAI_API_KEY); never a key itself",
         parse=env_var_name,
@@ -261,3 +273,53 @@ def resolve_endpoint(config: pytest.Config, *, offline: bool = False) -> Endpoin
     return Endpoint(
         base_url=base_url, model=model, source=source, api_key_env=value(config, "api_key_env")
     )
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Where ``judge`` constraints go; ``endpoint`` is ``None`` when no judge is configured."""
+
+    #: Its base URL and the default judge model (``""`` when only constraints name one).
+    endpoint: Endpoint | None
+    #: Why there is no judge endpoint, for the item error of a case that needs one.
+    missing: str = ""
+
+    def model_for(self, constraint_model: str | None) -> str | None:
+        if constraint_model:
+            return constraint_model
+        if self.endpoint is not None and self.endpoint.model:
+            return self.endpoint.model
+        return None
+
+
+def resolve_judge(config: pytest.Config, target: Endpoint | None) -> JudgeSettings:
+    """The judge endpoint: its own flag, else the configured endpoint under test.
+
+    The embedded local model is never a judge: a 135M model's verdicts would be noise that
+    looks like a result.
+    """
+    from incident_evals.client import Endpoint
+
+    base_url, source = resolve(config, "judge_base_url")
+    model = value(config, "judge_model") or ""
+    if base_url is None:
+        if target is None:
+            return JudgeSettings(
+                None,
+                "no judge endpoint is configured: pass --incident-judge-base-url URL and "
+                "--incident-judge-model NAME (or their ini twins incident_judge_base_url, "
+                "incident_judge_model)",
+            )
+        base_url, source = target.base_url, "the endpoint under test"
+    endpoint = Endpoint(
+        base_url=base_url, model=model, source=source, api_key_env=value(config, "api_key_env")
+    )
+    missing = (
+        ""
+        if model
+        else (
+            "no judge model is configured: pass --incident-judge-model NAME (ini "
+            "incident_judge_model), or name one in the constraint: {rubric: ..., model: NAME}"
+        )
+    )
+    return JudgeSettings(endpoint, missing)

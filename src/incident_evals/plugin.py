@@ -52,6 +52,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from incident_evals import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not options.enabled(config):
         return
@@ -93,6 +99,11 @@ class IncidentEvalsPlugin:
                 cases,
             ]
         lines = [self._endpoint_line(config), cases]
+        judge = self.session.judge_settings.endpoint
+        # Inherited with no judge model, it is no judge yet: not worth a header line.
+        if judge is not None and (judge.model or judge.source != "the endpoint under test"):
+            model = f", model {judge.model}" if judge.model else ""
+            lines.append(f"incident-evals: judge {judge.shown_url} ({judge.source}){model}")
         if recordings is not None:
             lines.append(f"incident-evals: recording every exchange to {recordings.directory}")
         return lines

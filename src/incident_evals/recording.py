@@ -62,14 +62,16 @@ def _shown(directory: Path) -> str:
 class RecordingStore:
     """The recordings under one directory; safe to share between threads and xdist workers."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, subfolder: str = "") -> None:
         self.directory = Path(directory)
+        #: Kept apart inside each case's folder (judge exchanges live in ``<case id>/judge/``).
+        self.subfolder = subfolder
 
     def path(self, case_id: str, sample: int, request: dict[str, Any]) -> Path:
         # The id becomes a path component: refuse anything that could leave the directory.
         if not _CASE_ID.fullmatch(case_id) or case_id in {".", ".."}:
             raise ValueError(f"case id {case_id!r} cannot name a recordings folder")
-        return self.directory / case_id / f"{request_key(request, sample)}.json"
+        return self.directory / case_id / self.subfolder / f"{request_key(request, sample)}.json"
 
     def save(
         self,

@@ -12,15 +12,18 @@ from typing import TYPE_CHECKING
 import pytest
 
 from incident_evals import options
-from incident_evals.client import ChatClient, Endpoint, EndpointError
+from incident_evals.client import ChatClient, Endpoint, EndpointError, JudgeError
 from incident_evals.dispatch import Dispatcher
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from incident_evals.case import IncidentCase
+    from incident_evals.constraints.judge import JudgeCache, JudgeCheck
     from incident_evals.local_model import LocalModelServer
     from incident_evals.recording import RecordingStore
     from incident_evals.replay import Completer
-    from incident_evals.transcript import Transcript
+    from incident_evals.transcript import Judgement, Transcript
 
 LOCAL_MODEL_SOURCE = "embedded local model: llama.cpp server, SmolLM2-135M-Instruct"
 #: The model named in requests answered from recordings when none is configured; the recording
@@ -52,6 +55,8 @@ class EvalSession:
         local_startup_timeout_s: float,
         concurrency: int = options.DEFAULT_CONCURRENCY,
         recordings: Recordings | None = None,
+        judge: options.JudgeSettings | None = None,
+        judge_cache_dir: Callable[[], Path | None] | None = None,
     ) -> None:
         self._configured = endpoint
         self._timeout_s = timeout_s
@@ -63,6 +68,11 @@ class EvalSession:
         self._client: ChatClient | None = None
         self._failure: EndpointError | None = None
         self._lock = threading.Lock()
+        self._judge = judge or options.JudgeSettings(None, "no judge endpoint is configured")
+        self._judge_cache_dir = judge_cache_dir
+        self._judge_cache: JudgeCache | None = None
+        self._judge_client: ChatClient | None = None
+        self._judge_store: RecordingStore | None = None
         # Recorded answers have no latency to overlap: read them in pytest's own thread.
         self.dispatcher: Dispatcher[Transcript] = Dispatcher(0 if self.offline else concurrency)
 
@@ -151,15 +161,120 @@ class EvalSession:
             completer = RecordingCompleter(store, case.id, sample, client)
         return replay(case, completer, client.endpoint.model)
 
-    def submit(self, case: IncidentCase, sample: int) -> Future[Transcript]:
-        return self.dispatcher.submit(lambda: self.replay(case, sample))
+    def submit(
+        self, case: IncidentCase, sample: int, judges: Sequence[JudgeCheck] = ()
+    ) -> Future[Transcript]:
+        def run() -> Transcript:
+            transcript = self.replay(case, sample)
+            transcript.judgements.extend(
+                self.judge(check, transcript, case, sample) for check in judges
+            )
+            return transcript
+
+        return self.dispatcher.submit(run)
+
+    # --- the judge -------------------------------------------------------------------------
+
+    @property
+    def judge_settings(self) -> options.JudgeSettings:
+        return self._judge
+
+    def judge_problem(self, judges: Sequence[JudgeCheck]) -> str | None:
+        """Why these judge constraints cannot be judged in this run, if they cannot."""
+        if self.offline:
+            return None
+        for check in judges:
+            if self._judge.endpoint is None or self._judge.model_for(check.model) is None:
+                return self._judge.missing
+        return None
+
+    def judge(
+        self, check: JudgeCheck, transcript: Transcript, case: IncidentCase, sample: int
+    ) -> Judgement:
+        """The judge's verdict on one sample: from the cache, recordings or the judge endpoint."""
+        from incident_evals.constraints.judge import (
+            JUDGE_PROMPT_VERSION,
+            JudgeReplyError,
+            build_judge_request,
+            parse_judge_reply,
+        )
+        from incident_evals.transcript import Judgement
+
+        configured = self._judge.model_for(check.model)
+        request = build_judge_request(check, transcript, case, configured or RECORDED_MODEL)
+        store = self._judge_recordings()
+        cache = self._cache()
+        response = None if self.offline else cache.get(request)
+        cached = response is not None
+        try:
+            if self.offline:
+                from incident_evals.recording import RecordingCompleter
+
+                assert store is not None
+                completer = RecordingCompleter(store, case.id, sample, None, model=configured)
+                response, _ = completer.complete(request)
+            elif response is None:
+                response, latency = self._judge_chat_client().complete(request)
+                if store is not None:
+                    store.save(case.id, sample, request, response, latency)
+            elif store is not None:
+                # A cached verdict still goes into the recordings: replay must not need the cache.
+                store.save(case.id, sample, request, response, 0.0)
+            holds, reason = parse_judge_reply(response)
+        except JudgeReplyError as exc:
+            raise JudgeError(str(exc), 1) from None
+        except EndpointError as exc:
+            raise JudgeError(str(exc), 0) from None
+        if not cached and not self.offline:
+            cache.put(request, response)
+        return Judgement(
+            rubric=check.rubric,
+            constraint_model=check.model,
+            requested_model=request["model"],
+            model=response.get("model") if isinstance(response.get("model"), str) else None,
+            holds=holds,
+            reason=reason,
+            prompt_version=JUDGE_PROMPT_VERSION,
+            cached=cached,
+        )
+
+    def _cache(self) -> JudgeCache:
+        with self._lock:
+            if self._judge_cache is None:
+                from incident_evals.constraints.judge import JudgeCache
+
+                directory = self._judge_cache_dir() if self._judge_cache_dir else None
+                self._judge_cache = JudgeCache(directory)
+            return self._judge_cache
+
+    def _judge_recordings(self) -> RecordingStore | None:
+        if self._recordings is None:
+            return None
+        with self._lock:
+            if self._judge_store is None:
+                from incident_evals.recording import RecordingStore
+
+                self._judge_store = RecordingStore(self._recordings.directory, "judge")
+            return self._judge_store
+
+    def _judge_chat_client(self) -> ChatClient:
+        endpoint = self._judge.endpoint
+        if endpoint is None:
+            raise JudgeError(self._judge.missing, 0)
+        with self._lock:
+            if self._judge_client is None:
+                self._judge_client = ChatClient(
+                    endpoint, timeout_s=self._timeout_s, retries=self._retries
+                )
+            return self._judge_client
 
     def close(self) -> None:
         self.dispatcher.stop()
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            for client in (self._client, self._judge_client):
+                if client is not None:
+                    client.close()
+            self._client = self._judge_client = None
             if self._local is not None:
                 # A failed start keeps its log: the error message points at it.
                 if self._failure is None:
@@ -208,4 +323,12 @@ def session_from_config(config: pytest.Config) -> EvalSession:
         local_startup_timeout_s=options.value(config, "local_startup_timeout"),
         concurrency=options.value(config, "concurrency"),
         recordings=recordings,
+        judge=options.resolve_judge(config, endpoint),
+        judge_cache_dir=lambda: _judge_cache_dir(config),
     )
+
+
+def _judge_cache_dir(config: pytest.Config) -> Path | None:
+    # Absent under `-p no:cacheprovider`: verdicts are then cached for this run only.
+    cache = getattr(config, "cache", None)
+    return cache.mkdir("incident-evals-judge") if cache is not None else None

@@ -34,6 +34,36 @@ class ToolCall:
         }
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """What an LLM judge said about this sample under one rubric."""
+
+    rubric: str
+    #: The ``model`` the constraint names, ``None`` for the configured judge model.
+    constraint_model: str | None
+    #: The model named in the judge request.
+    requested_model: str
+    #: The model id the judge endpoint reported.
+    model: str | None
+    holds: bool
+    reason: str
+    prompt_version: int
+    #: True when the verdict came from the judge cache rather than a new request.
+    cached: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rubric": self.rubric,
+            "constraint_model": self.constraint_model,
+            "requested_model": self.requested_model,
+            "model": self.model,
+            "holds": self.holds,
+            "reason": self.reason,
+            "prompt_version": self.prompt_version,
+            "cached": self.cached,
+        }
+
+
 @dataclass
 class Exchange:
     """One request to the endpoint and the reply it gave."""
@@ -56,6 +86,18 @@ class Transcript:
     finish_reason: str | None = None
     #: True when the tool loop stopped at ``max_turns`` with calls still pending.
     truncated: bool = False
+    #: Verdicts of the LLM judge, one per ``judge`` constraint, made after the replay.
+    judgements: list[Judgement] = field(default_factory=list)
+
+    def judgement(self, rubric: str, constraint_model: str | None) -> Judgement | None:
+        return next(
+            (
+                j
+                for j in self.judgements
+                if j.rubric == rubric and j.constraint_model == constraint_model
+            ),
+            None,
+        )
 
     def add_usage(self, usage: dict[str, Any] | None) -> None:
         for key, value in (usage or {}).items():
@@ -71,6 +113,7 @@ class Transcript:
             "model": self.model,
             "finish_reason": self.finish_reason,
             "truncated": self.truncated,
+            "judgements": [judgement.to_json() for judgement in self.judgements],
             "exchanges": [
                 {"request": ex.request, "response": ex.response, "latency_s": ex.latency_s}
                 for ex in self.exchanges

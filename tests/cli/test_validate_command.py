@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from case_files import case_data, write_case
 from incident_evals.cli import main
+from incident_evals.constraints import builtin_registry
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -117,3 +120,216 @@ def test_console_script_validates_the_example_catalogue() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.endswith(" error(s)\n")
     assert ", 0 error(s)" in result.stdout
+
+
+# --- project constraints: conftest.py files and `python:` modules ---------------------------------
+
+MAX_WORDS_CONFTEST = """\
+from incident_evals.constraints import ConstraintType, Verdict
+
+
+def _build_max_words(limit, case):
+    return lambda transcript, case: Verdict(len(transcript.final_text.split()) <= limit)
+
+
+def pytest_incident_evals_register_constraints(registry):
+    registry.register(
+        ConstraintType("max_words", {"type": "integer", "minimum": 1}, _build_max_words)
+    )
+"""
+
+
+@pytest.fixture
+def project(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A project root (pyproject.toml) as cwd; what validate imports is dropped afterwards."""
+    (in_tmp / "pyproject.toml").write_text("[project]\nname = 'acme-support-bot'\n")
+    # validate puts cwd and conftest folders on sys.path: they must not outlive the test.
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    yield in_tmp
+    for name in set(sys.modules) - before:
+        module_file = getattr(sys.modules[name], "__file__", None) or ""
+        if module_file.startswith(str(in_tmp)):
+            del sys.modules[name]
+
+
+def expect_line(path: Path, entry: str) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next(n for n, line in enumerate(lines, start=1) if line.startswith(f"- {entry}"))
+
+
+def test_validate_knows_a_constraint_registered_in_a_conftest_beside_the_cases(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "incident_cases").mkdir()
+    (project / "incident_cases/conftest.py").write_text(MAX_WORDS_CONFTEST)
+    write_case(project, "incident_cases/a.yaml", case_data("INC-A", expect=[{"max_words": 120}]))
+
+    assert main(["validate"]) == 0
+
+    assert capsys.readouterr().out == "1 case(s) in 1 file(s), 0 error(s)\n"
+
+
+def test_validate_checks_a_project_constraint_against_its_schema(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "conftest.py").write_text(MAX_WORDS_CONFTEST)
+    path = write_case(
+        project, "incident_cases/a.yaml", case_data("INC-A", expect=[{"max_words": 0}])
+    )
+
+    assert main(["validate"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"incident_cases/a.yaml:{expect_line(path, 'max_words')}: expect[0].max_words: "
+        "0 is less than the minimum of 1\n"
+    )
+    assert captured.err == "0 case(s) in 1 file(s), 1 error(s)\n"
+
+
+def test_without_the_conftest_the_constraint_is_unknown(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_case(
+        project, "incident_cases/a.yaml", case_data("INC-A", expect=[{"max_words": 120}])
+    )
+
+    assert main(["validate"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"incident_cases/a.yaml:{expect_line(path, 'max_words')}: expect[0].max_words: "
+        f"unknown constraint 'max_words' (known: {', '.join(builtin_registry().names())})\n"
+    )
+    assert captured.err == "0 case(s) in 1 file(s), 1 error(s)\n"
+
+
+def test_a_folder_conftest_applies_to_that_folder_only(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "incident_cases/security").mkdir(parents=True)
+    (project / "incident_cases/security/conftest.py").write_text(MAX_WORDS_CONFTEST)
+    limited = [{"max_words": 120}]
+    write_case(project, "incident_cases/security/a.yaml", case_data("INC-SEC", expect=limited))
+    write_case(
+        project, "incident_cases/security/deep/b.yaml", case_data("INC-DEEP", expect=limited)
+    )
+    fairness = write_case(
+        project, "incident_cases/fairness/c.yaml", case_data("INC-FAIR", expect=limited)
+    )
+
+    assert main(["validate"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"incident_cases/fairness/c.yaml:{expect_line(fairness, 'max_words')}: "
+        f"expect[0].max_words: unknown constraint 'max_words' "
+        f"(known: {', '.join(builtin_registry().names())})\n"
+    )
+    assert captured.err == "2 case(s) in 3 file(s), 1 error(s)\n"
+
+
+def test_a_conftest_above_the_project_root_does_not_apply(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    (in_tmp / "conftest.py").write_text(MAX_WORDS_CONFTEST)
+    (in_tmp / "bot").mkdir()
+    (in_tmp / "bot/pyproject.toml").write_text("[project]\nname = 'bot'\n")
+    path = write_case(
+        in_tmp, "bot/incident_cases/a.yaml", case_data("INC-A", expect=[{"max_words": 9}])
+    )
+    monkeypatch.chdir(in_tmp / "bot")
+
+    assert main(["validate"]) == 1
+
+    # As pytest's confcutdir: the project root bounds which conftest files count.
+    assert capsys.readouterr().out == (
+        f"incident_cases/a.yaml:{expect_line(path, 'max_words')}: expect[0].max_words: "
+        f"unknown constraint 'max_words' (known: {', '.join(builtin_registry().names())})\n"
+    )
+
+
+def test_a_conftest_whose_import_raises_is_one_line_and_others_are_still_validated(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "incident_cases/crm").mkdir(parents=True)
+    conftest = project / "incident_cases/crm/conftest.py"
+    conftest.write_text(
+        "import os\n\nif 'ACME_CRM_TOKEN' not in os.environ:\n"
+        "    raise RuntimeError('set ACME_CRM_TOKEN to load the CRM constraints')\n"
+    )
+    write_case(project, "incident_cases/crm/a.yaml", case_data("INC-CRM"))
+    write_case(project, "incident_cases/support/b.yaml", case_data("INC-B"))
+    regex = write_case(
+        project, "incident_cases/support/c.yaml", case_data("INC-C", expect=[{"matches": "(x"}])
+    )
+
+    assert main(["validate"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == [
+        "incident_cases/crm/conftest.py:4: importing it raised RuntimeError: "
+        "set ACME_CRM_TOKEN to load the CRM constraints",
+        f"incident_cases/support/c.yaml:{expect_line(regex, 'matches')}: expect[0].matches: "
+        "invalid regular expression /(x/: missing ), unterminated subpattern at position 0",
+    ]
+    assert captured.err == "1 case(s) in 3 file(s), 2 error(s)\n"
+
+
+def test_a_conftest_registering_a_builtin_name_is_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    conftest = project / "conftest.py"
+    conftest.write_text(MAX_WORDS_CONFTEST.replace('"max_words"', '"contains"'))
+    write_case(project, "incident_cases/a.yaml", case_data("INC-A"))
+
+    assert main(["validate"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == (
+        "conftest.py:9: pytest_incident_evals_register_constraints raised "
+        "ValueError: constraint 'contains' is already registered\n"
+    )
+    assert captured.err == "0 case(s) in 1 file(s), 1 error(s)\n"
+
+
+def test_a_python_constraint_whose_module_is_in_the_cwd_validates(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A name of this test's own: a module another test imported would be found in sys.modules.
+    module = "refund_checks_" + re.sub(r"\W", "_", project.name)
+    (project / f"{module}.py").write_text(
+        "def within_window(transcript, case):\n"
+        "    return 'full refund' not in transcript.final_text.lower()\n"
+    )
+    write_case(
+        project,
+        "incident_cases/a.yaml",
+        case_data("INC-A", expect=[{"python": f"{module}:within_window"}]),
+    )
+
+    assert main(["validate"]) == 0
+
+    assert capsys.readouterr().out == "1 case(s) in 1 file(s), 0 error(s)\n"
+    assert str(Path.cwd()) in sys.path
+
+
+def test_a_python_constraint_naming_a_missing_function_is_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = "refund_checks_" + re.sub(r"\W", "_", project.name)
+    (project / f"{module}.py").write_text("def within_window(transcript, case):\n    return True\n")
+    path = write_case(
+        project,
+        "incident_cases/a.yaml",
+        case_data("INC-A", expect=[{"python": f"{module}:in_window"}]),
+    )
+
+    assert main(["validate"]) == 1
+
+    assert capsys.readouterr().out == (
+        f"incident_cases/a.yaml:{expect_line(path, 'python')}: expect[0].python: "
+        f"{module!r} has no attribute 'in_window'\n"
+    )

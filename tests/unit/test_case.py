@@ -17,6 +17,7 @@ from incident_evals.case import (
     load_file,
 )
 from incident_evals.constraints import builtin_registry
+from transcripts import load_error
 
 
 def load(path: Path, root: Path | None = None) -> list[LoadedCase | CaseError]:
@@ -314,3 +315,14 @@ def test_case_files_finds_yaml_and_yml_sorted(tmp_path: Path) -> None:
         "a.yaml",
         "b.yml",
     ]
+
+
+def test_an_empty_value_is_named_as_nothing_not_as_python_none(tmp_path: Path) -> None:
+    body = """
+input: {messages: [{role: user, content: hi}]}
+expect:
+  - no_pii:
+"""
+    assert load_error(tmp_path, body) == (
+        "case.yaml:6: expect[0].no_pii: expected list, got nothing (null)"
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from incident_evals.case import CaseInput, Incident, IncidentCase, Runs
-from incident_evals.collect import describe_call, turn_limit
+from incident_evals.collect import turn_limit
 from incident_evals.transcript import ToolCall, Transcript
 
 
@@ -13,12 +13,6 @@ def call(arguments: str, answered: bool = True) -> ToolCall:
     return ToolCall(
         id="c", name="send_email", arguments_raw=arguments, arguments=None, answered=answered
     )
-
-
-def test_describe_call_keeps_one_line_and_clips() -> None:
-    assert describe_call(call('{"to":\n  "a@b"}')) == 'send_email({"to": "a@b"})'
-    described = describe_call(call("x" * 500))
-    assert described == "send_email(" + "x" * 120 + "…)"
 
 
 def test_turn_limit_passes_a_finished_transcript_and_fails_a_truncated_one() -> None:

@@ -8,6 +8,7 @@ document id).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +19,18 @@ if TYPE_CHECKING:
 
 
 QUOTE_LIMIT = 120
+# The names a case schema accepts as constraint keys.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def argument_schema(name: str) -> dict[str, Any]:
+    """The argument schema of built-in ``name``, as the shipped case schema defines it."""
+    import copy
+
+    from incident_evals.case import load_schema
+
+    # A copy, so that a caller editing its ConstraintType cannot change the shared case schema.
+    return copy.deepcopy(load_schema("case")["$defs"]["constraints"][name])
 
 
 def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
@@ -77,9 +90,23 @@ class ConstraintRegistry:
         self._validators: dict[str, Any] = {}
 
     def register(self, constraint: ConstraintType) -> None:
+        if not isinstance(constraint, ConstraintType):
+            raise TypeError(f"expected a ConstraintType, got {type(constraint).__name__}")
+        if not _NAME.fullmatch(constraint.name):
+            raise ValueError(
+                f"constraint name {constraint.name!r} must be letters, digits and _ "
+                "(not starting with a digit)"
+            )
         if constraint.name in self._types:
             raise ValueError(f"constraint {constraint.name!r} is already registered")
         self._types[constraint.name] = constraint
+
+    def copy(self) -> ConstraintRegistry:
+        """A registry with the same constraints, to which a project adds its own."""
+        copied = ConstraintRegistry()
+        copied._types = dict(self._types)
+        copied._validators = dict(self._validators)
+        return copied
 
     def get(self, name: str) -> ConstraintType | None:
         return self._types.get(name)
@@ -88,8 +115,17 @@ class ConstraintRegistry:
         """A compiled JSON Schema validator for ``name``'s argument (built once per run)."""
         if name not in self._validators:
             from jsonschema import Draft202012Validator
+            from jsonschema.exceptions import SchemaError
 
-            self._validators[name] = Draft202012Validator(self._types[name].argument_schema)
+            schema = self._types[name].argument_schema
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as error:
+                raise ConstraintArgumentError(
+                    f"constraint {name!r} has an invalid argument_schema "
+                    f"(at {error.json_path}: {error.message}); fix its registration"
+                ) from None
+            self._validators[name] = Draft202012Validator(schema)
         return self._validators[name]
 
     def names(self) -> list[str]:
@@ -115,10 +151,17 @@ class BoundConstraint:
         return self.check(transcript, case)
 
 
+#: The modules of built-in constraints, each with a ``CONSTRAINTS`` tuple.
+BUILTIN_MODULES = ("text", "tools", "documents", "data", "refusal", "judge", "custom")
+
+
 def builtin_registry() -> ConstraintRegistry:
-    from incident_evals.constraints import text
+    import importlib
 
     registry = ConstraintRegistry()
-    for constraint in text.CONSTRAINTS:
-        registry.register(constraint)
+    for module in BUILTIN_MODULES:
+        for constraint in importlib.import_module(
+            f"incident_evals.constraints.{module}"
+        ).CONSTRAINTS:
+            registry.register(constraint)
     return registry

@@ -27,15 +27,19 @@ Failure messages quote the output as the model wrote it: invisible characters ap
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from incident_evals.case import load_schema
-from incident_evals.constraints import ConstraintArgumentError, ConstraintType, Verdict, quote
+from incident_evals.constraints import (
+    ConstraintArgumentError,
+    ConstraintType,
+    Verdict,
+    argument_schema,
+    quote,
+)
 from incident_evals.constraints.normalize import NormalizedText, fold_pattern, normalize, verbatim
 
 if TYPE_CHECKING:
@@ -54,12 +58,6 @@ __all__ = [
     "SubstringCheck",
     "argument_schema",
 ]
-
-
-def argument_schema(name: str) -> dict[str, Any]:
-    """The argument schema of built-in ``name``, as the shipped case schema defines it."""
-    # A copy, so that a caller editing its ConstraintType cannot change the shared case schema.
-    return copy.deepcopy(load_schema("case")["$defs"]["constraints"][name])
 
 
 # --- formatting ----------------------------------------------------------------------------------

@@ -1,0 +1,59 @@
+"""Hooks a project implements in a ``conftest.py`` or a plugin (SPEC §8).
+
+They are added to pytest through ``pytest_addhooks``; this module imports nothing heavy, since it
+loads even when ``--incident-evals`` is not given.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from incident_evals.constraints import ConstraintRegistry
+
+hookspec = pluggy.HookspecMarker("pytest")
+
+
+@hookspec
+def pytest_incident_evals_register_constraints(registry: ConstraintRegistry) -> None:
+    """Add project constraints to ``registry``, beside the built-ins (which use it too).
+
+    Called once per folder of case files, with the ``conftest.py`` files that apply to that folder,
+    as pytest scopes fixtures: a constraint registered in ``incident_cases/security/conftest.py``
+    is known to the cases under ``incident_cases/security/`` only. ``incident-evals validate``
+    calls it the same way. A name that is already registered is an error.
+
+    The argument schema is checked when a case loads, before ``build`` runs; ``build`` may raise
+    :class:`~incident_evals.constraints.ConstraintArgumentError` for what a schema cannot say.
+    The check is a pure function of (transcript, case) returning a
+    :class:`~incident_evals.constraints.Verdict`.
+
+    Example ``conftest.py``::
+
+        from incident_evals.constraints import ConstraintType, Verdict
+
+
+        def _build_max_words(limit, case):
+            def check(transcript, case):
+                words = len(transcript.final_text.split())
+                if words <= limit:
+                    return Verdict(True, f"at most {limit} words")
+                return Verdict(False, f"at most {limit} words", f"{words} words")
+
+            return check
+
+
+        def pytest_incident_evals_register_constraints(registry):
+            registry.register(
+                ConstraintType(
+                    name="max_words",
+                    argument_schema={"type": "integer", "minimum": 1},
+                    build=_build_max_words,
+                    description="the output has at most that many words",
+                )
+            )
+
+    and in a case: ``expect: [{max_words: 120}]``.
+    """
