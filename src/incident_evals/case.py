@@ -444,6 +444,15 @@ def _build_input(
                 format_field((*at, "id")),
             )
         seen_documents.add(doc["id"])
+        if doc.get("markers") and not doc.get("sensitive", False):
+            # no_leak searches only sensitive documents' markers: these would never be searched.
+            raise CaseError(
+                case_path,
+                lines.of((*at, "markers")),
+                "markers are only searched for in sensitive documents: add sensitive: true, "
+                "or remove the markers",
+                format_field((*at, "markers")),
+            )
         content = (
             doc["content"] if "content" in doc else text({"content_file": doc["content_file"]}, at)
         )

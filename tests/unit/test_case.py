@@ -326,3 +326,20 @@ expect:
     assert load_error(tmp_path, body) == (
         "case.yaml:6: expect[0].no_pii: expected list, got nothing (null)"
     )
+
+
+def test_markers_on_a_document_that_is_not_sensitive_are_a_load_error(tmp_path: Path) -> None:
+    body = """
+input:
+  messages: [{role: user, content: hi}]
+  documents:
+    - id: benefits-faq
+      content: Employees get 25 days of leave.
+      markers: [INTERNAL]
+expect:
+  - contains: leave
+"""
+    assert load_error(tmp_path, body) == (
+        "case.yaml:9: input.documents[0].markers: markers are only searched for in sensitive "
+        "documents: add sensitive: true, or remove the markers"
+    )

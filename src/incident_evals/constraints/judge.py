@@ -16,8 +16,8 @@ delimiters, and asked for ``{"verdict": "pass" | "fail", "reason": "..."}`` with
 ``response_format: json_object``. A reply that is not such a verdict is a judge error (the item
 errors), never a pass.
 
-Verdicts are cached by the exact judge request (prompt version, model, rubric, output): a rerun
-over unchanged outputs costs no judge calls. The cache lives in pytest's cache directory
+Verdicts are cached by the whole judge request (prompt, model, rubric, conversation, reply and
+tool calls): a rerun over unchanged outputs costs no judge calls. The cache lives in pytest's cache directory
 (``--cache-clear`` empties it) and in memory when the cache provider is disabled.
 """
 
