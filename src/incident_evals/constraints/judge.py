@@ -17,8 +17,8 @@ delimiters, and asked for ``{"verdict": "pass" | "fail", "reason": "..."}`` with
 errors), never a pass.
 
 Verdicts are cached by the whole judge request (prompt, model, rubric, conversation, reply and
-tool calls): a rerun over unchanged outputs costs no judge calls. The cache lives in pytest's cache directory
-(``--cache-clear`` empties it) and in memory when the cache provider is disabled.
+tool calls): a rerun over unchanged outputs costs no judge calls. The cache lives in pytest's
+cache directory (``--cache-clear`` empties it) and in memory when the cache provider is disabled.
 """
 
 from __future__ import annotations
