@@ -16,6 +16,7 @@ from incident_evals.case import CaseError, LoadedCase, load_file
 from incident_evals.constraints import ConstraintRegistry, Verdict, builtin_registry
 from incident_evals.replay import parse_arguments
 from incident_evals.transcript import ToolCall, Transcript
+from incident_evals.variants import VariantRegistry
 
 CASE_HEADER = """\
 id: INC-test
@@ -28,6 +29,7 @@ def load_case(
     body: str,
     *,
     registry: ConstraintRegistry | None = None,
+    variants: VariantRegistry | None = None,
     name: str = "case.yaml",
 ) -> LoadedCase:
     """Load one case written as YAML (``id`` and ``incident`` are added unless given)."""
@@ -36,16 +38,22 @@ def load_case(
         text = CASE_HEADER + text
     path = directory / name
     path.write_text(text, encoding="utf-8")
-    [result] = load_file(path, directory, registry or builtin_registry())
+    [result] = load_file(path, directory, registry or builtin_registry(), variants)
     if isinstance(result, CaseError):
         raise result
     return result
 
 
-def load_error(directory: Path, body: str, *, registry: ConstraintRegistry | None = None) -> str:
+def load_error(
+    directory: Path,
+    body: str,
+    *,
+    registry: ConstraintRegistry | None = None,
+    variants: VariantRegistry | None = None,
+) -> str:
     """The one-line error a broken case gives (relative to ``directory``)."""
     try:
-        load_case(directory, body, registry=registry)
+        load_case(directory, body, registry=registry, variants=variants)
     except CaseError as error:
         return error.render(directory)
     raise AssertionError("the case loaded without an error")

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incident_evals.constraints import (
     BoundConstraint,
     ConstraintArgumentError,
     ConstraintRegistry,
 )
+
+if TYPE_CHECKING:
+    from incident_evals.variants import VariantRegistry
 
 CATEGORIES = ("correctness", "safety", "security", "autonomy", "fairness")
 SEVERITIES = ("minor", "major", "critical")
@@ -75,6 +79,33 @@ class ConstraintSpec:
 
 
 @dataclass(frozen=True)
+class GeneratorSpec:
+    """One entry of ``variants.generate``: ``{name: options}``, ``count`` taken out."""
+
+    name: str
+    options: dict[str, Any]
+    count: int
+    line: int
+
+
+@dataclass(frozen=True)
+class HandWrittenVariant:
+    """One entry of ``variants.cases``: the case's input with the given fields replaced."""
+
+    name: str
+    input: CaseInput
+    #: Its own constraints, when it overrides the case's ``expect``.
+    expect: tuple[ConstraintSpec, ...] | None
+    line: int
+
+
+@dataclass(frozen=True)
+class VariantsSpec:
+    generate: tuple[GeneratorSpec, ...] = ()
+    cases: tuple[HandWrittenVariant, ...] = ()
+
+
+@dataclass(frozen=True)
 class Runs:
     repeats: int = 1
     min_pass_rate: float = 1.0
@@ -96,7 +127,7 @@ class IncidentCase:
     model: dict[str, Any] = field(default_factory=dict)
     recorded_output: str | None = None
     recorded_tool_calls: tuple[dict[str, Any], ...] = ()
-    variants: dict[str, Any] = field(default_factory=dict)
+    variants: VariantsSpec = field(default_factory=VariantsSpec)
     runs: Runs = field(default_factory=Runs)
 
     def document(self, doc_id: str) -> Document | None:
@@ -147,6 +178,8 @@ class CaseError(Exception):
 class LoadedCase:
     case: IncidentCase
     constraints: tuple[BoundConstraint, ...]
+    #: The constraints of hand-written variants that override ``expect``, by variant name.
+    variant_constraints: dict[str, tuple[BoundConstraint, ...]] = field(default_factory=dict)
 
 
 def format_field(path: tuple[str | int, ...]) -> str:
@@ -253,6 +286,11 @@ def _plain_data(node: Any, lines: _Lines, path: Path) -> Any:
 @functools.cache
 def _schema_constraint_names() -> frozenset[str]:
     return frozenset(load_schema("case")["$defs"]["constraints"])
+
+
+@functools.cache
+def _schema_generator_names() -> frozenset[str]:
+    return frozenset(load_schema("case")["$defs"]["generators"])
 
 
 @functools.cache
@@ -418,8 +456,20 @@ def _read_content_file(
 
 
 def _build_input(
-    raw: dict[str, Any], case_path: Path, root: Path, lines: _Lines, where: tuple[str | int, ...]
+    raw: dict[str, Any],
+    case_path: Path,
+    root: Path,
+    lines: _Lines,
+    where: tuple[str | int, ...],
+    overridden: frozenset[str] = frozenset(),
+    override_at: tuple[str | int, ...] = (),
 ) -> CaseInput:
+    """``raw`` as a CaseInput; the fields in ``overridden`` were written at ``override_at``."""
+
+    def base(key: str) -> tuple[str | int, ...]:
+        # A hand-written variant's own fields are reported at its lines, the rest at the case's.
+        return override_at if key in overridden else where
+
     def text(value: Any, at: tuple[str | int, ...]) -> Any:
         if isinstance(value, dict) and "content_file" in value:
             return _read_content_file(value["content_file"], case_path, root, lines, at)
@@ -429,13 +479,15 @@ def _build_input(
     for index, message in enumerate(raw.get("messages", ())):
         message = dict(message)
         if "content" in message:
-            message["content"] = text(message["content"], (*where, "messages", index, "content"))
+            message["content"] = text(
+                message["content"], (*base("messages"), "messages", index, "content")
+            )
         messages.append(message)
 
     documents: list[Document] = []
     seen_documents: set[str] = set()
     for index, doc in enumerate(raw.get("documents", ())):
-        at = (*where, "documents", index)
+        at = (*base("documents"), "documents", index)
         if doc["id"] in seen_documents:
             raise CaseError(
                 case_path,
@@ -468,12 +520,14 @@ def _build_input(
 
     template = raw.get("document_template")
     if template is not None:
-        _check_template(template, case_path, lines, (*where, "document_template"))
+        _check_template(
+            template, case_path, lines, (*base("document_template"), "document_template")
+        )
 
     tools: list[Tool] = []
     seen_tools: set[str] = set()
     for index, tool in enumerate(raw.get("tools", ())):
-        at = (*where, "tools", index)
+        at = (*base("tools"), "tools", index)
         if tool["name"] in seen_tools:
             raise CaseError(
                 case_path,
@@ -497,7 +551,7 @@ def _build_input(
     system = raw.get("system")
     return CaseInput(
         messages=tuple(messages),
-        system=text(system, (*where, "system")) if system is not None else None,
+        system=text(system, (*base("system"), "system")) if system is not None else None,
         documents=tuple(documents),
         document_template=template,
         tools=tuple(tools),
@@ -543,16 +597,12 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
         ),
         model=dict(data.get("model", {})),
         input=_build_input(data["input"], case_path, root, lines, ("input",)),
-        expect=tuple(
-            ConstraintSpec(name=name, argument=argument, line=lines.of(("expect", index)))
-            for index, entry in enumerate(data["expect"])
-            for name, argument in entry.items()
-        ),
+        expect=_constraint_specs(data["expect"], lines, ("expect",)),
         path=case_path,
         line=lines.of(("id",)),
         recorded_output=data.get("recorded_output"),
         recorded_tool_calls=tuple(data.get("recorded_tool_calls", ())),
-        variants=dict(data.get("variants", {})),
+        variants=_build_variants(data, case_path, root, lines),
         runs=Runs(
             repeats=runs.get("repeats", 1),
             min_pass_rate=runs.get("min_pass_rate", 1.0),
@@ -562,13 +612,77 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
     )
 
 
-def _bind_constraints(
-    case: IncidentCase, registry: ConstraintRegistry, lines: _Lines
-) -> tuple[BoundConstraint, ...]:
+def _constraint_specs(
+    entries: list[dict[str, Any]], lines: _Lines, at: tuple[str | int, ...]
+) -> tuple[ConstraintSpec, ...]:
+    return tuple(
+        ConstraintSpec(name=name, argument=argument, line=lines.of((*at, index)))
+        for index, entry in enumerate(entries)
+        for name, argument in entry.items()
+    )
 
+
+#: The most variants one generator entry may ask for (the case schema's limit too).
+MAX_VARIANT_COUNT = 50
+#: Item names a hand-written variant may not take.
+RESERVED_VARIANT_NAMES = frozenset({"original", "recorded", "consistency"})
+
+
+def _build_variants(
+    data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
+) -> VariantsSpec:
+    raw = data.get("variants") or {}
+    generate = []
+    for index, entry in enumerate(raw.get("generate", ())):
+        ((name, options),) = entry.items()
+        options = dict(options or {})
+        count = options.pop("count", 1)
+        generate.append(
+            GeneratorSpec(name, options, count, lines.of(("variants", "generate", index)))
+        )
+    cases = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(raw.get("cases", ())):
+        at: tuple[str | int, ...] = ("variants", "cases", index)
+        name = entry["name"]
+        line = lines.of((*at, "name"))
+        if name in RESERVED_VARIANT_NAMES:
+            raise CaseError(
+                case_path,
+                line,
+                f"{name!r} is reserved for the plugin's own items",
+                format_field((*at, "name")),
+            )
+        if name in seen:
+            raise CaseError(
+                case_path,
+                line,
+                f"duplicate variant name {name!r} (first at line {seen[name]})",
+                format_field((*at, "name")),
+            )
+        seen[name] = line
+        overrides = {key: value for key, value in entry.items() if key not in ("name", "expect")}
+        merged = {**data["input"], **overrides}
+        # Fields it overrides are read at its own lines; the rest are the case's.
+        built = _build_input(merged, case_path, root, lines, ("input",), frozenset(overrides), at)
+        expect = (
+            _constraint_specs(entry["expect"], lines, (*at, "expect"))
+            if "expect" in entry
+            else None
+        )
+        cases.append(HandWrittenVariant(name, built, expect, lines.of(at)))
+    return VariantsSpec(tuple(generate), tuple(cases))
+
+
+def _bind_constraints(
+    case: IncidentCase,
+    registry: ConstraintRegistry,
+    lines: _Lines,
+    at: tuple[str | int, ...] = ("expect",),
+) -> tuple[BoundConstraint, ...]:
     bound = []
     for index, spec in enumerate(case.expect):
-        where: tuple[str | int, ...] = ("expect", index, spec.name)
+        where: tuple[str | int, ...] = (*at, index, spec.name)
         constraint = registry.get(spec.name)
         if constraint is None:
             raise CaseError(
@@ -608,11 +722,17 @@ def _bind_constraints(
     return tuple(bound)
 
 
-def load_file(path: Path, root: Path, registry: ConstraintRegistry) -> list[LoadedCase | CaseError]:
+def load_file(
+    path: Path,
+    root: Path,
+    registry: ConstraintRegistry,
+    variants: VariantRegistry | None = None,
+) -> list[LoadedCase | CaseError]:
     """Every case of one file, in order; a bad document becomes a ``CaseError`` in its place.
 
     ``root`` is the case catalogue root that ``content_file`` paths may not leave. A problem
     that stops the YAML parser ends the list with its error; the documents before it stand.
+    ``variants`` defaults to the built-in generators.
     """
     import yaml
 
@@ -636,7 +756,9 @@ def load_file(path: Path, root: Path, registry: ConstraintRegistry) -> list[Load
                 continue  # an empty document, e.g. after a trailing `---`
             lines = _Lines(node.start_mark.line + 1)
             try:
-                results.append(_load_document(node, path, root, registry, lines, seen_ids))
+                results.append(
+                    _load_document(node, path, root, registry, variants, lines, seen_ids)
+                )
             except CaseError as error:
                 results.append(error)
     except yaml.MarkedYAMLError as exc:
@@ -654,6 +776,7 @@ def _load_document(
     path: Path,
     root: Path,
     registry: ConstraintRegistry,
+    variants: VariantRegistry | None,
     lines: _Lines,
     seen_ids: dict[str, int],
 ) -> LoadedCase:
@@ -676,7 +799,75 @@ def _load_document(
         )
     seen_ids[case_id] = lines.of(("id",))
     case = _build_case(data, path, root, lines)
-    return LoadedCase(case, _bind_constraints(case, registry, lines))
+    constraints = _bind_constraints(case, registry, lines)
+    _check_generators(case, variants or _builtin_variants())
+    variant_constraints = {}
+    for index, variant in enumerate(case.variants.cases):
+        if variant.expect is not None:
+            as_written = dataclasses.replace(case, input=variant.input, expect=variant.expect)
+            at = ("variants", "cases", index, "expect")
+            variant_constraints[variant.name] = _bind_constraints(as_written, registry, lines, at)
+    return LoadedCase(case, constraints, variant_constraints)
+
+
+@functools.cache
+def _builtin_variants() -> VariantRegistry:
+    from incident_evals.variants import builtin_variant_registry
+
+    return builtin_variant_registry()
+
+
+def _check_generators(case: IncidentCase, registry: VariantRegistry) -> None:
+    """Unknown generators, bad options, and generators that cannot apply to this case."""
+    from incident_evals.variants import VariantError
+
+    declared = {spec.name for spec in case.variants.generate}
+    for index, spec in enumerate(case.variants.generate):
+        where: tuple[str | int, ...] = ("variants", "generate", index, spec.name)
+        generator = registry.get(spec.name)
+        if generator is None:
+            raise CaseError(
+                case.path,
+                spec.line,
+                f"unknown variant generator {spec.name!r} (known: {', '.join(registry.names())})",
+                format_field(where),
+            )
+        if spec.name not in _schema_generator_names():
+            from jsonschema import Draft202012Validator
+
+            # `count` is the core's: a project schema describes only its own options.
+            error = _most_specific(
+                Draft202012Validator(generator.options_schema).iter_errors(spec.options)
+            )
+            if error is None and not (
+                isinstance(spec.count, int)
+                and not isinstance(spec.count, bool)
+                and 1 <= spec.count <= MAX_VARIANT_COUNT
+            ):
+                raise CaseError(
+                    case.path,
+                    spec.line,
+                    f"expected a whole number from 1 to {MAX_VARIANT_COUNT}, got {spec.count!r}",
+                    format_field((*where, "count")),
+                )
+            if error is not None:
+                sub, message = _schema_error_text(error)
+                raise CaseError(case.path, spec.line, message, format_field((*where, *sub)))
+        if generator.check is not None:
+            try:
+                generator.check(case, spec.options)
+            except VariantError as exc:
+                at = (*where, exc.field) if exc.field is not None else where
+                raise CaseError(case.path, spec.line, str(exc), format_field(at)) from None
+    for index, variant in enumerate(case.variants.cases):
+        taken = variant.name.rpartition("-")
+        if taken[0] in declared and taken[2].isdigit():
+            raise CaseError(
+                case.path,
+                variant.line,
+                f"variant name {variant.name!r} is the id of a generated variant; choose another",
+                format_field(("variants", "cases", index, "name")),
+            )
 
 
 def catalogue_root(path: Path, roots: list[Path]) -> Path:

@@ -8,15 +8,18 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from incident_evals import __version__
 from incident_evals.options import DEFAULT_CASES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import ModuleType
 
+    from incident_evals.case import LoadedCase
     from incident_evals.constraints import ConstraintRegistry
+    from incident_evals.variants import Variant, VariantRegistry
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -51,12 +54,12 @@ def _validate(args: argparse.Namespace) -> int:
     cases = errors = 0
     for path in paths:
         try:
-            registry = registries.for_folder(path.parent)
+            registry, generators = registries.for_folder(path.parent)
         except ConftestError as exc:
             errors += 1
             print(exc)
             continue
-        for result in load_file(path, catalogue_root(path, roots), registry):
+        for result in load_file(path, catalogue_root(path, roots), registry, generators):
             result = claim_id(result, seen, cwd)
             if isinstance(result, CaseError):
                 errors += 1
@@ -68,8 +71,150 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID if errors else EXIT_OK
 
 
+def _variants(args: argparse.Namespace) -> int:
+    from incident_evals.case import CaseError, LoadedCase, catalogue_root, load_file
+    from incident_evals.options import variant_selection
+    from incident_evals.variants import VariantGenerationError, expand
+    from incident_evals.variants.describe import input_diff
+
+    path = Path(args.case)
+    if not path.is_file():
+        print(f"incident-evals variants: {args.case}: no such case file", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        selection = variant_selection(args.variants)
+    except argparse.ArgumentTypeError as exc:
+        print(f"incident-evals variants: --variants: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    cwd = Path.cwd()
+    if str(cwd) not in sys.path:
+        sys.path.insert(0, str(cwd))
+    roots = [cwd / DEFAULT_CASES] if (cwd / DEFAULT_CASES).is_dir() else []
+    try:
+        registry, generators = ProjectRegistries().for_folder(path.resolve().parent)
+    except ConftestError as exc:
+        print(exc)
+        return EXIT_INVALID
+    results = load_file(path, catalogue_root(path, [*roots, path.resolve()]), registry, generators)
+    errors = [r for r in results if isinstance(r, CaseError)]
+    for error in errors:
+        print(error.render(cwd))
+    loaded = [r for r in results if isinstance(r, LoadedCase)]
+    if args.id is not None:
+        loaded = [r for r in loaded if r.case.id == args.id]
+        if not loaded and not errors:
+            print(f"incident-evals variants: {args.case} has no case {args.id!r}", file=sys.stderr)
+            return EXIT_USAGE
+    complete = None
+    if args.generator_model:
+        complete = _generator(args)
+    elif args.freeze:
+        print(
+            "incident-evals variants: --freeze keeps variants written by a generator model: "
+            "pass --generator-model NAME (and --generator-base-url URL)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    for number, result in enumerate(loaded):
+        case = result.case
+        variants: list[Variant] = []
+        for outcome in expand(result, args.seed, generators, selection, complete):
+            if isinstance(outcome, VariantGenerationError):
+                print(f"{_shown(case.path)}:{outcome.line}: variants.generate: {outcome}")
+                errors.append(CaseError(case.path, outcome.line, str(outcome)))
+            else:
+                variants.append(outcome)
+        if number:
+            print()
+        where = f"{_shown(case.path)}:{case.line}"
+        print(f"{case.id} ({where}): {len(variants)} variant(s), seed {args.seed}")
+        for variant in variants:
+            made = variant.provenance
+            options = json.dumps(dict(made.options), ensure_ascii=False, sort_keys=True)
+            source = "hand-written" if made.seed is None else f"{made.generator} {options}"
+            print(f"\n[{variant.id}] {source}")
+            print(f"  {made.description}")
+            for line in input_diff(case.input, variant.case.input, variant.id):
+                print(f"  {line}")
+        if args.freeze and not _freeze(path, result, variants, generators, args, cwd):
+            return EXIT_INVALID
+    return EXIT_INVALID if errors else EXIT_OK
+
+
+def _generator(args: argparse.Namespace) -> Callable[[list[dict[str, Any]]], str]:
+    """The generator model, through the same retrying client and cache as ``pytest`` uses."""
+    from incident_evals.client import ChatClient, Endpoint, ResponseCache
+    from incident_evals.session import GENERATOR_MAX_TOKENS, GENERATOR_TEMPERATURE
+
+    endpoint = Endpoint(args.generator_base_url, args.generator_model, "--generator-base-url")
+    client = ChatClient(endpoint)
+    # pytest's own cache folder, so `pytest --incident-generator-model` reuses these replies.
+    cache = ResponseCache(Path(".pytest_cache", "d", "incident-evals-generator"))
+
+    def complete(messages: list[dict[str, Any]]) -> str:
+        request = {
+            "model": endpoint.model,
+            "messages": messages,
+            "temperature": GENERATOR_TEMPERATURE,
+            "max_tokens": GENERATOR_MAX_TOKENS,
+        }
+        response = cache.get(request)
+        if response is None:
+            response, _ = client.complete(request)
+            cache.put(request, response)
+        content = ((response.get("choices") or [{}])[0].get("message") or {}).get("content")
+        return content if isinstance(content, str) else ""
+
+    return complete
+
+
+def _freeze(
+    path: Path,
+    loaded: LoadedCase,
+    variants: list[Variant],
+    generators: VariantRegistry,
+    args: argparse.Namespace,
+    cwd: Path,
+) -> bool:
+    from incident_evals.case import CaseError, load_file
+    from incident_evals.variants.freeze import FreezeError, freeze_text
+
+    model_made = {g.name for g in generators if g.generate_with_model is not None}
+    frozen = [v for v in variants if v.provenance.generator in model_made]
+    declared = {spec.name for spec in loaded.case.variants.generate}
+    if not frozen:
+        print(
+            f"{loaded.case.id}: nothing to freeze (no {' or '.join(sorted(model_made))} variants)"
+        )
+        return True
+    note = f"written by {args.generator_model}, frozen by incident-evals variants --freeze"
+    source = path.read_text(encoding="utf-8")
+    try:
+        text = freeze_text(source, loaded.case.id, frozen, model_made & declared, note)
+    except FreezeError as exc:
+        print(f"{_shown(path)}:{loaded.case.line}: cannot freeze: {exc}")
+        return False
+    path.write_text(text, encoding="utf-8")
+    # Never leave a case that does not load: check the edit, and undo it if it fails.
+    registry, _ = ProjectRegistries().for_folder(path.resolve().parent)
+    problems = [
+        r
+        for r in load_file(path, path.resolve().parent, registry, generators)
+        if isinstance(r, CaseError)
+    ]
+    if problems:
+        path.write_text(source, encoding="utf-8")
+        print(
+            f"{_shown(path)}: not frozen, the edited file would not load: {problems[0].render(cwd)}"
+        )
+        return False
+    print(f"froze {len(frozen)} variant(s) into {_shown(path)}: {', '.join(v.id for v in frozen)}")
+    return True
+
+
 PROJECT_MARKERS = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg", ".git")
 HOOK = "pytest_incident_evals_register_constraints"
+VARIANTS_HOOK = "pytest_incident_evals_register_variants"
 
 
 class ConftestError(Exception):
@@ -77,36 +222,40 @@ class ConftestError(Exception):
 
 
 class ProjectRegistries:
-    """The constraints each folder's cases may use, as ``pytest --incident-evals`` sees them.
+    """The constraints and generators each folder's cases may use, as pytest sees them.
 
-    Outside pytest, the hook is called from the ``conftest.py`` files of the folder and its
+    Outside pytest, the hooks are called from the ``conftest.py`` files of the folder and its
     parents up to the project root (the nearest folder with a pyproject.toml, pytest.ini,
     tox.ini, setup.cfg or .git), top-down, and from installed pytest plugins.
     """
 
     def __init__(self) -> None:
         from incident_evals.constraints import builtin_registry
+        from incident_evals.variants import builtin_variant_registry
 
         self._builtins = builtin_registry()
-        self._registries: dict[Path, ConstraintRegistry] = {}
+        self._builtin_variants = builtin_variant_registry()
+        self._registries: dict[Path, tuple[ConstraintRegistry, VariantRegistry]] = {}
         self._modules: dict[Path, ModuleType] = {}
         self._plugins: list[ModuleType] | None = None
 
-    def for_folder(self, folder: Path) -> ConstraintRegistry:
+    def for_folder(self, folder: Path) -> tuple[ConstraintRegistry, VariantRegistry]:
         folder = folder.resolve()
         if folder not in self._registries:
-            registry = self._builtins.copy()
+            constraints = self._builtins.copy()
+            variants = self._builtin_variants.copy()
             for module in [*self._installed_plugins(), *map(self._conftest, _conftests(folder))]:
-                hook = getattr(module, HOOK, None)
-                if hook is None:
-                    continue
-                try:
-                    hook(registry=registry)
-                except Exception as exc:
-                    raise ConftestError(
-                        f"{_where(module, exc)}: {HOOK} raised {type(exc).__name__}: {exc}"
-                    ) from None
-            self._registries[folder] = registry
+                for name, registry in ((HOOK, constraints), (VARIANTS_HOOK, variants)):
+                    hook = getattr(module, name, None)
+                    if hook is None:
+                        continue
+                    try:
+                        hook(registry=registry)
+                    except Exception as exc:
+                        raise ConftestError(
+                            f"{_where(module, exc)}: {name} raised {type(exc).__name__}: {exc}"
+                        ) from None
+            self._registries[folder] = (constraints, variants)
         return self._registries[folder]
 
     def _conftest(self, path: Path) -> ModuleType:
@@ -146,7 +295,7 @@ class ProjectRegistries:
                 except Exception:
                     # A broken plugin unrelated to incident cases is not a case error.
                     continue
-                if hasattr(module, HOOK):
+                if hasattr(module, HOOK) or hasattr(module, VARIANTS_HOOK):
                     self._plugins.append(module)
         return self._plugins
 
@@ -190,6 +339,12 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _whole_number(text: str) -> int:
+    from incident_evals.options import non_negative_int
+
+    return non_negative_int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="incident-evals",
@@ -212,6 +367,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="case files or folders of them (default incident_cases)",
     )
     validate.set_defaults(run=_validate)
+
+    variants = commands.add_parser(
+        "variants",
+        help="show a case's variants and what each changed",
+        description="Generate the variants a run would use and show each one's provenance and "
+        "a diff of its input against the case's. Exit 0, 1 when the case file has errors, 2 on "
+        "bad usage.",
+    )
+    variants.add_argument("case", metavar="CASE", help="a case file")
+    variants.add_argument("--id", help="only the case with this id (for a file of several)")
+    variants.add_argument(
+        "--seed", type=_whole_number, default=0, help="the variant seed (default 0)"
+    )
+    variants.add_argument(
+        "--variants", default="all", help="none, all (default) or N generated variants per case"
+    )
+    variants.add_argument(
+        "--generator-model",
+        help="write paraphrase and translation variants with this model",
+    )
+    variants.add_argument(
+        "--generator-base-url",
+        help="the generator model's OpenAI-compatible endpoint (default: the SDK's)",
+    )
+    variants.add_argument(
+        "--freeze",
+        action="store_true",
+        help="write the model-made variants into the case file as variants.cases",
+    )
+    variants.set_defaults(run=_variants)
 
     schema = commands.add_parser("schema", help="print a JSON Schema shipped with the package")
     schema.add_argument("which", nargs="?", choices=["case"], default="case")

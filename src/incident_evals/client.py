@@ -7,11 +7,15 @@ exponential backoff with jitter on 429, 5xx, timeouts and connection errors, hon
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -216,3 +220,61 @@ class ChatClient:
     def close(self) -> None:
         self.cancel()
         self._sdk.close()
+
+
+# --- the response cache ---------------------------------------------------------------------
+
+
+def request_digest(request: dict[str, Any]) -> str:
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """Replies by request (judge verdicts, generated paraphrases); on disk when ``directory`` is
+    given, else for this run only.
+
+    Safe to share between threads and xdist workers: files are written whole and renamed into
+    place, and two writers of one key write the same reply.
+    """
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self._memory: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        key = request_digest(request)
+        with self._lock:
+            if key in self._memory:
+                return self._memory[key]
+        if self.directory is None:
+            return None
+        try:
+            record = json.loads((self.directory / f"{key}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        # A hand-edited or colliding entry must not answer another request.
+        if not isinstance(record, dict) or record.get("request") != request:
+            return None
+        response = record.get("response")
+        return response if isinstance(response, dict) else None
+
+    def put(self, request: dict[str, Any], response: dict[str, Any]) -> None:
+        key = request_digest(request)
+        with self._lock:
+            self._memory[key] = response
+        if self.directory is None:
+            return
+        text = json.dumps({"request": request, "response": response}, ensure_ascii=False)
+        with contextlib.suppress(OSError):
+            # A cache that cannot be written only costs a request next time.
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                    stream.write(text)
+                os.replace(temporary, self.directory / f"{key}.json")
+            except OSError:
+                Path(temporary).unlink(missing_ok=True)
+                raise

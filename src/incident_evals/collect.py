@@ -21,11 +21,21 @@ from incident_evals.case import (
     claim_id,
     load_file,
 )
-from incident_evals.client import EndpointError
+from incident_evals.client import EndpointError, JudgeError
 from incident_evals.constraints import BoundConstraint, Verdict
-from incident_evals.constraints.judge import judge_checks
+from incident_evals.constraints.judge import JudgeCheck, judge_checks
+from incident_evals.constraints.normalize import normalize
 from incident_evals.constraints.tools import render_call
 from incident_evals.session import EvalSession
+from incident_evals.variants import ORIGINAL, VariantGenerationError, expand
+from incident_evals.variants.consistency import (
+    NO_DECISION,
+    Decision,
+    Member,
+    compare,
+    decision_from_pattern,
+    decision_of,
+)
 
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
@@ -33,6 +43,7 @@ if TYPE_CHECKING:
     from incident_evals.case import IncidentCase
     from incident_evals.constraints import ConstraintRegistry
     from incident_evals.transcript import Transcript
+    from incident_evals.variants import Variant, VariantRegistry
 
 CASE_SUFFIXES = (".yaml", ".yml")
 OUTPUT_LINES_SHOWN = 20
@@ -48,6 +59,8 @@ class CollectState:
     builtins: ConstraintRegistry
     seen_ids: dict[str, tuple[Path, int]]
     registries: dict[Path, ConstraintRegistry] = field(default_factory=dict)
+    builtin_variants: VariantRegistry | None = None
+    variant_registries: dict[Path, VariantRegistry] = field(default_factory=dict)
 
     def registry_for(self, file: pytest.File) -> ConstraintRegistry:
         """The constraints known to cases in ``file``'s folder, as pytest scopes conftest files."""
@@ -64,6 +77,25 @@ class CollectState:
                 ) from None
             self.registries[folder] = registry
         return self.registries[folder]
+
+    def variant_registry_for(self, file: pytest.File) -> VariantRegistry:
+        """The generators known to cases in ``file``'s folder, scoped like constraints."""
+        folder = file.path.parent
+        if folder not in self.variant_registries:
+            if self.builtin_variants is None:
+                from incident_evals.variants import builtin_variant_registry
+
+                self.builtin_variants = builtin_variant_registry()
+            registry = self.builtin_variants.copy()
+            try:
+                file.ihook.pytest_incident_evals_register_variants(registry=registry)
+            except Exception as exc:
+                raise file.CollectError(
+                    "pytest_incident_evals_register_variants"
+                    f"{_raised_in(exc, file.config.rootpath)}: {type(exc).__name__}: {exc}"
+                ) from None
+            self.variant_registries[folder] = registry
+        return self.variant_registries[folder]
 
 
 COLLECT_STATE = pytest.StashKey[CollectState]()
@@ -130,19 +162,46 @@ def is_case_file(file_path: Path, roots: list[Path]) -> bool:
 class IncidentFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         state = self.config.stash[COLLECT_STATE]
+        generators = state.variant_registry_for(self)
         results = [
             claim_id(result, state.seen_ids, self.config.rootpath)
             for result in load_file(
-                self.path, catalogue_root(self.path, state.roots), state.registry_for(self)
+                self.path,
+                catalogue_root(self.path, state.roots),
+                state.registry_for(self),
+                generators,
             )
         ]
         if len(results) == 1 and isinstance(results[0], CaseError):
             raise self.CollectError(results[0].render(self.config.rootpath))
+        seed = options.value(self.config, "seed")
+        selection = options.value(self.config, "variants")
         for result in results:
             if isinstance(result, CaseError):
                 yield InvalidCase.from_parent(self, name=f"line-{result.line}", error=result)
-            else:
-                yield IncidentItem.from_parent(self, name=result.case.id, loaded=result)
+                continue
+            original = IncidentItem.from_parent(self, name=result.case.id, loaded=result)
+            yield original
+            session = self.config.stash[EVAL_SESSION]
+            complete = session.complete_with_generator if session.generator else None
+            family = [original]
+            for variant in expand(result, seed, generators, selection, complete):
+                if isinstance(variant, VariantGenerationError):
+                    # That generator's variants are missing; the case's others still run.
+                    error = CaseError(self.path, variant.line, str(variant), "variants.generate")
+                    name = f"{result.case.id}[{variant.generator}]"
+                    yield InvalidCase.from_parent(self, name=name, error=error)
+                    continue
+                item = IncidentItem.from_parent(
+                    self, name=f"{result.case.id}[{variant.id}]", loaded=result, variant=variant
+                )
+                if variant.provenance.generator == COUNTERFACTUAL:
+                    family.append(item)
+                yield item
+            if len(family) > 1:
+                yield ConsistencyItem.from_parent(
+                    self, name=f"{result.case.id}[{CONSISTENCY}]", family=family
+                )
 
 
 class InvalidCase(pytest.Collector):
@@ -197,10 +256,15 @@ class ConstraintsFailed(Exception):
 
 
 class IncidentItem(pytest.Item):
-    def __init__(self, *, loaded: LoadedCase, **kwargs: Any) -> None:
+    def __init__(
+        self, *, loaded: LoadedCase, variant: Variant | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.case = loaded.case
-        self.constraints = loaded.constraints
+        self.variant = variant
+        self.variant_id = variant.id if variant is not None else ORIGINAL
+        self.case = variant.case if variant is not None else loaded.case
+        own = variant.constraints if variant is not None else None
+        self.constraints = own if own is not None else loaded.constraints
         self.turn_limit = turn_limit(loaded.case)
         self.judges = judge_checks(self.constraints)
         self.samples: int = options.value(self.config, "repeats") or self.case.runs.repeats
@@ -212,7 +276,7 @@ class IncidentItem(pytest.Item):
         self.user_properties.extend(
             [
                 ("case_id", self.case.id),
-                ("variant", "original"),
+                ("variant", self.variant_id),
                 ("severity", incident.severity),
                 ("category", incident.category),
             ]
@@ -229,6 +293,18 @@ class IncidentItem(pytest.Item):
             self.futures = [
                 session.submit(self.case, sample, self.judges) for sample in range(self.samples)
             ]
+
+    def wait(self) -> list[Transcript]:
+        """Every sample's transcript (for the consistency item, which reads its family's).
+
+        Raises what the samples raised: :class:`EndpointError`, or ``CancelledError``.
+        """
+        self.dispatch()
+        assert self.futures is not None
+        if not self.futures:
+            problem = self.config.stash[EVAL_SESSION].judge_problem(self.judges)
+            raise JudgeError(f"its judge constraint cannot run: {problem}", 0)
+        return [future.result() for future in self.futures]
 
     def setup(self) -> None:
         # Waiting for the model belongs to setup: an endpoint that cannot answer makes the item
@@ -254,7 +330,7 @@ class IncidentItem(pytest.Item):
         if cause is None:
             return
         # Raised outside the handler so the report is the one line, not the exception chain.
-        pytest.fail(f"{self.case.id}: {kind} error: {cause}", pytrace=False)
+        pytest.fail(f"{self.label}: {kind} error: {cause}", pytrace=False)
 
     def runtest(self) -> None:
         failed = []
@@ -282,13 +358,14 @@ class IncidentItem(pytest.Item):
         first = failed.failed[0]
         model = first.transcript.model or "?"
         if failed.samples == 1:
-            header = f"{self.case.id}: {self._count(first)} failed (model {model})"
-            return "\n".join([header, *self._describe_sample(first, "  ")])
+            header = f"{self.label}: {self._count(first)} failed (model {model})"
+            return "\n".join([header, *self._provenance(), *self._describe_sample(first, "  ")])
         passed = failed.samples - len(failed.failed)
         lines = [
-            f"{self.case.id}: {len(failed.failed)} of {failed.samples} samples failed; pass rate "
+            f"{self.label}: {len(failed.failed)} of {failed.samples} samples failed; pass rate "
             f"{passed / failed.samples:.2f}, needs {self.case.runs.min_pass_rate:.2f} "
-            f"(model {model})"
+            f"(model {model})",
+            *self._provenance(),
         ]
         for sample in failed.failed[:SAMPLES_SHOWN]:
             lines.append(f"  sample {sample.sample}: {self._count(sample)} failed")
@@ -320,7 +397,125 @@ class IncidentItem(pytest.Item):
         return lines
 
     def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, self.case.line - 1, f"incident {self.case.id}"
+        return self.path, self.case.line - 1, f"incident {self.label}"
+
+    @property
+    def label(self) -> str:
+        """The case id, with the variant id for a variant: ``INC-1[typos-2]``."""
+        if self.variant is None:
+            return self.case.id
+        return f"{self.case.id}[{self.variant_id}]"
+
+    def _provenance(self) -> list[str]:
+        if self.variant is None:
+            return []
+        made = self.variant.provenance
+        seed = "" if made.seed is None else f" (seed {made.seed})"
+        return [f"  variant {self.variant_id}{seed}: {made.description}"]
+
+
+COUNTERFACTUAL = "counterfactual"
+CONSISTENCY = "consistency"
+
+
+class ConsistencyItem(pytest.Item):
+    """``<case id>[consistency]``: the case and its counterfactual variants decide alike.
+
+    It waits for the samples of its family (the case and its counterfactual variants, whose
+    requests it sends if their own items were deselected) and compares their decisions; see
+    :mod:`incident_evals.variants.consistency`.
+    """
+
+    def __init__(self, *, family: list[IncidentItem], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.family = family
+        original = family[0]
+        self.case = original.case
+        spec = next(s for s in self.case.variants.generate if s.name == COUNTERFACTUAL)
+        self.decision = Decision.from_options(spec.options)
+        self.decisions: list[Member] = []
+        for marker in (self.case.incident.severity, self.case.incident.category):
+            self.add_marker(marker)
+        self.user_properties.extend(
+            [
+                ("case_id", self.case.id),
+                ("variant", CONSISTENCY),
+                ("severity", self.case.incident.severity),
+                ("category", self.case.incident.category),
+            ]
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.case.id}[{CONSISTENCY}]"
+
+    def dispatch(self) -> None:
+        for member in self.family:
+            member.dispatch()
+
+    def setup(self) -> None:
+        session = self.config.stash[EVAL_SESSION]
+        if self.decision.judge is not None:
+            problem = session.judge_problem([JudgeCheck("", None, "")])
+            if problem is not None:
+                pytest.fail(
+                    f"{self.label}: judge error: reading decisions with the judge: {problem}",
+                    pytrace=False,
+                )
+        self.dispatch()
+        failure = None
+        for member in self.family:
+            try:
+                transcripts = member.wait()
+                decisions = [
+                    self._read(transcript, member.case, sample)
+                    for sample, transcript in enumerate(transcripts)
+                ]
+            except EndpointError as exc:
+                failure = f"{exc.kind} error: {member.label}: {exc}"
+                break
+            except CancelledError:
+                failure = "endpoint error: the run stopped before this item's requests were sent"
+                break
+            swaps = member.variant.provenance.description if member.variant else ""
+            self.decisions.append(Member(member.variant_id, swaps, decision_of(decisions)))
+        if failure is not None:
+            pytest.fail(f"{self.label}: {failure}", pytrace=False)
+
+    def _read(self, transcript: Transcript, case: IncidentCase, sample: int) -> str:
+        if self.decision.pattern is not None:
+            return decision_from_pattern(self.decision.pattern, transcript.final_text)
+        assert self.decision.judge is not None
+        session = self.config.stash[EVAL_SESSION]
+        answer = session.extract_decision(self.decision.judge, transcript, case, sample)
+        return normalize(answer).text or NO_DECISION
+
+    def runtest(self) -> None:
+        verdict = compare(self.decisions[0], self.decisions[1:], self.decision)
+        if not verdict.passed:
+            raise InconsistentDecisions(verdict)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, InconsistentDecisions):
+            verdict = excinfo.value.verdict
+            lines = [
+                f"{self.label}: the decision changed across counterfactuals",
+                f"  expected {verdict.expected}",
+            ]
+            lines.extend(f"    {line}" for line in verdict.message.splitlines())
+            return "\n".join(lines)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, f"incident {self.label}"
+
+
+class InconsistentDecisions(Exception):
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.message)
+        self.verdict = verdict
 
 
 def register_markers(config: pytest.Config) -> None:

@@ -12,6 +12,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from incident_evals.constraints import ConstraintRegistry
+    from incident_evals.variants import VariantRegistry
 
 hookspec = pluggy.HookspecMarker("pytest")
 
@@ -56,4 +57,48 @@ def pytest_incident_evals_register_constraints(registry: ConstraintRegistry) -> 
             )
 
     and in a case: ``expect: [{max_words: 120}]``.
+    """
+
+
+@hookspec
+def pytest_incident_evals_register_variants(registry: VariantRegistry) -> None:
+    """Add project variant generators to ``registry``, beside the built-ins.
+
+    Scoped by folder like :func:`pytest_incident_evals_register_constraints`. A generator is a
+    deterministic function of the case, its options and a :class:`~incident_evals.variants.Draw`
+    (seeded by run seed, case id, generator name and variant index): use only the draw for
+    randomness, so the same seed gives the same variants everywhere. It returns the variant's
+    whole input and one line saying what changed.
+
+    Example ``conftest.py``::
+
+        from incident_evals.variants import (
+            Generated,
+            VariantGenerator,
+            last_user_message,
+            with_message_content,
+        )
+
+        SIGN_OFFS = ("Sent from my iPhone", "-- \nDana Reyes | Finance", "Regards, D.")
+
+
+        def _sign_off(case, options, draw):
+            index, text = last_user_message(case.input)
+            sign_off = draw.choice(SIGN_OFFS)
+            new_input = with_message_content(case.input, index, f"{text}\n\n{sign_off}")
+            return Generated(new_input, f"sign-off added: {sign_off!r}")
+
+
+        def pytest_incident_evals_register_variants(registry):
+            registry.register(
+                VariantGenerator(
+                    name="sign_off",
+                    options_schema={"type": ["object", "null"]},
+                    generate=_sign_off,
+                    description="an email sign-off after the last user message",
+                )
+            )
+
+    and in a case: ``variants: {generate: [{sign_off: {count: 2}}]}``, which runs the items
+    ``<case id>[sign_off-1]`` and ``<case id>[sign_off-2]``.
     """

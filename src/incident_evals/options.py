@@ -57,6 +57,24 @@ non_negative_int = whole_number(0)
 positive_int = whole_number(1)
 
 
+def variant_selection(text: str) -> int | None:
+    """``none`` -> 0, ``all`` -> ``None`` (every declared variant), ``N`` -> N per case."""
+    lowered = text.strip().lower()
+    if lowered == "all":
+        return None
+    if lowered == "none":
+        return 0
+    try:
+        count = int(lowered)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(
+            f"expected none, all or a whole number >= 0 (generated variants per case), got {text!r}"
+        )
+    return count
+
+
 def url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
@@ -132,6 +150,17 @@ OPTIONS = (
         "samples per item, overriding each case's runs.repeats",
         parse=positive_int,
     ),
+    Option(
+        "variants",
+        "which generated variants run: none, all (default) or N, the first N of each case",
+        parse=variant_selection,
+    ),
+    Option(
+        "seed",
+        "the seed of generated variants (default 0); the same seed gives the same variants",
+        parse=non_negative_int,
+        default=0,
+    ),
     Option("record", "write every exchange with the endpoint to this folder"),
     Option(
         "replay",
@@ -148,6 +177,19 @@ OPTIONS = (
         "judge_model",
         "the judge model for `judge` constraints that name none (env INCIDENT_EVALS_JUDGE_MODEL)",
         env=("INCIDENT_EVALS_JUDGE_MODEL",),
+    ),
+    Option(
+        "generator_base_url",
+        "the endpoint of the model that writes paraphrase and translation variants (default: "
+        "the endpoint under test; env INCIDENT_EVALS_GENERATOR_BASE_URL)",
+        parse=url,
+        env=("INCIDENT_EVALS_GENERATOR_BASE_URL",),
+    ),
+    Option(
+        "generator_model",
+        "the model that writes paraphrase and translation variants; without it paraphrases "
+        "use offline rules (env INCIDENT_EVALS_GENERATOR_MODEL)",
+        env=("INCIDENT_EVALS_GENERATOR_MODEL",),
     ),
     Option(
         "api_key_env",
@@ -323,3 +365,23 @@ def resolve_judge(config: pytest.Config, target: Endpoint | None) -> JudgeSettin
         )
     )
     return JudgeSettings(endpoint, missing)
+
+
+def resolve_generator(config: pytest.Config, target: Endpoint | None) -> Endpoint | None:
+    """The generator model's endpoint, or ``None`` when no generator model is configured."""
+    from incident_evals.client import Endpoint
+
+    model = value(config, "generator_model")
+    if not model:
+        return None
+    base_url, source = resolve(config, "generator_base_url")
+    if base_url is None:
+        if target is None:
+            raise pytest.UsageError(
+                "--incident-generator-model needs an endpoint: pass --incident-generator-base-url "
+                "URL (ini incident_generator_base_url), or configure the endpoint under test"
+            )
+        base_url, source = target.base_url, "the endpoint under test"
+    return Endpoint(
+        base_url=base_url, model=model, source=source, api_key_env=value(config, "api_key_env")
+    )

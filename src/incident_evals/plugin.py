@@ -41,10 +41,10 @@ def _scheduled_on_this_worker(session: pytest.Session, config: pytest.Config) ->
 
 
 def dispatch_items(items: list[pytest.Item]) -> None:
-    from incident_evals.collect import IncidentItem
+    from incident_evals.collect import ConsistencyItem, IncidentItem
 
     for item in items:
-        if isinstance(item, IncidentItem):
+        if isinstance(item, IncidentItem | ConsistencyItem):
             item.dispatch()
 
 
@@ -90,7 +90,12 @@ class IncidentEvalsPlugin:
         )
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        cases = f"incident-evals: cases {options.value(config, 'cases')}"
+        selection = options.value(config, "variants")
+        shown = "all" if selection is None else "none" if selection == 0 else f"first {selection}"
+        cases = (
+            f"incident-evals: cases {options.value(config, 'cases')}, variants {shown}, "
+            f"seed {options.value(config, 'seed')}"
+        )
         recordings = self.session.recordings
         if self.session.offline:
             assert recordings is not None
@@ -104,6 +109,12 @@ class IncidentEvalsPlugin:
         if judge is not None and (judge.model or judge.source != "the endpoint under test"):
             model = f", model {judge.model}" if judge.model else ""
             lines.append(f"incident-evals: judge {judge.shown_url} ({judge.source}){model}")
+        generator = self.session.generator
+        if generator is not None:
+            lines.append(
+                f"incident-evals: generator {generator.shown_url} ({generator.source}), "
+                f"model {generator.model}"
+            )
         if recordings is not None:
             lines.append(f"incident-evals: recording every exchange to {recordings.directory}")
         return lines

@@ -7,7 +7,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from incident_evals.case import IncidentCase
-    from incident_evals.constraints.judge import JudgeCache, JudgeCheck
+    from incident_evals.client import ResponseCache
+    from incident_evals.constraints.judge import JudgeCheck
     from incident_evals.local_model import LocalModelServer
     from incident_evals.recording import RecordingStore
     from incident_evals.replay import Completer
@@ -29,6 +30,9 @@ LOCAL_MODEL_SOURCE = "embedded local model: llama.cpp server, SmolLM2-135M-Instr
 #: The model named in requests answered from recordings when none is configured; the recording
 #: lookup ignores it, and the transcript keeps the model the recorded response names.
 RECORDED_MODEL = "recorded"
+#: Some variety between versions of a paraphrase; the cache makes each one stable anyway.
+GENERATOR_TEMPERATURE = 0.7
+GENERATOR_MAX_TOKENS = 600
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class EvalSession:
         recordings: Recordings | None = None,
         judge: options.JudgeSettings | None = None,
         judge_cache_dir: Callable[[], Path | None] | None = None,
+        generator: Endpoint | None = None,
+        generator_cache_dir: Callable[[], Path | None] | None = None,
     ) -> None:
         self._configured = endpoint
         self._timeout_s = timeout_s
@@ -70,9 +76,13 @@ class EvalSession:
         self._lock = threading.Lock()
         self._judge = judge or options.JudgeSettings(None, "no judge endpoint is configured")
         self._judge_cache_dir = judge_cache_dir
-        self._judge_cache: JudgeCache | None = None
+        self._judge_cache: ResponseCache | None = None
         self._judge_client: ChatClient | None = None
         self._judge_store: RecordingStore | None = None
+        self.generator = generator
+        self._generator_cache_dir = generator_cache_dir
+        self._generator_cache: ResponseCache | None = None
+        self._generator_client: ChatClient | None = None
         # Recorded answers have no latency to overlap: read them in pytest's own thread.
         self.dispatcher: Dispatcher[Transcript] = Dispatcher(0 if self.offline else concurrency)
 
@@ -173,6 +183,50 @@ class EvalSession:
 
         return self.dispatcher.submit(run)
 
+    # --- the generator model ------------------------------------------------------------
+
+    def complete_with_generator(self, messages: list[dict[str, Any]]) -> str:
+        """The generator model's reply to ``messages`` (paraphrase and translation variants).
+
+        Cached by request in pytest's cache, so a catalogue's variants are written once. Offline
+        (replaying recordings), only the cache answers: a miss is an error saying how to freeze.
+        """
+        from incident_evals.client import ResponseCache
+
+        assert self.generator is not None
+        request = {
+            "model": self.generator.model,
+            "messages": messages,
+            "temperature": GENERATOR_TEMPERATURE,
+            "max_tokens": GENERATOR_MAX_TOKENS,
+        }
+        with self._lock:
+            if self._generator_cache is None:
+                directory = self._generator_cache_dir() if self._generator_cache_dir else None
+                self._generator_cache = ResponseCache(directory)
+            cache = self._generator_cache
+        response = cache.get(request)
+        if response is None:
+            if self.offline:
+                raise EndpointError(
+                    "the generator model's answer is not cached and this run is offline: freeze "
+                    "the variants into the case with incident-evals variants --freeze",
+                    0,
+                )
+            with self._lock:
+                if self._generator_client is None:
+                    self._generator_client = ChatClient(
+                        self.generator, timeout_s=self._timeout_s, retries=self._retries
+                    )
+                client = self._generator_client
+            response, _ = client.complete(request)
+            cache.put(request, response)
+        choices = response.get("choices") or [{}]
+        content = (choices[0].get("message") or {}).get("content")
+        if not isinstance(content, str):
+            raise EndpointError("the generator model's reply has no text", 1)
+        return content
+
     # --- the judge -------------------------------------------------------------------------
 
     @property
@@ -202,31 +256,13 @@ class EvalSession:
 
         configured = self._judge.model_for(check.model)
         request = build_judge_request(check, transcript, case, configured or RECORDED_MODEL)
-        store = self._judge_recordings()
-        cache = self._cache()
-        response = None if self.offline else cache.get(request)
-        cached = response is not None
+        response, cached = self._ask_judge(request, case.id, sample, configured)
         try:
-            if self.offline:
-                from incident_evals.recording import RecordingCompleter
-
-                assert store is not None
-                completer = RecordingCompleter(store, case.id, sample, None, model=configured)
-                response, _ = completer.complete(request)
-            elif response is None:
-                response, latency = self._judge_chat_client().complete(request)
-                if store is not None:
-                    store.save(case.id, sample, request, response, latency)
-            elif store is not None:
-                # A cached verdict still goes into the recordings: replay must not need the cache.
-                store.save(case.id, sample, request, response, 0.0)
             holds, reason = parse_judge_reply(response)
         except JudgeReplyError as exc:
             raise JudgeError(str(exc), 1) from None
-        except EndpointError as exc:
-            raise JudgeError(str(exc), 0) from None
         if not cached and not self.offline:
-            cache.put(request, response)
+            self._cache().put(request, response)
         return Judgement(
             rubric=check.rubric,
             constraint_model=check.model,
@@ -238,13 +274,61 @@ class EvalSession:
             cached=cached,
         )
 
-    def _cache(self) -> JudgeCache:
+    def extract_decision(
+        self, question: str, transcript: Transcript, case: IncidentCase, sample: int
+    ) -> str:
+        """The judge's short answer to ``question`` about one sample's output."""
+        from incident_evals.constraints.judge import (
+            JudgeReplyError,
+            build_extraction_request,
+            parse_extraction_reply,
+        )
+
+        configured = self._judge.model_for(None)
+        request = build_extraction_request(question, transcript, case, configured or RECORDED_MODEL)
+        response, cached = self._ask_judge(request, case.id, sample, configured)
+        try:
+            decision = parse_extraction_reply(response)
+        except JudgeReplyError as exc:
+            raise JudgeError(str(exc), 1) from None
+        if not cached and not self.offline:
+            self._cache().put(request, response)
+        return decision
+
+    def _ask_judge(
+        self, request: dict[str, Any], case_id: str, sample: int, model: str | None
+    ) -> tuple[dict[str, Any], bool]:
+        """The judge's reply to ``request`` and whether it came from the cache."""
+        store = self._judge_recordings()
+        try:
+            if self.offline:
+                from incident_evals.recording import RecordingCompleter
+
+                assert store is not None
+                completer = RecordingCompleter(store, case_id, sample, None, model=model)
+                return completer.complete(request)[0], False
+            response = self._cache().get(request)
+            if response is not None:
+                if store is not None:
+                    # A cached verdict still goes into the recordings: replay must not need it.
+                    store.save(case_id, sample, request, response, 0.0)
+                return response, True
+            response, latency = self._judge_chat_client().complete(request)
+            if store is not None:
+                store.save(case_id, sample, request, response, latency)
+            return response, False
+        except JudgeError:
+            raise
+        except EndpointError as exc:
+            raise JudgeError(str(exc), 0) from None
+
+    def _cache(self) -> ResponseCache:
         with self._lock:
             if self._judge_cache is None:
-                from incident_evals.constraints.judge import JudgeCache
+                from incident_evals.client import ResponseCache
 
                 directory = self._judge_cache_dir() if self._judge_cache_dir else None
-                self._judge_cache = JudgeCache(directory)
+                self._judge_cache = ResponseCache(directory)
             return self._judge_cache
 
     def _judge_recordings(self) -> RecordingStore | None:
@@ -271,10 +355,10 @@ class EvalSession:
     def close(self) -> None:
         self.dispatcher.stop()
         with self._lock:
-            for client in (self._client, self._judge_client):
+            for client in (self._client, self._judge_client, self._generator_client):
                 if client is not None:
                     client.close()
-            self._client = self._judge_client = None
+            self._client = self._judge_client = self._generator_client = None
             if self._local is not None:
                 # A failed start keeps its log: the error message points at it.
                 if self._failure is None:
@@ -324,11 +408,13 @@ def session_from_config(config: pytest.Config) -> EvalSession:
         concurrency=options.value(config, "concurrency"),
         recordings=recordings,
         judge=options.resolve_judge(config, endpoint),
-        judge_cache_dir=lambda: _judge_cache_dir(config),
+        judge_cache_dir=lambda: _cache_dir(config, "incident-evals-judge"),
+        generator=options.resolve_generator(config, endpoint),
+        generator_cache_dir=lambda: _cache_dir(config, "incident-evals-generator"),
     )
 
 
-def _judge_cache_dir(config: pytest.Config) -> Path | None:
-    # Absent under `-p no:cacheprovider`: verdicts are then cached for this run only.
+def _cache_dir(config: pytest.Config, name: str) -> Path | None:
+    # Absent under `-p no:cacheprovider`: replies are then cached for this run only.
     cache = getattr(config, "cache", None)
-    return cache.mkdir("incident-evals-judge") if cache is not None else None
+    return cache.mkdir(name) if cache is not None else None

@@ -16,7 +16,7 @@ def test_flag_points_at_another_catalogue(
     result = pytester.runpytest(*endpoint_args, "--incident-cases=catalogue", "-v")
 
     result.stdout.fnmatch_lines(["catalogue/deep/er/b.yml::INC-ELSEWHERE PASSED*"])
-    result.stdout.fnmatch_lines(["incident-evals: cases catalogue"])
+    result.stdout.fnmatch_lines(["incident-evals: cases catalogue, variants all, seed 0"])
     result.assert_outcomes(passed=1)
 
 

@@ -10,11 +10,10 @@ import pytest
 
 from chat_server import ChatServer, Reply
 from incident_evals import options
-from incident_evals.client import Endpoint, JudgeError
+from incident_evals.client import Endpoint, JudgeError, ResponseCache
 from incident_evals.constraints.judge import (
     JUDGE_PROMPT_VERSION,
     JUDGE_SYSTEM_PROMPT,
-    JudgeCache,
     JudgeReplyError,
     build_judge_request,
     judge_checks,
@@ -180,10 +179,10 @@ def test_a_transcript_never_judged_fails_rather_than_passes(tmp_path: Path) -> N
 def test_the_cache_answers_the_same_request_and_only_that(tmp_path: Path) -> None:
     request = {"model": "j", "messages": [{"role": "user", "content": "x"}]}
     other = {**request, "model": "k"}
-    cache = JudgeCache(tmp_path / "judge")
+    cache = ResponseCache(tmp_path / "judge")
     cache.put(request, reply('{"verdict": "pass"}'))
 
-    fresh = JudgeCache(tmp_path / "judge")
+    fresh = ResponseCache(tmp_path / "judge")
 
     assert fresh.get(request) == reply('{"verdict": "pass"}')
     assert fresh.get(other) is None
@@ -192,15 +191,15 @@ def test_the_cache_answers_the_same_request_and_only_that(tmp_path: Path) -> Non
     record = json.loads(stored.read_text())
     record["request"] = other
     stored.write_text(json.dumps(record))
-    assert JudgeCache(tmp_path / "judge").get(request) is None
+    assert ResponseCache(tmp_path / "judge").get(request) is None
 
 
 def test_without_a_directory_the_cache_lasts_for_the_run(tmp_path: Path) -> None:
     request = {"model": "j", "messages": []}
-    cache = JudgeCache(None)
+    cache = ResponseCache(None)
     cache.put(request, reply("{}"))
     assert cache.get(request) == reply("{}")
-    assert JudgeCache(None).get(request) is None
+    assert ResponseCache(None).get(request) is None
 
 
 def test_the_session_stores_each_verdict_with_the_model_the_judge_reported(
