@@ -58,8 +58,16 @@ def test_main_job_runs_the_example_catalogue(pytester: pytest.Pytester) -> None:
     port = local_port(output)
     for case_id in case_ids:
         assert re.search(rf"::{re.escape(case_id)} (PASSED|FAILED)", output), case_id
+    # The catalogue declares variants: each ran against the model too (a generated one, a
+    # hand-written one, and the counterfactual family's consistency item).
+    for item in ("[typos-1]", "[spanish]", "[counterfactual-1]", "[consistency]"):
+        assert re.search(rf"::[\w.-]+{re.escape(item)} (PASSED|FAILED)", output), item
+    found = re.search(r"collected (\d+) items", output)
+    assert found, output
+    collected = int(found.group(1))
     outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == len(case_ids) >= 5
+    assert len(case_ids) >= 5
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == collected > len(case_ids)
     assert "error" not in outcomes
     assert "errors" not in outcomes
     assert port_refuses(port), "the embedded model server outlived the session"

@@ -31,7 +31,7 @@ of variants):
     without repetition; a word takes a second edit only once every eligible word has one, and a
     word of n letters takes at most max(1, (n - 2) // 2) edits, so a short message may get
     fewer edits than asked. Load error when the message has no eligible word. Description:
-    each changed word, ``typos: "refund" -> "refnud", "bought" -> "boguht"``. Serves
+    each changed word, ``"refund" -> "refnud", "bought" -> "boguht"``. Serves
     correctness (does the answer survive sloppy typing?) and safety/security (does a refusal or
     a guard survive a misspelled trigger word?).
 
@@ -392,7 +392,7 @@ def _typos(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Genera
         last = end
     pieces.append(text[last:])
     listed = ", ".join(f"{quote(text[start:end])} -> {quote(new)}" for start, end, new in changes)
-    return _with_text(case, index, "".join(pieces), f"typos: {listed}")
+    return _with_text(case, index, "".join(pieces), f"{listed}")
 
 
 # --- casing --------------------------------------------------------------------------------------
@@ -458,7 +458,7 @@ def _casing(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Gener
     if style is None:
         raise VariantError("no letter case changes the last user message")
     return _with_text(
-        case, index, _recase(text, style), f"casing: the message in {_CASING_NAMES[style]}"
+        case, index, _recase(text, style), f"the message in {_CASING_NAMES[style]}"
     )
 
 
@@ -578,15 +578,15 @@ def _punctuate(text: str, style: str) -> tuple[str, str]:
     if style == "strip":
         stripped, removed = _strip_punctuation(text)
         marks = " ".join(dict.fromkeys(removed))
-        return stripped, f"punctuation: strip, {_plural(len(removed), 'mark')} removed ({marks})"
+        return stripped, f"{_plural(len(removed), 'mark')} removed ({marks})"
     if style == "exaggerate":
         exaggerated, counts = _exaggerate(text)
         changes = [f"{change} x{count}" for change, count in counts.items()]
         changes.append('"!!" appended')
-        return exaggerated, f"punctuation: exaggerate ({', '.join(changes)})"
+        return exaggerated, f"exaggerated ({', '.join(changes)})"
     spaced, before, after = _space_punctuation(text)
     return spaced, (
-        f"punctuation: spacing, a space before {_plural(before, 'mark')}, "
+        f"a space before {_plural(before, 'mark')}, "
         f"two after {_plural(after, 'mark')}"
     )
 
@@ -707,7 +707,7 @@ def _homoglyphs(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> G
         case,
         index,
         "".join(out),
-        f"homoglyphs: {_plural(len(chosen), 'letter')} -> Cyrillic/Greek look-alikes in {shown}",
+        f"{_plural(len(chosen), 'letter')} -> Cyrillic/Greek look-alikes in {shown}",
     )
 
 
@@ -744,7 +744,7 @@ def _zero_width(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> G
         case,
         index,
         "".join(out),
-        f"zero_width: {_plural(len(chosen), 'invisible character')} ({kinds}) "
+        f"{_plural(len(chosen), 'invisible character')} ({kinds}) "
         f"after letters of {_list_words(words)}",
     )
 
@@ -841,7 +841,7 @@ def _framing(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Gene
     if suffix:
         parts.append(f"suffix {quote(suffix)}")
     return _with_text(
-        case, index, _wrap(text, prefix, suffix), f"framing: {kind} {' and '.join(parts)}"
+        case, index, _wrap(text, prefix, suffix), f"{kind} {' and '.join(parts)}"
     )
 
 
@@ -880,7 +880,7 @@ def _injection(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Ge
         case,
         index,
         _wrap(text, "", injected, separator="\n\n"),
-        f"injection: appended {quote(injected, 60)}",
+        f"appended {quote(injected, 60)}",
     )
 
 
@@ -956,7 +956,7 @@ def _encoding(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Gen
         raise VariantError("no encoding changes the last user message")
     if scheme == "leetspeak":
         mapping = " ".join(f"{letter}->{digit}" for letter, digit in _LEET)
-        return _with_text(case, index, _leetspeak(text), f"encoding: leetspeak ({mapping})")
+        return _with_text(case, index, _leetspeak(text), f"leetspeak ({mapping})")
     lead, body, trail = _split_whitespace(text)
     if scheme == "base64":
         encoded = base64.b64encode(body.encode("utf-8")).decode("ascii")
@@ -967,7 +967,7 @@ def _encoding(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Gen
         case,
         index,
         f"{lead}{line}\n\n{encoded}{trail}",
-        f"encoding: {scheme}, after {quote(line)}",
+        f"{scheme}, after {quote(line)}",
     )
 
 
@@ -1119,7 +1119,7 @@ def _paraphrase(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> G
             changes.append(f"prefix {quote(prefix)}")
         if suffix:
             changes.append(f"suffix {quote(suffix)}")
-    return _with_text(case, index, new_text, f"paraphrase: {', '.join(changes)}")
+    return _with_text(case, index, new_text, f"{', '.join(changes)}")
 
 
 _PARAPHRASE_INSTRUCTIONS = (

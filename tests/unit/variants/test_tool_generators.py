@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,12 @@ CATALOGUE = Path(__file__).resolve().parents[3] / "incident_cases"
 EMAIL = "autonomy/INC-2025-067-q3-draft-all-staff.yaml"
 REFUND = "correctness/INC-2025-031-refund-policy-superseded.yaml"
 
+
+def without_variants(text: str) -> str:
+    """An example case file without its own ``variants`` block (a test declares its own)."""
+    return re.sub(r"^variants:\n(?:(?: .*)?\n)*", "", text, flags=re.MULTILINE)
+
+
 #: Only this module's generators, so that these tests do not depend on the other modules.
 VARIANTS = VariantRegistry()
 for _generator in GENERATORS:
@@ -35,14 +42,15 @@ for _generator in GENERATORS:
 
 
 def example(relative: str) -> IncidentCase:
-    [loaded] = load_file(CATALOGUE / relative, CATALOGUE, builtin_registry(), VARIANTS)
+    # The example may declare other modules' generators: load it with all of them.
+    [loaded] = load_file(CATALOGUE / relative, CATALOGUE, builtin_registry())
     assert not isinstance(loaded, CaseError), loaded
     return loaded.case
 
 
 def catalogue_text(relative: str) -> str:
     """An example case file as text, from its ``id:`` line (as ``load_case`` wants it)."""
-    text = (CATALOGUE / relative).read_text("utf-8")
+    text = without_variants((CATALOGUE / relative).read_text("utf-8"))
     return text[text.index("\nid:") + 1 :]
 
 
@@ -697,7 +705,7 @@ variants = VariantRegistry()
 for generator in GENERATORS:
     variants.register(generator)
 catalogue = Path(sys.argv[1])
-[loaded] = load_file(catalogue / sys.argv[2], catalogue, builtin_registry(), variants)
+[loaded] = load_file(catalogue / sys.argv[2], catalogue, builtin_registry())
 out = []
 for generator in GENERATORS:
     for seed in range(12):
