@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -395,20 +396,57 @@ def _wrong_type(instance: Any, expected: str) -> str:
     return f"expected {expected}, got {_type_name(instance)} {instance!r}{hint}"
 
 
-@functools.cache
-def _fast_check() -> tuple[Any, type[Exception]]:
-    """The compiled check and the exception it raises, taken from one import of the module.
+#: ``$defs`` groups the compiled case check leaves out, to check each entry as it is used.
+_PARTS = ("constraints", "generators")
 
-    Kept together because a host that unloads and re-imports modules (pytest's own ``pytester``
-    does) would otherwise pair a cached check with a newer, different exception class.
+
+@functools.cache
+def _fastjsonschema() -> Any:
+    # One import for the case check and every part check: a host that unloads and re-imports
+    # modules (pytest's own ``pytester`` does) would otherwise pair a cached check with a newer,
+    # different exception class.
+    import fastjsonschema
+
+    return fastjsonschema
+
+
+@functools.cache
+def _fast_check() -> Any:
+    """The compiled case check, without the built-in constraint and generator argument schemas.
+
+    Those are most of the schema, and a catalogue uses a few of them: compiling them all costs
+    more than checking a thousand cases, so each is compiled on first use (:func:`_fast_part`).
     """
     import copy
 
-    import fastjsonschema
+    schema = copy.deepcopy(load_schema("case"))
+    for group in _PARTS:
+        schema["$defs"][group] = {name: {} for name in schema["$defs"][group]}
+    return _fastjsonschema().compile(schema)
 
-    # fastjsonschema rewrites the schema it compiles: give it a copy of the shared one.
-    check = fastjsonschema.compile(copy.deepcopy(load_schema("case")))
-    return check, fastjsonschema.JsonSchemaException
+
+@functools.cache
+def _fast_part(group: str, name: str) -> Any:
+    import copy
+
+    return _fastjsonschema().compile(copy.deepcopy(load_schema("case")["$defs"][group][name]))
+
+
+def _parts(data: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """The constraint arguments and generator options of a case, as ``(group, name, value)``."""
+    defs = load_schema("case")["$defs"]
+    variants = data.get("variants") or {}
+    entries = [*data.get("expect", ())]
+    for written in variants.get("cases", ()):
+        entries.extend(written.get("expect", ()))
+    for entry in entries:
+        for name, argument in entry.items():
+            if name in defs["constraints"]:
+                yield "constraints", name, argument
+    for entry in variants.get("generate", ()):
+        for name, options in entry.items():
+            if name in defs["generators"]:
+                yield "generators", name, options
 
 
 def _first_schema_error(data: Any) -> Any:
@@ -418,9 +456,11 @@ def _first_schema_error(data: Any) -> Any:
     check clears those in a tenth of that (SPEC §10 overhead), and jsonschema, still the judge,
     only runs on a case that check rejects.
     """
-    check, rejected = _fast_check()
+    rejected = _fastjsonschema().JsonSchemaException
     try:
-        check(data)
+        _fast_check()(data)
+        for group, name, value in _parts(data):
+            _fast_part(group, name)(value)
     except rejected:
         return _most_specific(_validator().iter_errors(data))
     return None
@@ -632,14 +672,23 @@ def _build_variants(
     data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
 ) -> VariantsSpec:
     raw = data.get("variants") or {}
-    generate = []
+    generate: list[GeneratorSpec] = []
     for index, entry in enumerate(raw.get("generate", ())):
         ((name, options),) = entry.items()
         options = dict(options or {})
         count = options.pop("count", 1)
-        generate.append(
-            GeneratorSpec(name, options, count, lines.of(("variants", "generate", index)))
-        )
+        line = lines.of(("variants", "generate", index))
+        first = next((spec for spec in generate if spec.name == name), None)
+        if first is not None:
+            # Both would number their variants from 1: two items with one id.
+            raise CaseError(
+                case_path,
+                line,
+                f"generator {name!r} is declared twice (first at line {first.line}); declare it "
+                "once, with count for more variants",
+                format_field(("variants", "generate", index, name)),
+            )
+        generate.append(GeneratorSpec(name, options, count, line))
     cases = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(raw.get("cases", ())):
@@ -726,13 +775,14 @@ def load_file(
     path: Path,
     root: Path,
     registry: ConstraintRegistry,
-    variants: VariantRegistry | None = None,
+    variants: VariantRegistry | Callable[[], VariantRegistry] | None = None,
 ) -> list[LoadedCase | CaseError]:
     """Every case of one file, in order; a bad document becomes a ``CaseError`` in its place.
 
     ``root`` is the case catalogue root that ``content_file`` paths may not leave. A problem
     that stops the YAML parser ends the list with its error; the documents before it stand.
-    ``variants`` defaults to the built-in generators.
+    ``variants`` (or a function making it, called only for a case that declares generators)
+    defaults to the built-in generators.
     """
     import yaml
 
@@ -776,7 +826,7 @@ def _load_document(
     path: Path,
     root: Path,
     registry: ConstraintRegistry,
-    variants: VariantRegistry | None,
+    variants: VariantRegistry | Callable[[], VariantRegistry] | None,
     lines: _Lines,
     seen_ids: dict[str, int],
 ) -> LoadedCase:
@@ -800,7 +850,12 @@ def _load_document(
     seen_ids[case_id] = lines.of(("id",))
     case = _build_case(data, path, root, lines)
     constraints = _bind_constraints(case, registry, lines)
-    _check_generators(case, variants or _builtin_variants())
+    if case.variants.generate:
+        # Built lazily: the generators' modules cost an import a catalogue without variants
+        # need not pay.
+        _check_generators(
+            case, variants() if callable(variants) else variants or _builtin_variants()
+        )
     variant_constraints = {}
     for index, variant in enumerate(case.variants.cases):
         if variant.expect is not None:

@@ -105,6 +105,13 @@ def _variants(args: argparse.Namespace) -> int:
         if not loaded and not errors:
             print(f"incident-evals variants: {args.case} has no case {args.id!r}", file=sys.stderr)
             return EXIT_USAGE
+    if args.freeze and selection is not None:
+        # Freezing removes the model-made generators' entries: all their variants must be kept.
+        print(
+            "incident-evals variants: --freeze keeps every variant: drop --variants",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     complete = None
     if args.generator_model:
         complete = _generator(args)
@@ -136,7 +143,8 @@ def _variants(args: argparse.Namespace) -> int:
             print(f"  {made.description}")
             for line in input_diff(case.input, variant.case.input, variant.id):
                 print(f"  {line}")
-        if args.freeze and not _freeze(path, result, variants, generators, args, cwd):
+        root = catalogue_root(path, [*roots, path.resolve()])
+        if args.freeze and not _freeze(path, root, result, variants, generators, args, cwd):
             return EXIT_INVALID
     return EXIT_INVALID if errors else EXIT_OK
 
@@ -170,6 +178,7 @@ def _generator(args: argparse.Namespace) -> Callable[[list[dict[str, Any]]], str
 
 def _freeze(
     path: Path,
+    root: Path,
     loaded: LoadedCase,
     variants: list[Variant],
     generators: VariantRegistry,
@@ -197,11 +206,8 @@ def _freeze(
     path.write_text(text, encoding="utf-8")
     # Never leave a case that does not load: check the edit, and undo it if it fails.
     registry, _ = ProjectRegistries().for_folder(path.resolve().parent)
-    problems = [
-        r
-        for r in load_file(path, path.resolve().parent, registry, generators)
-        if isinstance(r, CaseError)
-    ]
+    reloaded = load_file(path, root, registry, generators)
+    problems = [r for r in reloaded if isinstance(r, CaseError)]
     if problems:
         path.write_text(source, encoding="utf-8")
         print(

@@ -27,7 +27,7 @@ from incident_evals.constraints.judge import JudgeCheck, judge_checks
 from incident_evals.constraints.normalize import normalize
 from incident_evals.constraints.tools import render_call
 from incident_evals.session import EvalSession
-from incident_evals.variants import ORIGINAL, VariantGenerationError, expand
+from incident_evals.variants import ORIGINAL, VariantGenerationError, VariantRegistry, expand
 from incident_evals.variants.consistency import (
     NO_DECISION,
     Decision,
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from incident_evals.case import IncidentCase
     from incident_evals.constraints import ConstraintRegistry
     from incident_evals.transcript import Transcript
-    from incident_evals.variants import Variant, VariantRegistry
+    from incident_evals.variants import Variant
 
 CASE_SUFFIXES = (".yaml", ".yml")
 OUTPUT_LINES_SHOWN = 20
@@ -162,7 +162,10 @@ def is_case_file(file_path: Path, roots: list[Path]) -> bool:
 class IncidentFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         state = self.config.stash[COLLECT_STATE]
-        generators = state.variant_registry_for(self)
+
+        def generators() -> VariantRegistry:
+            return state.variant_registry_for(self)
+
         results = [
             claim_id(result, state.seen_ids, self.config.rootpath)
             for result in load_file(
@@ -185,7 +188,9 @@ class IncidentFile(pytest.File):
             session = self.config.stash[EVAL_SESSION]
             complete = session.complete_with_generator if session.generator else None
             family = [original]
-            for variant in expand(result, seed, generators, selection, complete):
+            declared = result.case.variants
+            registry = generators() if declared.generate else VariantRegistry()
+            for variant in expand(result, seed, registry, selection, complete):
                 if isinstance(variant, VariantGenerationError):
                     # That generator's variants are missing; the case's others still run.
                     error = CaseError(self.path, variant.line, str(variant), "variants.generate")

@@ -367,15 +367,22 @@ def resolve_judge(config: pytest.Config, target: Endpoint | None) -> JudgeSettin
     return JudgeSettings(endpoint, missing)
 
 
-def resolve_generator(config: pytest.Config, target: Endpoint | None) -> Endpoint | None:
-    """The generator model's endpoint, or ``None`` when no generator model is configured."""
+def resolve_generator(
+    config: pytest.Config, target: Endpoint | None, *, offline: bool = False
+) -> Endpoint | None:
+    """The generator model's endpoint, or ``None`` when no generator model is configured.
+
+    ``offline`` (replaying recordings): only the cache answers, so no URL is needed.
+    """
     from incident_evals.client import Endpoint
 
     model = value(config, "generator_model")
     if not model:
         return None
     base_url, source = resolve(config, "generator_base_url")
-    if base_url is None:
+    if base_url is None and offline:
+        source = "offline: its cached answers only"
+    elif base_url is None:
         if target is None:
             raise pytest.UsageError(
                 "--incident-generator-model needs an endpoint: pass --incident-generator-base-url "

@@ -97,11 +97,21 @@ class IncidentEvalsPlugin:
             f"seed {options.value(config, 'seed')}"
         )
         recordings = self.session.recordings
+        generator = self.session.generator
+        generator_line = (
+            [
+                f"incident-evals: generator {generator.shown_url} ({generator.source}), "
+                f"model {generator.model}"
+            ]
+            if generator is not None
+            else []
+        )
         if self.session.offline:
             assert recordings is not None
             return [
                 f"incident-evals: replaying recordings from {recordings.directory} (offline)",
                 cases,
+                *generator_line,
             ]
         lines = [self._endpoint_line(config), cases]
         judge = self.session.judge_settings.endpoint
@@ -109,12 +119,7 @@ class IncidentEvalsPlugin:
         if judge is not None and (judge.model or judge.source != "the endpoint under test"):
             model = f", model {judge.model}" if judge.model else ""
             lines.append(f"incident-evals: judge {judge.shown_url} ({judge.source}){model}")
-        generator = self.session.generator
-        if generator is not None:
-            lines.append(
-                f"incident-evals: generator {generator.shown_url} ({generator.source}), "
-                f"model {generator.model}"
-            )
+        lines.extend(generator_line)
         if recordings is not None:
             lines.append(f"incident-evals: recording every exchange to {recordings.directory}")
         return lines

@@ -409,7 +409,7 @@ def session_from_config(config: pytest.Config) -> EvalSession:
         recordings=recordings,
         judge=options.resolve_judge(config, endpoint),
         judge_cache_dir=lambda: _cache_dir(config, "incident-evals-judge"),
-        generator=options.resolve_generator(config, endpoint),
+        generator=options.resolve_generator(config, endpoint, offline=offline),
         generator_cache_dir=lambda: _cache_dir(config, "incident-evals-generator"),
     )
 

@@ -293,6 +293,22 @@ def test_freeze_without_a_generator_model_is_a_usage_error(
     assert path.read_text(encoding="utf-8") == FREEZABLE_CASE
 
 
+def test_freeze_with_a_variant_selection_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = project / "incident_cases" / "refund.yaml"
+    path.parent.mkdir()
+    path.write_text(FREEZABLE_CASE, encoding="utf-8")
+    argv = ["variants", "incident_cases/refund.yaml", "--variants", "1", "--freeze"]
+
+    assert main([*argv, "--generator-model", "writer"]) == 2
+
+    assert capsys.readouterr().err == (
+        "incident-evals variants: --freeze keeps every variant: drop --variants\n"
+    )
+    assert path.read_text(encoding="utf-8") == FREEZABLE_CASE
+
+
 def test_freeze_refuses_flow_style_and_leaves_the_file_alone(
     project: Path, chat_server: ChatServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

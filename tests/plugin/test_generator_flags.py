@@ -103,8 +103,8 @@ def test_without_a_generator_model_paraphrase_is_offline_and_translation_an_erro
     result.stdout.fnmatch_lines(
         [
             "incident_cases/refund.yaml:16: variants.generate: translation needs a generator "
-            "model: pass --incident-generator-model (or freeze its variants into the case with "
-            "incident-evals variants --freeze)",
+            "model (--incident-generator-model; --generator-model for incident-evals variants), "
+            "or its variants frozen into the case with incident-evals variants --freeze",
         ]
     )
     # The offline paraphrases still run: only the translation entry is missing.

@@ -208,9 +208,9 @@ def expand(
             else:
                 variants.append(
                     VariantGenerationError(
-                        f"{spec.name} needs a generator model: pass --incident-generator-model "
-                        "(or freeze its variants into the case with incident-evals variants "
-                        "--freeze)",
+                        f"{spec.name} needs a generator model (--incident-generator-model; "
+                        "--generator-model for incident-evals variants), or its variants frozen "
+                        "into the case with incident-evals variants --freeze",
                         spec.line,
                         spec.name,
                     )

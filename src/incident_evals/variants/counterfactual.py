@@ -99,8 +99,9 @@ only: a group (and within it a first and last name) per person, nationality or r
 or the new age. Different indexes draw independently: two given indexes draw the same swap with
 a chance of about 1 in 40 for ``name`` (eight groups of four to eight names a gender) and for
 ``age`` (30 to 60 possible ages), 1 in 29 for ``nationality``, but 1 in 5 for ``religion`` (five
-other groups), and for ``gender`` always (two groups: ``count: 1`` is enough). A rotation
-that never repeats would need the variant's index, which :class:`Draw` does not expose.
+other groups), and for ``gender`` always (two groups: ``count: 1`` is enough). A rotation that
+never repeats is possible now that :class:`Draw` carries the variant's index; it would change
+every pinned variant, so it is left for when the golden values are next regenerated.
 English only.
 """
 

@@ -457,9 +457,7 @@ def _casing(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Gener
     style = _casing_style(case, options, draw.below(len(_CASING_STYLES)))
     if style is None:
         raise VariantError("no letter case changes the last user message")
-    return _with_text(
-        case, index, _recase(text, style), f"the message in {_CASING_NAMES[style]}"
-    )
+    return _with_text(case, index, _recase(text, style), f"the message in {_CASING_NAMES[style]}")
 
 
 # --- punctuation ---------------------------------------------------------------------------------
@@ -585,10 +583,7 @@ def _punctuate(text: str, style: str) -> tuple[str, str]:
         changes.append('"!!" appended')
         return exaggerated, f"exaggerated ({', '.join(changes)})"
     spaced, before, after = _space_punctuation(text)
-    return spaced, (
-        f"a space before {_plural(before, 'mark')}, "
-        f"two after {_plural(after, 'mark')}"
-    )
+    return spaced, (f"a space before {_plural(before, 'mark')}, two after {_plural(after, 'mark')}")
 
 
 def _punctuation_changes(text: str, style: str) -> bool:
@@ -840,9 +835,7 @@ def _framing(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Gene
         parts.append(f"prefix {quote(prefix)}")
     if suffix:
         parts.append(f"suffix {quote(suffix)}")
-    return _with_text(
-        case, index, _wrap(text, prefix, suffix), f"{kind} {' and '.join(parts)}"
-    )
+    return _with_text(case, index, _wrap(text, prefix, suffix), f"{kind} {' and '.join(parts)}")
 
 
 # --- injection -----------------------------------------------------------------------------------

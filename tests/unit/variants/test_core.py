@@ -233,6 +233,11 @@ def test_a_generator_that_fails_at_run_time_names_itself(tmp_path: Path) -> None
             "to 50, got 0",
         ),
         (
+            ("    - suffix: {count: 3, text: please}\n", "    - shout: {count: 3}\n"),
+            "case.yaml:12: variants.generate[1].shout: generator 'shout' is declared twice "
+            "(first at line 11); declare it once, with count for more variants",
+        ),
+        (
             ("name: spanish", "name: shout-2"),
             "case.yaml:14: variants.cases[0].name: variant name 'shout-2' is the id of a "
             "generated variant; choose another",
