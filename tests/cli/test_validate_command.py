@@ -333,3 +333,35 @@ def test_a_python_constraint_naming_a_missing_function_is_one_line(
         f"incident_cases/a.yaml:{expect_line(path, 'python')}: expect[0].python: "
         f"{module!r} has no attribute 'in_window'\n"
     )
+
+
+SIGN_OFF_CONFTEST = """\
+from incident_evals.variants import Generated, VariantGenerator, last_user_message
+from incident_evals.variants import with_message_content
+
+
+def _sign_off(case, options, draw):
+    index, text = last_user_message(case.input)
+    return Generated(with_message_content(case.input, index, text + " Thanks!"), "thanks")
+
+
+def pytest_incident_evals_register_variants(registry):
+    registry.register(VariantGenerator("sign_off", {"type": ["object", "null"]}, _sign_off))
+"""
+
+
+def test_validate_knows_generators_registered_in_a_conftest(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_case(
+        project,
+        "incident_cases/a.yaml",
+        case_data("INC-A", variants={"generate": [{"sign_off": {"count": 2}}]}),
+    )
+
+    assert main(["validate"]) == 1
+    assert "unknown variant generator 'sign_off'" in capsys.readouterr().out
+
+    (project / "conftest.py").write_text(SIGN_OFF_CONFTEST)
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out == "1 case(s) in 1 file(s), 0 error(s)\n"
