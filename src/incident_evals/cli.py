@@ -1,4 +1,4 @@
-"""The ``incident-evals`` command line: ``validate`` and ``schema``."""
+"""The ``incident-evals`` command line: ``validate``, ``variants``, ``report`` and ``schema``."""
 
 from __future__ import annotations
 
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
+#: ``report``: the run could not judge every item (errors, stopped early, nothing ran).
+EXIT_INCOMPLETE = 3
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -338,6 +340,97 @@ def _conftests(folder: Path) -> list[Path]:
     return [d / "conftest.py" for d in reversed(chain) if (d / "conftest.py").is_file()]
 
 
+def _report(args: argparse.Namespace) -> int:
+    """Render a results file; exit 0 PASS, 1 BLOCK, 3 INCOMPLETE, 2 on bad usage or input."""
+    from incident_evals.baseline import DEFAULT_ALPHA, BaselineError, compare, load_baseline
+    from incident_evals.report import BLOCK, PASS, read
+    from incident_evals.report.html import html
+    from incident_evals.report.markdown import markdown
+    from incident_evals.report.terminal import summary_lines
+
+    def usage(message: str) -> int:
+        print(f"incident-evals report: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    alpha = DEFAULT_ALPHA
+    if args.alpha is not None:
+        if args.baseline is None:
+            return usage("--alpha needs --baseline: it is the significance level of the comparison")
+        try:
+            alpha = float(args.alpha)
+        except ValueError:
+            alpha = float("nan")
+        if not 0 < alpha < 1:
+            return usage(
+                f"--alpha: expected a number between 0 and 1 (exclusive), got {args.alpha!r}"
+            )
+    path = Path(args.results)
+    if not path.exists():
+        return usage(f"{path}: no such results file")
+    if path.is_dir():
+        return usage(f"{path}: is a folder, not a results file")
+    try:
+        results = load_baseline(path)
+    except BaselineError as exc:
+        return usage(str(exc))
+    run: dict[str, Any] = dict(results["run"])
+    items: list[dict[str, Any]] = results["items"]
+    changed = False
+    if args.baseline is not None:
+        try:
+            baseline = load_baseline(Path(args.baseline))
+        except BaselineError as exc:
+            return usage(f"--baseline: {exc}")
+        # Each side's own comparison is replaced: removed items of either are not items it ran.
+        items = [item for item in items if _status(item) != "removed"]
+        baseline_items = [item for item in baseline["items"] if _status(item) != "removed"]
+        try:
+            found, removed = compare(items, baseline_items, alpha)
+        except ValueError as exc:
+            return usage(f"cannot compare {path} with {args.baseline}: {exc}")
+        for item in items:
+            item["regression"] = found[(item["case_id"], item["variant"])].to_json()
+        items = [*items, *removed]
+        run.update(
+            baseline={"kind": "file", "path": args.baseline, "model": baseline["run"]["model"]},
+            alpha=alpha,
+            # Comparing with a baseline is the upgrade gate: known failures do not block.
+            fail_on=args.fail_on or "regressions",
+        )
+        changed = True
+    elif args.fail_on is not None:
+        if args.fail_on == "regressions" and not read(results).has_baseline:
+            return usage(
+                f"--fail-on regressions needs a baseline: {path} has none; pass --baseline B"
+            )
+        run["fail_on"] = args.fail_on
+        changed = True
+    if changed:
+        from incident_evals.results import build_results
+
+        results = build_results(items, run=run)
+    # Files first: a file that cannot be written is the one line the user sees.
+    outputs = [("--markdown", args.markdown, markdown), ("--html", args.html, html)]
+    for flag, target, render in outputs:
+        if target is None:
+            continue
+        try:
+            out = Path(target)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(render(results), encoding="utf-8")
+        except OSError as exc:
+            return usage(f"{flag}: cannot write {target}: {exc.strerror or exc}")
+    for line in summary_lines(results):
+        print(line)
+    verdict = read(results).verdict
+    return EXIT_OK if verdict == PASS else EXIT_INVALID if verdict == BLOCK else EXIT_INCOMPLETE
+
+
+def _status(item: dict[str, Any]) -> str | None:
+    regression = item.get("regression")
+    return regression.get("status") if isinstance(regression, dict) else None
+
+
 def _schema(args: argparse.Namespace) -> int:
     from incident_evals.case import load_schema
 
@@ -404,8 +497,36 @@ def build_parser() -> argparse.ArgumentParser:
     )
     variants.set_defaults(run=_variants)
 
+    report = commands.add_parser(
+        "report",
+        help="render a results file: terminal summary, Markdown, self-contained HTML",
+        description="Print the summary of a results file (pytest --incident-report) and "
+        "optionally write it as Markdown and as one self-contained HTML page. With --baseline, "
+        "every item's regression is recomputed against that results file and its items missing "
+        "here are reported as removed; only regressions then block, unless --fail-on failures. "
+        "Exit 0 PASS, 1 BLOCK (regressions, or failures under fail_on failures), 3 INCOMPLETE "
+        "(errors, a run stopped early, or no items), 2 on bad usage or an unreadable or invalid "
+        "file.",
+    )
+    report.add_argument("results", metavar="RESULTS", help="a results JSON file")
+    report.add_argument("--baseline", metavar="B", help="a results JSON file to compare with")
+    report.add_argument(
+        "--alpha",
+        metavar="A",
+        help="significance level of the one-sided Fisher test with repeats (default 0.05)",
+    )
+    report.add_argument(
+        "--fail-on",
+        choices=["failures", "regressions"],
+        help="what blocks: every failure, or regressions only (default: regressions with "
+        "--baseline, else what the run used)",
+    )
+    report.add_argument("--markdown", metavar="F", help="write the summary as Markdown to F")
+    report.add_argument("--html", metavar="F", help="write a self-contained HTML page to F")
+    report.set_defaults(run=_report)
+
     schema = commands.add_parser("schema", help="print a JSON Schema shipped with the package")
-    schema.add_argument("which", nargs="?", choices=["case"], default="case")
+    schema.add_argument("which", nargs="?", choices=["case", "results"], default="case")
     schema.set_defaults(run=_schema)
     return parser
 

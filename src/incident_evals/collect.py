@@ -26,6 +26,7 @@ from incident_evals.constraints import BoundConstraint, Verdict
 from incident_evals.constraints.judge import JudgeCheck, judge_checks
 from incident_evals.constraints.normalize import normalize
 from incident_evals.constraints.tools import render_call
+from incident_evals.results import item_data
 from incident_evals.session import EvalSession
 from incident_evals.variants import ORIGINAL, VariantGenerationError, VariantRegistry, expand
 from incident_evals.variants.consistency import (
@@ -40,6 +41,7 @@ from incident_evals.variants.consistency import (
 if TYPE_CHECKING:
     from _pytest._code.code import TerminalRepr
 
+    from incident_evals.baseline import Regression
     from incident_evals.case import IncidentCase
     from incident_evals.constraints import ConstraintRegistry
     from incident_evals.transcript import Transcript
@@ -98,8 +100,23 @@ class CollectState:
         return self.variant_registries[folder]
 
 
+@dataclass
+class GateSettings:
+    """How items are judged against a baseline (SPEC §7): what fails, and what is compared."""
+
+    fail_on: str = "failures"
+    alpha: float = 0.05
+    #: Baseline items from ``--incident-baseline``, by (case id, variant).
+    baseline_items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: ``--incident-baseline-model``: run side by side.
+    baseline_model: str | None = None
+    #: Sensitive document content is redacted from reports unless asked otherwise.
+    redact: bool = True
+
+
 COLLECT_STATE = pytest.StashKey[CollectState]()
 EVAL_SESSION = pytest.StashKey[EvalSession]()
+GATE = pytest.StashKey[GateSettings]()
 
 
 def _raised_in(exc: BaseException, base: Path) -> str:
@@ -275,6 +292,21 @@ class IncidentItem(pytest.Item):
         self.samples: int = options.value(self.config, "repeats") or self.case.runs.repeats
         self.futures: list[Future[Transcript]] | None = None
         self.transcripts: list[Transcript] = []
+        #: The side-by-side baseline model's samples (``--incident-baseline-model``).
+        self.baseline_futures: list[Future[Transcript]] = []
+        self.baseline_transcripts: list[Transcript] = []
+        #: What runtest found, for the results report.
+        self.failed_samples: list[SampleFailure] = []
+        self.baseline_passed: int | None = None
+        if self.case.incident.status == "open":
+            # The fix has not shipped: failing is expected, and a pass means it works.
+            self.add_marker(
+                pytest.mark.xfail(
+                    strict=True,
+                    reason=f"open incident {self.case.id}: expected to fail until its fix ships; "
+                    "a pass means the fix works: set incident.status to resolved",
+                )
+            )
         incident = self.case.incident
         self.add_marker(incident.severity)
         self.add_marker(incident.category)
@@ -298,6 +330,13 @@ class IncidentItem(pytest.Item):
             self.futures = [
                 session.submit(self.case, sample, self.judges) for sample in range(self.samples)
             ]
+            baseline_model = self.config.stash[GATE].baseline_model
+            if baseline_model is not None:
+                # The same requests and seed, another model: the comparison is like for like.
+                self.baseline_futures = [
+                    session.submit(self.case, sample, self.judges, baseline_model)
+                    for sample in range(self.samples)
+                ]
 
     def wait(self) -> list[Transcript]:
         """Every sample's transcript (for the consistency item, which reads its family's).
@@ -322,24 +361,27 @@ class IncidentItem(pytest.Item):
             lines = [str(c.line) for c in self.constraints if c.name == "judge"]
             where = f"line{'s' if len(lines) > 1 else ''} {', '.join(lines)}"
             kind, cause = "judge", f"the judge constraint ({where}) cannot run: {problem}"
-        for sample, future in enumerate(self.futures):
-            try:
-                self.transcripts.append(future.result())
-            except EndpointError as exc:
-                kind = exc.kind
-                cause = str(exc) if self.samples == 1 else f"sample {sample}: {exc}"
+        targets = [(future, self.transcripts, "") for future in self.futures]
+        baselines = [(f, self.baseline_transcripts, "baseline ") for f in self.baseline_futures]
+        for sample, (future, into, side) in enumerate([*targets, *baselines]):
+            if cause is not None:
                 break
+            sample %= self.samples
+            try:
+                into.append(future.result())
+            except EndpointError as exc:
+                kind = f"{side}{exc.kind}"
+                cause = str(exc) if self.samples == 1 else f"sample {sample}: {exc}"
             except CancelledError:
                 cause = "the run stopped before this item's requests were sent"
-                break
         if cause is None:
             return
         # Raised outside the handler so the report is the one line, not the exception chain.
         pytest.fail(f"{self.label}: {kind} error: {cause}", pytrace=False)
 
-    def runtest(self) -> None:
+    def _judge_samples(self, transcripts: list[Transcript]) -> list[SampleFailure]:
         failed = []
-        for sample, transcript in enumerate(self.transcripts):
+        for sample, transcript in enumerate(transcripts):
             failures = []
             for constraint in (*self.constraints, self.turn_limit):
                 verdict = constraint.judge(transcript, self.case)
@@ -347,10 +389,82 @@ class IncidentItem(pytest.Item):
                     failures.append((constraint, verdict))
             if failures:
                 failed.append(SampleFailure(sample, failures, transcript))
+        return failed
+
+    def runtest(self) -> None:
+        failed = self.failed_samples = self._judge_samples(self.transcripts)
         passed = self.samples - len(failed)
         self.user_properties.append(("pass_rate", f"{passed / self.samples:.4g}"))
-        if not meets_pass_rate(passed, self.samples, self.case.runs.min_pass_rate):
-            raise ConstraintsFailed(failed, self.samples)
+        if self.baseline_transcripts:
+            self.baseline_passed = self.samples - len(
+                self._judge_samples(self.baseline_transcripts)
+            )
+        if meets_pass_rate(passed, self.samples, self.case.runs.min_pass_rate):
+            return
+        gate = self.config.stash[GATE]
+        if gate.fail_on == "regressions":
+            status = self.regression(passed, gate).status
+            if status != "regressed":
+                # Known or new failures are reported, not blocking: the upgrade gate.
+                pytest.xfail(
+                    f"{self.label}: failing, but not a regression ({status}); "
+                    "--incident-fail-on regressions"
+                )
+        raise ConstraintsFailed(failed, self.samples)
+
+    def _passes(self, passed: int | None) -> bool:
+        return passed is not None and meets_pass_rate(
+            passed, self.samples, self.case.runs.min_pass_rate
+        )
+
+    def regression(self, passed: int, gate: GateSettings) -> Regression:
+        """This item's regression status, against the baseline file or the baseline model."""
+        from incident_evals.baseline import regression
+
+        current = {
+            "outcome": "passed" if self._passes(passed) else "failed",
+            "samples": self.samples,
+            "passed_samples": passed,
+        }
+        baseline: dict[str, Any] | None = gate.baseline_items.get((self.case.id, self.variant_id))
+        if gate.baseline_model is not None:
+            baseline = {
+                "outcome": "passed" if self._passes(self.baseline_passed) else "failed",
+                "samples": self.samples,
+                "passed_samples": self.baseline_passed,
+            }
+        return regression(current, baseline, gate.alpha)
+
+    def result_data(self, error: str | None) -> dict[str, Any]:
+        """This item's entry in the results report (without outcome and regression)."""
+        gate = self.config.stash[GATE]
+        failures = [
+            (sample.sample, constraint.name, verdict.expected, verdict.message, constraint.line)
+            for sample in self.failed_samples
+            for constraint, verdict in sample.failures
+        ]
+        baseline = None
+        if gate.baseline_model is not None and self.baseline_passed is not None:
+            baseline = {
+                "model": gate.baseline_model,
+                "samples": self.samples,
+                "passed_samples": self.baseline_passed,
+                "outcome": "passed" if self._passes(self.baseline_passed) else "failed",
+            }
+        made = self.variant.provenance.to_json() if self.variant is not None else None
+        return item_data(
+            nodeid=self.nodeid,
+            case=self.case,
+            variant=self.variant_id,
+            transcripts=self.transcripts,
+            samples=self.samples,
+            failures=failures,
+            passed_samples=self.samples - len(self.failed_samples) if self.transcripts else 0,
+            error=error,
+            provenance=made,
+            redacting=gate.redact,
+            baseline=baseline,
+        )
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
@@ -439,6 +553,7 @@ class ConsistencyItem(pytest.Item):
         spec = next(s for s in self.case.variants.generate if s.name == COUNTERFACTUAL)
         self.decision = Decision.from_options(spec.options)
         self.decisions: list[Member] = []
+        self.verdict: Verdict | None = None
         for marker in (self.case.incident.severity, self.case.incident.category):
             self.add_marker(marker)
         self.user_properties.extend(
@@ -496,9 +611,29 @@ class ConsistencyItem(pytest.Item):
         return normalize(answer).text or NO_DECISION
 
     def runtest(self) -> None:
-        verdict = compare(self.decisions[0], self.decisions[1:], self.decision)
+        verdict = self.verdict = compare(self.decisions[0], self.decisions[1:], self.decision)
         if not verdict.passed:
             raise InconsistentDecisions(verdict)
+
+    def result_data(self, error: str | None) -> dict[str, Any]:
+        verdict = self.verdict
+        failures = (
+            [(0, CONSISTENCY, verdict.expected, verdict.message, self.case.line)]
+            if verdict is not None and not verdict.passed
+            else []
+        )
+        return item_data(
+            nodeid=self.nodeid,
+            case=self.case,
+            variant=CONSISTENCY,
+            transcripts=[],
+            samples=1 if verdict is not None else 0,
+            failures=failures,
+            passed_samples=1 if verdict is not None and verdict.passed else 0,
+            error=error,
+            provenance=None,
+            redacting=self.config.stash[GATE].redact,
+        )
 
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None

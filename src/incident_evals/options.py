@@ -75,6 +75,24 @@ def variant_selection(text: str) -> int | None:
     return count
 
 
+def fail_on(text: str) -> str:
+    if text not in ("failures", "regressions"):
+        raise argparse.ArgumentTypeError(f"expected failures or regressions, got {text!r}")
+    return text
+
+
+def alpha(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a significance level between 0 and 1 (e.g. 0.05), got {text!r}"
+        )
+    return value
+
+
 def url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
@@ -190,6 +208,30 @@ OPTIONS = (
         "the model that writes paraphrase and translation variants; without it paraphrases "
         "use offline rules (env INCIDENT_EVALS_GENERATOR_MODEL)",
         env=("INCIDENT_EVALS_GENERATOR_MODEL",),
+    ),
+    Option("report", "write the results JSON (SPEC §7) to this path"),
+    Option(
+        "report_sensitive",
+        "keep sensitive document content in reports (redacted by default)",
+        is_switch=True,
+    ),
+    Option("baseline", "a results JSON to compare this run with: regressions, fixes, new items"),
+    Option(
+        "baseline_model",
+        "run this model too, side by side with the same requests and seed, as the baseline",
+    ),
+    Option(
+        "fail_on",
+        "what fails items: failures (default), or regressions against the baseline only",
+        parse=fail_on,
+        default="failures",
+    ),
+    Option(
+        "alpha",
+        "significance level of the one-sided Fisher test that decides a regression with repeats "
+        "(default 0.05)",
+        parse=alpha,
+        default=0.05,
     ),
     Option(
         "api_key_env",

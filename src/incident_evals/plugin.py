@@ -6,8 +6,11 @@ so a pytest run without it pays nothing for this plugin.
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Generator, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -48,6 +51,89 @@ def dispatch_items(items: list[pytest.Item]) -> None:
             item.dispatch()
 
 
+def gate_from_config(config: pytest.Config) -> Any:
+    """The baseline, what fails items, and redaction: checked before anything runs."""
+    from incident_evals.collect import GateSettings
+
+    gate = GateSettings(
+        fail_on=options.value(config, "fail_on"),
+        alpha=options.value(config, "alpha"),
+        baseline_model=options.value(config, "baseline_model"),
+        redact=not options.value(config, "report_sensitive"),
+    )
+    path = options.value(config, "baseline")
+    if path and gate.baseline_model:
+        raise pytest.UsageError(
+            "--incident-baseline and --incident-baseline-model exclude each other: compare with "
+            "a stored run or with a model run side by side"
+        )
+    if path:
+        from incident_evals.baseline import BaselineError, load_baseline
+
+        try:
+            baseline = load_baseline(options.invocation_path(config, path))
+        except BaselineError as exc:
+            raise pytest.UsageError(f"--incident-baseline: {exc}") from None
+        gate.baseline_items = {(i["case_id"], i["variant"]): i for i in baseline["items"]}
+    if gate.fail_on == "regressions" and not (path or gate.baseline_model):
+        raise pytest.UsageError(
+            "--incident-fail-on regressions needs a baseline: --incident-baseline RESULTS or "
+            "--incident-baseline-model NAME"
+        )
+    return gate
+
+
+def finish_results(
+    config: pytest.Config,
+    items: Iterable[dict[str, Any]],
+    started: str,
+    began: float,
+    complete: bool,
+) -> dict[str, Any]:
+    """The results document of the run: items in run order, regressions, summary."""
+    from incident_evals.baseline import compare, regression
+    from incident_evals.collect import EVAL_SESSION, GATE
+    from incident_evals.results import build_results
+
+    gate = config.stash[GATE]
+    session = config.stash[EVAL_SESSION]
+    listed = list(items)
+    removed: list[dict[str, Any]] = []
+    baseline: dict[str, Any] | None = None
+    if gate.baseline_items:
+        found, removed = compare(listed, list(gate.baseline_items.values()), gate.alpha)
+        for item in listed:
+            status = found.get((item["case_id"], item["variant"]))
+            item["regression"] = status.to_json() if status is not None else None
+        baseline = {"kind": "file", "path": str(options.value(config, "baseline"))}
+    elif gate.baseline_model is not None:
+        for item in listed:
+            if "baseline" in item:
+                item["regression"] = regression(item, item["baseline"], gate.alpha).to_json()
+        baseline = {"kind": "model", "model": gate.baseline_model}
+    model, base_url = session.described()
+    run = {
+        "model": model,
+        "base_url": base_url,
+        "seed": options.value(config, "seed"),
+        "started_at": started,
+        "duration_s": round(time.monotonic() - began, 3),
+        "plugin_version": _version(),
+        "complete": complete,
+        "fail_on": gate.fail_on,
+        "alpha": gate.alpha,
+        "baseline": baseline,
+        "redacted": gate.redact,
+    }
+    return build_results([*listed, *removed], run=run)
+
+
+def _version() -> str:
+    from incident_evals import __version__
+
+    return __version__
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
@@ -69,13 +155,20 @@ class IncidentEvalsPlugin:
     NAME = "incident-evals-session"
 
     def __init__(self, config: pytest.Config) -> None:
-        from incident_evals.collect import COLLECT_STATE, EVAL_SESSION, configure_collection
+        from incident_evals.collect import COLLECT_STATE, EVAL_SESSION, GATE, configure_collection
+        from incident_evals.results import started_at
         from incident_evals.session import session_from_config
 
         self.config = config
         config.stash[COLLECT_STATE] = configure_collection(config)
         self.session = session_from_config(config)
         config.stash[EVAL_SESSION] = self.session
+        config.stash[GATE] = gate_from_config(config)
+        self.started_at = started_at()
+        self.started = time.monotonic()
+        #: Results by node id, as their reports arrive (from xdist workers too).
+        self.items: dict[str, dict[str, Any]] = {}
+        self.results: dict[str, Any] | None = None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
@@ -144,9 +237,66 @@ class IncidentEvalsPlugin:
         if _is_xdist_worker(self.config):
             dispatch_items(_scheduled_on_this_worker(item.session, self.config))
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        from incident_evals.collect import ConsistencyItem, IncidentItem
+
+        report = yield
+        if isinstance(item, IncidentItem | ConsistencyItem) and (
+            call.when == "call" or (call.when == "setup" and report.outcome != "passed")
+        ):
+            error = str(report.longrepr) if call.when == "setup" and report.failed else None
+            # Carried on the report, so it reaches the xdist controller with it.
+            report.incident_result = item.result_data(error)  # type: ignore[attr-defined]
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from incident_evals.results import outcome_of
+
+        data = getattr(report, "incident_result", None)
+        if data is None or _is_xdist_worker(self.config):
+            return
+        data = dict(data)
+        strict_xpass = report.failed and "XPASS(strict)" in str(report.longrepr)
+        data["outcome"] = outcome_of(
+            report.when, report.outcome, hasattr(report, "wasxfail"), strict_xpass
+        )
+        self.items[data["nodeid"]] = data
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # -x, --maxfail and Ctrl-C end here too: drop what has not been sent.
         self.session.dispatcher.stop()
+        if _is_xdist_worker(self.config) or self.config.option.collectonly:
+            return
+        complete = exitstatus not in (
+            pytest.ExitCode.INTERRUPTED,
+            pytest.ExitCode.INTERNAL_ERROR,
+        ) and not (session.shouldfail or session.shouldstop)
+        self.results = finish_results(
+            self.config, self.items.values(), self.started_at, self.started, complete
+        )
+        path = options.value(self.config, "report")
+        if path:
+            from incident_evals.results import write_results
+
+            write_results(options.invocation_path(self.config, path), self.results)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.results is None or not self.results["items"]:
+            return
+        from incident_evals.report.terminal import summary_lines
+
+        terminalreporter.write_sep("=", "incident-evals")
+        for line in summary_lines(self.results):
+            terminalreporter.write_line(line)
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            from incident_evals.report.markdown import markdown
+
+            with open(step_summary, "a", encoding="utf-8") as stream:
+                stream.write(markdown(self.results) + "\n")
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> IncidentFile | None:
         from incident_evals.collect import COLLECT_STATE, IncidentFile, is_case_file

@@ -69,7 +69,7 @@ class EvalSession:
         self._retries = retries
         self._local_startup_timeout_s = local_startup_timeout_s
         self._recordings = recordings
-        self._store: RecordingStore | None = None
+        self._stores: dict[str, RecordingStore] = {}
         self._local: LocalModelServer | None = None
         self._client: ChatClient | None = None
         self._failure: EndpointError | None = None
@@ -110,6 +110,15 @@ class EvalSession:
             self._local = LocalModelServer(startup_timeout_s=self._local_startup_timeout_s)
             self._local.start()
 
+    def described(self) -> tuple[str | None, str | None]:
+        """``(model, base URL)`` of the endpoint under test, for reports; offline, the model
+        configured (if any) and no URL."""
+        if self.offline:
+            return (self._configured.model if self._configured else None), None
+        if self._configured is None and self._local is None:
+            return None, None
+        return self.endpoint.model, self.endpoint.shown_url
+
     @property
     def endpoint(self) -> Endpoint:
         if self._configured is not None:
@@ -140,27 +149,33 @@ class EvalSession:
                 )
             return self._client
 
-    def _store_for_run(self) -> RecordingStore | None:
+    def _store_for_run(self, model: str | None = None) -> RecordingStore | None:
+        """The recordings of the model under test, or of a side-by-side baseline ``model``."""
         if self._recordings is None:
             return None
+        # A baseline model's exchanges live apart: the recording key leaves the model out.
+        subfolder = f"baseline-{_folder_name(model)}" if model else ""
         with self._lock:
-            if self._store is None:
+            if subfolder not in self._stores:
                 from incident_evals.recording import RecordingStore
 
-                self._store = RecordingStore(self._recordings.directory)
-            return self._store
+                self._stores[subfolder] = RecordingStore(self._recordings.directory, subfolder)
+            return self._stores[subfolder]
 
-    def replay(self, case: IncidentCase, sample: int = 0) -> Transcript:
-        """One sample of one case, from the endpoint, through or from recordings."""
+    def replay(self, case: IncidentCase, sample: int = 0, model: str | None = None) -> Transcript:
+        """One sample of one case, from the endpoint, through or from recordings.
+
+        ``model`` replaces the model under test (the side-by-side baseline model).
+        """
         from incident_evals.replay import replay
 
-        store = self._store_for_run()
+        store = self._store_for_run(model)
         completer: Completer
         if self.offline:
             from incident_evals.recording import RecordingCompleter
 
             assert store is not None
-            configured = self._configured.model if self._configured else None
+            configured = model or (self._configured.model if self._configured else None)
             completer = RecordingCompleter(store, case.id, sample, None, model=configured)
             return replay(case, completer, configured or RECORDED_MODEL)
         client = self.client()
@@ -169,13 +184,17 @@ class EvalSession:
             from incident_evals.recording import RecordingCompleter
 
             completer = RecordingCompleter(store, case.id, sample, client)
-        return replay(case, completer, client.endpoint.model)
+        return replay(case, completer, model or client.endpoint.model)
 
     def submit(
-        self, case: IncidentCase, sample: int, judges: Sequence[JudgeCheck] = ()
+        self,
+        case: IncidentCase,
+        sample: int,
+        judges: Sequence[JudgeCheck] = (),
+        model: str | None = None,
     ) -> Future[Transcript]:
         def run() -> Transcript:
-            transcript = self.replay(case, sample)
+            transcript = self.replay(case, sample, model)
             transcript.judgements.extend(
                 self.judge(check, transcript, case, sample) for check in judges
             )
@@ -365,6 +384,11 @@ class EvalSession:
                     self._local.close()
                 else:
                     self._local.stop()
+
+
+def _folder_name(model: str | None) -> str:
+    """A model name as one safe folder name (``gpt-4o/2024`` -> ``gpt-4o_2024``)."""
+    return "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in model or "")
 
 
 def _import_sdk() -> None:

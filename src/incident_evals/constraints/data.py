@@ -149,6 +149,7 @@ __all__ = [
     "Pii",
     "PiiCheck",
     "find_pii",
+    "sensitive_spans",
 ]
 
 DEFAULT_MIN_SPAN = 24
@@ -584,6 +585,38 @@ def _leaked_runs(text: str, windows: dict[str, int], size: int) -> Iterator[tupl
             end += 1
         yield start, end + size, mask
         start = end + 1
+
+
+_REDACTION_MATERIAL: _PerCase[_Sensitive] = _PerCase(
+    lambda case: _sensitive(case, DEFAULT_MIN_SPAN, strict=False)
+)
+
+
+def sensitive_spans(text: str, case: IncidentCase) -> list[tuple[int, int, str]]:
+    """``(start, end, document id)`` of every marker and every leaked span (``no_leak``'s default
+    ``min_span``) of ``case``'s sensitive documents in ``text``, as offsets into ``text`` itself:
+    what a report redacts. Overlapping spans are merged."""
+    if not any(doc.sensitive for doc in case.input.documents):
+        return []
+    sensitive = _REDACTION_MATERIAL.get(case)
+    view = normalize(text)
+    found: list[tuple[int, int, str]] = []
+    for marker in sensitive.markers:
+        at = view.text.find(marker.searched)
+        while at >= 0:
+            found.append((*view.original_span(at, at + len(marker.searched)), marker.document))
+            at = view.text.find(marker.searched, at + 1)
+    for start, end, mask in _leaked_runs(view.text, sensitive.windows, DEFAULT_MIN_SPAN):
+        document = sensitive.documents[(mask & -mask).bit_length() - 1]
+        found.append((*view.original_span(start, end), document))
+    merged: list[tuple[int, int, str]] = []
+    for start, end, document in sorted(found):
+        if merged and start <= merged[-1][1]:
+            last = merged[-1]
+            merged[-1] = (last[0], max(last[1], end), last[2])
+        else:
+            merged.append((start, end, document))
+    return merged
 
 
 @dataclass(frozen=True)

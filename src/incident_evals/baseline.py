@@ -1,0 +1,374 @@
+"""Comparing a run with a baseline: regressions, fixes and the Fisher exact test (SPEC §7).
+
+A baseline is a results JSON from an earlier run (``--incident-baseline PATH``) or the items of a
+model run side by side (``--incident-baseline-model``). Items are matched by ``(case_id,
+variant)``, never by node id, so a case file that moved keeps its history. Each current item gets a
+``regression`` of ``{"baseline_outcome", "baseline_pass_rate", "status", "p_value"}``; status is
+decided by these rules, in this order:
+
+- **new**: no baseline item. **removed**: baseline item, no current item.
+- Errors are infrastructure, never regressions or fixes: if either side's outcome is ``error``
+  (or ``skipped``, or has 0 samples) the status is ``unchanged`` with ``p_value`` null.
+- Pass/fail of a side: compare by ``passed_samples``/``samples``; the item-level outcome
+  mapping: ``passed``/``xpassed`` count as passing the item, ``failed``/``xfailed`` as failing
+  (an xfailed known failure or open incident still failed its constraints).
+- One sample on each side: passing -> failing is ``regressed``, failing -> passing is ``fixed``,
+  else ``unchanged``; ``p_value`` null (a p-value of one sample each is meaningless: 0.5 at best).
+- Otherwise (repeats on either side): p = ``fisher_one_sided(current_passed, current_samples,
+  baseline_passed, baseline_samples)``. ``regressed`` when p is at most alpha (the boundary
+  counts: p == alpha is a regression). ``fixed`` when the reverse test (baseline lower than
+  current) gives a p of at most alpha. Else ``unchanged``. ``p_value`` is the lower-side p for
+  regressed and unchanged, the reverse p for fixed.
+
+alpha is 0.05 by default and must lie strictly between 0 and 1.
+
+:func:`fisher_one_sided` is the exact one-sided Fisher test of "the current pass rate is lower
+than the baseline's": from the 2x2 table ``[[current_passed, current_failed], [baseline_passed,
+baseline_failed]]`` with all margins fixed, the probability under the hypergeometric distribution
+that the current run passes ``current_passed`` samples or fewer. It is computed exactly with
+integers and rounded to a float once.
+
+A **removed** item is reported as a results item of its own, copied from the baseline with what
+this run did not produce emptied: outcome ``skipped``, ``samples`` 0, ``passed_samples`` 0,
+``pass_rate`` null, ``failures`` [], ``output`` "", ``tool_calls`` [], ``usage`` {},
+``latency_s`` 0, the baseline's ``error``, ``model`` and ``input`` left out, and ``regression``
+``{"status": "removed", "baseline_outcome", "baseline_pass_rate", "p_value": null}``.
+
+:func:`load_baseline` reads a baseline file and checks it against the shipped results schema;
+every problem is a :class:`BaselineError` with a one-line message that names the file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_ALPHA",
+    "BaselineError",
+    "Regression",
+    "compare",
+    "fisher_one_sided",
+    "load_baseline",
+    "regression",
+]
+
+DEFAULT_ALPHA = 0.05
+
+#: Outcomes whose counts say nothing about the model: the run never judged it.
+_NOT_JUDGED = frozenset({"error", "skipped"})
+_OUTCOMES = frozenset({"passed", "failed", "error", "xfailed", "xpassed", "skipped"})
+#: The item fields a run produces; a removed item did not run, so the baseline's are not shown.
+_DROPPED_FROM_REMOVED = ("error", "model", "input")
+
+
+def fisher_one_sided(
+    current_passed: int, current_samples: int, baseline_passed: int, baseline_samples: int
+) -> float:
+    """One-sided Fisher exact test p-value for 'the current pass rate is lower than the baseline's'
+    (H1), from the 2x2 table [[current_passed, current_failed], [baseline_passed, baseline_failed]]:
+    P(X <= current_passed) under the hypergeometric distribution with the margins fixed. Exact,
+    with math.comb (no scipy)."""
+    for name, passed, samples in (
+        ("current", current_passed, current_samples),
+        ("baseline", baseline_passed, baseline_samples),
+    ):
+        if not 0 <= passed <= samples:
+            raise ValueError(
+                f"{name}: passed samples must be between 0 and {samples}, got {passed}"
+            )
+    total = current_samples + baseline_samples
+    passed_total = current_passed + baseline_passed
+    failed_total = total - passed_total
+    # X (passes in the current row) cannot be below the passes the baseline row cannot hold.
+    lowest = max(0, current_samples - failed_total)
+    tail = sum(
+        math.comb(passed_total, k) * math.comb(failed_total, current_samples - k)
+        for k in range(lowest, current_passed + 1)
+    )
+    # Integer true division rounds once, correctly: 1/20 is exactly the float 0.05, so a p-value
+    # on the boundary compares equal to an alpha written as 0.05.
+    p: float = tail / math.comb(total, current_samples)
+    return p
+
+
+@dataclass(frozen=True)
+class Regression:
+    """How one item compares with its baseline item (the ``regression`` of a results item)."""
+
+    baseline_outcome: str | None
+    baseline_pass_rate: float | None
+    status: str  # regressed | fixed | unchanged | new | removed
+    p_value: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "baseline_outcome": self.baseline_outcome,
+            "baseline_pass_rate": self.baseline_pass_rate,
+            "status": self.status,
+            "p_value": self.p_value,
+        }
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1 (exclusive), got {alpha!r}")
+
+
+def _counts(item: Mapping[str, Any], side: str) -> tuple[int, int]:
+    samples, passed = item["samples"], item["passed_samples"]
+    if not 0 <= passed <= samples:
+        raise ValueError(
+            f"{side} item {item.get('case_id')!r} [{item.get('variant')}]: "
+            f"passed_samples {passed} is not between 0 and samples {samples}"
+        )
+    return passed, samples
+
+
+def _outcome(item: Mapping[str, Any], side: str) -> str:
+    outcome = item["outcome"]
+    if outcome not in _OUTCOMES:
+        raise ValueError(
+            f"{side} item {item.get('case_id')!r} [{item.get('variant')}]: "
+            f"unknown outcome {outcome!r}"
+        )
+    return str(outcome)
+
+
+def regression(
+    current: Mapping[str, Any] | None,
+    baseline: Mapping[str, Any] | None,
+    alpha: float = DEFAULT_ALPHA,
+) -> Regression:
+    """How ``current`` compares with ``baseline``, both results-JSON items (mappings with
+    outcome, samples, passed_samples, pass_rate) or None where that side has no item.
+
+    Applies the module's rules in order. ``baseline_pass_rate`` is the baseline's ``pass_rate``,
+    or passed_samples/samples when it has none (a side-by-side baseline model's counts).
+    ValueError for an alpha outside (0, 1), both sides None, an unknown outcome, or
+    passed_samples outside 0..samples.
+    """
+    _check_alpha(alpha)
+    if baseline is None:
+        if current is None:
+            raise ValueError("regression() needs a current item, a baseline item or both")
+        return Regression(None, None, "new", None)
+    before = _outcome(baseline, "baseline")
+
+    def made(status: str, p_value: float | None = None) -> Regression:
+        return Regression(before, _pass_rate(baseline), status, p_value)
+
+    if current is None:
+        return made("removed")
+    now = _outcome(current, "current")
+    current_passed, current_samples = _counts(current, "current")
+    baseline_passed, baseline_samples = _counts(baseline, "baseline")
+    if now in _NOT_JUDGED or before in _NOT_JUDGED or not current_samples or not baseline_samples:
+        return made("unchanged")
+    if current_samples == 1 and baseline_samples == 1:
+        if baseline_passed and not current_passed:
+            return made("regressed")
+        if current_passed and not baseline_passed:
+            return made("fixed")
+        return made("unchanged")
+    lower = fisher_one_sided(current_passed, current_samples, baseline_passed, baseline_samples)
+    if lower <= alpha:
+        return made("regressed", lower)
+    higher = fisher_one_sided(baseline_passed, baseline_samples, current_passed, current_samples)
+    if higher <= alpha:
+        return made("fixed", higher)
+    return made("unchanged", lower)
+
+
+def _pass_rate(item: Mapping[str, Any]) -> float | None:
+    # A side-by-side baseline model's result may carry only its counts.
+    if "pass_rate" in item:
+        rate: float | None = item["pass_rate"]
+        return rate
+    samples = item.get("samples") or 0
+    return item.get("passed_samples", 0) / samples if samples else None
+
+
+def _key(item: Mapping[str, Any]) -> tuple[str, str]:
+    return (str(item["case_id"]), str(item["variant"]))
+
+
+def _by_key(items: Sequence[Mapping[str, Any]], side: str) -> dict[tuple[str, str], int]:
+    """Index of each item by (case_id, variant); a key twice would make matching ambiguous."""
+    index: dict[tuple[str, str], int] = {}
+    for position, item in enumerate(items):
+        first = index.setdefault(_key(item), position)
+        if first != position:
+            case_id, variant = _key(item)
+            raise ValueError(
+                f"{side} items {first} and {position} are both case {case_id!r} variant {variant!r}"
+            )
+    return index
+
+
+def _removed(baseline: Mapping[str, Any]) -> dict[str, Any]:
+    item = {k: copy.deepcopy(v) for k, v in baseline.items() if k not in _DROPPED_FROM_REMOVED}
+    item.update(
+        outcome="skipped",
+        samples=0,
+        passed_samples=0,
+        pass_rate=None,
+        failures=[],
+        output="",
+        tool_calls=[],
+        usage={},
+        latency_s=0.0,
+        regression=Regression(baseline["outcome"], _pass_rate(baseline), "removed", None).to_json(),
+    )
+    return item
+
+
+def compare(
+    items: Sequence[Mapping[str, Any]],
+    baseline_items: Sequence[Mapping[str, Any]],
+    alpha: float = DEFAULT_ALPHA,
+) -> tuple[dict[tuple[str, str], Regression], list[dict[str, Any]]]:
+    """Regression per current item keyed by (case_id, variant); plus 'removed' items: baseline items
+    absent from the run, as results items (copied from the baseline, outcome 'skipped', samples 0,
+    passed_samples 0, pass_rate null, failures [], output '', tool_calls [], usage {}, latency_s 0,
+    regression {status: removed, baseline_outcome, baseline_pass_rate, p_value: null}).
+
+    Removed items come in the baseline's order. A (case_id, variant) that appears twice on one
+    side is a ValueError: which item it should be compared with would be a guess.
+    """
+    _check_alpha(alpha)
+    current_index = _by_key(items, "current")
+    baseline_index = _by_key(baseline_items, "baseline")
+    regressions = {
+        key: regression(
+            items[position],
+            baseline_items[baseline_index[key]] if key in baseline_index else None,
+            alpha,
+        )
+        for key, position in current_index.items()
+    }
+    removed = [
+        _removed(baseline_items[position])
+        for key, position in baseline_index.items()
+        if key not in current_index
+    ]
+    return regressions, removed
+
+
+class BaselineError(Exception):
+    """A baseline file that cannot be used, as one line naming the file and what is wrong."""
+
+
+_JSON_TYPE_NAMES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    type(None): "null",
+}
+
+
+def _explained(error: Any) -> Any:
+    """The error that says what to fix: inside a ``oneOf``, the branch the file meant."""
+    from jsonschema.exceptions import best_match
+
+    while error.validator == "oneOf" and error.context:
+        # A type mismatch at this level only says the file meant another branch.
+        others = [
+            e
+            for e in error.context
+            if not (e.validator == "type" and e.absolute_path == error.absolute_path)
+        ]
+        if not others:
+            break
+        error = best_match(others)
+    return error
+
+
+def _schema_message(error: Any) -> str:
+    if error.validator == "oneOf" and error.context:
+        # Every branch rejected the value by its type: name the types, not "any of the schemas".
+        wanted = [t for branch in error.validator_value for t in _types(branch.get("type"))]
+        return f"expected {' or '.join(wanted)}, got {_type_name(error.instance)}"
+    if error.validator == "type":
+        # jsonschema quotes the whole offending value, which for an object is the rest of the file.
+        wanted = _types(error.validator_value)
+        return f"expected {' or '.join(wanted)}, got {_type_name(error.instance)}"
+    return str(error.message)
+
+
+def _types(value: Any) -> list[str]:
+    return [str(t) for t in value] if isinstance(value, list) else [str(value)] if value else []
+
+
+def _type_name(value: Any) -> str:
+    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def load_baseline(path: Path) -> dict[str, Any]:
+    """Read the results JSON at ``path`` to use as a baseline.
+
+    The file must be UTF-8 JSON valid under the shipped results schema (``incident-evals schema
+    results``) with ``schema_version`` 1. Beyond the schema, each item's ``passed_samples`` must
+    not exceed its ``samples`` and each ``(case_id, variant)`` must appear once, since either
+    would make the comparison meaningless. Anything else raises :class:`BaselineError`, one line:
+
+    - ``<path>: baseline file not found`` (or ``cannot read the baseline: <reason>``)
+    - ``<path>:<line>:<column>: not valid JSON: <what>``
+    - ``<path>: schema_version <v> is not supported (...)``
+    - ``<path>: <JSON path>: <schema message>``, e.g. ``$.items[2].outcome: 'flaky' is not
+      one of [...]``
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BaselineError(f"{path}: baseline file not found") from None
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read the baseline: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BaselineError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BaselineError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    if isinstance(document, dict) and "schema_version" in document:
+        version = document["schema_version"]
+        # Checked before the schema so that a newer file says so, rather than "1 was expected".
+        if version != 1 or isinstance(version, bool):
+            raise BaselineError(
+                f"{path}: schema_version {json.dumps(version)} is not supported "
+                "(this version of pytest-incident-evals reads schema_version 1)"
+            )
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    from incident_evals.case import load_schema
+
+    error = best_match(Draft202012Validator(load_schema("results")).iter_errors(document))
+    if error is not None:
+        error = _explained(error)
+        raise BaselineError(f"{path}: {error.json_path}: {_schema_message(error)}")
+    seen: dict[tuple[str, str], int] = {}
+    for position, item in enumerate(document["items"]):
+        if item["passed_samples"] > item["samples"]:
+            raise BaselineError(
+                f"{path}: $.items[{position}].passed_samples: {item['passed_samples']} is more "
+                f"than samples ({item['samples']})"
+            )
+        first = seen.setdefault(_key(item), position)
+        if first != position:
+            raise BaselineError(
+                f"{path}: $.items[{position}]: case {item['case_id']!r} variant "
+                f"{item['variant']!r} is already $.items[{first}]"
+            )
+    result: dict[str, Any] = document
+    return result

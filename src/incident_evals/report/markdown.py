@@ -1,0 +1,173 @@
+"""The summary of a results JSON as GitHub Markdown (``GITHUB_STEP_SUMMARY``, ``--markdown F``).
+
+:func:`markdown` says what :func:`incident_evals.report.terminal.summary_lines` says, laid out
+for a rendered page:
+
+- ``## incident-evals: VERDICT``, then the run line (items, cases, model, seed, baseline).
+- The severity by category table (``passed/items`` cells, ``-`` where empty), then the outcome
+  counts and, with a baseline, the regression statuses.
+- ``###`` sections in the terminal's order: Regressions, New failures (or Failures without a
+  baseline), Known failures, Expected failures, Fixed, XPassed, Errors, Removed. An item is a
+  bullet with its label in code and its severity and category; nested bullets give the first
+  failing constraint and message (clipped to 120 characters), the other failing constraints, and
+  the comparison with the baseline (``passed → failed, pass rate 100% → 20% (1 of 5 samples),
+  p = 0.0238``).
+- Last, the release-ticket line in bold.
+
+Everything taken from the results (messages, labels, names) is escaped: ``&``, ``<`` and ``>``
+become entities and Markdown's inline punctuation (including ``$``, which GitHub reads as
+math) is backslash-escaped; labels and constraint names are code spans.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from incident_evals.report import (
+    Item,
+    Reading,
+    clip,
+    comparison,
+    error_text,
+    label,
+    plural,
+    read,
+    reason,
+    release_line,
+)
+from incident_evals.report.terminal import (
+    SHOWN_LABELS,
+    heading,
+    outcome_line,
+    status_line,
+    table,
+)
+
+__all__ = ["code", "escape", "markdown"]
+
+_INLINE = re.compile(r"([\\`*_\[\]|~$])")
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+
+
+def escape(text: str) -> str:
+    """``text`` shown literally inside a Markdown paragraph, list item or table cell."""
+    text = "".join(_ENTITIES.get(ch, ch) for ch in text)
+    return _INLINE.sub(r"\\\1", text)
+
+
+def code(text: str) -> str:
+    """``text`` as a code span, fenced with more backticks than it holds in a row."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _arrows(text: str) -> str:
+    # Our own comparison text only: "->" in a message is the model's or the constraint's.
+    return escape(text.replace(" -> ", " → "))
+
+
+def _item(item: Item, alpha: float | None) -> list[str]:
+    lines = [f"- {code(label(item))} ({escape(item['severity'])}, {escape(item['category'])})"]
+    why, others = reason(item)
+    if why:
+        name, _, message = why.partition(": ")
+        lines.append(f"  - {code(name)}: {escape(message)}")
+    if others:
+        lines.append(f"  - also failed: {', '.join(code(name) for name in others)}")
+    compared = comparison(item, alpha)
+    if compared:
+        lines.append(f"  - {_arrows(compared)}")
+    return lines
+
+
+def _labels(items: Sequence[Item]) -> str:
+    shown = ", ".join(code(label(item)) for item in items[:SHOWN_LABELS])
+    if len(items) > SHOWN_LABELS:
+        shown += f" and {len(items) - SHOWN_LABELS} more"
+    return shown
+
+
+def _table(reading: Reading) -> list[str]:
+    rows = table(reading)
+    header, body = rows[0], rows[1:]
+    lines = [
+        "| " + " | ".join(escape(cell) for cell in header) + " |",
+        "| :-- |" + " --: |" * (len(header) - 1),
+    ]
+    for row in body:
+        cells = [f"**{escape(row[0])}**", *(escape(cell) for cell in row[1:])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown(results: Mapping[str, Any]) -> str:
+    """The Markdown summary (layout in the module docstring), ending with a newline."""
+    reading = read(results)
+    lines = [f"## incident-evals: {reading.verdict}", "", escape(heading(reading)) + ".", ""]
+    lines.extend(_table(reading))
+    counts = escape(outcome_line(reading)).capitalize() + "."
+    if reading.has_baseline and reading.status_counts():
+        counts += " " + escape(status_line(reading)).capitalize() + "."
+    lines.extend(["", counts])
+    sections: list[tuple[str, list[str]]] = []
+    if reading.regressions:
+        body = [line for item in reading.regressions for line in _item(item, None)]
+        sections.append((f"Regressions ({len(reading.regressions)})", body))
+    if reading.new_failures:
+        title = "New failures" if reading.has_baseline else "Failures"
+        body = [line for item in reading.new_failures for line in _item(item, reading.alpha)]
+        sections.append((f"{title} ({len(reading.new_failures)})", body))
+    if reading.known_failures:
+        sections.append(
+            (
+                f"Known failures ({len(reading.known_failures)}), failing in the baseline too",
+                [_labels(reading.known_failures)],
+            )
+        )
+    if reading.expected_failures:
+        sections.append(
+            (
+                f"Expected failures ({len(reading.expected_failures)}), open incidents (xfailed)",
+                [_labels(reading.expected_failures)],
+            )
+        )
+    if reading.fixed:
+        fixed = []
+        for item in reading.fixed:
+            compared = comparison(item)
+            where = f"({escape(item['severity'])}, {escape(item['category'])})"
+            fixed.append(
+                f"- {code(label(item))} {where}" + (f": {_arrows(compared)}" if compared else "")
+            )
+        sections.append((f"Fixed ({len(reading.fixed)})", fixed))
+    if reading.xpassed:
+        sections.append(
+            (
+                f"XPassed ({len(reading.xpassed)}), open incidents that now pass: set their "
+                "status to resolved",
+                [_labels(reading.xpassed)],
+            )
+        )
+    if reading.errors:
+        first = reading.errors[0]
+        error = clip(error_text(first) or "no error message recorded")
+        where = f"({escape(first['severity'])}, {escape(first['category'])})"
+        errors = [f"- {code(label(first))} {where}: {escape(error)}"]
+        if len(reading.errors) > 1:
+            errors.append(f"- and {plural(len(reading.errors) - 1, 'more error')}")
+        sections.append((f"Errors ({len(reading.errors)})", errors))
+    if reading.removed:
+        sections.append(
+            (
+                f"Removed ({len(reading.removed)}), in the baseline but not in this run",
+                [_labels(reading.removed)],
+            )
+        )
+    for title, body in sections:
+        lines.extend(["", f"### {title}", "", *body])
+    lines.extend(["", f"**{escape(release_line(results))}**"])
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,198 @@
+"""The plain-text summary of a results JSON: pytest's terminal summary, ``incident-evals report``.
+
+:func:`summary_lines` returns these lines, without colour, in this order (sections with nothing to
+say are left out; every list is ordered by severity, then as in the file):
+
+1. A heading: ``incident-evals results: 24 items from 7 cases, model M, seed 0, baseline B
+   (alpha 0.05)`` (or ``no baseline``; ``run stopped early`` when ``complete`` is false).
+2. A table of severity (rows) by category (columns, only those present, plus ``all``); each
+   cell is ``passed/items``, ``-`` where there is no item. Then a line of outcome counts and,
+   with a baseline, one of regression statuses.
+3. ``REGRESSIONS (n)``: each item's label with its severity and category; under it the first
+   failing constraint and its message (clipped to 120 characters), the other failing
+   constraints, and the comparison: ``passed -> failed, pass rate 100% -> 20% (1 of 5 samples),
+   p = 0.0238``.
+4. ``NEW FAILURES (n)`` with a baseline (failing items not failing in the baseline: new cases
+   and variants, and drops too small to be significant), ``FAILURES (n)`` without one; each
+   laid out as a regression.
+5. ``KNOWN FAILURES (n)``: failing in the baseline too, labels only (at most 5).
+6. ``EXPECTED FAILURES (n)`` without a baseline: ``xfailed`` items (open incidents).
+7. ``FIXED (n)``: one line each, with the comparison.
+8. ``XPASSED (n)``: open incidents that now pass; the case wants ``status: resolved``.
+9. ``ERRORS (n)``: the first error item and its message; ``and N more`` for the rest.
+10. ``REMOVED (n)``: baseline items this run does not have, labels only (at most 5).
+11. The release-ticket line (:func:`release_line`).
+
+The release line's grammar: ``incident-evals: VERDICT — HEAD; PART; ...; model M`` where VERDICT
+is PASS, BLOCK or INCOMPLETE (rules in :mod:`incident_evals.report`); HEAD is ``N regressions
+(LABELS) in M items against baseline B`` with a baseline, ``N failures (LABELS) in M items, no
+baseline`` without (at most 3 labels, then ``and K more``; none when N is 0); and the parts,
+each only when not zero, are: new failures, known failures, ``failures block under fail_on
+failures`` (a baseline run whose failures fail items), fixed, expected failures (xfailed),
+xpassed, errors, skipped, removed, ``run stopped early``, then the model (when known).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from incident_evals import report
+from incident_evals.report import (
+    Item,
+    Reading,
+    clip,
+    comparison,
+    error_text,
+    label,
+    plural,
+    read,
+    reason,
+)
+
+__all__ = ["release_line", "summary_lines"]
+
+#: Labels listed in a section that shows labels only.
+SHOWN_LABELS = 5
+
+
+def release_line(results: Mapping[str, Any]) -> str:
+    """The one line a human pastes into a release ticket (grammar in the module docstring)."""
+    return report.release_line(results)
+
+
+def heading(reading: Reading) -> str:
+    """``24 items from 7 cases, model M, seed 0, baseline B (alpha 0.05)``, without a prefix."""
+    run: Mapping[str, Any] = reading.results.get("run") or {}
+    parts = [f"{plural(len(reading.items), 'item')} from {plural(reading.cases(), 'case')}"]
+    if reading.model:
+        parts.append(f"model {reading.model}")
+    if run.get("seed") is not None:
+        parts.append(f"seed {run['seed']}")
+    if reading.has_baseline:
+        alpha = f" (alpha {reading.alpha:g})" if reading.alpha is not None else ""
+        parts.append(f"baseline {reading.baseline_name}{alpha}")
+    else:
+        parts.append("no baseline")
+    if not reading.complete:
+        parts.append("run stopped early")
+    return ", ".join(parts)
+
+
+def table(reading: Reading) -> list[list[str]]:
+    """Rows of cells: a header row, then one row per severity; ``passed/items`` or ``-``."""
+    categories = reading.categories()
+    rows = [["passed/items", *categories, "all"]]
+    for severity in reading.severities():
+        row = [severity]
+        for category in [*categories, None]:
+            passed, count = reading.cell(severity, category)
+            row.append(f"{passed}/{count}" if count else "-")
+        rows.append(row)
+    return rows
+
+
+def outcome_line(reading: Reading) -> str:
+    counts = reading.outcome_counts()
+    return "outcomes: " + (", ".join(outcome_count(o, n) for o, n in counts.items()) or "none")
+
+
+def outcome_count(outcome: str, count: int) -> str:
+    """``3 passed``, ``2 errors``: the outcomes are adjectives but for error, a noun."""
+    return plural(count, outcome) if outcome == "error" else f"{count} {outcome}"
+
+
+def status_line(reading: Reading) -> str:
+    counts = reading.status_counts()
+    return "against the baseline: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
+def where(item: Item) -> str:
+    return f"{item['severity']}, {item['category']}"
+
+
+def item_block(item: Item, alpha: float | None) -> list[str]:
+    """A listed item: label line, then the reason, other constraints and comparison, indented."""
+    lines = [f"  {label(item)} ({where(item)})"]
+    why, others = reason(item)
+    if why:
+        lines.append(f"    {why}")
+    if others:
+        lines.append(f"    also failed: {', '.join(others)}")
+    compared = comparison(item, alpha)
+    if compared:
+        lines.append(f"    {compared}")
+    return lines
+
+
+def label_list(items: Sequence[Item]) -> str:
+    return report.labels(items, SHOWN_LABELS)
+
+
+def summary_lines(results: Mapping[str, Any]) -> list[str]:
+    """The summary, one string per line, plain text (layout in the module docstring)."""
+    reading = read(results)
+    lines = [f"incident-evals results: {heading(reading)}", ""]
+    rows = table(reading)
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        lines.append(
+            "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        )
+    lines.append(outcome_line(reading))
+    if reading.has_baseline and reading.status_counts():
+        lines.append(status_line(reading))
+    sections: list[tuple[str, list[str]]] = []
+    if reading.regressions:
+        blocks = [line for item in reading.regressions for line in item_block(item, None)]
+        sections.append((f"REGRESSIONS ({len(reading.regressions)})", blocks))
+    if reading.new_failures:
+        title = "NEW FAILURES" if reading.has_baseline else "FAILURES"
+        blocks = [line for item in reading.new_failures for line in item_block(item, reading.alpha)]
+        sections.append((f"{title} ({len(reading.new_failures)})", blocks))
+    if reading.known_failures:
+        sections.append(
+            (
+                f"KNOWN FAILURES ({len(reading.known_failures)}), failing in the baseline too",
+                [f"  {label_list(reading.known_failures)}"],
+            )
+        )
+    if reading.expected_failures:
+        sections.append(
+            (
+                f"EXPECTED FAILURES ({len(reading.expected_failures)}), open incidents (xfailed)",
+                [f"  {label_list(reading.expected_failures)}"],
+            )
+        )
+    if reading.fixed:
+        fixed = []
+        for item in reading.fixed:
+            compared = comparison(item)
+            fixed.append(f"  {label(item)} ({where(item)})" + (f": {compared}" if compared else ""))
+        sections.append((f"FIXED ({len(reading.fixed)})", fixed))
+    if reading.xpassed:
+        sections.append(
+            (
+                f"XPASSED ({len(reading.xpassed)}), open incidents that now pass: "
+                "set their status to resolved",
+                [f"  {label_list(reading.xpassed)}"],
+            )
+        )
+    if reading.errors:
+        first = reading.errors[0]
+        error = clip(error_text(first) or "no error message recorded")
+        errors = [f"  {label(first)} ({where(first)}): {error}"]
+        if len(reading.errors) > 1:
+            errors.append(f"  and {plural(len(reading.errors) - 1, 'more error')}")
+        sections.append((f"ERRORS ({len(reading.errors)})", errors))
+    if reading.removed:
+        sections.append(
+            (
+                f"REMOVED ({len(reading.removed)}), in the baseline but not in this run",
+                [f"  {label_list(reading.removed)}"],
+            )
+        )
+    for title, body in sections:
+        lines.extend(["", title, *body])
+    lines.extend(["", release_line(results)])
+    return lines

@@ -1,0 +1,221 @@
+"""Items -> results: the results JSON of SPEC §7 (``--incident-report PATH``).
+
+Each item's data is made where the item ran (an xdist worker included) and travels on its test
+report (``report.incident_result``, a plain dict that pytest's report serialisation carries), so
+the controller merges every worker's items without a channel of its own. The outcome is read
+from the reports: an item that errored in setup is ``error``, an open incident's expected
+failure is ``xfailed``, and so on.
+
+Redaction: unless the run asks otherwise (``--incident-report-sensitive``), every text of a
+report (outputs, tool-call arguments and outputs, failure messages, the input) has the markers
+and the spans ``no_leak`` would flag of the case's sensitive documents replaced by
+``[redacted: <document id>]``, and a sensitive document's content in the input is replaced whole.
+A results file is shared more widely than the case that holds the secret.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from incident_evals.case import IncidentCase
+    from incident_evals.transcript import Transcript
+
+__all__ = [
+    "OUTCOMES",
+    "build_results",
+    "item_data",
+    "outcome_of",
+    "redactor",
+    "write_results",
+]
+
+SCHEMA_VERSION = 1
+OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
+
+
+def redactor(case: IncidentCase, enabled: bool) -> Any:
+    """A function that redacts the case's sensitive material from a text (identity if disabled)."""
+    if not enabled or not any(doc.sensitive for doc in case.input.documents):
+        return lambda text: text
+
+    from incident_evals.constraints.data import sensitive_spans
+
+    def redact(text: str) -> str:
+        if not text:
+            return text
+        for start, end, document in reversed(sensitive_spans(text, case)):
+            # A span may begin or end on the space around the secret: keep the space.
+            while start < end and text[start].isspace():
+                start += 1
+            while end > start and text[end - 1].isspace():
+                end -= 1
+            text = f"{text[:start]}[redacted: {document}]{text[end:]}"
+        return text
+
+    return redact
+
+
+def _redact_value(value: Any, redact: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redact_value(item, redact) for item in value]
+    if isinstance(value, dict):
+        return {key: _redact_value(item, redact) for key, item in value.items()}
+    return value
+
+
+def _input(case: IncidentCase, redact: Any, redacting: bool) -> dict[str, Any]:
+    return {
+        "system": redact(case.input.system) if case.input.system else case.input.system,
+        "messages": [_redact_value(dict(message), redact) for message in case.input.messages],
+        "documents": [
+            {
+                "id": doc.id,
+                "title": doc.title,
+                "sensitive": doc.sensitive,
+                "content": f"[redacted: {doc.id}]" if doc.sensitive and redacting else doc.content,
+            }
+            for doc in case.input.documents
+        ],
+        "tools": [tool.name for tool in case.input.tools],
+    }
+
+
+def item_data(
+    *,
+    nodeid: str,
+    case: IncidentCase,
+    variant: str,
+    transcripts: Sequence[Transcript],
+    samples: int,
+    failures: Sequence[tuple[int, str, str, str, int]],
+    passed_samples: int,
+    error: str | None,
+    provenance: Mapping[str, Any] | None,
+    redacting: bool,
+    baseline: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One item's results entry, without its outcome (read from the reports) and regression.
+
+    ``failures`` are ``(sample, constraint, expected, message, line)``; ``baseline`` holds the
+    side-by-side baseline model's ``samples``, ``passed_samples`` and ``outcome``.
+    """
+    redact = redactor(case, redacting)
+    first = transcripts[0] if transcripts else None
+    usage: Counter[str] = Counter()
+    for transcript in transcripts:
+        usage.update(transcript.usage)
+    data: dict[str, Any] = {
+        "nodeid": nodeid,
+        "case_id": case.id,
+        "variant": variant,
+        "title": case.title,
+        "category": case.incident.category,
+        "severity": case.incident.severity,
+        "status": case.incident.status,
+        "outcome": None,
+        "samples": samples,
+        "passed_samples": passed_samples,
+        "pass_rate": round(passed_samples / samples, 6) if samples and error is None else None,
+        "failures": [
+            {
+                "constraint": constraint,
+                "message": redact(message),
+                "sample": sample,
+                "expected": redact(expected),
+                "line": line,
+            }
+            for sample, constraint, expected, message, line in failures
+        ],
+        "error": error,
+        "output": redact(first.final_text) if first else "",
+        "tool_calls": [_redact_value(call.to_json(), redact) for call in first.tool_calls]
+        if first
+        else [],
+        "usage": dict(usage),
+        "latency_s": round(sum(t.latency_s for t in transcripts) / len(transcripts), 6)
+        if transcripts
+        else 0.0,
+        "model": first.model if first else None,
+        "input": _input(case, redact, redacting),
+        "provenance": dict(provenance) if provenance is not None else None,
+        "regression": None,
+    }
+    if baseline is not None:
+        data["baseline"] = dict(baseline)
+    return data
+
+
+def outcome_of(when: str, report_outcome: str, wasxfail: bool, strict_xpass: bool) -> str:
+    """The results outcome of an item, from the report that carries its data."""
+    if when == "setup":
+        return "skipped" if report_outcome == "skipped" else "error"
+    if report_outcome == "skipped":
+        return "xfailed" if wasxfail else "skipped"
+    if report_outcome == "passed":
+        return "xpassed" if wasxfail else "passed"
+    return "xpassed" if strict_xpass else "failed"
+
+
+def _summary(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    outcomes = Counter(str(item["outcome"]) for item in items)
+    by_severity: dict[str, dict[str, dict[str, int]]] = {}
+    for item in items:
+        cell = by_severity.setdefault(item["severity"], {}).setdefault(item["category"], {})
+        cell[item["outcome"]] = cell.get(item["outcome"], 0) + 1
+    regressions = Counter(
+        item["regression"]["status"] for item in items if item.get("regression") is not None
+    )
+    return {
+        "total": len(items),
+        "outcomes": dict(outcomes),
+        "by_severity": by_severity,
+        "regressions": dict(regressions),
+    }
+
+
+def build_results(
+    items: Iterable[Mapping[str, Any]],
+    *,
+    run: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The whole results document; ``summary.line`` is the release-ticket line."""
+    listed = [dict(item) for item in items]
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "run": dict(run),
+        "items": listed,
+        "summary": _summary(listed),
+    }
+    from incident_evals.report.terminal import release_line
+
+    results["summary"]["line"] = release_line(results)
+    return results
+
+
+def started_at() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def write_results(path: Path, results: Mapping[str, Any]) -> None:
+    """Written whole and renamed into place: a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(results, stream, indent=2, ensure_ascii=False)
+            stream.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,221 @@
+"""--incident-baseline / --incident-baseline-model / --incident-fail-on: the upgrade gate.
+
+The scripted endpoint answers by model: ``current`` (the model in production) answers every case
+well except INC-C, which it already fails; ``candidate`` (the upgrade) also breaks INC-A and
+INC-B. The gate must name exactly INC-A and INC-B as regressions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from case_files import case_data, write_case
+from chat_server import ChatServer, Reply
+
+CASES = ("INC-A", "INC-B", "INC-C", "INC-D")
+
+
+def answer(broken_by_candidate: tuple[str, ...]) -> Any:
+    def respond(body: dict[str, Any]) -> Reply:
+        question = str(body["messages"][-1]["content"])
+        case = question.removeprefix("question for ")
+        bad = case == "INC-C" or (body["model"] == "candidate" and case in broken_by_candidate)
+        return Reply(content="You have 60 days." if bad else "You have 30 days.")
+
+    return respond
+
+
+@pytest.fixture
+def catalogue(pytester: pytest.Pytester) -> None:
+    write_case(
+        pytester.path,
+        "incident_cases/refunds.yaml",
+        *(case_data(case, expect=[{"not_contains": "60 days"}]) for case in CASES),
+    )
+
+
+def run_args(server: ChatServer, model: str) -> list[str]:
+    return [
+        "--incident-evals",
+        f"--incident-base-url={server.base_url}",
+        f"--incident-model={model}",
+        "--incident-retries=0",
+        "-p",
+        "no:cacheprovider",
+    ]
+
+
+def regressions(report: Path) -> dict[str, str | None]:
+    items = json.loads(report.read_text())["items"]
+    return {
+        item["case_id"]: item["regression"]["status"] if item["regression"] else None
+        for item in items
+    }
+
+
+@pytest.mark.usefixtures("catalogue")
+@pytest.mark.parametrize("workers", ["-n0", "-n2"])
+def test_a_model_side_by_side_names_exactly_the_regressions(
+    pytester: pytest.Pytester, chat_server: ChatServer, workers: str
+) -> None:
+    chat_server.set_script(answer(("INC-A", "INC-B")))
+
+    result = pytester.runpytest(
+        *run_args(chat_server, "candidate"),
+        "--incident-baseline-model=current",
+        "--incident-report=results.json",
+        workers,
+    )
+
+    result.assert_outcomes(passed=1, failed=3)
+    assert regressions(pytester.path / "results.json") == {
+        "INC-A": "regressed",
+        "INC-B": "regressed",
+        "INC-C": "unchanged",
+        "INC-D": "unchanged",
+    }
+    # Same requests for both models, each sent once.
+    models = sorted(r.body["model"] for r in chat_server.requests)
+    assert models == ["candidate"] * 4 + ["current"] * 4
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_fail_on_regressions_fails_only_the_regressions(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    chat_server.set_script(answer(("INC-A", "INC-B")))
+
+    result = pytester.runpytest(
+        *run_args(chat_server, "candidate"),
+        "--incident-baseline-model=current",
+        "--incident-fail-on=regressions",
+        "-rx",
+    )
+
+    result.assert_outcomes(passed=1, failed=2, xfailed=1)
+    result.stdout.fnmatch_lines(
+        ["XFAIL *::INC-C - INC-C: failing, but not a regression (unchanged); *"]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_fail_on_regressions_passes_when_only_known_failures_fail(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    chat_server.set_script(answer(()))
+
+    result = pytester.runpytest(
+        *run_args(chat_server, "candidate"),
+        "--incident-baseline-model=current",
+        "--incident-fail-on=regressions",
+    )
+
+    result.assert_outcomes(passed=3, xfailed=1)
+    assert result.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_a_stored_baseline_gates_the_same_way(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    chat_server.set_script(answer(("INC-A", "INC-B")))
+    pytester.runpytest(
+        *run_args(chat_server, "current"), "--incident-report=current.json"
+    ).assert_outcomes(passed=3, failed=1)
+
+    gated = pytester.runpytest(
+        *run_args(chat_server, "candidate"),
+        "--incident-baseline=current.json",
+        "--incident-fail-on=regressions",
+        "--incident-report=candidate.json",
+    )
+
+    gated.assert_outcomes(passed=1, failed=2, xfailed=1)
+    assert regressions(pytester.path / "candidate.json") == {
+        "INC-A": "regressed",
+        "INC-B": "regressed",
+        "INC-C": "unchanged",
+        "INC-D": "unchanged",
+    }
+    run = json.loads((pytester.path / "candidate.json").read_text())["run"]
+    assert run["baseline"] == {"kind": "file", "path": "current.json"}
+    assert run["fail_on"] == "regressions"
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_new_and_removed_items_against_a_stored_baseline(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    chat_server.set_script(answer(()))
+    pytester.runpytest(*run_args(chat_server, "current"), "--incident-report=before.json")
+    write_case(
+        pytester.path,
+        "incident_cases/refunds.yaml",
+        *(case_data(case, expect=[{"not_contains": "60 days"}]) for case in ("INC-A", "INC-E")),
+    )
+
+    pytester.runpytest(
+        *run_args(chat_server, "current"),
+        "--incident-baseline=before.json",
+        "--incident-report=after.json",
+    )
+
+    items = json.loads((pytester.path / "after.json").read_text())["items"]
+    assert {(i["case_id"], i["outcome"], i["regression"]["status"]) for i in items} == {
+        ("INC-A", "passed", "unchanged"),
+        ("INC-E", "passed", "new"),
+        ("INC-B", "skipped", "removed"),
+        ("INC-C", "skipped", "removed"),
+        ("INC-D", "skipped", "removed"),
+    }
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_fail_on_regressions_without_a_baseline_is_a_usage_error(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    result = pytester.runpytest(*endpoint_args, "--incident-fail-on=regressions")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "*--incident-fail-on regressions needs a baseline: --incident-baseline RESULTS or "
+            "--incident-baseline-model NAME"
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--incident-fail-on=blockers"],
+            "*--incident-fail-on: expected failures or regressions, got 'blockers'",
+        ),
+        (
+            ["--incident-alpha=1.5"],
+            "*--incident-alpha: expected a significance level between 0 and 1 (e.g. 0.05), "
+            "got '1.5'",
+        ),
+        (
+            ["--incident-baseline=b.json", "--incident-baseline-model=m"],
+            "*--incident-baseline and --incident-baseline-model exclude each other*",
+        ),
+        (["--incident-baseline=missing.json"], "*--incident-baseline: *missing.json*"),
+    ],
+)
+@pytest.mark.usefixtures("catalogue")
+def test_bad_gate_options_are_usage_errors(
+    pytester: pytest.Pytester, endpoint_args: list[str], args: list[str], message: str
+) -> None:
+    pytester.path.joinpath("b.json").write_text("{}")
+
+    result = pytester.runpytest(*endpoint_args, *args)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
