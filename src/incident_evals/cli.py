@@ -36,6 +36,7 @@ def _validate(args: argparse.Namespace) -> int:
         claim_id,
         load_file,
     )
+    from incident_evals.recorded import has_recording, self_check
 
     cwd = Path.cwd()
     # As `python -m` does, so `python: "checks:fn"` constraints import from the project.
@@ -53,7 +54,7 @@ def _validate(args: argparse.Namespace) -> int:
     # Overlapping arguments (a folder and a file in it) name each file once.
     paths = list(dict.fromkeys(path for root in given for path in case_files(root)))
     seen: dict[str, tuple[Path, int]] = {}
-    cases = errors = 0
+    cases = errors = checked = 0
     for path in paths:
         try:
             registry, generators = registries.for_folder(path.parent)
@@ -66,9 +67,20 @@ def _validate(args: argparse.Namespace) -> int:
             if isinstance(result, CaseError):
                 errors += 1
                 print(result.render(cwd))
-            else:
-                cases += 1
+                continue
+            cases += 1
+            if args.check_recorded and has_recording(result):
+                check = self_check(result)
+                checked += 1
+                where = f"{_shown(result.case.path)}:{result.case.line}"
+                if check.checkable and not check.caught:
+                    errors += 1
+                    print(f"{where}: {result.case.id}: {check.describe()}")
+                elif args.verbose or not check.checkable:
+                    print(f"{where}: {result.case.id}: {check.describe()}")
     summary = f"{cases} case(s) in {len(paths)} file(s), {errors} error(s)"
+    if args.check_recorded:
+        summary += f", {checked} checked on their recorded incident"
     print(summary, file=sys.stderr if errors else sys.stdout)
     return EXIT_INVALID if errors else EXIT_OK
 
@@ -464,6 +476,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=["incident_cases"],
         metavar="PATH",
         help="case files or folders of them (default incident_cases)",
+    )
+    validate.add_argument(
+        "--check-recorded",
+        action="store_true",
+        help="also check that each case's constraints fail on its recorded_output / "
+        "recorded_tool_calls (a case that would not catch its own incident is an error)",
+    )
+    validate.add_argument(
+        "-v", "--verbose", action="store_true", help="with --check-recorded, a line per case"
     )
     validate.set_defaults(run=_validate)
 

@@ -26,6 +26,13 @@ from incident_evals.constraints import BoundConstraint, Verdict
 from incident_evals.constraints.judge import JudgeCheck, judge_checks
 from incident_evals.constraints.normalize import normalize
 from incident_evals.constraints.tools import render_call
+from incident_evals.recorded import (
+    RECORDED,
+    SelfCheck,
+    has_recording,
+    recorded_transcript,
+    self_check,
+)
 from incident_evals.results import item_data
 from incident_evals.session import EvalSession
 from incident_evals.variants import ORIGINAL, VariantGenerationError, VariantRegistry, expand
@@ -202,6 +209,9 @@ class IncidentFile(pytest.File):
                 continue
             original = IncidentItem.from_parent(self, name=result.case.id, loaded=result)
             yield original
+            if has_recording(result):
+                name = f"{result.case.id}[{RECORDED}]"
+                yield RecordedItem.from_parent(self, name=name, loaded=result)
             session = self.config.stash[EVAL_SESSION]
             complete = session.complete_with_generator if session.generator else None
             family = [original]
@@ -531,6 +541,91 @@ class IncidentItem(pytest.Item):
         made = self.variant.provenance
         seed = "" if made.seed is None else f" (seed {made.seed})"
         return [f"  variant {self.variant_id}{seed}: {made.description}"]
+
+
+class RecordedItem(pytest.Item):
+    """``<case id>[recorded]``: the case's constraints must fail on its recorded incident.
+
+    Offline (no request): see :mod:`incident_evals.recorded`.
+    """
+
+    def __init__(self, *, loaded: LoadedCase, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.loaded = loaded
+        self.case = loaded.case
+        self.check: SelfCheck | None = None
+        for marker in (self.case.incident.severity, self.case.incident.category):
+            self.add_marker(marker)
+        self.user_properties.extend(
+            [
+                ("case_id", self.case.id),
+                ("variant", RECORDED),
+                ("severity", self.case.incident.severity),
+                ("category", self.case.incident.category),
+            ]
+        )
+
+    @property
+    def label(self) -> str:
+        return f"{self.case.id}[{RECORDED}]"
+
+    def runtest(self) -> None:
+        check = self.check = self_check(self.loaded)
+        if not check.checkable:
+            pytest.skip(f"{self.label}: {check.describe()}")
+        if not check.caught:
+            raise NotCaught(check)
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, NotCaught):
+            lines = [f"{self.label}: {excinfo.value.check.describe()}"]
+            output = (self.case.recorded_output or "").splitlines()
+            if output:
+                lines.append("  recorded output:")
+                lines.extend(f"    | {line}" for line in output[:OUTPUT_LINES_SHOWN])
+            lines.extend(
+                f"  recorded tool call: {render_call(call)}"
+                for call in recorded_transcript(self.loaded).tool_calls
+            )
+            return "\n".join(lines)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.line - 1, f"incident {self.label}"
+
+    def result_data(self, error: str | None) -> dict[str, Any]:
+        check = self.check
+        failures = []
+        if check is not None and check.checkable and not check.caught:
+            failures = [
+                (
+                    0,
+                    RECORDED,
+                    "the constraints fail on the recorded incident",
+                    check.describe(),
+                    self.case.line,
+                )
+            ]
+        return item_data(
+            nodeid=self.nodeid,
+            case=self.case,
+            variant=RECORDED,
+            transcripts=[recorded_transcript(self.loaded)],
+            samples=1 if check is not None and check.checkable else 0,
+            failures=failures,
+            passed_samples=1 if check is not None and check.caught else 0,
+            error=error,
+            provenance=None,
+            redacting=self.config.stash[GATE].redact,
+        )
+
+
+class NotCaught(Exception):
+    def __init__(self, check: SelfCheck) -> None:
+        super().__init__(check.describe())
+        self.check = check
 
 
 COUNTERFACTUAL = "counterfactual"

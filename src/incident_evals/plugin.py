@@ -241,10 +241,10 @@ class IncidentEvalsPlugin:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        from incident_evals.collect import ConsistencyItem, IncidentItem
+        from incident_evals.collect import ConsistencyItem, IncidentItem, RecordedItem
 
         report = yield
-        if isinstance(item, IncidentItem | ConsistencyItem) and (
+        if isinstance(item, IncidentItem | ConsistencyItem | RecordedItem) and (
             call.when == "call" or (call.when == "setup" and report.outcome != "passed")
         ):
             error = str(report.longrepr) if call.when == "setup" and report.failed else None

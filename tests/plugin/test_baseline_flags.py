@@ -219,3 +219,31 @@ def test_bad_gate_options_are_usage_errors(
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+@pytest.mark.usefixtures("catalogue")
+@pytest.mark.parametrize(("alpha", "status"), [("0.05", "regressed"), ("0.04", "unchanged")])
+def test_with_repeats_the_fisher_test_decides_at_alpha(
+    pytester: pytest.Pytester, chat_server: ChatServer, alpha: str, status: str
+) -> None:
+    chat_server.set_script(answer(("INC-A",)))
+
+    pytester.runpytest(
+        *run_args(chat_server, "candidate"),
+        "--incident-baseline-model=current",
+        "--incident-repeats=3",
+        f"--incident-alpha={alpha}",
+        "--incident-report=results.json",
+        "-k",
+        "INC-A",
+    )
+
+    [item] = json.loads((pytester.path / "results.json").read_text())["items"]
+    # 3/3 passing samples for the baseline, 0/3 for the candidate: p = 1/20 exactly.
+    assert item["regression"] == {
+        "baseline_outcome": "passed",
+        "baseline_pass_rate": 1.0,
+        "status": status,
+        "p_value": 0.05,
+    }
+    assert (item["samples"], item["passed_samples"]) == (3, 0)

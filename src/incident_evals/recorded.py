@@ -1,0 +1,100 @@
+"""The recorded-output self-check: would this case have caught its own incident?
+
+A case's ``recorded_output`` and ``recorded_tool_calls`` are what the model did at the time. Built
+into a transcript (no request is made), they must FAIL the case's constraints: a case whose
+constraints hold on the very behaviour of its incident would not catch it again. This is the
+``<case id>[recorded]`` item and ``incident-evals validate --check-recorded``.
+
+Constraints that need a run cannot judge a recording: ``judge`` (no verdict was asked for) and
+the implicit turn limit are left out. The case is caught when at least one of the other
+constraints fails; a case with only such constraints cannot be checked, which is reported as
+such rather than as a pass.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from incident_evals.replay import parse_arguments
+from incident_evals.transcript import ToolCall, Transcript
+
+if TYPE_CHECKING:
+    from incident_evals.case import LoadedCase
+    from incident_evals.constraints import BoundConstraint, Verdict
+
+__all__ = ["RECORDED", "SelfCheck", "has_recording", "recorded_transcript", "self_check"]
+
+RECORDED = "recorded"
+#: Constraints that judge something a recording does not have.
+NOT_JUDGED = frozenset({"judge"})
+
+
+def has_recording(loaded: LoadedCase) -> bool:
+    case = loaded.case
+    return case.recorded_output is not None or bool(case.recorded_tool_calls)
+
+
+def recorded_transcript(loaded: LoadedCase) -> Transcript:
+    """The incident's behaviour as a transcript: its final text and its tool calls."""
+    calls = []
+    for index, recorded in enumerate(loaded.case.recorded_tool_calls):
+        arguments = recorded.get("arguments", {})
+        raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+        parsed, error = parse_arguments(raw)
+        calls.append(
+            ToolCall(
+                id=f"recorded_{index}",
+                name=str(recorded.get("name", "")),
+                arguments_raw=raw,
+                arguments=parsed,
+                arguments_error=error,
+            )
+        )
+    return Transcript(final_text=loaded.case.recorded_output or "", tool_calls=calls)
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    #: The constraints that judged the recording, each with its verdict.
+    verdicts: tuple[tuple[BoundConstraint, Verdict], ...]
+    #: Constraints left out (``judge``): they need a run.
+    skipped: tuple[BoundConstraint, ...]
+
+    @property
+    def checkable(self) -> bool:
+        return bool(self.verdicts)
+
+    @property
+    def caught(self) -> bool:
+        """At least one constraint fails on the recorded behaviour."""
+        return any(not verdict.passed for _, verdict in self.verdicts)
+
+    def failing(self) -> list[tuple[BoundConstraint, Verdict]]:
+        return [(c, v) for c, v in self.verdicts if not v.passed]
+
+    def describe(self) -> str:
+        """One line: what caught the incident, or why the case would not catch it."""
+        if not self.checkable:
+            return "cannot be checked on its recording: every constraint needs a run (judge)"
+        if self.caught:
+            names = ", ".join(f"{c.name} (line {c.line})" for c, _ in self.failing())
+            return f"catches its recorded incident: {names} fail on it"
+        names = ", ".join(f"{c.name} (line {c.line})" for c, _ in self.verdicts)
+        return (
+            "would not have caught its own incident: every constraint holds on the recorded "
+            f"behaviour ({names}); add a constraint that fails on it"
+        )
+
+
+def self_check(loaded: LoadedCase) -> SelfCheck:
+    transcript = recorded_transcript(loaded)
+    judged = []
+    skipped = []
+    for constraint in loaded.constraints:
+        if constraint.name in NOT_JUDGED:
+            skipped.append(constraint)
+        else:
+            judged.append((constraint, constraint.judge(transcript, loaded.case)))
+    return SelfCheck(tuple(judged), tuple(skipped))
