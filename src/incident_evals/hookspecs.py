@@ -6,7 +6,7 @@ loads even when ``--incident-evals`` is not given.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -101,4 +101,31 @@ def pytest_incident_evals_register_variants(registry: VariantRegistry) -> None:
 
     and in a case: ``variants: {generate: [{sign_off: {count: 2}}]}``, which runs the items
     ``<case id>[sign_off-1]`` and ``<case id>[sign_off-2]``.
+    """
+
+
+@hookspec
+def pytest_incident_evals_results(results: dict[str, Any]) -> None:
+    """Called once at the end of a run with the results document (SPEC §7), on the xdist
+    controller only, whether or not ``--incident-report`` writes it to a file.
+
+    The document is what ``--incident-report`` writes: ``run``, ``items`` (each with its outcome,
+    pass rate, failures and, against a baseline, its ``regression``) and ``summary``. Treat it
+    as read-only.
+
+    Example ``conftest.py``, posting regressions to a chat channel::
+
+        import json
+        import urllib.request
+
+
+        def pytest_incident_evals_results(results):
+            regressed = [
+                item["nodeid"]
+                for item in results["items"]
+                if (item["regression"] or {}).get("status") == "regressed"
+            ]
+            if regressed:
+                body = json.dumps({"text": results["summary"]["line"]}).encode()
+                urllib.request.urlopen("https://chat.example.com/hooks/ml-gate", body)
     """

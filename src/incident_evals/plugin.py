@@ -282,6 +282,7 @@ class IncidentEvalsPlugin:
             from incident_evals.results import write_results
 
             write_results(options.invocation_path(self.config, path), self.results)
+        self.config.hook.pytest_incident_evals_results(results=self.results)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.results is None or not self.results["items"]:
