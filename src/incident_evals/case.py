@@ -382,6 +382,12 @@ def _schema_error_text(error: Any) -> tuple[tuple[str | int, ...], str]:
         return (*where, missing), "required field is missing"
     if error.validator == "type":
         return where, _wrong_type(error.instance, _expected_types([error]))
+    if error.validator == "minItems" and where == ("expect",):
+        # What `incident-evals new` leaves for the engineer to write.
+        return where, (
+            "is empty: add at least one constraint, what must never happen again "
+            "(see docs/constraints.md)"
+        )
     return where, error.message
 
 

@@ -1,4 +1,5 @@
-"""The ``incident-evals`` command line: ``validate``, ``variants``, ``report`` and ``schema``."""
+"""The ``incident-evals`` command line: ``new``, ``validate``, ``variants``, ``report`` and
+``schema``."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ def _validate(args: argparse.Namespace) -> int:
             cases += 1
             if args.check_recorded and has_recording(result):
                 check = self_check(result)
-                checked += 1
+                checked += check.checkable
                 where = f"{_shown(result.case.path)}:{result.case.line}"
                 if check.checkable and not check.caught:
                     errors += 1
@@ -450,6 +451,12 @@ def _schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _new(args: argparse.Namespace) -> int:
+    from incident_evals.intake import run
+
+    return run(args)
+
+
 def _whole_number(text: str) -> int:
     from incident_evals.options import non_negative_int
 
@@ -463,6 +470,57 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    new = commands.add_parser(
+        "new",
+        help="scaffold a case: from flags, by asking, or from a captured exchange",
+        description="Write incident_cases/<category>/<id>.yaml: a case with the incident's "
+        "fields, and with the exact trigger and the bad behaviour when built from a captured "
+        "Chat Completions exchange (--from-openai) or from the plugin's recordings "
+        "(--from-recording). Missing title, category or severity are asked for when stdin is a "
+        "terminal. `expect` is left empty for you to fill in. Never overwrites a file. Exit 0 "
+        "when the case is written, 2 when nothing is.",
+    )
+    new.add_argument("--title", help="what went wrong, one line")
+    new.add_argument("--category", help="correctness, safety, security, autonomy or fairness")
+    new.add_argument("--severity", help="minor, major or critical")
+    new.add_argument("--owner", help="the team or person who owns the case")
+    new.add_argument("--postmortem", metavar="URL", help="link to the postmortem")
+    new.add_argument(
+        "--id",
+        help="the case id (default INC-<year>-<title words>, or with --from-recording "
+        "<case id>-<date>); also the file name",
+    )
+    new.add_argument(
+        "--date",
+        help="the incident's date, YYYY-MM-DD (default: the captured exchange's, else today)",
+    )
+    new.add_argument(
+        "--cases",
+        default=DEFAULT_CASES,
+        metavar="DIR",
+        help=f"the case catalogue to write into (default {DEFAULT_CASES})",
+    )
+    source = new.add_mutually_exclusive_group()
+    source.add_argument(
+        "--from-openai",
+        metavar="FILE",
+        help='a captured exchange: {"request": ..., "response": ...} as JSON, or one per line',
+    )
+    source.add_argument(
+        "--from-recording",
+        nargs=2,
+        metavar=("DIR", "CASE_ID"),
+        help="a case's recorded run (sample 0, its whole tool loop) in pytest "
+        "--incident-record DIR",
+    )
+    new.add_argument(
+        "--index",
+        type=_whole_number,
+        metavar="N",
+        help="with --from-openai, the exchange of a JSONL file to use (from 0)",
+    )
+    new.set_defaults(run=_new)
 
     validate = commands.add_parser(
         "validate",

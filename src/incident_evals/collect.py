@@ -553,7 +553,10 @@ class RecordedItem(pytest.Item):
         super().__init__(**kwargs)
         self.loaded = loaded
         self.case = loaded.case
-        self.check: SelfCheck | None = None
+        self.check: SelfCheck | None = self_check(loaded)
+        if not self.check.checkable:
+            # Known at collection: the skip then points at the case file.
+            self.add_marker(pytest.mark.skip(reason=f"{self.label}: {self.check.describe()}"))
         for marker in (self.case.incident.severity, self.case.incident.category):
             self.add_marker(marker)
         self.user_properties.extend(

@@ -6,9 +6,11 @@ constraints hold on the very behaviour of its incident would not catch it again.
 ``<case id>[recorded]`` item and ``incident-evals validate --check-recorded``.
 
 Constraints that need a run cannot judge a recording: ``judge`` (no verdict was asked for) and
-the implicit turn limit are left out. The case is caught when at least one of the other
-constraints fails; a case with only such constraints cannot be checked, which is reported as
-such rather than as a pass.
+the implicit turn limit are left out. So are constraints about what was not recorded: with no
+``recorded_output``, those that read only the final text (an empty text would "fail" them and
+fake a catch); with no ``recorded_tool_calls``, those that read only the tool calls. The case is
+caught when at least one of the other constraints fails; a case left with none cannot be
+checked, which is reported as such rather than as a pass.
 """
 
 from __future__ import annotations
@@ -29,6 +31,27 @@ __all__ = ["RECORDED", "SelfCheck", "has_recording", "recorded_transcript", "sel
 RECORDED = "recorded"
 #: Constraints that judge something a recording does not have.
 NOT_JUDGED = frozenset({"judge"})
+#: Built-ins that read only the final text: left out when the case records no output.
+TEXT_ONLY = frozenset(
+    {
+        "contains",
+        "contains_any",
+        "not_contains",
+        "matches",
+        "not_matches",
+        "equals",
+        "max_length",
+        "min_length",
+        "json_schema",
+        "refuses",
+        "cites",
+        "not_cites",
+    }
+)
+#: Built-ins that read only the tool calls: left out when the case records none.
+TOOLS_ONLY = frozenset(
+    {"tool_called", "tool_not_called", "tool_args", "tool_sequence", "max_tool_calls"}
+)
 
 
 def has_recording(loaded: LoadedCase) -> bool:
@@ -77,10 +100,16 @@ class SelfCheck:
     def describe(self) -> str:
         """One line: what caught the incident, or why the case would not catch it."""
         if not self.checkable:
-            return "cannot be checked on its recording: every constraint needs a run (judge)"
+            return (
+                "cannot be checked on its recording: no constraint judges what was recorded "
+                "(judge needs a run; text constraints need recorded_output, tool constraints "
+                "recorded_tool_calls)"
+            )
         if self.caught:
-            names = ", ".join(f"{c.name} (line {c.line})" for c, _ in self.failing())
-            return f"catches its recorded incident: {names} fail on it"
+            failing = self.failing()
+            names = ", ".join(f"{c.name} (line {c.line})" for c, _ in failing)
+            verb = "fails" if len(failing) == 1 else "fail"
+            return f"catches its recorded incident: {names} {verb} on it"
         names = ", ".join(f"{c.name} (line {c.line})" for c, _ in self.verdicts)
         return (
             "would not have caught its own incident: every constraint holds on the recorded "
@@ -92,8 +121,14 @@ def self_check(loaded: LoadedCase) -> SelfCheck:
     transcript = recorded_transcript(loaded)
     judged = []
     skipped = []
+    case = loaded.case
+    unjudged = set(NOT_JUDGED)
+    if case.recorded_output is None:
+        unjudged |= TEXT_ONLY
+    if not case.recorded_tool_calls:
+        unjudged |= TOOLS_ONLY
     for constraint in loaded.constraints:
-        if constraint.name in NOT_JUDGED:
+        if constraint.name in unjudged:
             skipped.append(constraint)
         else:
             judged.append((constraint, constraint.judge(transcript, loaded.case)))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -365,3 +366,128 @@ def test_validate_knows_generators_registered_in_a_conftest(
     (project / "conftest.py").write_text(SIGN_OFF_CONFTEST)
     assert main(["validate"]) == 0
     assert capsys.readouterr().out == "1 case(s) in 1 file(s), 0 error(s)\n"
+
+
+# --- --check-recorded: would each case have caught its own incident? ------------------------------
+
+SIXTY_DAYS = "Yes, you have 60 days to ask for a refund."
+
+
+def case_line(path: Path, case_id: str) -> int:
+    """The line a case starts on, as `path:line` names it."""
+    return path.read_text(encoding="utf-8").splitlines().index(f"id: {case_id}") + 1
+
+
+def missed_case(case_id: str) -> dict[str, Any]:
+    """Its constraints hold on its own recording: it would not catch the incident again."""
+    return case_data(
+        case_id,
+        recorded_output=SIXTY_DAYS,
+        expect=[{"contains": "refund"}, {"not_contains": "30 days"}],
+    )
+
+
+def test_check_recorded_counts_the_cases_it_checked(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_case(
+        in_tmp,
+        "incident_cases/a.yaml",
+        case_data("INC-A", recorded_output=SIXTY_DAYS),
+        case_data("INC-NO-RECORDING"),
+    )
+    write_case(
+        in_tmp,
+        "incident_cases/b.yaml",
+        case_data(
+            "INC-B",
+            input={"tools": [{"name": "send_email", "parameters": {"type": "object"}}]},
+            recorded_tool_calls=[{"name": "send_email", "arguments": {"to": "all@acme"}}],
+            expect=[{"tool_not_called": "send_email"}],
+        ),
+    )
+
+    assert main(["validate", "--check-recorded"]) == 0
+
+    assert capsys.readouterr().out == (
+        "3 case(s) in 2 file(s), 0 error(s), 2 checked on their recorded incident\n"
+    )
+
+
+def test_a_case_that_would_not_catch_its_incident_is_an_error(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_case(
+        in_tmp,
+        "incident_cases/a.yaml",
+        case_data("INC-A", recorded_output=SIXTY_DAYS),
+        missed_case("INC-MISSED"),
+    )
+    # Without the flag the recording is not judged.
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out == "2 case(s) in 1 file(s), 0 error(s)\n"
+
+    assert main(["validate", "--check-recorded", "incident_cases/a.yaml"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"incident_cases/a.yaml:{case_line(path, 'INC-MISSED')}: INC-MISSED: would not have "
+        "caught its own incident: every constraint holds on the recorded behaviour "
+        f"(contains (line {expect_line(path, 'contains: refund')}), "
+        f"not_contains (line {expect_line(path, 'not_contains: 30 days')})); "
+        "add a constraint that fails on it\n"
+    )
+    assert captured.err == (
+        "2 case(s) in 1 file(s), 1 error(s), 2 checked on their recorded incident\n"
+    )
+
+
+def test_check_recorded_verbose_names_what_caught_each_incident(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_case(
+        in_tmp,
+        "incident_cases/a.yaml",
+        case_data("INC-NO-RECORDING", expect=[{"max_length": 400}]),
+        case_data(
+            "INC-A",
+            recorded_output=SIXTY_DAYS,
+            expect=[
+                {"contains": "refund"},
+                {"not_contains": "60 days"},
+                {"contains_any": ["30 days", "thirty days"]},
+            ],
+        ),
+    )
+
+    assert main(["validate", "--check-recorded", "-v"]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        f"incident_cases/a.yaml:{case_line(path, 'INC-A')}: INC-A: catches its recorded "
+        f"incident: not_contains (line {expect_line(path, 'not_contains')}), "
+        f"contains_any (line {expect_line(path, 'contains_any')}) fail on it",
+        "2 case(s) in 1 file(s), 0 error(s), 1 checked on their recorded incident",
+    ]
+
+
+def test_a_judge_only_case_cannot_be_checked_and_says_so(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_case(
+        in_tmp,
+        "incident_cases/a.yaml",
+        case_data(
+            "INC-JUDGE",
+            recorded_output=SIXTY_DAYS,
+            expect=[{"judge": "The reply says refunds are only possible within 30 days."}],
+        ),
+    )
+
+    assert main(["validate", "--check-recorded"]) == 0
+
+    assert capsys.readouterr().out.splitlines() == [
+        "incident_cases/a.yaml:1: INC-JUDGE: cannot be checked on its recording: no constraint "
+        "judges what was recorded (judge needs a run; text constraints need recorded_output, "
+        "tool constraints recorded_tool_calls)",
+        "1 case(s) in 1 file(s), 0 error(s), 0 checked on their recorded incident",
+    ]

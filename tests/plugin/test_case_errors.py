@@ -72,7 +72,8 @@ input:
         ),
         pytest.param(
             VALID_HEAD + "expect: []\n",
-            "bad.yaml:5: expect: [] should be non-empty",
+            "bad.yaml:5: expect: is empty: add at least one constraint, what must never happen "
+            "again (see docs/constraints.md)",
             id="empty-expect",
         ),
     ],
