@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from incident_evals.constraints import text, tools
 from incident_evals.replay import parse_arguments
 from incident_evals.transcript import ToolCall, Transcript
 
@@ -33,25 +34,10 @@ RECORDED = "recorded"
 NOT_JUDGED = frozenset({"judge"})
 #: Built-ins that read only the final text: left out when the case records no output.
 TEXT_ONLY = frozenset(
-    {
-        "contains",
-        "contains_any",
-        "not_contains",
-        "matches",
-        "not_matches",
-        "equals",
-        "max_length",
-        "min_length",
-        "json_schema",
-        "refuses",
-        "cites",
-        "not_cites",
-    }
+    {constraint.name for constraint in text.CONSTRAINTS} | {"refuses", "cites", "not_cites"}
 )
 #: Built-ins that read only the tool calls: left out when the case records none.
-TOOLS_ONLY = frozenset(
-    {"tool_called", "tool_not_called", "tool_args", "tool_sequence", "max_tool_calls"}
-)
+TOOLS_ONLY = frozenset(constraint.name for constraint in tools.CONSTRAINTS)
 
 
 def has_recording(loaded: LoadedCase) -> bool:
