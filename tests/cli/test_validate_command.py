@@ -491,3 +491,14 @@ def test_a_judge_only_case_cannot_be_checked_and_says_so(
         "tool constraints recorded_tool_calls)",
         "1 case(s) in 1 file(s), 0 error(s), 0 checked on their recorded incident",
     ]
+
+
+def test_schema_of_an_unknown_name_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["schema", "report"])
+
+    assert info.value.code == 2
+    # argparse words the choices differently across Python versions: check what is stable.
+    error = capsys.readouterr().err
+    assert "incident-evals schema: error: argument which: invalid choice: 'report'" in error
+    assert "case" in error.rsplit("choose from", 1)[1]
