@@ -1,5 +1,5 @@
-"""The ``incident-evals`` command line: ``new``, ``validate``, ``variants``, ``report`` and
-``schema``."""
+"""The ``incident-evals`` command line: ``new``, ``validate``, ``variants``, ``report``,
+``schema`` and ``serve-local``."""
 
 from __future__ import annotations
 
@@ -457,6 +457,62 @@ def _new(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _serve_local(args: argparse.Namespace) -> int:
+    """The embedded model, for manual use, until Ctrl-C (or SIGTERM)."""
+    import signal
+    import time
+
+    from incident_evals.local_model import (
+        LocalModelError,
+        LocalModelServer,
+        LocalModelUnavailable,
+        find_local_model,
+    )
+
+    try:
+        find_local_model()
+    except LocalModelUnavailable as exc:
+        print(f"incident-evals serve-local: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    server = LocalModelServer(startup_timeout_s=args.startup_timeout)
+    # SIGTERM stops it as Ctrl-C does: the server is a child that must not outlive us.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        server.start()
+        seconds = server.wait_ready()
+        print(
+            f"embedded local model ready in {seconds:.1f} s: {server.base_url}, model "
+            f"{server.model}",
+            flush=True,
+        )
+        print(
+            f"  pytest --incident-evals --incident-base-url {server.base_url} "
+            f"--incident-model {server.model}",
+            flush=True,
+        )
+        print("Ctrl-C stops it.", flush=True)
+        while server.is_running():
+            time.sleep(0.5)
+        print("incident-evals serve-local: the server exited", file=sys.stderr)
+        return EXIT_INVALID
+    except LocalModelError as exc:
+        print(f"incident-evals serve-local: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        # A second Ctrl-C must not cut the shutdown short and leave the server running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        server.close()
+
+
+def _positive_seconds(text: str) -> float:
+    from incident_evals.options import positive_float
+
+    return positive_float(text)
+
+
 def _whole_number(text: str) -> int:
     from incident_evals.options import non_negative_int
 
@@ -603,6 +659,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--markdown", metavar="F", help="write the summary as Markdown to F")
     report.add_argument("--html", metavar="F", help="write a self-contained HTML page to F")
     report.set_defaults(run=_report)
+
+    serve = commands.add_parser(
+        "serve-local",
+        help="start the embedded local model (llama.cpp, SmolLM2-135M) for manual use",
+        description="Start the embedded model's OpenAI-compatible server on a free loopback "
+        "port, print its URL and model, and serve until Ctrl-C. Needs the [local] extra. Exit 0 "
+        "on Ctrl-C, 1 when the server fails or exits, 2 without the extra.",
+    )
+    serve.add_argument(
+        "--startup-timeout",
+        type=_positive_seconds,
+        default=180.0,
+        help="seconds to wait for the model to load (default 180)",
+    )
+    serve.set_defaults(run=_serve_local)
 
     schema = commands.add_parser("schema", help="print a JSON Schema shipped with the package")
     schema.add_argument("which", nargs="?", choices=["case", "results"], default="case")

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import openai
     from tenacity import RetryCallState
 
@@ -124,6 +126,44 @@ def _retry_after(exc: BaseException | None) -> float | None:
         except (TypeError, ValueError):
             return None
         return min(max(delay, 0.0), MAX_RETRY_AFTER_S)
+
+
+class TargetClient:
+    """The application itself as the endpoint (``pytest_incident_evals_target``).
+
+    The target is called with each Chat Completions request body and returns the response body
+    (a dict with ``choices[0].message``). It runs in the dispatcher's threads, like requests to
+    an endpoint; an exception or a reply that is not a response is the item's error, with its
+    cause.
+    """
+
+    def __init__(self, target: Callable[[dict[str, Any]], Any], model: str) -> None:
+        self.target = target
+        self.name = getattr(target, "__qualname__", None) or type(target).__name__
+        self.endpoint = Endpoint(base_url=None, model=model, source="pytest_incident_evals_target")
+
+    def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        started = time.perf_counter()
+        try:
+            reply = self.target(json.loads(json.dumps(request)))
+        except Exception as exc:
+            raise EndpointError(
+                f"the target {self.name} raised {type(exc).__name__}: {exc}", 1
+            ) from exc
+        latency = time.perf_counter() - started
+        if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
+            raise EndpointError(
+                f"the target {self.name} returned {type(reply).__name__}, not a Chat "
+                "Completions response (a dict with choices[0].message)",
+                1,
+            )
+        return reply, latency
+
+    def cancel(self) -> None:
+        """Nothing to cancel: a call in progress is the application's own."""
+
+    def close(self) -> None:
+        """The application owns whatever the target holds."""
 
 
 class ChatClient:

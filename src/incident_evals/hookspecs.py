@@ -11,10 +11,44 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pytest
+
     from incident_evals.constraints import ConstraintRegistry
     from incident_evals.variants import VariantRegistry
 
 hookspec = pluggy.HookspecMarker("pytest")
+
+
+@hookspec(firstresult=True)
+def pytest_incident_evals_target(config: pytest.Config) -> Callable[[dict[str, Any]], Any] | None:
+    """Replace the raw endpoint with the application itself: return a callable, or None.
+
+    The callable gets each Chat Completions request body the replay builds (the case's system
+    prompt with its documents, the conversation, the tools, and on later turns the recorded
+    tool answers) and returns the response body, a dict with ``choices[0].message`` (``content``
+    and/or ``tool_calls``). Everything else is as with an endpoint: the tool loop, constraints,
+    recordings (``--incident-record`` / ``--incident-replay``), reports. It is called from the
+    dispatcher's threads (``--incident-concurrency``), so it must be thread-safe. An exception it
+    raises, or a reply that is not such a dict, makes the item an error with the cause. Returning
+    it disables the embedded model; ``--incident-model`` names the model in requests.
+
+    Example ``conftest.py``, testing the support bot's own pipeline rather than the bare model::
+
+        from acme_support.bot import answer  # your application: messages in, reply out
+
+
+        def pytest_incident_evals_target(config):
+            def run(request):
+                reply = answer(request["messages"], tools=request.get("tools", []))
+                return {
+                    "model": "acme-support-bot",
+                    "choices": [{"message": {"role": "assistant", "content": reply}}],
+                }
+
+            return run
+    """
 
 
 @hookspec

@@ -218,6 +218,11 @@ class IncidentEvalsPlugin:
         return lines
 
     def _endpoint_line(self, config: pytest.Config) -> str:
+        target = self.session.target
+        if target is not None:
+            name = getattr(target, "__qualname__", None) or type(target).__name__
+            model = self.session.described()[0]
+            return f"incident-evals: target {name} (pytest_incident_evals_target), model {model}"
         if self.session.uses_local_model and self._runs_no_items():
             where = "xdist workers" if not config.option.collectonly else "--collect-only: none"
             return f"incident-evals: endpoint: the embedded local model ({where})"

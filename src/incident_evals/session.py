@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from incident_evals import options
-from incident_evals.client import ChatClient, Endpoint, EndpointError, JudgeError
+from incident_evals.client import ChatClient, Endpoint, EndpointError, JudgeError, TargetClient
 from incident_evals.dispatch import Dispatcher
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ LOCAL_MODEL_SOURCE = "embedded local model: llama.cpp server, SmolLM2-135M-Instr
 #: The model named in requests answered from recordings when none is configured; the recording
 #: lookup ignores it, and the transcript keeps the model the recorded response names.
 RECORDED_MODEL = "recorded"
+#: The model named in requests to a target when none is configured.
+TARGET_MODEL = "target"
 #: Some variety between versions of a paraphrase; the cache makes each one stable anyway.
 GENERATOR_TEMPERATURE = 0.7
 GENERATOR_MAX_TOKENS = 600
@@ -63,6 +65,7 @@ class EvalSession:
         judge_cache_dir: Callable[[], Path | None] | None = None,
         generator: Endpoint | None = None,
         generator_cache_dir: Callable[[], Path | None] | None = None,
+        target: Callable[[dict[str, Any]], Any] | None = None,
     ) -> None:
         self._configured = endpoint
         self._timeout_s = timeout_s
@@ -77,9 +80,12 @@ class EvalSession:
         self._judge = judge or options.JudgeSettings(None, "no judge endpoint is configured")
         self._judge_cache_dir = judge_cache_dir
         self._judge_cache: ResponseCache | None = None
+        self._target_client: TargetClient | None = None
         self._judge_client: ChatClient | None = None
         self._judge_store: RecordingStore | None = None
         self.generator = generator
+        #: The application under test, from ``pytest_incident_evals_target``, if any.
+        self.target = target
         self._generator_cache_dir = generator_cache_dir
         self._generator_cache: ResponseCache | None = None
         self._generator_client: ChatClient | None = None
@@ -97,7 +103,7 @@ class EvalSession:
 
     @property
     def uses_local_model(self) -> bool:
-        return self._configured is None and not self.offline
+        return self._configured is None and not self.offline and self.target is None
 
     def start(self) -> None:
         if self.offline:
@@ -113,6 +119,8 @@ class EvalSession:
     def described(self) -> tuple[str | None, str | None]:
         """``(model, base URL)`` of the endpoint under test, for reports; offline, the model
         configured (if any) and no URL."""
+        if self.target is not None:
+            return (self._configured.model if self._configured else TARGET_MODEL), None
         if self.offline:
             return (self._configured.model if self._configured else None), None
         if self._configured is None and self._local is None:
@@ -129,10 +137,15 @@ class EvalSession:
             base_url=self._local.base_url, model=self._local.model, source=LOCAL_MODEL_SOURCE
         )
 
-    def client(self) -> ChatClient:
+    def client(self) -> ChatClient | TargetClient:
         with self._lock:
             if self._failure is not None:
                 raise self._failure
+            if self.target is not None:
+                if self._target_client is None:
+                    model = self._configured.model if self._configured else TARGET_MODEL
+                    self._target_client = TargetClient(self.target, model)
+                return self._target_client
             if self._client is None:
                 if self._local is not None:
                     from incident_evals.local_model import LocalModelError
@@ -417,7 +430,13 @@ def session_from_config(config: pytest.Config) -> EvalSession:
         recordings = Recordings(directory, "replay")
     offline = recordings is not None and recordings.mode == "replay"
     endpoint = options.resolve_endpoint(config, offline=offline)
-    if endpoint is None and not offline and not config.option.collectonly:
+    target = None if offline else config.hook.pytest_incident_evals_target(config=config)
+    if target is not None and not callable(target):
+        raise pytest.UsageError(
+            f"pytest_incident_evals_target returned {type(target).__name__}, not a callable "
+            "taking a Chat Completions request and returning its response"
+        )
+    if endpoint is None and target is None and not offline and not config.option.collectonly:
         from incident_evals.local_model import LocalModelUnavailable, find_local_model
 
         try:
@@ -434,6 +453,7 @@ def session_from_config(config: pytest.Config) -> EvalSession:
         judge=options.resolve_judge(config, endpoint),
         judge_cache_dir=lambda: _cache_dir(config, "incident-evals-judge"),
         generator=options.resolve_generator(config, endpoint, offline=offline),
+        target=target,
         generator_cache_dir=lambda: _cache_dir(config, "incident-evals-generator"),
     )
 
