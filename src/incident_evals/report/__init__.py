@@ -46,6 +46,7 @@ __all__ = [
     "REGRESSION_STATUSES",
     "SEVERITIES",
     "Reading",
+    "Section",
     "clip",
     "comparison",
     "error_text",
@@ -53,6 +54,7 @@ __all__ = [
     "percent",
     "read",
     "reason",
+    "sections",
 ]
 
 SEVERITIES = ("critical", "major", "minor")
@@ -176,6 +178,57 @@ def comparison(item: Item, alpha: float | None = None) -> str | None:
                 text += f", not significant at alpha {alpha:g}"
         return text
     return None
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of a summary: which items, in order of attention, and how to show them."""
+
+    #: ``details`` (each item with its failure), ``labels``, ``fixed`` or ``errors``.
+    kind: str
+    #: Title in sentence case ("New failures"); the plain-text summary writes it in capitals.
+    name: str
+    items: list[Item]
+    #: Said after the count: ", failing in the baseline too".
+    note: str = ""
+    #: For ``details``: the alpha to judge a non-significant drop against, if any.
+    alpha: float | None = None
+
+    def title(self, capitals: bool = False) -> str:
+        name = self.name.upper() if capitals else self.name
+        return f"{name} ({len(self.items)}){self.note}"
+
+
+def sections(reading: Reading) -> list[Section]:
+    """The summary's sections that have items, in the order every renderer shows them."""
+    every = [
+        Section("details", "Regressions", reading.regressions),
+        Section(
+            "details",
+            "New failures" if reading.has_baseline else "Failures",
+            reading.new_failures,
+            alpha=reading.alpha,
+        ),
+        Section(
+            "labels", "Known failures", reading.known_failures, ", failing in the baseline too"
+        ),
+        Section(
+            "labels",
+            "Expected failures",
+            reading.expected_failures,
+            ", open incidents (xfailed)",
+        ),
+        Section("fixed", "Fixed", reading.fixed),
+        Section(
+            "labels",
+            "XPassed",
+            reading.xpassed,
+            ", open incidents that now pass: set their status to resolved",
+        ),
+        Section("errors", "Errors", reading.errors),
+        Section("labels", "Removed", reading.removed, ", in the baseline but not in this run"),
+    ]
+    return [section for section in every if section.items]
 
 
 @dataclass(frozen=True)

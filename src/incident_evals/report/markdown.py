@@ -28,6 +28,7 @@ from typing import Any
 from incident_evals.report import (
     Item,
     Reading,
+    Section,
     clip,
     comparison,
     error_text,
@@ -36,6 +37,7 @@ from incident_evals.report import (
     read,
     reason,
     release_line,
+    sections,
 )
 from incident_evals.report.terminal import (
     SHOWN_LABELS,
@@ -104,6 +106,30 @@ def _table(reading: Reading) -> list[str]:
     return lines
 
 
+def _section_body(section: Section) -> list[str]:
+    items = section.items
+    if section.kind == "details":
+        return [line for item in items for line in _item(item, section.alpha)]
+    if section.kind == "labels":
+        return [_labels(items)]
+    if section.kind == "fixed":
+        lines = []
+        for item in items:
+            compared = comparison(item)
+            where = f"({escape(item['severity'])}, {escape(item['category'])})"
+            lines.append(
+                f"- {code(label(item))} {where}" + (f": {_arrows(compared)}" if compared else "")
+            )
+        return lines
+    first = items[0]
+    error = clip(error_text(first) or "no error message recorded")
+    where = f"({escape(first['severity'])}, {escape(first['category'])})"
+    lines = [f"- {code(label(first))} {where}: {escape(error)}"]
+    if len(items) > 1:
+        lines.append(f"- and {plural(len(items) - 1, 'more error')}")
+    return lines
+
+
 def markdown(results: Mapping[str, Any]) -> str:
     """The Markdown summary (layout in the module docstring), ending with a newline."""
     reading = read(results)
@@ -113,61 +139,7 @@ def markdown(results: Mapping[str, Any]) -> str:
     if reading.has_baseline and reading.status_counts():
         counts += " " + escape(status_line(reading)).capitalize() + "."
     lines.extend(["", counts])
-    sections: list[tuple[str, list[str]]] = []
-    if reading.regressions:
-        body = [line for item in reading.regressions for line in _item(item, None)]
-        sections.append((f"Regressions ({len(reading.regressions)})", body))
-    if reading.new_failures:
-        title = "New failures" if reading.has_baseline else "Failures"
-        body = [line for item in reading.new_failures for line in _item(item, reading.alpha)]
-        sections.append((f"{title} ({len(reading.new_failures)})", body))
-    if reading.known_failures:
-        sections.append(
-            (
-                f"Known failures ({len(reading.known_failures)}), failing in the baseline too",
-                [_labels(reading.known_failures)],
-            )
-        )
-    if reading.expected_failures:
-        sections.append(
-            (
-                f"Expected failures ({len(reading.expected_failures)}), open incidents (xfailed)",
-                [_labels(reading.expected_failures)],
-            )
-        )
-    if reading.fixed:
-        fixed = []
-        for item in reading.fixed:
-            compared = comparison(item)
-            where = f"({escape(item['severity'])}, {escape(item['category'])})"
-            fixed.append(
-                f"- {code(label(item))} {where}" + (f": {_arrows(compared)}" if compared else "")
-            )
-        sections.append((f"Fixed ({len(reading.fixed)})", fixed))
-    if reading.xpassed:
-        sections.append(
-            (
-                f"XPassed ({len(reading.xpassed)}), open incidents that now pass: set their "
-                "status to resolved",
-                [_labels(reading.xpassed)],
-            )
-        )
-    if reading.errors:
-        first = reading.errors[0]
-        error = clip(error_text(first) or "no error message recorded")
-        where = f"({escape(first['severity'])}, {escape(first['category'])})"
-        errors = [f"- {code(label(first))} {where}: {escape(error)}"]
-        if len(reading.errors) > 1:
-            errors.append(f"- and {plural(len(reading.errors) - 1, 'more error')}")
-        sections.append((f"Errors ({len(reading.errors)})", errors))
-    if reading.removed:
-        sections.append(
-            (
-                f"Removed ({len(reading.removed)}), in the baseline but not in this run",
-                [_labels(reading.removed)],
-            )
-        )
-    for title, body in sections:
-        lines.extend(["", f"### {title}", "", *body])
+    for section in sections(reading):
+        lines.extend(["", f"### {section.title()}", "", *_section_body(section)])
     lines.extend(["", f"**{escape(release_line(results))}**"])
     return "\n".join(lines) + "\n"

@@ -129,6 +129,26 @@ def label_list(items: Sequence[Item]) -> str:
     return report.labels(items, SHOWN_LABELS)
 
 
+def _section_body(section: report.Section) -> list[str]:
+    items = section.items
+    if section.kind == "details":
+        return [line for item in items for line in item_block(item, section.alpha)]
+    if section.kind == "labels":
+        return [f"  {label_list(items)}"]
+    if section.kind == "fixed":
+        lines = []
+        for item in items:
+            compared = comparison(item)
+            lines.append(f"  {label(item)} ({where(item)})" + (f": {compared}" if compared else ""))
+        return lines
+    first = items[0]
+    error = clip(error_text(first) or "no error message recorded")
+    lines = [f"  {label(first)} ({where(first)}): {error}"]
+    if len(items) > 1:
+        lines.append(f"  and {plural(len(items) - 1, 'more error')}")
+    return lines
+
+
 def summary_lines(results: Mapping[str, Any]) -> list[str]:
     """The summary, one string per line, plain text (layout in the module docstring)."""
     reading = read(results)
@@ -142,57 +162,7 @@ def summary_lines(results: Mapping[str, Any]) -> list[str]:
     lines.append(outcome_line(reading))
     if reading.has_baseline and reading.status_counts():
         lines.append(status_line(reading))
-    sections: list[tuple[str, list[str]]] = []
-    if reading.regressions:
-        blocks = [line for item in reading.regressions for line in item_block(item, None)]
-        sections.append((f"REGRESSIONS ({len(reading.regressions)})", blocks))
-    if reading.new_failures:
-        title = "NEW FAILURES" if reading.has_baseline else "FAILURES"
-        blocks = [line for item in reading.new_failures for line in item_block(item, reading.alpha)]
-        sections.append((f"{title} ({len(reading.new_failures)})", blocks))
-    if reading.known_failures:
-        sections.append(
-            (
-                f"KNOWN FAILURES ({len(reading.known_failures)}), failing in the baseline too",
-                [f"  {label_list(reading.known_failures)}"],
-            )
-        )
-    if reading.expected_failures:
-        sections.append(
-            (
-                f"EXPECTED FAILURES ({len(reading.expected_failures)}), open incidents (xfailed)",
-                [f"  {label_list(reading.expected_failures)}"],
-            )
-        )
-    if reading.fixed:
-        fixed = []
-        for item in reading.fixed:
-            compared = comparison(item)
-            fixed.append(f"  {label(item)} ({where(item)})" + (f": {compared}" if compared else ""))
-        sections.append((f"FIXED ({len(reading.fixed)})", fixed))
-    if reading.xpassed:
-        sections.append(
-            (
-                f"XPASSED ({len(reading.xpassed)}), open incidents that now pass: "
-                "set their status to resolved",
-                [f"  {label_list(reading.xpassed)}"],
-            )
-        )
-    if reading.errors:
-        first = reading.errors[0]
-        error = clip(error_text(first) or "no error message recorded")
-        errors = [f"  {label(first)} ({where(first)}): {error}"]
-        if len(reading.errors) > 1:
-            errors.append(f"  and {plural(len(reading.errors) - 1, 'more error')}")
-        sections.append((f"ERRORS ({len(reading.errors)})", errors))
-    if reading.removed:
-        sections.append(
-            (
-                f"REMOVED ({len(reading.removed)}), in the baseline but not in this run",
-                [f"  {label_list(reading.removed)}"],
-            )
-        )
-    for title, body in sections:
-        lines.extend(["", title, *body])
+    for section in report.sections(reading):
+        lines.extend(["", section.title(capitals=True), *_section_body(section)])
     lines.extend(["", release_line(results)])
     return lines
