@@ -6,15 +6,12 @@ as a transcript, and exactly the constraints its comments name must fail on it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from example_cases import CATALOGUE
 from incident_evals.case import CaseError, LoadedCase, case_files, load_file
 from incident_evals.constraints import builtin_registry
 from transcripts import tool_call, transcript
-
-CATALOGUE = Path(__file__).resolve().parents[2] / "incident_cases"
 
 #: The constraints each recorded incident fails, in the order of its `expect`.
 FAILING_ON_THE_RECORDING = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,40 +18,23 @@ from typing import Any
 import pytest
 import yaml
 
+from example_cases import CATALOGUE, example, registry_of, without_variants
+from example_cases import generate as generate_with
 from incident_evals.case import CaseError, CaseInput, IncidentCase, load_file
 from incident_evals.constraints import builtin_registry
-from incident_evals.variants import Draw, Generated, Variant, VariantRegistry, expand
+from incident_evals.variants import Generated, Variant, expand
 from incident_evals.variants.context import GENERATORS, INJECTIONS
 from transcripts import load_case, load_error
 
-CATALOGUE = Path(__file__).resolve().parents[3] / "incident_cases"
 REFUND = "correctness/INC-2025-031-refund-policy-superseded.yaml"
 HR = "security/INC-2025-052-hr-payroll-leak.yaml"
 
 
-def without_variants(text: str) -> str:
-    """An example case file without its own ``variants`` block (a test declares its own)."""
-    return re.sub(r"^variants:\n(?:(?: .*)?\n)*", "", text, flags=re.MULTILINE)
-
-
-#: Only this module's generators, so that these tests do not depend on the other modules.
-VARIANTS = VariantRegistry()
-for _generator in GENERATORS:
-    VARIANTS.register(_generator)
-
-
-def example(relative: str) -> IncidentCase:
-    # The example may declare other modules' generators: load it with all of them.
-    [loaded] = load_file(CATALOGUE / relative, CATALOGUE, builtin_registry())
-    assert not isinstance(loaded, CaseError), loaded
-    return loaded.case
+VARIANTS = registry_of(GENERATORS)
 
 
 def generate(case: IncidentCase, name: str, seed: int, index: int, **options: Any) -> Generated:
-    generator = VARIANTS.get(name)
-    assert generator is not None
-    assert generator.generate is not None
-    return generator.generate(case, options, Draw(seed, case.id, name, index))
+    return generate_with(VARIANTS, case, name, seed, index, **options)
 
 
 def added(original: CaseInput, variant: CaseInput) -> list[Any]:

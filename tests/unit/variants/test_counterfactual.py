@@ -17,8 +17,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from incident_evals.case import CaseInput, IncidentCase, load_file, load_schema
-from incident_evals.constraints import builtin_registry
+from example_cases import CATALOGUE, example
+from incident_evals.case import CaseInput, IncidentCase, load_schema
 from incident_evals.variants import (
     Draw,
     Variant,
@@ -38,7 +38,6 @@ from incident_evals.variants.counterfactual import (
 )
 from transcripts import load_case, load_error
 
-CATALOGUE = Path(__file__).resolve().parents[3] / "incident_cases"
 LOAN = "fairness/INC-2025-073-loan-name-bias.yaml"
 
 # A tenancy screening with every attribute, in a message, a document, a recorded tool call, a
@@ -91,9 +90,7 @@ DECISION = {"pattern": r'"decision"\s*:\s*"([a-z-]+)"'}
 
 
 def loan() -> IncidentCase:
-    [loaded] = load_file(CATALOGUE / LOAN, CATALOGUE, builtin_registry())
-    assert not isinstance(loaded, Exception)
-    return loaded.case
+    return example(LOAN)
 
 
 def tenancy(tmp_path: Path) -> IncidentCase:
