@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -22,7 +22,7 @@ from incident_evals.case import (
     load_file,
 )
 from incident_evals.client import EndpointError, JudgeError
-from incident_evals.constraints import BoundConstraint, Verdict
+from incident_evals.constraints import BoundConstraint, ConstraintRegistry, Verdict
 from incident_evals.constraints.judge import JudgeCheck, judge_checks
 from incident_evals.constraints.normalize import normalize
 from incident_evals.constraints.tools import render_call
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
     from incident_evals.baseline import Regression
     from incident_evals.case import IncidentCase
-    from incident_evals.constraints import ConstraintRegistry
     from incident_evals.transcript import Transcript
     from incident_evals.variants import Variant
 
@@ -73,38 +72,43 @@ class CollectState:
 
     def registry_for(self, file: pytest.File) -> ConstraintRegistry:
         """The constraints known to cases in ``file``'s folder, as pytest scopes conftest files."""
-        folder = file.path.parent
-        if folder not in self.registries:
-            registry = self.builtins.copy()
-            try:
-                file.ihook.pytest_incident_evals_register_constraints(registry=registry)
-            except Exception as exc:
-                raise file.CollectError(
-                    "pytest_incident_evals_register_constraints"
-                    f"{_raised_in(exc, file.config.rootpath)}: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from None
-            self.registries[folder] = registry
-        return self.registries[folder]
+        return _folder_registry(
+            file, self.registries, self.builtins, "pytest_incident_evals_register_constraints"
+        )
 
     def variant_registry_for(self, file: pytest.File) -> VariantRegistry:
         """The generators known to cases in ``file``'s folder, scoped like constraints."""
-        folder = file.path.parent
-        if folder not in self.variant_registries:
-            if self.builtin_variants is None:
-                from incident_evals.variants import builtin_variant_registry
+        if self.builtin_variants is None:
+            from incident_evals.variants import builtin_variant_registry
 
-                self.builtin_variants = builtin_variant_registry()
-            registry = self.builtin_variants.copy()
-            try:
-                file.ihook.pytest_incident_evals_register_variants(registry=registry)
-            except Exception as exc:
-                raise file.CollectError(
-                    "pytest_incident_evals_register_variants"
-                    f"{_raised_in(exc, file.config.rootpath)}: {type(exc).__name__}: {exc}"
-                ) from None
-            self.variant_registries[folder] = registry
-        return self.variant_registries[folder]
+            self.builtin_variants = builtin_variant_registry()
+        return _folder_registry(
+            file,
+            self.variant_registries,
+            self.builtin_variants,
+            "pytest_incident_evals_register_variants",
+        )
+
+
+_Registry = TypeVar("_Registry", ConstraintRegistry, VariantRegistry)
+
+
+def _folder_registry(
+    file: pytest.File, cache: dict[Path, _Registry], builtins: _Registry, hook: str
+) -> _Registry:
+    """``builtins`` plus what the conftest files of ``file``'s folder register through ``hook``,
+    made once per folder."""
+    folder = file.path.parent
+    if folder not in cache:
+        registry = builtins.copy()
+        try:
+            getattr(file.ihook, hook)(registry=registry)
+        except Exception as exc:
+            raise file.CollectError(
+                f"{hook}{_raised_in(exc, file.config.rootpath)}: {type(exc).__name__}: {exc}"
+            ) from None
+        cache[folder] = registry
+    return cache[folder]
 
 
 @dataclass
