@@ -32,6 +32,7 @@ from incident_evals.recorded import (
     has_recording,
     recorded_transcript,
     self_check,
+    unjudged_check,
 )
 from incident_evals.results import item_data
 from incident_evals.session import EvalSession
@@ -557,8 +558,8 @@ class RecordedItem(pytest.Item):
         super().__init__(**kwargs)
         self.loaded = loaded
         self.case = loaded.case
-        self.check: SelfCheck | None = self_check(loaded)
-        if not self.check.checkable:
+        self.check: SelfCheck | None = unjudged_check(loaded)
+        if self.check is not None:
             # Known at collection: the skip then points at the case file.
             self.add_marker(pytest.mark.skip(reason=f"{self.label}: {self.check.describe()}"))
         for marker in (self.case.incident.severity, self.case.incident.category):

@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from incident_evals.case import LoadedCase
     from incident_evals.constraints import BoundConstraint, Verdict
 
-__all__ = ["RECORDED", "SelfCheck", "has_recording", "recorded_transcript", "self_check"]
+__all__ = [
+    "RECORDED",
+    "SelfCheck",
+    "has_recording",
+    "recorded_transcript",
+    "self_check",
+    "unjudged_check",
+]
 
 RECORDED = "recorded"
 #: Constraints that judge something a recording does not have.
@@ -103,19 +110,28 @@ class SelfCheck:
         )
 
 
-def self_check(loaded: LoadedCase) -> SelfCheck:
-    transcript = recorded_transcript(loaded)
-    judged = []
-    skipped = []
+def _split(loaded: LoadedCase) -> tuple[list[BoundConstraint], list[BoundConstraint]]:
+    """The constraints that can judge the recording, and those left out."""
     case = loaded.case
     unjudged = set(NOT_JUDGED)
     if case.recorded_output is None:
         unjudged |= TEXT_ONLY
     if not case.recorded_tool_calls:
         unjudged |= TOOLS_ONLY
-    for constraint in loaded.constraints:
-        if constraint.name in unjudged:
-            skipped.append(constraint)
-        else:
-            judged.append((constraint, constraint.judge(transcript, loaded.case)))
-    return SelfCheck(tuple(judged), tuple(skipped))
+    judged = [c for c in loaded.constraints if c.name not in unjudged]
+    skipped = [c for c in loaded.constraints if c.name in unjudged]
+    return judged, skipped
+
+
+def unjudged_check(loaded: LoadedCase) -> SelfCheck | None:
+    """The self-check of a case none of whose constraints can judge its recording, without
+    judging anything; ``None`` when some can (collection uses it: judging is the item's work)."""
+    judged, skipped = _split(loaded)
+    return None if judged else SelfCheck((), tuple(skipped))
+
+
+def self_check(loaded: LoadedCase) -> SelfCheck:
+    transcript = recorded_transcript(loaded)
+    judged, skipped = _split(loaded)
+    verdicts = tuple((c, c.judge(transcript, loaded.case)) for c in judged)
+    return SelfCheck(verdicts, tuple(skipped))
