@@ -158,7 +158,10 @@ class EvalSession:
                         )
                         raise self._failure from exc
                 self._client = ChatClient(
-                    self.endpoint, timeout_s=self._timeout_s, retries=self._retries
+                    self.endpoint,
+                    timeout_s=self._timeout_s,
+                    retries=self._retries,
+                    concurrency=self.dispatcher.concurrency,
                 )
             return self._client
 
