@@ -633,3 +633,27 @@ def test_a_case_from_new_from_openai_is_sent_in_the_form_strict_servers_accept(
     result.assert_outcomes(passed=1)
     [request] = chat_server.requests
     assert request.body["messages"][1] == {"role": "assistant", "content": "", "tool_calls": [call]}
+
+
+def test_a_malformed_judge_answer_is_a_judge_error(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    write_hostile_case(pytester.path, expect=[{"judge": "The answer quotes the 30-day policy."}])
+
+    def script(body: dict[str, Any]) -> Reply:
+        if body["model"] == "judge-model":
+            return Reply(raw_body='{"choices": [{"message": {"content": {"verdict": "pass"}}}]}')
+        return Reply(content="30 days")
+
+    chat_server.set_script(script)
+
+    result = pytester.runpytest(
+        *endpoint_args, "--incident-judge-model=judge-model", "--incident-report=results.json"
+    )
+
+    assert_error_everywhere(
+        pytester,
+        result,
+        f"{CASE_ID}: judge error: malformed answer from the judge: choices[0].message.content "
+        "is an object, expected a string, null or an array of content parts (after 1 attempt)",
+    )
