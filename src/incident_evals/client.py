@@ -182,6 +182,7 @@ def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, http.TimeoutException | http.TransportError)
 
 
+@functools.cache
 def _http_module() -> Any:
     """The HTTP library under the installed SDK (``httpx``, or ``httpx2`` in newer releases)."""
     import openai
