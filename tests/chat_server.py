@@ -84,9 +84,14 @@ class Reply:
     finish_reason: str | None = None
     """Defaults to ``"tool_calls"`` when ``tool_calls`` is set, else ``"stop"``."""
     drop_connection: bool = False
-    #: Sent verbatim with status 200, instead of a completion (a broken endpoint).
-    raw_body: str | None = None
     """Close the socket without sending any response (after the delay, if any)."""
+    raw_body: str | bytes | None = None
+    """Sent verbatim instead of a completion (a broken endpoint), with ``status`` and ``headers``
+    (``Content-Type`` defaults to ``application/json``; a header given here wins)."""
+    chunk_size: int | None = None
+    """Send ``raw_body`` with chunked transfer encoding, this many bytes a chunk (no
+    ``Content-Length``), sleeping ``chunk_delay_s`` before each chunk."""
+    chunk_delay_s: float = 0.0
 
 
 Script: TypeAlias = list[Reply] | Callable[[dict[str, Any]], Reply]
@@ -307,12 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._drop()
             return
         if reply.raw_body is not None:
-            data = reply.raw_body.encode("utf-8")
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send_raw(chat, reply)
             return
         if reply.status != 200:
             self._send_json(
@@ -320,6 +320,32 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         self._send_json(200, chat._completion(body, reply), reply.headers)
+
+    def _send_raw(self, chat: ChatServer, reply: Reply) -> None:
+        raw = reply.raw_body
+        data = raw.encode("utf-8") if isinstance(raw, str) else raw or b""
+        headers = {"Content-Type": "application/json", **reply.headers}
+        if reply.chunk_size is None:
+            headers.setdefault("Content-Length", str(len(data)))
+        else:
+            headers["Transfer-Encoding"] = "chunked"
+        self.send_response(reply.status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if reply.chunk_size is None:
+            self.wfile.write(data)
+            self.wfile.flush()
+            return
+        for start in range(0, len(data), reply.chunk_size):
+            if reply.chunk_delay_s and chat._stopping.wait(reply.chunk_delay_s):
+                self._drop()
+                return
+            chunk = data[start : start + reply.chunk_size]
+            self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
 
 
 class _ScriptError(Exception):

@@ -167,6 +167,7 @@ def _variants(args: argparse.Namespace) -> int:
 def _generator(args: argparse.Namespace) -> Callable[[list[dict[str, Any]]], str]:
     """The generator model, through the same retrying client and cache as ``pytest`` uses."""
     from incident_evals.client import ChatClient, Endpoint, ResponseCache
+    from incident_evals.replay import read_answer
     from incident_evals.session import GENERATOR_MAX_TOKENS, GENERATOR_TEMPERATURE
 
     endpoint = Endpoint(args.generator_base_url, args.generator_model, "--generator-base-url")
@@ -184,9 +185,9 @@ def _generator(args: argparse.Namespace) -> Callable[[list[dict[str, Any]]], str
         response = cache.get(request)
         if response is None:
             response, _ = client.complete(request)
+            read_answer(response, "the generator model")  # a malformed answer is not cached
             cache.put(request, response)
-        content = ((response.get("choices") or [{}])[0].get("message") or {}).get("content")
-        return content if isinstance(content, str) else ""
+        return read_answer(response, "the generator model").text
 
     return complete
 

@@ -1,16 +1,23 @@
 """Requests -> replies: one OpenAI-compatible Chat Completions endpoint behind the official SDK.
 
-Retries live here, not in the SDK (``max_retries=0``), so that one policy covers every call:
-exponential backoff with jitter on 429, 5xx, timeouts and connection errors, honouring
-``Retry-After``. A call that exhausts its budget raises :class:`EndpointError` carrying the cause.
+Retries live here, not in the SDK (``max_retries=0``), so that one policy covers every call: the
+SDK's own choice of what to retry (408, 409, 429, 5xx, timeouts, connection errors, and the
+server's ``x-should-retry``), with exponential backoff and jitter, honouring ``Retry-After``. A
+call that exhausts its budget raises :class:`EndpointError` carrying the cause.
+
+An answer is untrusted input: it is read in bounded time and size, and must be one JSON object
+(:func:`load_answer`); whether that object is a completion is checked where it is read
+(:func:`incident_evals.replay.read_answer`), which also covers targets and recordings.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -19,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable, Iterator
 
     import openai
     from tenacity import RetryCallState
@@ -28,6 +35,21 @@ DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 #: Sent when no key is set: local servers ignore it, and the SDK refuses an empty key.
 PLACEHOLDER_API_KEY = "unused"
 MAX_RETRY_AFTER_S = 60.0
+#: The most one answer may hold, decompressed. A completion is a few kilobytes; this leaves room
+#: for long outputs and many tool calls while keeping a runaway or hostile answer from filling
+#: memory (each request in flight may hold one).
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+#: An error answer (HTTP 4xx/5xx) is read only for its message: the rest is dropped unread.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+#: Deeper JSON is refused: later steps (recordings, reports) walk it recursively.
+MAX_ANSWER_DEPTH = 100
+#: How much of an untrusted text (a body, an error message) a one-line error quotes.
+QUOTE_CHARS = 80
+#: Keep-alive connections when the caller does not say how many requests it sends at once.
+DEFAULT_KEEPALIVE = 100
+#: Statuses worth another attempt, as the official SDK decides: request timeout, conflict (a
+#: lock timeout at OpenAI), rate limit; plus every status >= 500.
+RETRIED_STATUSES = frozenset({408, 409, 429})
 
 
 @dataclass(frozen=True)
@@ -68,38 +90,168 @@ class JudgeError(EndpointError):
     kind = "judge"
 
 
+class MalformedAnswer(EndpointError):
+    """An answer that is not a well-formed completion: never retried, never read as an output."""
+
+    def __init__(self, cause: str) -> None:
+        super().__init__(cause, 1)
+
+    def __str__(self) -> str:
+        # Malformed answers are never retried, so "(after 1 attempt)" would say nothing.
+        return self.cause
+
+
+class _AnswerTooLarge(Exception):
+    """The answer passed :data:`MAX_ANSWER_BYTES` (raised while it arrives, before it is kept)."""
+
+
+class _AnswerTooSlow(Exception):
+    """The answer's body was still arriving when the request's timeout ran out."""
+
+
+def quote_fragment(text: str, limit: int = QUOTE_CHARS) -> str:
+    """A fragment of untrusted text for a one-line message: escaped, clipped, its size named."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """An endpoint's own message on one line: whitespace collapsed, clipped."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[:limit] + "…"
+
+
 def describe_error(exc: BaseException) -> str:
     """One line naming the status, the message and the request id where the endpoint gave them."""
     import openai
 
     if isinstance(exc, openai.APIStatusError):
         request_id = exc.request_id or exc.response.headers.get("x-request-id")
-        suffix = f" [request id {request_id}]" if request_id else ""
+        suffix = f" [request id {one_line(request_id, QUOTE_CHARS)}]" if request_id else ""
         return f"HTTP {exc.status_code} from the endpoint: {_error_message(exc)}{suffix}"
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError | _AnswerTooSlow):
         return "the request timed out"
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
-        detail = f": {cause}" if cause else ""
+        detail = f": {one_line(str(cause))}" if cause and str(cause) else ""
         return f"cannot connect to the endpoint{detail}"
-    return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, _AnswerTooLarge):
+        return (
+            f"the endpoint's answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB, "
+            "the most one answer may hold"
+        )
+    http = _http_module()
+    if isinstance(exc, http.TimeoutException):
+        return "the request timed out"
+    if isinstance(exc, http.TransportError):
+        detail = f": {one_line(str(exc))}" if str(exc) else ""
+        return f"the connection broke while the answer arrived ({type(exc).__name__}{detail})"
+    return one_line(f"{type(exc).__name__}: {exc}")
 
 
 def _error_message(exc: openai.APIStatusError) -> str:
+    """The endpoint's own message: from an OpenAI-style error object, else a clipped quote of
+    the body (an ``error`` string, or a proxy's HTML page)."""
     body = exc.body
     if isinstance(body, dict):
-        message = body.get("message") or (body.get("error") or {}).get("message")
-        if message:
-            return str(message)
-    return exc.message
+        error = body.get("error")
+        message = body.get("message") or (
+            error.get("message") if isinstance(error, dict) else error
+        )
+        if isinstance(message, str) and message.strip():
+            return one_line(message)
+    elif isinstance(body, str) and body.strip():
+        return quote_fragment(one_line(body, len(body)))
+    return one_line(exc.message)
 
 
 def _is_retryable(exc: BaseException) -> bool:
     import openai
 
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, openai.APITimeoutError | openai.APIConnectionError)
+        # The server's own word first, as the SDK does (OpenAI sends it on some errors).
+        should_retry = exc.response.headers.get("x-should-retry")
+        if should_retry in ("true", "false"):
+            return should_retry == "true"
+        return exc.status_code in RETRIED_STATUSES or exc.status_code >= 500
+    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError | _AnswerTooSlow):
+        return True
+    # The body broke off or stalled after the headers: the SDK had already handed it over.
+    http = _http_module()
+    return isinstance(exc, http.TimeoutException | http.TransportError)
+
+
+@functools.cache
+def _http_module() -> Any:
+    """The HTTP library under the installed SDK (``httpx``, or ``httpx2`` in newer releases)."""
+    import openai
+
+    base = next(klass for klass in openai.DefaultHttpxClient.__mro__ if klass.__name__ == "Client")
+    return sys.modules[base.__module__.split(".")[0]]
+
+
+def load_answer(body: bytes | str, source: str = "the endpoint") -> dict[str, Any]:
+    """The answer as JSON data: one object, of bounded depth, with no NaN or Infinity.
+
+    Raises :class:`MalformedAnswer`; whether the object is a completion is
+    :func:`incident_evals.replay.read_answer`'s to say.
+    """
+    prefix = f"malformed answer from {source}: the body"
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if not text.strip():
+        raise MalformedAnswer(f"{prefix} is empty")
+    try:
+        value = json.loads(body, parse_constant=_no_constant)
+    except RecursionError:
+        raise MalformedAnswer(f"{prefix} is nested deeper than {MAX_ANSWER_DEPTH} levels") from None
+    except ValueError:
+        raise MalformedAnswer(f"{prefix} is not JSON: {quote_fragment(text)}") from None
+    if not isinstance(value, dict):
+        raise MalformedAnswer(
+            f"{prefix} is {json_type(value)}, expected an object: {quote_fragment(text)}"
+        )
+    if nested_deeper_than(value, MAX_ANSWER_DEPTH):
+        raise MalformedAnswer(f"{prefix} is nested deeper than {MAX_ANSWER_DEPTH} levels")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_type(value: Any) -> str:
+    """A value's JSON type with its article, for messages ("an object", not "a dict")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON data nests more than ``limit`` arrays and objects (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
@@ -141,6 +293,8 @@ class TargetClient:
         self.target = target
         self.name = getattr(target, "__qualname__", None) or type(target).__name__
         self.endpoint = Endpoint(base_url=None, model=model, source="pytest_incident_evals_target")
+        #: Names where an answer came from, in the messages about a malformed one.
+        self.source = f"the target {self.name}"
 
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
         started = time.perf_counter()
@@ -148,16 +302,25 @@ class TargetClient:
             reply = self.target(json.loads(json.dumps(request)))
         except Exception as exc:
             raise EndpointError(
-                f"the target {self.name} raised {type(exc).__name__}: {exc}", 1
+                f"the target {self.name} raised {type(exc).__name__}: {one_line(str(exc))}", 1
             ) from exc
         latency = time.perf_counter() - started
-        if not isinstance(reply, dict) or not isinstance(reply.get("choices"), list):
+        if not isinstance(reply, dict):
             raise EndpointError(
                 f"the target {self.name} returned {type(reply).__name__}, not a Chat "
                 "Completions response (a dict with choices[0].message)",
                 1,
             )
-        return reply, latency
+        try:
+            # Plain JSON data from here on, as an endpoint's answer is: recordings and
+            # reports write it, and the application keeps no hold on what the replay reads.
+            text = json.dumps(reply, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise MalformedAnswer(
+                f"malformed answer from {self.source}: the response is not JSON data "
+                f"({one_line(str(exc), QUOTE_CHARS)})"
+            ) from None
+        return load_answer(text, self.source), latency
 
     def cancel(self) -> None:
         """Nothing to cancel: a call in progress is the application's own."""
@@ -167,7 +330,15 @@ class TargetClient:
 
 
 class ChatClient:
-    """Sends Chat Completions requests to one endpoint, retrying what is worth retrying."""
+    """Sends Chat Completions requests to one endpoint, retrying what is worth retrying.
+
+    ``concurrency`` is how many requests the caller sends at once. The connection pool never
+    makes a request wait for a connection, so the timeout of each attempt runs from when it is
+    sent; ``concurrency`` only sizes how many connections are kept open between requests.
+    """
+
+    #: Names where an answer came from, in the messages about a malformed one.
+    source = "the endpoint"
 
     def __init__(
         self,
@@ -177,20 +348,56 @@ class ChatClient:
         retries: int = 3,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 20.0,
+        concurrency: int | None = None,
     ) -> None:
         import openai
 
         self.endpoint = endpoint
         self.retries = retries
+        self.timeout_s = timeout_s
         # Set when the run stops: backoff waits end at once instead of sleeping on.
         self._cancelled = threading.Event()
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
+        http = _http_module()
         self._sdk = openai.OpenAI(
             base_url=endpoint.base_url,
             api_key=os.environ.get(endpoint.api_key_env) or PLACEHOLDER_API_KEY,
             timeout=timeout_s,
             max_retries=0,
+            # Uncompressed, so the size of an answer is what arrives (a small compressed body
+            # can expand a thousandfold); a server that compresses anyway is still bounded.
+            default_headers={"Accept-Encoding": "identity"},
+            http_client=openai.DefaultHttpxClient(
+                # The SDK's timeout includes waiting for a pooled connection: with no limit on
+                # connections, no request ever waits there behind the others.
+                limits=http.Limits(
+                    max_connections=None,
+                    max_keepalive_connections=concurrency or DEFAULT_KEEPALIVE,
+                ),
+                event_hooks={"response": [self._bound_answer]},
+            ),
+        )
+
+    def _bound_answer(self, response: Any) -> None:
+        """Bound an answer's size and the time its body takes, before anything reads it.
+
+        Runs as the headers arrive, for answers the SDK reads itself (error bodies) and for
+        those :meth:`complete` reads, so no body is ever held whole before it is measured.
+        """
+        failed = response.status_code >= 400
+        length = response.headers.get("content-length", "")
+        if not failed and length.isdigit() and int(length) > MAX_ANSWER_BYTES:
+            raise _AnswerTooLarge
+        if failed and response.headers.get("content-encoding", "identity") != "identity":
+            # Only the message of an error body is wanted: not worth inflating.
+            del response.headers["content-encoding"]
+        response.stream = _bounded_stream(
+            _http_module(),
+            response.stream,
+            limit=MAX_ERROR_BODY_BYTES if failed else MAX_ANSWER_BYTES,
+            truncate=failed,
+            deadline=time.monotonic() + self.timeout_s,
         )
 
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -226,28 +433,26 @@ class ChatClient:
                         raise EndpointError("the run was stopped before this request", 0)
                     attempts += 1
                     started = time.perf_counter()
-                    # The raw body, not the SDK's pydantic model: the transcript wants plain
-                    # JSON anyway, and building then dumping the model costs more than the call.
-                    raw = self._sdk.chat.completions.with_raw_response.create(**request)
-                    body = raw.text
+                    # The body as bytes, not the SDK's pydantic model: the transcript wants
+                    # plain JSON anyway, and the answer must be measured as it arrives.
+                    with self._sdk.chat.completions.with_streaming_response.create(
+                        **request
+                    ) as raw:
+                        body = _read_bounded(raw.iter_bytes())
                     latency = time.perf_counter() - started
+        except EndpointError:
+            raise
         except Exception as exc:
             import openai
 
-            if isinstance(exc, openai.OpenAIError):
+            http = _http_module()
+            if isinstance(
+                exc,
+                openai.OpenAIError | _AnswerTooLarge | _AnswerTooSlow | http.HTTPError,
+            ):
                 raise EndpointError(describe_error(exc), attempts) from exc
             raise
-        try:
-            reply = json.loads(body)
-        except ValueError:
-            raise EndpointError(
-                f"the endpoint's answer is not JSON: {body[:120]!r}", attempts
-            ) from None
-        if not isinstance(reply, dict):
-            raise EndpointError(
-                f"the endpoint's answer is not a JSON object: {body[:120]!r}", attempts
-            )
-        return reply, latency
+        return load_answer(body, self.source), latency
 
     def _sleep(self, seconds: float) -> None:
         if self._cancelled.wait(seconds):
@@ -260,6 +465,57 @@ class ChatClient:
     def close(self) -> None:
         self.cancel()
         self._sdk.close()
+
+
+def _read_bounded(chunks: Iterable[bytes]) -> bytes:
+    """The whole (decompressed) body, refused once it passes :data:`MAX_ANSWER_BYTES`."""
+    parts: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise _AnswerTooLarge
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _bounded_stream(http: Any, inner: Any, *, limit: int, truncate: bool, deadline: float) -> Any:
+    """``inner`` (a response's raw byte stream), cut at ``limit`` bytes and at ``deadline``.
+
+    A larger body is refused (:class:`_AnswerTooLarge`), or with ``truncate`` cut short; a body
+    still arriving at ``deadline`` is a timeout (:class:`_AnswerTooSlow`): the SDK's own timeout
+    bounds each wait for data, not the whole answer, so a slow trickle would otherwise never end.
+    """
+    return _bounded_stream_class(http)(inner, limit, truncate, deadline)
+
+
+@functools.cache
+def _bounded_stream_class(http: Any) -> Any:
+    # Made once per HTTP library: the stream must be that library's own SyncByteStream.
+    class BoundedStream(http.SyncByteStream):  # type: ignore[misc]
+        def __init__(self, inner: Any, limit: int, truncate: bool, deadline: float) -> None:
+            self.inner = inner
+            self.limit = limit
+            self.truncate = truncate
+            self.deadline = deadline
+
+        def __iter__(self) -> Iterator[bytes]:
+            size = 0
+            for chunk in self.inner:
+                if time.monotonic() > self.deadline:
+                    raise _AnswerTooSlow
+                size += len(chunk)
+                if size > self.limit:
+                    if self.truncate:
+                        yield chunk[: len(chunk) - (size - self.limit)]
+                        return
+                    raise _AnswerTooLarge
+                yield chunk
+
+        def close(self) -> None:
+            self.inner.close()
+
+    return BoundedStream
 
 
 # --- the response cache ---------------------------------------------------------------------

@@ -152,7 +152,7 @@ OPTIONS = (
     ),
     Option(
         "retries",
-        "retries per request on 429, 5xx, timeouts and connection errors "
+        "retries per request on 408, 409, 429, 5xx, timeouts and connection errors "
         f"(default {DEFAULT_RETRIES})",
         parse=non_negative_int,
         default=DEFAULT_RETRIES,

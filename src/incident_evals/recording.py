@@ -196,6 +196,14 @@ class RecordingCompleter:
         #: The model configured for the run, if any: a recording of another model is a miss.
         self.model = model
 
+    @property
+    def source(self) -> str:
+        """Where the answers come from, for the messages about a malformed one."""
+        if self.inner is not None:
+            return str(getattr(self.inner, "source", "the endpoint"))
+        shown = _shown(self.store.directory)
+        return f"the recording of case {self.case_id} (sample {self.sample}) in {shown}"
+
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
         if self.inner is not None:
             response, latency = self.inner.complete(request)

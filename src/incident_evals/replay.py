@@ -2,15 +2,29 @@
 
 Tools are never executed: each call the model makes is answered with the first recorded
 response whose ``when`` is a subset of the call's parsed arguments, else the fallback.
+
+Every answer, from an endpoint, a target or a recording, is checked by :func:`read_answer`
+before anything reads it: an answer that is not a well-formed completion is an endpoint error,
+never an empty output. Every request goes out through :func:`normalise_request`, in the form
+the strictest common servers accept.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from incident_evals.case import DEFAULT_DOCUMENT_TEMPLATE, CaseInput, IncidentCase, Tool
+from incident_evals.client import (
+    MAX_ANSWER_DEPTH,
+    MalformedAnswer,
+    json_type,
+    nested_deeper_than,
+    one_line,
+    quote_fragment,
+)
 from incident_evals.transcript import Exchange, ToolCall, Transcript
 
 if TYPE_CHECKING:
@@ -29,8 +43,258 @@ REQUEST_PARAMS = (
 )
 
 
+#: Usage counts that must be whole numbers when an answer gives them.
+USAGE_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+#: Content parts read as the output's text, and the key holding each one's text.
+TEXT_PARTS = {"text": "text", "refusal": "refusal"}
+
+
 class Completer(Protocol):
+    """Answers requests. A ``source`` attribute, if it has one, names it in error messages."""
+
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]: ...
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerCall:
+    """One tool call of an answer, its arguments as the JSON text they were (or became)."""
+
+    id: str | None
+    name: str
+    arguments_raw: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the replay reads from one answer, once :func:`read_answer` has checked its shape."""
+
+    text: str
+    calls: tuple[AnswerCall, ...]
+    finish_reason: str | None
+    model: str | None
+    usage: dict[str, int]
+
+
+def read_answer(response: Any, source: str = "the endpoint") -> Answer:
+    """Check that ``response`` is a Chat Completions completion and read it.
+
+    The one place an answer's shape is judged, whatever answered (an endpoint, a target, a
+    recording). Raises :class:`~incident_evals.client.MalformedAnswer` naming the first field
+    at fault: an answer that cannot be read must not become an empty output, which constraints
+    like ``not_contains`` would pass.
+    """
+
+    def malformed(problem: str) -> MalformedAnswer:
+        return MalformedAnswer(f"malformed answer from {source}: {problem}")
+
+    def wrong(path: str, value: Any, expected: str) -> MalformedAnswer:
+        return malformed(f"{path} is {json_type(value)}, expected {expected}")
+
+    if not isinstance(response, dict):
+        raise wrong("the answer", response, "an object")
+    error = response.get("error")
+    if error is not None:
+        raise malformed(f"it holds an error, not a completion: {_error_text(error)}")
+    if "choices" not in response:
+        raise malformed("choices is missing")
+    choices = response["choices"]
+    if not isinstance(choices, list):
+        raise wrong("choices", choices, "an array")
+    if not choices:
+        raise malformed("choices is empty")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise wrong("choices[0]", choice, "an object")
+    if "message" not in choice:
+        raise malformed("choices[0].message is missing")
+    message = choice["message"]
+    if not isinstance(message, dict):
+        raise wrong("choices[0].message", message, "an object")
+    finish_reason = choice.get("finish_reason")
+    if finish_reason is not None and not isinstance(finish_reason, str):
+        raise wrong("choices[0].finish_reason", finish_reason, "a string or null")
+    model = response.get("model")
+    if model is not None and not isinstance(model, str):
+        raise wrong("model", model, "a string or null")
+    refusal = message.get("refusal")
+    if refusal is not None and not isinstance(refusal, str):
+        raise wrong("choices[0].message.refusal", refusal, "a string or null")
+    calls = _read_calls(message.get("tool_calls"), wrong, malformed)
+    text = _read_content(message, wrong, malformed)
+    if text is None and not calls and not refusal:
+        reason = f" (finish_reason {quote_fragment(finish_reason)})" if finish_reason else ""
+        raise malformed(f"choices[0].message has no content, tool calls or refusal{reason}")
+    return Answer(
+        text=text or "",
+        calls=calls,
+        finish_reason=finish_reason,
+        model=model or None,
+        usage=_read_usage(response.get("usage"), wrong),
+    )
+
+
+def _error_text(error: Any) -> str:
+    message = error.get("message") if isinstance(error, dict) else error
+    if isinstance(message, str) and message.strip():
+        return quote_fragment(one_line(message, len(message)))
+    return f"{json_type(error)} with no message"
+
+
+def _read_content(message: dict[str, Any], wrong: Any, malformed: Any) -> str | None:
+    """The text of ``message``, or ``None`` when it has none."""
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise wrong(
+            "choices[0].message.content", content, "a string, null or an array of content parts"
+        )
+    # OpenAI content parts: text (and refusal) parts are the text, in order; others (images,
+    # audio) have no text to judge and are skipped.
+    texts: list[str] = []
+    skipped: list[str] = []
+    for index, part in enumerate(content):
+        path = f"choices[0].message.content[{index}]"
+        if not isinstance(part, dict):
+            raise wrong(path, part, "a content part (an object)")
+        kind = part.get("type")
+        if not isinstance(kind, str):
+            raise wrong(f"{path}.type", kind, "a string")
+        key = TEXT_PARTS.get(kind)
+        if key is None:
+            skipped.append(kind)
+            continue
+        value = part.get(key)
+        if not isinstance(value, str):
+            raise wrong(f"{path}.{key}", value, "a string")
+        texts.append(value)
+    if not texts and content:
+        kinds = ", ".join(dict.fromkeys(quote_fragment(kind) for kind in skipped))
+        raise malformed(f"choices[0].message.content has no text part (only {kinds})")
+    return "".join(texts) if texts else None
+
+
+def _read_calls(raw_calls: Any, wrong: Any, malformed: Any) -> tuple[AnswerCall, ...]:
+    if raw_calls is None:
+        return ()
+    if not isinstance(raw_calls, list):
+        raise wrong("choices[0].message.tool_calls", raw_calls, "an array")
+    calls = []
+    for index, raw in enumerate(raw_calls):
+        path = f"choices[0].message.tool_calls[{index}]"
+        if not isinstance(raw, dict):
+            raise wrong(path, raw, "an object")
+        call_id = raw.get("id")
+        if call_id is not None and not isinstance(call_id, str):
+            raise wrong(f"{path}.id", call_id, "a string")
+        if "function" not in raw:
+            raise malformed(f"{path}.function is missing")
+        function = raw["function"]
+        if not isinstance(function, dict):
+            raise wrong(f"{path}.function", function, "an object")
+        name = function.get("name")
+        if name is None:
+            raise malformed(f"{path}.function.name is missing")
+        if not isinstance(name, str):
+            raise wrong(f"{path}.function.name", name, "a string")
+        if not name:
+            raise malformed(f"{path}.function.name is empty")
+        arguments = function.get("arguments")
+        if arguments is None:
+            arguments_raw = ""
+        elif isinstance(arguments, str):
+            arguments_raw = arguments
+        else:
+            # Arguments sent as JSON data rather than as its text (some servers do): the text
+            # they stand for. Parsing then judges them as it judges any arguments.
+            arguments_raw = json.dumps(arguments, ensure_ascii=False)
+        calls.append(AnswerCall(call_id or None, name, arguments_raw))
+    return tuple(calls)
+
+
+def _read_usage(usage: Any, wrong: Any) -> dict[str, int]:
+    if usage is None:
+        return {}
+    if not isinstance(usage, dict):
+        raise wrong("usage", usage, "an object or null")
+    for key in USAGE_COUNTS:
+        value = usage.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 0
+        ):
+            raise wrong(f"usage.{key}", value, "a whole number of tokens")
+    # Other counts (cached tokens, details) are kept when they are whole numbers.
+    return {
+        key: value
+        for key, value in usage.items()
+        if isinstance(value, int) and not isinstance(value, bool)
+    }
+
+
+# --- requests --------------------------------------------------------------------------------
+
+
+def normalise_request(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` in the form strict servers accept; the meaning is unchanged.
+
+    Every request of the replay (the first one, and each turn of the tool loop) goes out
+    through here. What it changes, and who rejects the original form:
+
+    - ``content: null`` becomes ``""``: llama-cpp-python's server rejects a null content on an
+      assistant turn (the form OpenAI writes beside tool calls, and ``incident-evals new
+      --from-openai`` keeps).
+    - content that is not text or content parts (JSON data) becomes its JSON text, and so does
+      any non-text content of a tool message: servers take text there.
+    - tool calls get ``type: "function"`` and an ``id`` when they have none, and arguments
+      given as JSON data (or not at all) become JSON text: llama.cpp's servers require all
+      three, and OpenAI sends arguments as text.
+    - an empty ``tool_calls`` list is dropped: OpenAI refuses an empty one.
+    """
+    messages = request.get("messages")
+    if not isinstance(messages, list):
+        return request
+    return {**request, "messages": [_normal_message(m, i) for i, m in enumerate(messages)]}
+
+
+def _normal_message(message: Any, index: int) -> Any:
+    if not isinstance(message, Mapping):
+        return message
+    normal = dict(message)
+    content = normal.get("content")
+    if content is None:
+        normal["content"] = ""
+    elif not isinstance(content, str) and (
+        normal.get("role") == "tool" or not isinstance(content, list)
+    ):
+        normal["content"] = json.dumps(content, ensure_ascii=False)
+    calls = normal.get("tool_calls")
+    if calls == [] or calls is None:
+        normal.pop("tool_calls", None)
+    elif isinstance(calls, list):
+        normal["tool_calls"] = [_normal_call(call, index, i) for i, call in enumerate(calls)]
+    return normal
+
+
+def _normal_call(call: Any, message: int, index: int) -> Any:
+    if not isinstance(call, Mapping):
+        return call
+    normal = dict(call)
+    normal.setdefault("type", "function")
+    if not normal.get("id"):
+        normal["id"] = f"call_m{message}_{index}"
+    function = normal.get("function")
+    if isinstance(function, Mapping):
+        function = dict(function)
+        arguments = function.get("arguments")
+        if arguments is None:
+            function["arguments"] = "{}"
+        elif not isinstance(arguments, str):
+            function["arguments"] = json.dumps(arguments, ensure_ascii=False)
+        normal["function"] = function
+    return normal
 
 
 def render_documents(case_input: CaseInput) -> str:
@@ -77,7 +341,7 @@ def build_request(
         request["tools"] = build_tools(case.input.tools)
         # OpenAI's default when tools are sent; llama.cpp's server ignores tools without it.
         request["tool_choice"] = "auto"
-    return request
+    return normalise_request(request)
 
 
 def is_subset(expected: Any, actual: Any) -> bool:
@@ -105,12 +369,23 @@ def parse_arguments(raw: str | None) -> tuple[dict[str, Any] | None, str | None]
     if not raw:
         return {}, None
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         return None, f"arguments are not valid JSON ({exc.msg}, char {exc.pos})"
+    except RecursionError:
+        return None, f"arguments are nested deeper than {MAX_ANSWER_DEPTH} levels"
+    except ValueError as exc:
+        return None, f"arguments are not valid JSON ({exc})"
     if not isinstance(parsed, dict):
         return None, f"arguments are JSON {type(parsed).__name__}, not an object"
+    if nested_deeper_than(parsed, MAX_ANSWER_DEPTH):
+        # Reports and constraints walk the arguments recursively.
+        return None, f"arguments are nested deeper than {MAX_ANSWER_DEPTH} levels"
     return parsed, None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _tool_message(call: ToolCall) -> dict[str, Any]:
@@ -122,13 +397,12 @@ def _tool_message(call: ToolCall) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": call.id, "content": text}
 
 
-def _parse_call(raw: dict[str, Any], turn: int, index: int) -> ToolCall:
-    function = raw.get("function") or {}
-    arguments, error = parse_arguments(function.get("arguments"))
+def _tool_call(raw: AnswerCall, turn: int, index: int) -> ToolCall:
+    arguments, error = parse_arguments(raw.arguments_raw)
     return ToolCall(
-        id=str(raw.get("id") or f"call_{turn}_{index}"),
-        name=str(function.get("name") or ""),
-        arguments_raw=function.get("arguments") or "",
+        id=raw.id or f"call_{turn}_{index}",
+        name=raw.name,
+        arguments_raw=raw.arguments_raw,
         arguments=arguments,
         arguments_error=error,
     )
@@ -141,23 +415,22 @@ def replay(
     overrides: Mapping[str, Any] | None = None,
 ) -> Transcript:
     """Run one sample: call, answer tool calls from recordings, call again, up to ``max_turns``."""
+    source = str(getattr(client, "source", "the endpoint"))
     request = build_request(case, model, overrides)
     transcript = Transcript()
     turns = 0
     while True:
         response, latency = client.complete(request)
+        answer = read_answer(response, source)
         transcript.exchanges.append(Exchange(request=request, response=response, latency_s=latency))
         transcript.latency_s += latency
-        transcript.add_usage(response.get("usage"))
-        transcript.model = response.get("model") or transcript.model
-        choices = response.get("choices") or [{}]
-        message = choices[0].get("message") or {}
-        transcript.finish_reason = choices[0].get("finish_reason")
-        transcript.final_text = message.get("content") or ""
-        raw_calls = message.get("tool_calls") or []
-        if not raw_calls:
+        transcript.add_usage(answer.usage)
+        transcript.model = answer.model or transcript.model
+        transcript.finish_reason = answer.finish_reason
+        transcript.final_text = answer.text
+        if not answer.calls:
             return transcript
-        calls = [_parse_call(raw, turns, index) for index, raw in enumerate(raw_calls)]
+        calls = [_tool_call(raw, turns, index) for index, raw in enumerate(answer.calls)]
         transcript.tool_calls.extend(calls)
         if turns >= case.runs.max_turns:
             # The model asked for more than the case allows: recorded, left unanswered.
@@ -171,8 +444,7 @@ def replay(
                 call.output = recorded_response(case.tool(call.name), call.arguments)
         assistant = {
             "role": "assistant",
-            # "" rather than null: llama.cpp's server rejects a null content beside tool calls.
-            "content": message.get("content") or "",
+            "content": answer.text,
             "tool_calls": [
                 {
                     "id": call.id,
@@ -182,7 +454,6 @@ def replay(
                 for call in calls
             ],
         }
-        request = {
-            **request,
-            "messages": [*request["messages"], assistant, *map(_tool_message, calls)],
-        }
+        request = normalise_request(
+            {**request, "messages": [*request["messages"], assistant, *map(_tool_message, calls)]}
+        )

@@ -158,7 +158,10 @@ class EvalSession:
                         )
                         raise self._failure from exc
                 self._client = ChatClient(
-                    self.endpoint, timeout_s=self._timeout_s, retries=self._retries
+                    self.endpoint,
+                    timeout_s=self._timeout_s,
+                    retries=self._retries,
+                    concurrency=self.dispatcher.concurrency,
                 )
             return self._client
 
@@ -224,6 +227,7 @@ class EvalSession:
         (replaying recordings), only the cache answers: a miss is an error saying how to freeze.
         """
         from incident_evals.client import ResponseCache
+        from incident_evals.replay import read_answer
 
         assert self.generator is not None
         request = {
@@ -252,10 +256,10 @@ class EvalSession:
                     )
                 client = self._generator_client
             response, _ = client.complete(request)
+            read_answer(response, "the generator model")  # a malformed answer is not cached
             cache.put(request, response)
-        choices = response.get("choices") or [{}]
-        content = (choices[0].get("message") or {}).get("content")
-        if not isinstance(content, str):
+        content = read_answer(response, "the generator model").text
+        if not content:
             raise EndpointError("the generator model's reply has no text", 1)
         return content
 

@@ -101,7 +101,8 @@ class Transcript:
 
     def add_usage(self, usage: dict[str, Any] | None) -> None:
         for key, value in (usage or {}).items():
-            if isinstance(value, int):
+            # bool is an int to Python, not a count.
+            if isinstance(value, int) and not isinstance(value, bool):
                 self.usage[key] = self.usage.get(key, 0) + value
 
     def to_json(self) -> dict[str, Any]:

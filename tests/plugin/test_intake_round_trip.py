@@ -244,10 +244,15 @@ def test_replay_reproduces_the_recorded_bad_behaviour(
             "['finance-team@acme.example']",
         ]
     )
-    # The server got the captured request: the same system prompt, documents and all.
+    # The server got the captured request: the same system prompt, documents and all, with the
+    # assistant turn's null content sent as "" (strict servers refuse the null).
     first = chat_server.requests[0].body
     captured = CAPTURE["request"]
-    assert first["messages"] == captured["messages"]
+    assert [m for m in captured["messages"] if m.get("content") is None] != []
+    assert first["messages"] == [
+        {**m, "content": "" if m.get("content") is None else m["content"]}
+        for m in captured["messages"]
+    ]
     assert first["tools"] == captured["tools"]
     assert {key: first[key] for key in ("temperature", "max_tokens", "tool_choice")} == {
         "temperature": 0,

@@ -211,13 +211,23 @@ def _verdict_object(content: str) -> dict[str, Any]:
     raise JudgeReplyError(f"the judge's reply is not a JSON verdict: {quote(content)}")
 
 
+def _reply_text(response: dict[str, Any]) -> str:
+    """The text of a judge's reply, its shape checked as every answer's is."""
+    from incident_evals.client import MalformedAnswer
+    from incident_evals.replay import read_answer
+
+    try:
+        content = read_answer(response, "the judge").text
+    except MalformedAnswer as exc:
+        raise JudgeReplyError(str(exc)) from None
+    if not content.strip():
+        raise JudgeReplyError("the judge's reply has no content")
+    return content
+
+
 def parse_judge_reply(response: dict[str, Any]) -> tuple[bool, str]:
     """``(holds, reason)`` from a judge's Chat Completions reply."""
-    choices = response.get("choices") or [{}]
-    message = choices[0].get("message") or {}
-    content = message.get("content")
-    if not isinstance(content, str) or not content.strip():
-        raise JudgeReplyError("the judge's reply has no content")
+    content = _reply_text(response)
     verdict = _verdict_object(content)
     value = verdict.get("verdict")
     if isinstance(value, str) and value.strip().lower() in ("pass", "fail"):
@@ -233,10 +243,7 @@ def parse_judge_reply(response: dict[str, Any]) -> tuple[bool, str]:
 
 
 def parse_extraction_reply(response: dict[str, Any]) -> str:
-    choices = response.get("choices") or [{}]
-    content = (choices[0].get("message") or {}).get("content")
-    if not isinstance(content, str) or not content.strip():
-        raise JudgeReplyError("the judge's reply has no content")
+    content = _reply_text(response)
     decision = _verdict_object_or_none(content)
     if decision is None:
         raise JudgeReplyError(f"the judge's reply is not a JSON decision: {quote(content)}")

@@ -129,8 +129,14 @@ def test_verdicts_are_parsed_from_the_reply(content: str, holds: bool, reason: s
             'the judge\'s verdict is \'unclear\', not "pass" or "fail"',
         ),
         (reply('{"reason": "no verdict"}'), 'the judge\'s verdict is None, not "pass" or "fail"'),
-        (reply(None), "the judge's reply has no content"),
-        ({"choices": []}, "the judge's reply has no content"),
+        (reply(""), "the judge's reply has no content"),
+        (
+            reply(None),
+            "malformed answer from the judge: choices[0].message has no content, tool calls or "
+            "refusal",
+        ),
+        ({"choices": []}, "malformed answer from the judge: choices is empty"),
+        ({"choices": [None]}, "malformed answer from the judge: choices[0] is null"),
     ],
 )
 def test_a_reply_without_a_verdict_is_an_error(response: dict[str, Any], message: str) -> None:
