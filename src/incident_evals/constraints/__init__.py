@@ -181,9 +181,11 @@ class BoundConstraint:
         except BaseException as exc:
             # A project's check is code the plugin does not control (it may even call
             # sys.exit): one line, and never a verdict.
-            from incident_evals.constraints.custom import describe_exception
+            from incident_evals.constraints.custom import describe_exception, raised_at
 
-            raise UndecidedError(f"raised {describe_exception(exc)}", self) from None
+            where = raised_at(exc)
+            message = f"raised {describe_exception(exc)}{f' ({where})' if where else ''}"
+            raise UndecidedError(message, self) from None
         if not isinstance(verdict, Verdict):
             message = f"the check returned {type(verdict).__name__}, not a Verdict"
             raise UndecidedError(message, self)
