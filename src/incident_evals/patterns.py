@@ -130,12 +130,15 @@ def _compile(pattern: str, ignore_case: bool) -> BoundedPattern:
             f"the pattern is {len(pattern):,} characters long; at most {MAX_PATTERN_LENGTH:,} "
             "are allowed"
         )
-    depth, opened = _nesting(pattern)
-    if depth > MAX_NESTING:
-        raise PatternError(f"groups are nested {depth} deep; at most {MAX_NESTING}", opened)
+    scan = _scan(pattern)
+    if scan.too_deep is not None:
+        raise PatternError(
+            f"groups are nested {scan.depth} deep; at most {MAX_NESTING}", scan.too_deep
+        )
     flags = re.IGNORECASE if ignore_case else 0
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():
+        # re's FutureWarning about `[[`: the POSIX class case is refused below, the rest agree.
+        warnings.simplefilter("ignore")
         try:
             tree = sre_parse.parse(pattern, flags)
             re.compile(pattern, flags)
@@ -143,17 +146,14 @@ def _compile(pattern: str, ignore_case: bool) -> BoundedPattern:
             raise PatternError(error.msg, error.pos) from None
         except RecursionError:
             raise PatternError("the pattern is too deeply nested to compile") from None
-    for warning in caught:
-        text = str(warning.message)
-        if issubclass(warning.category, FutureWarning) and text.startswith("Possible nested set"):
-            # `[[:alpha:]]` is a POSIX class to the matching engine and the literal characters
-            # `[:alph` to `re`: refuse the ambiguity rather than match something else.
-            at = text.rpartition(" ")[2]
-            raise PatternError(
-                '"[" inside a set is ambiguous (a POSIX class such as [[:alpha:]] to some '
-                'engines, a literal "[" to Python\'s re); write \\[ for the bracket',
-                int(at) if at.isdigit() else None,
-            )
+    if scan.posix_class is not None:
+        # `[[:alpha:]]` is a POSIX class to the matching engine and the characters `[:alph` and
+        # `]` to Python's re: refuse the ambiguity rather than match something else.
+        raise PatternError(
+            '"[:" inside a set is ambiguous (a POSIX class such as [[:alpha:]] to some '
+            'engines, the characters "[" and ":" to Python\'s re); write \\[ for the bracket',
+            scan.posix_class,
+        )
     unrolled = _unrolled(tree)
     if unrolled > MAX_UNROLLED:
         raise PatternError(
@@ -161,7 +161,9 @@ def _compile(pattern: str, ignore_case: bool) -> BoundedPattern:
             "use smaller counts, or + and *"
         )
     try:
-        compiled = regex.compile(pattern, regex.V0 | (regex.IGNORECASE if ignore_case else 0))
+        compiled = regex.compile(
+            scan.for_engine, regex.V0 | (regex.IGNORECASE if ignore_case else 0)
+        )
     except regex.error as error:
         # Python's re accepted it (checked above), so this is the engine's own limit.
         message = str(getattr(error, "msg", None) or error)
@@ -175,34 +177,74 @@ def _compile(pattern: str, ignore_case: bool) -> BoundedPattern:
     return BoundedPattern(pattern, compiled)
 
 
-def _nesting(pattern: str) -> tuple[int, int | None]:
-    """How deep groups nest, and where a group first opens past :data:`MAX_NESTING`: a scan
-    that needs no recursion. Escapes and character sets are skipped (``\\(``, ``[(]``)."""
+@dataclass(frozen=True)
+class _Scan:
+    #: How deep groups nest, and where a group first opens past MAX_NESTING.
+    depth: int
+    too_deep: int | None
+    #: Where a ``[:name:]`` inside a set starts, if one does.
+    posix_class: int | None
+    #: The pattern with every brace that Python's re reads literally escaped.
+    for_engine: str
+
+
+#: What Python's re reads as a counted repeat at a ``{`` (ASCII digits only, no spaces).
+_COUNTED = re.compile(r"\{[0-9]*(?:,[0-9]*)?\}")
+_POSIX_CLASS = re.compile(r"\[:\^?[A-Za-z_]+:\]")
+
+
+def _scan(pattern: str) -> _Scan:
+    """One pass over the pattern as Python's re tokenises it, with no recursion.
+
+    Escapes are skipped and character sets read as re reads them. Two things are found where the
+    matching engine would read the pattern otherwise than re: a POSIX class in a set, and braces
+    that are not counted repeats (``x{e<=1}`` is the text ``x{e<=1}`` to re and a fuzzy match to
+    the engine), which are escaped so that the engine reads them as re does.
+    """
     depth = deepest = 0
     too_deep: int | None = None
+    posix_class: int | None = None
+    out: list[str] = []
     index, end = 0, len(pattern)
     while index < end:
         ch = pattern[index]
         if ch == "\\":
-            index += 2
+            size = 2
+            if pattern.startswith("N{", index + 1):
+                # \N{EM DASH}: a named character, whose braces are part of the escape.
+                close = pattern.find("}", index)
+                size = close + 1 - index if close >= 0 else end - index
+            out.append(pattern[index : index + size])
+            index += size
             continue
         if ch == "[":
+            start = index
             index += 1
             if index < end and pattern[index] == "^":
                 index += 1
             if index < end and pattern[index] == "]":
                 index += 1
             while index < end and pattern[index] != "]":
+                if posix_class is None and _POSIX_CLASS.match(pattern, index):
+                    posix_class = index
                 index += 2 if pattern[index] == "\\" else 1
-        elif ch == "(":
-            depth += 1
-            deepest = max(deepest, depth)
-            if depth > MAX_NESTING and too_deep is None:
-                too_deep = index
-        elif ch == ")":
-            depth = max(depth - 1, 0)
+            out.append(pattern[start : index + 1])
+            index += 1
+            continue
+        if ch == "{":
+            counted = _COUNTED.match(pattern, index)
+            out.append(ch if counted is not None and counted.group() != "{}" else "\\{")
+        else:
+            out.append(ch)
+            if ch == "(":
+                depth += 1
+                deepest = max(deepest, depth)
+                if depth > MAX_NESTING and too_deep is None:
+                    too_deep = index
+            elif ch == ")":
+                depth = max(depth - 1, 0)
         index += 1
-    return deepest, too_deep
+    return _Scan(deepest, too_deep, posix_class, "".join(out))
 
 
 def _unrolled(items: Any) -> int:

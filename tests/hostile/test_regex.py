@@ -216,9 +216,9 @@ TOO_BIG = [
     pytest.param(
         TooBig(
             "[[:alpha:]]+",
-            'invalid regular expression /[[:alpha:]]+/: "[" inside a set is ambiguous (a POSIX '
-            'class such as [[:alpha:]] to some engines, a literal "[" to Python\'s re); write '
-            "\\[ for the bracket at position 1",
+            'invalid regular expression /[[:alpha:]]+/: "[:" inside a set is ambiguous (a '
+            'POSIX class such as [[:alpha:]] to some engines, the characters "[" and ":" to '
+            "Python's re); write \\[ for the bracket at position 1",
         ),
         id="posix-class-ambiguity",
     ),
