@@ -323,6 +323,33 @@ def test_a_conftest_raising_a_base_exception_is_one_line_and_validate_goes_on(
     assert captured.err == "1 case(s) in 2 file(s), 1 error(s)\n"
 
 
+def test_a_file_whose_loading_breaks_is_one_line_and_the_catalogue_goes_on(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import incident_evals.case
+
+    write_case(in_tmp, "incident_cases/a.yaml", case_data("INC-A"))
+    write_case(in_tmp, "incident_cases/b.yaml", case_data("INC-B"))
+    load_file = incident_evals.case.load_file
+
+    def breaks_on_a(path: Path, *args: Any) -> Any:
+        # Whatever a loader bug or a hostile file might raise: no traceback, no early stop.
+        if path.name == "a.yaml":
+            raise RecursionError("maximum recursion depth exceeded")
+        return load_file(path, *args)
+
+    monkeypatch.setattr(incident_evals.case, "load_file", breaks_on_a)
+
+    assert main(["validate"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == (
+        "incident_cases/a.yaml:1: cannot be loaded: RecursionError: maximum recursion depth "
+        "exceeded\n"
+    )
+    assert captured.err == "1 case(s) in 2 file(s), 1 error(s)\n"
+
+
 def test_keyboard_interrupt_stops_validate_saying_so(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
