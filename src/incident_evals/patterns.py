@@ -33,6 +33,9 @@ import regex
 
 from incident_evals.constraints import UndecidedError
 
+# re's own parser: the size bound is measured on the very tree that re accepted, rather than on
+# a second, hand-written reading of the syntax. It is `sre_parse` before 3.11 (deprecated
+# under that name since), `re._parser` after; its tree has had the same shape throughout.
 if sys.version_info >= (3, 11):
     from re import _parser as sre_parse
 else:
