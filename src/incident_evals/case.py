@@ -763,14 +763,17 @@ def _bind_constraints(
             named = isinstance(spec.argument, dict) and exc.field in spec.argument
             at = (*where, exc.field) if exc.field is not None and named else where
             raise CaseError(case.path, lines.of(at), str(exc), format_field(at)) from None
-        except CaseError:
+        except (CaseError, KeyboardInterrupt):
             raise
-        except Exception as exc:
-            # A project's build function is code we do not control: one line, not a traceback.
+        except BaseException as exc:
+            # A project's build function is code we do not control (it may even call
+            # sys.exit()): one line, not a traceback.
+            from incident_evals.constraints.custom import describe_exception
+
             raise CaseError(
                 case.path,
                 spec.line,
-                f"building the constraint raised {type(exc).__name__}: {exc}",
+                f"building the constraint raised {describe_exception(exc)}",
                 format_field(where),
             ) from None
         bound.append(BoundConstraint(spec.name, spec.argument, spec.line, check))
@@ -920,6 +923,18 @@ def _check_generators(case: IncidentCase, registry: VariantRegistry) -> None:
             except VariantError as exc:
                 at = (*where, exc.field) if exc.field is not None else where
                 raise CaseError(case.path, spec.line, str(exc), format_field(at)) from None
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                # A project generator's check: whatever it raises is this case's one line.
+                from incident_evals.constraints.custom import describe_exception
+
+                raise CaseError(
+                    case.path,
+                    spec.line,
+                    f"checking the generator's options raised {describe_exception(exc)}",
+                    format_field(where),
+                ) from None
     for index, variant in enumerate(case.variants.cases):
         taken = variant.name.rpartition("-")
         if taken[0] in declared and taken[2].isdigit():

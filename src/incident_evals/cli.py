@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from incident_evals.case import LoadedCase
-    from incident_evals.constraints import ConstraintRegistry
+    from incident_evals.constraints import ConstraintRegistry, UndecidedError
     from incident_evals.variants import Variant, VariantRegistry
 
 EXIT_OK = 0
@@ -27,6 +27,8 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 #: ``report``: the run could not judge every item (errors, stopped early, nothing ran).
 EXIT_INCOMPLETE = 3
+#: Stopped by Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -37,6 +39,8 @@ def _validate(args: argparse.Namespace) -> int:
         claim_id,
         load_file,
     )
+    from incident_evals.constraints import UndecidedError
+    from incident_evals.constraints.custom import describe_exception
     from incident_evals.recorded import has_recording, self_check
 
     cwd = Path.cwd()
@@ -56,34 +60,67 @@ def _validate(args: argparse.Namespace) -> int:
     paths = list(dict.fromkeys(path for root in given for path in case_files(root)))
     seen: dict[str, tuple[Path, int]] = {}
     cases = errors = checked = 0
-    for path in paths:
-        try:
-            registry, generators = registries.for_folder(path.parent)
-        except ConftestError as exc:
-            errors += 1
-            print(exc)
-            continue
-        for result in load_file(path, catalogue_root(path, roots), registry, generators):
-            result = claim_id(result, seen, cwd)
-            if isinstance(result, CaseError):
+    try:
+        for path in paths:
+            try:
+                registry, generators = registries.for_folder(path.parent)
+            except ConftestError as exc:
                 errors += 1
-                print(result.render(cwd))
+                print(exc)
                 continue
-            cases += 1
-            if args.check_recorded and has_recording(result):
-                check = self_check(result)
-                checked += check.checkable
-                where = f"{_shown(result.case.path)}:{result.case.line}"
-                if check.checkable and not check.caught:
+            try:
+                results = load_file(path, catalogue_root(path, roots), registry, generators)
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                # Nothing in a case file may stop the catalogue: this file is one error line.
+                errors += 1
+                print(f"{_shown(path)}:1: cannot be loaded: {describe_exception(exc)}")
+                continue
+            for result in results:
+                result = claim_id(result, seen, cwd)
+                if isinstance(result, CaseError):
                     errors += 1
-                    print(f"{where}: {result.case.id}: {check.describe()}")
-                elif args.verbose or not check.checkable:
-                    print(f"{where}: {result.case.id}: {check.describe()}")
+                    print(result.render(cwd))
+                    continue
+                cases += 1
+                if args.check_recorded and has_recording(result):
+                    try:
+                        check = self_check(result)
+                    except UndecidedError as exc:
+                        errors += 1
+                        print(_undecided(result, exc))
+                        continue
+                    checked += check.checkable
+                    where = f"{_shown(result.case.path)}:{result.case.line}"
+                    if check.checkable and not check.caught:
+                        errors += 1
+                        print(f"{where}: {result.case.id}: {check.describe()}")
+                    elif args.verbose or not check.checkable:
+                        print(f"{where}: {result.case.id}: {check.describe()}")
+    except KeyboardInterrupt:
+        # Ctrl-C (or project code raising KeyboardInterrupt, which looks the same): stop, say so.
+        print("incident-evals validate: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     summary = f"{cases} case(s) in {len(paths)} file(s), {errors} error(s)"
     if args.check_recorded:
         summary += f", {checked} checked on their recorded incident"
     print(summary, file=sys.stderr if errors else sys.stdout)
     return EXIT_INVALID if errors else EXIT_OK
+
+
+def _undecided(loaded: LoadedCase, error: UndecidedError) -> str:
+    """``file:line: expect[i].name: message``: a constraint that reached no verdict on the
+    recording, located like a load error."""
+    constraint = error.constraint
+    path = _shown(loaded.case.path)
+    if constraint is None:
+        return f"{path}:{loaded.case.line}: {loaded.case.id}: {error.message}"
+    index = next(i for i, c in enumerate(loaded.constraints) if c is constraint)
+    return (
+        f"{path}:{constraint.line}: expect[{index}].{constraint.name}: cannot judge the "
+        f"recorded incident: {error.message}"
+    )
 
 
 def _variants(args: argparse.Namespace) -> int:
@@ -246,6 +283,9 @@ class ConftestError(Exception):
 class ProjectRegistries:
     """The constraints and generators each folder's cases may use, as pytest sees them.
 
+    Whatever a conftest raises, at import or in a hook (``sys.exit()`` included), is a
+    :class:`ConftestError` for the folders it governs; only KeyboardInterrupt goes through.
+
     Outside pytest, the hooks are called from the ``conftest.py`` files of the folder and its
     parents up to the project root (the nearest folder with a pyproject.toml, pytest.ini,
     tox.ini, setup.cfg or .git), top-down, and from installed pytest plugins.
@@ -273,9 +313,14 @@ class ProjectRegistries:
                         continue
                     try:
                         hook(registry=registry)
-                    except Exception as exc:
+                    except KeyboardInterrupt:
+                        raise
+                    except BaseException as exc:
+                        # Project code, sys.exit() included: this folder's one line.
+                        from incident_evals.constraints.custom import describe_exception
+
                         raise ConftestError(
-                            f"{_where(module, exc)}: {name} raised {type(exc).__name__}: {exc}"
+                            f"{_where(module, exc)}: {name} raised {describe_exception(exc)}"
                         ) from None
             self._registries[folder] = (constraints, variants)
         return self._registries[folder]
@@ -295,10 +340,15 @@ class ProjectRegistries:
             sys.modules[name] = module
             try:
                 spec.loader.exec_module(module)
-            except Exception as exc:
+            except KeyboardInterrupt:
+                del sys.modules[name]
+                raise
+            except BaseException as exc:
+                from incident_evals.constraints.custom import describe_exception
+
                 del sys.modules[name]
                 raise ConftestError(
-                    f"{_where(module, exc)}: importing it raised {type(exc).__name__}: {exc}"
+                    f"{_where(module, exc)}: importing it raised {describe_exception(exc)}"
                 ) from None
             self._modules[path] = module
         return self._modules[path]
@@ -314,7 +364,9 @@ class ProjectRegistries:
                     continue
                 try:
                     module = importlib.import_module(entry.module)
-                except Exception:
+                except KeyboardInterrupt:
+                    raise
+                except BaseException:
                     # A broken plugin unrelated to incident cases is not a case error.
                     continue
                 if hasattr(module, HOOK) or hasattr(module, VARIANTS_HOOK):

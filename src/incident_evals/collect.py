@@ -22,7 +22,13 @@ from incident_evals.case import (
     load_file,
 )
 from incident_evals.client import EndpointError, JudgeError
-from incident_evals.constraints import BoundConstraint, ConstraintRegistry, Verdict
+from incident_evals.constraints import (
+    BoundConstraint,
+    ConstraintRegistry,
+    UndecidedError,
+    Verdict,
+)
+from incident_evals.constraints.custom import describe_exception, raised_at
 from incident_evals.constraints.judge import JudgeCheck, judge_checks
 from incident_evals.constraints.normalize import normalize
 from incident_evals.constraints.tools import render_call
@@ -104,9 +110,12 @@ def _folder_registry(
         registry = builtins.copy()
         try:
             getattr(file.ihook, hook)(registry=registry)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            # Project code: even sys.exit() in a hook is this folder's one-line error.
             raise file.CollectError(
-                f"{hook}{_raised_in(exc, file.config.rootpath)}: {type(exc).__name__}: {exc}"
+                f"{hook}{_raised_in(exc, file.config.rootpath)}: {describe_exception(exc)}"
             ) from None
         cache[folder] = registry
     return cache[folder]
@@ -133,19 +142,8 @@ GATE = pytest.StashKey[GateSettings]()
 
 def _raised_in(exc: BaseException, base: Path) -> str:
     """`` in <file>:<line>``: the project code (a conftest, a plugin) the exception came from."""
-    import traceback
-
-    package = str(Path(__file__).parent)
-    frames = [
-        frame
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if not frame.filename.startswith(package) and "pluggy" not in Path(frame.filename).parts
-    ]
-    if not frames:
-        return ""
-    path = Path(frames[-1].filename)
-    shown = path.relative_to(base) if path.is_relative_to(base) else path
-    return f" in {shown}:{frames[-1].lineno}"
+    where = raised_at(exc, base)
+    return f" in {where}" if where else ""
 
 
 def configure_collection(config: pytest.Config) -> CollectState:
@@ -317,6 +315,9 @@ class IncidentItem(pytest.Item):
             # The fix has not shipped: failing is expected, and a pass means it works.
             self.add_marker(
                 pytest.mark.xfail(
+                    # Only failing constraints are the expected failure: an item that could not
+                    # be judged (endpoint or constraint error) stays an error.
+                    raises=ConstraintsFailed,
                     strict=True,
                     reason=f"open incident {self.case.id}: expected to fail until its fix ships; "
                     "a pass means the fix works: set incident.status to resolved",
@@ -390,6 +391,23 @@ class IncidentItem(pytest.Item):
             except CancelledError:
                 cause = "the run stopped before this item's requests were sent"
         if cause is None:
+            # Judged here, not in runtest: a constraint that reaches no verdict (a pattern that
+            # timed out, a project check that raised) makes the item an error, like an endpoint
+            # that cannot answer, never a pass or a failure.
+            sides = [(self.transcripts, "")]
+            if self.baseline_transcripts:
+                sides.append((self.baseline_transcripts, "baseline "))
+            for transcripts, side in sides:
+                try:
+                    judged = self._judge_samples(transcripts)
+                except UndecidedError as exc:
+                    kind, cause = f"{side}constraint", str(exc)
+                    break
+                if side:
+                    self.baseline_passed = self.samples - len(judged)
+                else:
+                    self.failed_samples = judged
+        if cause is None:
             return
         # Raised outside the handler so the report is the one line, not the exception chain.
         pytest.fail(f"{self.label}: {kind} error: {cause}", pytrace=False)
@@ -399,7 +417,12 @@ class IncidentItem(pytest.Item):
         for sample, transcript in enumerate(transcripts):
             failures = []
             for constraint in (*self.constraints, self.turn_limit):
-                verdict = constraint.judge(transcript, self.case)
+                try:
+                    verdict = constraint.judge(transcript, self.case)
+                except UndecidedError as exc:
+                    if self.samples == 1:
+                        raise
+                    raise UndecidedError(f"sample {sample}: {exc}") from None
                 if not verdict.passed:
                     failures.append((constraint, verdict))
             if failures:
@@ -407,13 +430,9 @@ class IncidentItem(pytest.Item):
         return failed
 
     def runtest(self) -> None:
-        failed = self.failed_samples = self._judge_samples(self.transcripts)
+        failed = self.failed_samples
         passed = self.samples - len(failed)
         self.user_properties.append(("pass_rate", f"{passed / self.samples:.4g}"))
-        if self.baseline_transcripts:
-            self.baseline_passed = self.samples - len(
-                self._judge_samples(self.baseline_transcripts)
-            )
         if meets_pass_rate(passed, self.samples, self.case.runs.min_pass_rate):
             return
         gate = self.config.stash[GATE]
@@ -577,8 +596,19 @@ class RecordedItem(pytest.Item):
     def label(self) -> str:
         return f"{self.case.id}[{RECORDED}]"
 
+    def setup(self) -> None:
+        # Judged here: a constraint that reaches no verdict on the recording is an error.
+        try:
+            self.check = self_check(self.loaded)
+        except UndecidedError as exc:
+            failure = f"{self.label}: constraint error: {exc}"
+        else:
+            return
+        pytest.fail(failure, pytrace=False)
+
     def runtest(self) -> None:
-        check = self.check = self_check(self.loaded)
+        check = self.check
+        assert check is not None
         if not check.checkable:
             pytest.skip(f"{self.label}: {check.describe()}")
         if not check.caught:
@@ -699,6 +729,10 @@ class ConsistencyItem(pytest.Item):
                 break
             except CancelledError:
                 failure = "endpoint error: the run stopped before this item's requests were sent"
+                break
+            except UndecidedError as exc:
+                # The decision pattern timed out on this output: no decision to compare.
+                failure = f"decision error: {member.label}: {exc}"
                 break
             swaps = member.variant.provenance.description if member.variant else ""
             self.decisions.append(Member(member.variant_id, swaps, decision_of(decisions)))

@@ -296,6 +296,97 @@ def test_a_conftest_registering_a_builtin_name_is_one_line(
     assert captured.err == "0 case(s) in 1 file(s), 1 error(s)\n"
 
 
+@pytest.mark.parametrize(
+    ("source", "line", "raised"),
+    [
+        ("import sys\nsys.exit(0)\n", 2, "importing it raised SystemExit(0)"),
+        (
+            "def pytest_incident_evals_register_variants(registry):\n    raise GeneratorExit\n",
+            2,
+            "pytest_incident_evals_register_variants raised GeneratorExit",
+        ),
+    ],
+)
+def test_a_conftest_raising_a_base_exception_is_one_line_and_validate_goes_on(
+    project: Path, capsys: pytest.CaptureFixture[str], source: str, line: int, raised: str
+) -> None:
+    (project / "incident_cases/crm").mkdir(parents=True)
+    (project / "incident_cases/crm/conftest.py").write_text(source)
+    write_case(project, "incident_cases/crm/a.yaml", case_data("INC-CRM"))
+    write_case(project, "incident_cases/support/b.yaml", case_data("INC-B"))
+
+    # Even SystemExit(0) is an error here: the folder's cases could not be validated.
+    assert main(["validate"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == f"incident_cases/crm/conftest.py:{line}: {raised}\n"
+    assert captured.err == "1 case(s) in 2 file(s), 1 error(s)\n"
+
+
+def test_a_file_whose_loading_breaks_is_one_line_and_the_catalogue_goes_on(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import incident_evals.case
+
+    write_case(in_tmp, "incident_cases/a.yaml", case_data("INC-A"))
+    write_case(in_tmp, "incident_cases/b.yaml", case_data("INC-B"))
+    load_file = incident_evals.case.load_file
+
+    def breaks_on_a(path: Path, *args: Any) -> Any:
+        # Whatever a loader bug or a hostile file might raise: no traceback, no early stop.
+        if path.name == "a.yaml":
+            raise RecursionError("maximum recursion depth exceeded")
+        return load_file(path, *args)
+
+    monkeypatch.setattr(incident_evals.case, "load_file", breaks_on_a)
+
+    assert main(["validate"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == (
+        "incident_cases/a.yaml:1: cannot be loaded: RecursionError: maximum recursion depth "
+        "exceeded\n"
+    )
+    assert captured.err == "1 case(s) in 2 file(s), 1 error(s)\n"
+
+
+def test_keyboard_interrupt_stops_validate_saying_so(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Raised by project code it looks exactly like Ctrl-C, so it is treated as one.
+    (project / "checks.py").write_text("raise KeyboardInterrupt\n")
+    write_case(
+        project, "incident_cases/a.yaml", case_data("INC-A", expect=[{"python": "checks:f"}])
+    )
+    write_case(project, "incident_cases/b.yaml", case_data("INC-B"))
+
+    assert main(["validate"]) == 130
+
+    assert capsys.readouterr().err == "incident-evals validate: interrupted\n"
+
+
+def test_a_check_that_raises_on_the_recording_is_an_error_not_a_catch(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "checks.py").write_text("def f(transcript, case):\n    raise SystemExit(0)\n")
+    path = write_case(
+        project,
+        "incident_cases/a.yaml",
+        case_data("INC-A", expect=[{"python": "checks:f"}], recorded_output="Yes, 60 days."),
+    )
+
+    assert main(["validate", "--check-recorded"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out == (
+        f"incident_cases/a.yaml:{expect_line(path, 'python')}: expect[0].python: cannot judge "
+        "the recorded incident: checks:f raised SystemExit(0) (checks.py:2)\n"
+    )
+    assert (
+        captured.err == "1 case(s) in 1 file(s), 1 error(s), 0 checked on their recorded incident\n"
+    )
+
+
 def test_a_python_constraint_whose_module_is_in_the_cwd_validates(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

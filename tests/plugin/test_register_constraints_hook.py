@@ -215,6 +215,50 @@ def test_a_registration_the_registry_refuses_is_a_one_line_collection_error(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.mark.parametrize(
+    ("body", "raised"),
+    [
+        pytest.param("raise SystemExit(0)", "SystemExit(0)", id="exit-0-is-no-success"),
+        pytest.param("import sys; sys.exit('legacy')", "SystemExit('legacy')", id="sys-exit"),
+        pytest.param(
+            "return pytest_incident_evals_register_constraints(registry)",
+            "RecursionError: maximum recursion depth exceeded*",
+            id="recursion",
+        ),
+    ],
+)
+def test_a_hook_raising_any_base_exception_is_a_one_line_collection_error(
+    pytester: pytest.Pytester,
+    chat_server: ChatServer,
+    endpoint_args: list[str],
+    body: str,
+    raised: str,
+) -> None:
+    legacy = pytester.path / "incident_cases/legacy"
+    legacy.mkdir(parents=True)
+    (legacy / "conftest.py").write_text(
+        f"def pytest_incident_evals_register_constraints(registry):\n    {body}\n",
+        encoding="utf-8",
+    )
+    write_case(legacy, "old.yaml", case_data("INC-OLD"))
+    write_case(pytester.path, "incident_cases/current.yaml", case_data("INC-CURRENT"))
+    chat_server.set_script(reply_by_case)
+
+    result = pytester.runpytest(*endpoint_args)
+
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR collecting incident_cases/legacy/old.yaml*",
+            "pytest_incident_evals_register_constraints in incident_cases/legacy/conftest.py:2: "
+            f"{raised}",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    result.assert_outcomes(passed=1, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
 def test_a_rootdir_conftest_applies_everywhere(
     pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
 ) -> None:

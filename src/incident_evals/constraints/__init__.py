@@ -60,6 +60,26 @@ class ConstraintArgumentError(ValueError):
         self.field = field
 
 
+class UndecidedError(Exception):
+    """A check that reached no verdict on this transcript: a pattern that ran out of time, or
+    project code that raised or returned something that is not a verdict.
+
+    It is never a pass and never a failure: the item becomes an error naming the constraint,
+    and the recorded-output check reports it. :meth:`BoundConstraint.judge` fills in
+    ``constraint``.
+    """
+
+    def __init__(self, message: str, constraint: BoundConstraint | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.constraint = constraint
+
+    def __str__(self) -> str:
+        if self.constraint is None:
+            return self.message
+        return f"{self.constraint.name} (line {self.constraint.line}): {self.message}"
+
+
 @dataclass(frozen=True)
 class Verdict:
     passed: bool
@@ -148,7 +168,28 @@ class BoundConstraint:
     check: Check
 
     def judge(self, transcript: Transcript, case: IncidentCase) -> Verdict:
-        return self.check(transcript, case)
+        """The check's verdict; :class:`UndecidedError` naming this constraint when there is none.
+
+        A KeyboardInterrupt is let through: it cannot be told apart from a real Ctrl-C.
+        """
+        try:
+            verdict = self.check(transcript, case)
+        except UndecidedError as exc:
+            raise UndecidedError(exc.message, self) from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            # A project's check is code the plugin does not control (it may even call
+            # sys.exit): one line, and never a verdict.
+            from incident_evals.constraints.custom import describe_exception, raised_at
+
+            where = raised_at(exc)
+            message = f"raised {describe_exception(exc)}{f' ({where})' if where else ''}"
+            raise UndecidedError(message, self) from None
+        if not isinstance(verdict, Verdict):
+            message = f"the check returned {type(verdict).__name__}, not a Verdict"
+            raise UndecidedError(message, self)
+        return verdict
 
 
 #: The modules of built-in constraints, each with a ``CONSTRAINTS`` tuple.

@@ -7,9 +7,14 @@ naming the line) and called as ``function(transcript, case)`` for each sample. I
 * ``(passed, message)``, the message explaining a failure;
 * or a :class:`~incident_evals.constraints.Verdict`.
 
-Anything else is a failure saying what came back. An exception raised by the function fails the
-constraint with the exception and the line it came from: a broken check must not pass, and the
-other constraints of the item are still judged and shown.
+A check that returns anything else, or raises, gives no verdict: the item becomes an error naming
+the constraint, the exception and the line it came from (:class:`UndecidedError`). A broken check
+must neither pass nor be counted as catching its incident.
+
+Project code may raise anything, ``SystemExit`` and other ``BaseException`` subclasses included,
+at import or at call: each becomes that one line, and the other cases still run. The one
+exception is ``KeyboardInterrupt``, which cannot be told apart from a real Ctrl-C and stops the
+run as Ctrl-C does.
 
 The module is imported with the ordinary ``sys.path``: a package installed in the environment,
 or a module under a folder named in pytest's ``pythonpath`` ini option (``incident-evals
@@ -19,13 +24,17 @@ validate`` also puts the current directory first, as ``python -m`` does).
 from __future__ import annotations
 
 import importlib
+import os
+import sysconfig
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incident_evals.constraints import (
     ConstraintArgumentError,
     ConstraintType,
+    UndecidedError,
     Verdict,
     argument_schema,
     quote,
@@ -37,7 +46,16 @@ if TYPE_CHECKING:
     from incident_evals.case import IncidentCase
     from incident_evals.transcript import Transcript
 
-__all__ = ["CONSTRAINTS", "PythonCheck", "resolve_function"]
+__all__ = [
+    "CONSTRAINTS",
+    "PythonCheck",
+    "describe_exception",
+    "raised_at",
+    "resolve_function",
+]
+
+#: Characters of an exception's message kept in a one-line error.
+MESSAGE_LIMIT = 200
 
 
 def resolve_function(reference: str) -> Callable[..., Any]:
@@ -55,9 +73,12 @@ def resolve_function(reference: str) -> Callable[..., Any]:
                 f"cannot import {module_name!r}: no module named {missing!r} (is its folder "
                 "on sys.path? pytest's `pythonpath` ini option adds one)"
             ) from None
-        raise _import_failed(module_name, error) from None
-    except Exception as error:
-        raise _import_failed(module_name, error) from None
+        raise _import_failed(reference, error) from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
+        # sys.exit() at import, or a RecursionError: one line, never the run's end.
+        raise _import_failed(reference, error) from None
     for part in attribute.split("."):
         try:
             target = getattr(target, part)
@@ -69,18 +90,84 @@ def resolve_function(reference: str) -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
-def _import_failed(module_name: str, error: BaseException) -> ConstraintArgumentError:
+def _import_failed(reference: str, error: BaseException) -> ConstraintArgumentError:
+    where = raised_at(error)
+    if isinstance(error, SyntaxError) and error.filename and error.lineno:
+        # A syntax error has no frame of its own file: the parser says where.
+        where = f"{_shown(Path(error.filename))}:{error.lineno}"
+    suffix = f" ({where})" if where else ""
     return ConstraintArgumentError(
-        f"importing {module_name!r} raised {type(error).__name__}: {error}"
+        f"{reference} raised {describe_exception(error)} at import{suffix}"
     )
 
 
-def _where(error: BaseException) -> str:
-    frames = traceback.extract_tb(error.__traceback__)
+def describe_exception(error: BaseException) -> str:
+    """``SystemExit(3)``, ``KeyError: 'to'``: one line, however long its message or odd its
+    ``__str__``."""
+    name = type(error).__name__
+    if isinstance(error, SystemExit):
+        return f"{name}({_one_line(_safe(repr, error.code))})"
+    text = _one_line(_safe(str, error))
+    return f"{name}: {text}" if text else name
+
+
+def _safe(render: Callable[[Any], str], value: Any) -> str:
+    try:
+        return str(render(value))
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        # Its __str__ or __repr__ raised in turn.
+        return "<unprintable>"
+
+
+def _one_line(text: str) -> str:
+    lines = text.strip().splitlines() or [""]
+    first = lines[0]
+    clipped = first[:MESSAGE_LIMIT]
+    return clipped + ("…" if len(lines) > 1 or len(first) > MESSAGE_LIMIT else "")
+
+
+_PACKAGE = str(Path(__file__).resolve().parent.parent) + os.sep
+_LIBRARY = tuple(
+    path
+    for path in {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib")}
+    if path and "site-packages" not in path
+)
+
+
+def raised_at(error: BaseException, base: Path | None = None) -> str:
+    """``file:line`` of the project code ``error`` came from, or ``""``.
+
+    The innermost frame that is not Python's own library, this package, pytest or pluggy: for
+    ``os.environ["KEY"]`` that is the line reading the key, not ``os.py``. The path is shown
+    relative to ``base`` (default: the current directory) when it is under it.
+    """
+    frames = [
+        frame
+        for frame in traceback.extract_tb(error.__traceback__)
+        if not _outside_project(frame.filename)
+    ]
     if not frames:
         return ""
-    last = frames[-1]
-    return f" ({last.filename}:{last.lineno})"
+    return f"{_shown(Path(frames[-1].filename), base)}:{frames[-1].lineno}"
+
+
+def _outside_project(filename: str) -> bool:
+    if filename.startswith("<") or filename.startswith(_PACKAGE):
+        return True
+    if filename.startswith(_LIBRARY) and "site-packages" not in filename:
+        return True
+    parts = Path(filename).parts
+    return "pluggy" in parts or "_pytest" in parts
+
+
+def _shown(path: Path, base: Path | None = None) -> str:
+    base = base if base is not None else Path.cwd()
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -92,9 +179,14 @@ class PythonCheck:
     def __call__(self, transcript: Transcript, case: IncidentCase) -> Verdict:
         try:
             result = self.function(transcript, case)
-        except Exception as error:
-            message = f"{self.reference} raised {type(error).__name__}: {error}{_where(error)}"
-            return Verdict(False, self.expected, message)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as error:
+            where = raised_at(error)
+            suffix = f" ({where})" if where else ""
+            raise UndecidedError(
+                f"{self.reference} raised {describe_exception(error)}{suffix}"
+            ) from None
         if isinstance(result, Verdict):
             return result
         if isinstance(result, bool):
@@ -108,11 +200,9 @@ class PythonCheck:
         ):
             passed, message = result
             return Verdict(passed, self.expected, message or f"{self.reference} returned False")
-        return Verdict(
-            False,
-            self.expected,
-            f"{self.reference} returned {quote(repr(result), 80)}; expected True/False, "
-            "(passed, message) or a Verdict",
+        raise UndecidedError(
+            f"{self.reference} returned {quote(_safe(repr, result), 80)}; expected True/False, "
+            "(passed, message) or a Verdict"
         )
 
 

@@ -6,11 +6,12 @@ By default both the output and the strings of the argument are normalised
 * ``contains`` / ``contains_any`` / ``not_contains``: plain substring search (no word
   boundaries; use ``matches`` for those). A string that normalises to nothing (only spaces or
   invisible characters) is a load error unless ``exact: true``.
-* ``matches`` / ``not_matches``: :func:`re.search`. Normalised mode searches the normalised text
-  with :data:`re.IGNORECASE`; look-alike letters, typographic quotes and dashes written in the
-  pattern are folded like the text (dashes become ``\\-`` so they stay literal inside ``[...]``),
-  nothing else in the pattern is rewritten. Exact mode searches the raw text with no flags (inline
-  flags such as ``(?m)`` work).
+* ``matches`` / ``not_matches``: a search with Python ``re`` syntax, bounded in size and time
+  (:mod:`incident_evals.patterns`; a search that times out is an :class:`UndecidedError`, never a
+  verdict). Normalised mode searches the normalised text case-insensitively; look-alike letters,
+  typographic quotes and dashes written in the pattern are folded like the text (dashes become
+  ``\\-`` so they stay literal inside ``[...]``), nothing else in the pattern is rewritten. Exact
+  mode searches the raw text with no flags (inline flags such as ``(?m)`` work).
 * ``equals``: the whole output equals the value after normalising both. ``exact: true`` compares the
   raw texts with leading and trailing whitespace ignored, because YAML block scalars end in a
   newline and models often add one; everything else (case, inner spacing) counts.
@@ -41,6 +42,7 @@ from incident_evals.constraints import (
     quote,
 )
 from incident_evals.constraints.normalize import NormalizedText, fold_pattern, normalize, verbatim
+from incident_evals.patterns import BoundedPattern, PatternError, compile_pattern, shown
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -211,28 +213,30 @@ def _build_not_contains(argument: Any, case: IncidentCase) -> SubstringCheck:
 # --- matches / not_matches -----------------------------------------------------------------------
 
 
-def _compile(pattern: str, flags: int = 0) -> re.Pattern[str]:
+def _compile(pattern: str, *, ignore_case: bool = False) -> BoundedPattern:
     try:
-        return re.compile(pattern, flags)
-    except re.error as error:
-        where = "" if error.pos is None else f" at position {error.pos}"
+        return compile_pattern(pattern, ignore_case=ignore_case)
+    except PatternError as error:
+        where = "" if error.position is None else f" at position {error.position}"
         raise ConstraintArgumentError(
-            f"invalid regular expression /{pattern}/: {error.msg}{where}", field="pattern"
-        ) from error
+            f"invalid regular expression /{shown(pattern)}/: {error.message}{where}",
+            field="pattern",
+        ) from None
 
 
 @dataclass(frozen=True)
 class RegexCheck:
     #: The pattern as written in the case.
     source: str
-    #: The compiled pattern actually searched (folded, with re.IGNORECASE, unless exact).
-    regex: re.Pattern[str]
+    #: The pattern actually searched (folded and case-insensitive, unless exact).
+    regex: BoundedPattern
     exact: bool
     negate: bool
     expected: str
 
     def __call__(self, transcript: Transcript, case: IncidentCase) -> Verdict:
         subject = _subject(transcript.final_text, self.exact)
+        # A timeout raises PatternTimeout: the output could not be shown to match or not.
         match = self.regex.search(subject.text)
         if not self.negate:
             if match:
@@ -257,7 +261,7 @@ def _build_regex(argument: Any, *, negate: bool) -> RegexCheck:
     # Compiled as written first, so that error positions refer to what the author wrote.
     regex = _compile(pattern)
     if not exact:
-        regex = _compile(fold_pattern(pattern), re.IGNORECASE)
+        regex = _compile(fold_pattern(pattern), ignore_case=True)
     expected = f"{'not matches' if negate else 'matches'} /{pattern}/{_exact_suffix(exact)}"
     return RegexCheck(pattern, regex, exact, negate, expected)
 

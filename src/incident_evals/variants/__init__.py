@@ -218,11 +218,19 @@ def expand(
                 break
             try:
                 generated = make(case, spec.options, draw)
-            except Exception as exc:
+                if not isinstance(generated, Generated):
+                    raise TypeError(f"returned {type(generated).__name__}, not Generated")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:
+                # A generator may be a project's plugin: whatever it raises (sys.exit included)
+                # costs that generator's variants only, in one line.
+                from incident_evals.constraints.custom import describe_exception
+
                 variants.append(
                     VariantGenerationError(
                         f"variant generator {spec.name!r} failed on {spec.name}-{index}: "
-                        f"{type(exc).__name__}: {exc}",
+                        f"{describe_exception(exc)}",
                         spec.line,
                         spec.name,
                     )

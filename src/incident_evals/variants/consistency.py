@@ -5,7 +5,9 @@ the decision out of the output of the case and of each counterfactual variant, w
 generator's ``decision`` option:
 
 * ``{pattern: REGEX}``: the first match in the output (case-insensitive); its first group when
-  the pattern has one, else the whole match. No match reads as the decision ``(none)``.
+  the pattern has one, else the whole match. No match reads as the decision ``(none)``. The
+  pattern is checked when the case loads and searched with a time limit, like ``matches``
+  (:mod:`incident_evals.patterns`): a search that times out makes the consistency item an error.
 * ``{judge: QUESTION}``: the judge is asked the question about the output and answers with the
   decision in a few words (the judge endpoint of ``--incident-judge-*``).
 
@@ -17,18 +19,27 @@ swaps that changed it.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from incident_evals.constraints import Verdict, quote
 from incident_evals.constraints.normalize import normalize
+from incident_evals.patterns import PatternError, compile_pattern, shown
+from incident_evals.variants import VariantError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-__all__ = ["NO_DECISION", "Decision", "Member", "compare", "decision_from_pattern", "decision_of"]
+__all__ = [
+    "NO_DECISION",
+    "Decision",
+    "Member",
+    "check_decision",
+    "compare",
+    "decision_from_pattern",
+    "decision_of",
+]
 
 NO_DECISION = "(none)"
 
@@ -51,8 +62,26 @@ class Decision:
         return f"the judge's answer to {quote(self.judge or '', 80)}"
 
 
+def check_decision(options: Mapping[str, Any]) -> None:
+    """The load-time check of the ``decision`` option: its pattern compiles within the bounds."""
+    decision = options.get("decision")
+    pattern = decision.get("pattern") if isinstance(decision, dict) else None
+    if not isinstance(pattern, str):
+        return
+    try:
+        compile_pattern(pattern, ignore_case=True)
+    except PatternError as error:
+        where = "" if error.position is None else f" at position {error.position}"
+        raise VariantError(
+            f"invalid regular expression /{shown(pattern)}/: {error.message}{where}",
+            field="decision",
+        ) from None
+
+
 def decision_from_pattern(pattern: str, output: str) -> str:
-    match = re.search(pattern, output, re.IGNORECASE)
+    """The decision ``pattern`` reads in ``output``; raises
+    :class:`~incident_evals.patterns.PatternTimeout` when the search runs out of time."""
+    match = compile_pattern(pattern, ignore_case=True).search(output)
     if match is None:
         return NO_DECISION
     found = match.group(1) if match.re.groups else match.group(0)

@@ -1459,7 +1459,11 @@ def generate(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Gene
 
 
 def check(case: IncidentCase, options: Mapping[str, Any]) -> None:
-    """The load-time check: the terms exist and can be swapped (drawing once, for any seed)."""
+    """The load-time check: the decision pattern compiles, and the terms exist and can be
+    swapped (drawing once, for any seed)."""
+    from incident_evals.variants.consistency import check_decision
+
+    check_decision(options)
     _counterfactual(case, options, Draw(0, case.id, NAME, 1))
 
 

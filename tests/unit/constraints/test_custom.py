@@ -8,6 +8,7 @@ for another.
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import json
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from incident_evals.constraints import Verdict, argument_schema
+from incident_evals.constraints import UndecidedError, Verdict, argument_schema
 from incident_evals.constraints.custom import CONSTRAINTS
 from incident_evals.transcript import ToolCall, Transcript
 from transcripts import CASE_HEADER, load_case, load_error, tool_call, transcript, verdicts
@@ -103,6 +104,15 @@ def expect(*entries: str, case: str = SUPPORT_BOT) -> str:
 def judge(tmp_path: Path, reference: str, result: Transcript) -> Verdict:
     [verdict] = verdicts(load_case(tmp_path, expect(f'python: "{reference}"')), result)
     return verdict
+
+
+def undecided(tmp_path: Path, reference: str, result: Transcript) -> UndecidedError:
+    """What judging ``result`` raises: the check reached no verdict."""
+    loaded = load_case(tmp_path, expect(f'python: "{reference}"'))
+    with pytest.raises(UndecidedError) as raised:
+        verdicts(loaded, result)
+    assert raised.value.constraint is loaded.constraints[0]
+    return raised.value
 
 
 def python_load_error(tmp_path: Path, reference: str) -> str:
@@ -217,18 +227,18 @@ def test_a_returned_verdict_is_kept_as_it_is(project: Project, tmp_path: Path) -
         ),
     ],
 )
-def test_anything_else_fails_saying_what_came_back(
+def test_anything_else_gives_no_verdict_saying_what_came_back(
     project: Project, tmp_path: Path, returned: str, shown: str
 ) -> None:
     project.write(f"def no_refund_promise(transcript, case):\n    return {returned}\n")
     reference = f"{project.module}:no_refund_promise"
 
-    verdict = judge(tmp_path, reference, transcript("blender " * 30))
+    # Neither a pass nor a failure: a failure would count as catching the recorded incident.
+    error = undecided(tmp_path, reference, transcript("blender " * 30))
 
-    assert verdict == Verdict(
-        False,
-        f"{reference} holds",
-        f"{reference} returned {shown}; expected True/False, (passed, message) or a Verdict",
+    assert str(error) == (
+        f"python (line {SUPPORT_EXPECT_LINE}): {reference} returned {shown}; expected "
+        "True/False, (passed, message) or a Verdict"
     )
 
 
@@ -249,7 +259,7 @@ def test_the_function_gets_the_transcript_and_the_case(project: Project, tmp_pat
     )
 
 
-def test_a_raising_function_fails_with_the_exception_and_its_line(
+def test_a_raising_function_gives_no_verdict_naming_the_exception_and_its_line(
     project: Project, tmp_path: Path
 ) -> None:
     path = project.write(
@@ -262,21 +272,14 @@ def test_a_raising_function_fails_with_the_exception_and_its_line(
         """
     )
     reference = f"{project.module}:mailed_inside"
-    loaded = load_case(tmp_path, expect(f'python: "{reference}"', "not_contains: full refund"))
 
-    raised, other = verdicts(loaded, transcript(PROMISE))
+    error = undecided(tmp_path, reference, transcript(PROMISE))
 
-    assert raised == Verdict(
-        False,
-        f"{reference} holds",
-        f"{reference} raised IndexError: list index out of range ({path}:2)",
-    )
-    # A broken check must not hide the other constraints' verdicts.
-    assert not other.passed
-    assert "full refund" in other.message
+    # A broken check must not pass, nor fail (which would count as catching the incident).
+    assert error.message == f"{reference} raised IndexError: list index out of range ({path}:2)"
 
 
-def test_an_exception_message_is_kept_whole(project: Project, tmp_path: Path) -> None:
+def test_an_exception_message_is_kept_on_one_line(project: Project, tmp_path: Path) -> None:
     path = project.write(
         """\
         def mailed_inside(transcript, case):
@@ -289,12 +292,53 @@ def test_an_exception_message_is_kept_whole(project: Project, tmp_path: Path) ->
     reference = f"{project.module}:mailed_inside"
     call = tool_call("send_email", raw='{"to": ["ceo@acme.example"')
 
-    verdict = judge(tmp_path, reference, transcript("Sent.", call))
+    error = undecided(tmp_path, reference, transcript("Sent.", call))
 
-    assert verdict.message == (
+    assert error.message == (
         f"{reference} raised ValueError: send_email: {call.arguments_error} ({path}:4)"
     )
     assert call.arguments_error
+
+
+@pytest.mark.parametrize(
+    ("body", "raised"),
+    [
+        pytest.param("raise SystemExit(0)", "SystemExit(0)", id="exit-0-is-no-success"),
+        pytest.param("import sys; sys.exit('bye')", "SystemExit('bye')", id="sys-exit"),
+        pytest.param("raise GeneratorExit", "GeneratorExit", id="generator-exit"),
+        pytest.param(
+            "return check(transcript, case)", "RecursionError: maximum recursion *", id="recursion"
+        ),
+        pytest.param("raise ValueError('a\\nb')", "ValueError: a…", id="multi-line-message"),
+        pytest.param(
+            "raise ValueError('x' * 300)", "ValueError: " + "x" * 200 + "…", id="long-message"
+        ),
+        pytest.param("raise Odd()", "Odd: <unprintable>", id="str-raises"),
+    ],
+)
+def test_any_base_exception_is_one_line_and_no_verdict(
+    project: Project, tmp_path: Path, body: str, raised: str
+) -> None:
+    path = project.write(
+        "class Odd(BaseException):\n"
+        "    def __str__(self):\n"
+        "        raise RuntimeError('no')\n\n"
+        f"def check(transcript, case):\n    {body}\n"
+    )
+    reference = f"{project.module}:check"
+
+    error = undecided(tmp_path, reference, transcript(PROMISE))
+
+    assert "\n" not in error.message
+    assert fnmatch.fnmatchcase(error.message, f"{reference} raised {raised} ({path}:6)")
+
+
+def test_keyboard_interrupt_is_let_through_as_ctrl_c(project: Project, tmp_path: Path) -> None:
+    project.write("def check(transcript, case):\n    raise KeyboardInterrupt\n")
+    loaded = load_case(tmp_path, expect(f'python: "{project.module}:check"'))
+
+    with pytest.raises(KeyboardInterrupt):
+        verdicts(loaded, transcript(PROMISE))
 
 
 def test_the_function_part_may_be_dotted(project: Project, tmp_path: Path) -> None:
@@ -438,7 +482,7 @@ def test_a_module_whose_import_raises_is_a_load_error(
     project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("ACME_CRM_TOKEN", raising=False)
-    project.write(
+    path = project.write(
         """\
         import os
 
@@ -449,9 +493,43 @@ def test_a_module_whose_import_raises_is_a_load_error(
         """
     )
 
-    assert python_load_error(tmp_path, f"{project.module}:no_refund_promise") == where(
-        f"importing {project.module!r} raised KeyError: 'ACME_CRM_TOKEN'"
+    reference = f"{project.module}:no_refund_promise"
+    assert python_load_error(tmp_path, reference) == where(
+        f"{reference} raised KeyError: 'ACME_CRM_TOKEN' at import ({path}:3)"
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "raised", "line"),
+    [
+        pytest.param("import sys\nsys.exit(3)\n", "SystemExit(3)", 2, id="sys-exit"),
+        pytest.param("raise SystemExit(0)\n", "SystemExit(0)", 1, id="exit-0"),
+        pytest.param("raise GeneratorExit\n", "GeneratorExit", 1, id="generator-exit"),
+        pytest.param(
+            "def f():\n    return f()\nf()\n",
+            "RecursionError: maximum recursion *",
+            2,
+            id="recursion",
+        ),
+        pytest.param(
+            "class Stop(BaseException):\n    pass\nraise Stop('now')\n", "Stop: now", 3, id="custom"
+        ),
+    ],
+)
+def test_a_module_raising_any_base_exception_at_import_is_a_load_error(
+    project: Project, tmp_path: Path, source: str, raised: str, line: int
+) -> None:
+    path = project.write(source + "\ndef check(transcript, case):\n    return True\n")
+    reference = f"{project.module}:check"
+
+    error = python_load_error(tmp_path, reference)
+
+    assert fnmatch.fnmatchcase(
+        # `[` taken literally, as in `expect[0]`; `*` stands for the interpreter's wording.
+        error,
+        where(f"{reference} raised {raised} at import ({path}:{line})").replace("[", "[[]"),
+    )
+    assert "\n" not in error
 
 
 def test_a_module_with_a_syntax_error_is_a_load_error(project: Project, tmp_path: Path) -> None:
@@ -460,7 +538,9 @@ def test_a_module_with_a_syntax_error_is_a_load_error(project: Project, tmp_path
     error = python_load_error(tmp_path, f"{project.module}:no_refund_promise")
 
     # The parser's own wording varies between Python versions.
-    assert error.startswith(where(f"importing {project.module!r} raised SyntaxError: "))
+    reference = f"{project.module}:no_refund_promise"
+    assert error.startswith(where(f"{reference} raised SyntaxError: "))
+    assert error.endswith(f" at import ({project.folder / project.module}.py:1)")
     assert "\n" not in error
 
 
@@ -482,7 +562,8 @@ def test_a_module_importing_a_missing_module_names_that_module(
     )
 
     assert python_load_error(tmp_path, f"{module}:no_refund_promise") == where(
-        f"importing {module!r} raised ModuleNotFoundError: No module named {inner!r}"
+        f"{module}:no_refund_promise raised ModuleNotFoundError: No module named {inner!r} at "
+        f"import ({project.folder / module}.py:1)"
     )
 
 

@@ -18,6 +18,7 @@ from incident_evals.case import CaseInput, ConstraintSpec, Incident, IncidentCas
 from incident_evals.constraints import (
     ConstraintArgumentError,
     ConstraintType,
+    UndecidedError,
     Verdict,
     builtin_registry,
 )
@@ -389,6 +390,69 @@ def test_bad_regex_in_short_form() -> None:
     error = build_error("matches", "[a-")
     assert error.field == "pattern"
     assert "position 0" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        pytest.param(
+            "x" * 1_001,
+            "invalid regular expression /" + "x" * 80 + "…/: the pattern is 1,001 characters "
+            "long; at most 1,000 are allowed",
+            id="too-long",
+        ),
+        pytest.param(
+            "(?:ab{100}){100}",
+            "invalid regular expression /(?:ab{100}){100}/: its counted repeats ({m,n}) unroll "
+            "to more than 10,000 items; use smaller counts, or + and *",
+            id="unrolls-too-far",
+        ),
+        pytest.param(
+            r"\p{L}+",
+            r"invalid regular expression /\p{L}+/: bad escape \p at position 0",
+            id="not-python-re-syntax",
+        ),
+    ],
+)
+@pytest.mark.parametrize("name", ["matches", "not_matches"])
+def test_a_pattern_beyond_the_bounds_is_a_load_error(name: str, pattern: str, message: str) -> None:
+    error = build_error(name, pattern)
+
+    assert str(error) == message
+    assert error.field == "pattern"
+
+
+@pytest.mark.parametrize(
+    ("name", "argument"),
+    [
+        ("not_matches", "(a+)+$"),
+        ("matches", "(a|aa)+$"),
+        ("not_matches", {"pattern": "(a+)+$", "exact": True}),
+    ],
+)
+def test_a_search_that_times_out_reaches_no_verdict(name: str, argument: Any) -> None:
+    ctype = constraint(name)
+    check = ctype.build(argument, make_case())
+
+    # Neither a pass (the output could not be shown to be clean) nor a failure.
+    with pytest.raises(UndecidedError) as raised:
+        check(Transcript(final_text="a" * 100_000 + "!"), make_case())
+
+    pattern = argument if isinstance(argument, str) else argument["pattern"]
+    assert str(raised.value) == (
+        f"/{pattern}/ timed out after 1 s on a text of 100,001 characters, so it neither "
+        "matched nor failed to match; rewrite the pattern without nested quantifiers such as "
+        "(a+)+"
+    )
+
+
+def test_python_re_semantics_are_kept_on_ordinary_patterns() -> None:
+    # Look-behind, back-references, named groups and inline flags: all of Python's re.
+    assert judge("matches", r"(?<=refund )(\w+) \1", "a refund twice twice").passed
+    assert judge("not_matches", r"(?P<n>\d+) days?, not (?P=n)", "30 days, not 60").passed
+    assert judge("matches", {"pattern": "(?i)(?m)^yes$", "exact": True}, "No\nYES\n").passed
+    # `$` also matches before a final newline, as in re.
+    assert judge("matches", {"pattern": "days$", "exact": True}, "30 days\n").passed
 
 
 # --- equals --------------------------------------------------------------------------------------
