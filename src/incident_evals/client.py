@@ -14,7 +14,7 @@ import os
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,18 @@ class Endpoint:
     #: Where the endpoint came from, for the terminal header ("--incident-base-url", ...).
     source: str
     api_key_env: str = DEFAULT_API_KEY_ENV
+    #: The user-info of the URL as given (``http://user:pass@host/v1``), taken out of
+    #: ``base_url`` so that it is never shown or stored; requests send it as HTTP Basic auth.
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.base_url is not None:
+            from incident_evals.secrets import split_userinfo
+
+            clean, credentials = split_userinfo(self.base_url)
+            if credentials is not None:
+                object.__setattr__(self, "base_url", clean)
+                object.__setattr__(self, "credentials", credentials)
 
     @property
     def shown_url(self) -> str:
@@ -68,21 +80,46 @@ class JudgeError(EndpointError):
     kind = "judge"
 
 
+#: Characters of an endpoint's error message kept in an item's error (after scrubbing).
+ERROR_MESSAGE_LIMIT = 300
+
+
 def describe_error(exc: BaseException) -> str:
-    """One line naming the status, the message and the request id where the endpoint gave them."""
+    """One line naming the status, the message and the request id where the endpoint gave them.
+
+    Scrubbed of the credentials the request carried and of any credential-looking value (an
+    endpoint may echo the request's headers), then clipped to :data:`ERROR_MESSAGE_LIMIT`.
+    """
     import openai
 
     if isinstance(exc, openai.APIStatusError):
         request_id = exc.request_id or exc.response.headers.get("x-request-id")
         suffix = f" [request id {request_id}]" if request_id else ""
-        return f"HTTP {exc.status_code} from the endpoint: {_error_message(exc)}{suffix}"
+        message = _scrubbed(exc, _error_message(exc))
+        return f"HTTP {exc.status_code} from the endpoint: {message}{suffix}"
     if isinstance(exc, openai.APITimeoutError):
         return "the request timed out"
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
-        detail = f": {cause}" if cause else ""
+        detail = f": {_scrubbed(exc, str(cause))}" if cause else ""
         return f"cannot connect to the endpoint{detail}"
-    return f"{type(exc).__name__}: {exc}"
+    return _scrubbed(exc, f"{type(exc).__name__}: {exc}")
+
+
+def _scrubbed(exc: BaseException, text: str) -> str:
+    from incident_evals.secrets import CREDENTIALS, Scrubber, clip
+
+    sent: list[tuple[str, str]] = []
+    request = getattr(exc, "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is not None:
+        for name in ("authorization", "proxy-authorization", "api-key", "x-api-key"):
+            value = headers.get(name)
+            if value:
+                sent.append((value, CREDENTIALS))
+                sent.append((value.partition(" ")[2], CREDENTIALS))
+    flat = " ".join(Scrubber(sent).text(text).split())
+    return clip(flat, ERROR_MESSAGE_LIMIT)
 
 
 def _error_message(exc: openai.APIStatusError) -> str:
@@ -92,6 +129,14 @@ def _error_message(exc: openai.APIStatusError) -> str:
         if message:
             return str(message)
     return exc.message
+
+
+def _preview(body: str) -> str:
+    """The start of an answer, quoted; clipped with a mark, so that the sinks' scrubbing knows a
+    secret may have been cut there."""
+    from incident_evals.secrets import clip
+
+    return repr(clip(body, 120))
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -186,11 +231,18 @@ class ChatClient:
         self._cancelled = threading.Event()
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
+        headers = None
+        if endpoint.credentials is not None:
+            from incident_evals.secrets import basic_auth
+
+            # What HTTP clients do with user-info in a URL, without the URL carrying it.
+            headers = {"Authorization": basic_auth(*endpoint.credentials)}
         self._sdk = openai.OpenAI(
             base_url=endpoint.base_url,
             api_key=os.environ.get(endpoint.api_key_env) or PLACEHOLDER_API_KEY,
             timeout=timeout_s,
             max_retries=0,
+            default_headers=headers,
         )
 
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -241,11 +293,11 @@ class ChatClient:
             reply = json.loads(body)
         except ValueError:
             raise EndpointError(
-                f"the endpoint's answer is not JSON: {body[:120]!r}", attempts
+                f"the endpoint's answer is not JSON: {_preview(body)}", attempts
             ) from None
         if not isinstance(reply, dict):
             raise EndpointError(
-                f"the endpoint's answer is not a JSON object: {body[:120]!r}", attempts
+                f"the endpoint's answer is not a JSON object: {_preview(body)}", attempts
             )
         return reply, latency
 
@@ -278,12 +330,16 @@ class ResponseCache:
     place, and two writers of one key write the same reply.
     """
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, scrub: Callable[[Any], Any] | None = None) -> None:
         self.directory = directory
+        #: Applied to requests and replies before they are keyed or kept (the run's
+        #: credentials out, :meth:`incident_evals.secrets.Scrubber.credentials`).
+        self._scrub = scrub or (lambda value: value)
         self._memory: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def get(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        request = self._scrub(request)
         key = request_digest(request)
         with self._lock:
             if key in self._memory:
@@ -301,6 +357,7 @@ class ResponseCache:
         return response if isinstance(response, dict) else None
 
     def put(self, request: dict[str, Any], response: dict[str, Any]) -> None:
+        request, response = self._scrub(request), self._scrub(response)
         key = request_digest(request)
         with self._lock:
             self._memory[key] = response
