@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TypeAlias, TypedDict
@@ -87,6 +87,9 @@ class Reply:
     #: Sent verbatim with status 200, instead of a completion (a broken endpoint).
     raw_body: str | None = None
     """Close the socket without sending any response (after the delay, if any)."""
+    echo_request: bool = False
+    """Append the request's headers and body (as JSON) to ``content`` (status 200) or to
+    ``error_message`` (other statuses): an endpoint that echoes what it was sent."""
 
 
 Script: TypeAlias = list[Reply] | Callable[[dict[str, Any]], Reply]
@@ -294,7 +297,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         chat._enter()
         try:
-            self._answer(chat, body, reply)
+            self._answer(chat, body, _echoed(reply, headers, body) if reply.echo_request else reply)
         finally:
             chat._leave()
 
@@ -324,6 +327,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _ScriptError(Exception):
     pass
+
+
+def _echoed(reply: Reply, headers: dict[str, str], body: dict[str, Any]) -> Reply:
+    echo = (
+        f"request headers: {json.dumps(headers, sort_keys=True)}\nrequest body: {json.dumps(body)}"
+    )
+    if reply.status != 200:
+        return replace(reply, error_message=f"{reply.error_message}\n{echo}")
+    return replace(reply, content=f"{reply.content or ''}{echo}")
 
 
 class ChatServer:
