@@ -586,7 +586,8 @@ class IncidentItem(pytest.Item):
             return []
         made = self.variant.provenance
         seed = "" if made.seed is None else f" (seed {made.seed})"
-        return [f"  variant {self.variant_id}{seed}: {made.description}"]
+        description = clip(" ".join(self.scrub(made.description).split()), MESSAGE_LINE_WIDTH)
+        return [f"  variant {self.variant_id}{seed}: {description}"]
 
 
 class RecordedItem(pytest.Item):

@@ -220,7 +220,7 @@ OPTIONS = (
     Option("report", "write the results JSON (SPEC §7) to this path"),
     Option(
         "report_sensitive",
-        "keep sensitive document content in reports (redacted by default)",
+        "keep sensitive document content in the terminal, JUnit and reports (redacted by default)",
         is_switch=True,
     ),
     Option("baseline", "a results JSON to compare this run with: regressions, fixes, new items"),

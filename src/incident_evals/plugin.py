@@ -55,7 +55,9 @@ def dispatch_items(items: list[pytest.Item]) -> None:
 REPORT_LIMIT = 20_000
 
 
-def scrub_report(report: pytest.TestReport, scrubber: Any, case: Any) -> None:
+def scrub_report(
+    report: pytest.TestReport | pytest.CollectReport, scrubber: Any, case: Any
+) -> None:
     """Scrub what a report carries to the terminal, JUnit and xdist: the failure (kept as pytest
     made it when it holds nothing to scrub), captured output and user properties."""
     from incident_evals.secrets import clip
@@ -70,11 +72,17 @@ def scrub_report(report: pytest.TestReport, scrubber: Any, case: Any) -> None:
         scrubbed = scrubber.text(text, case)
         if scrubbed != text or isinstance(longrepr, str):
             report.longrepr = clip(scrubbed, REPORT_LIMIT)
-    report.sections = [(title, scrubber.text(body, case)) for title, body in report.sections]
-    report.user_properties = [
-        (name, scrubber.text(value, case) if isinstance(value, str) else value)
-        for name, value in report.user_properties
-    ]
+    if report.sections:
+        report.sections = [(title, scrubber.text(body, case)) for title, body in report.sections]
+    if not isinstance(report, pytest.TestReport):
+        return
+    values = "\n".join(value for _, value in report.user_properties if isinstance(value, str))
+    # One search for all of them: they rarely hold anything to scrub.
+    if scrubber.text(values, case) != values:
+        report.user_properties = [
+            (name, scrubber.text(value, case) if isinstance(value, str) else value)
+            for name, value in report.user_properties
+        ]
 
 
 def gate_from_config(config: pytest.Config) -> Any:
@@ -292,6 +300,18 @@ class IncidentEvalsPlugin:
             report.incident_result = item.result_data(error)  # type: ignore[attr-defined]
         return report
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        from incident_evals.collect import IncidentFile, InvalidCase
+
+        report = yield
+        if isinstance(collector, IncidentFile | InvalidCase) and report.longrepr is not None:
+            # A case file's errors may quote what it holds, or a conftest's exception.
+            scrub_report(report, self.session.scrubber, None)
+        return report
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from incident_evals.results import outcome_of
 
@@ -314,18 +334,17 @@ class IncidentEvalsPlugin:
             pytest.ExitCode.INTERRUPTED,
             pytest.ExitCode.INTERNAL_ERROR,
         ) and not (session.shouldfail or session.shouldstop)
-        from incident_evals.results import scrub_results, write_results
-
-        scrubber = self.session.scrubber
-        self.results = scrub_results(
-            finish_results(
-                self.config, self.items.values(), self.started_at, self.started, complete
-            ),
-            scrubber,
+        # Its items were scrubbed where they ran; every sink scrubs the whole document again.
+        self.results = finish_results(
+            self.config, self.items.values(), self.started_at, self.started, complete
         )
         path = options.value(self.config, "report")
         if path:
-            write_results(options.invocation_path(self.config, path), self.results, scrubber)
+            from incident_evals.results import write_results
+
+            write_results(
+                options.invocation_path(self.config, path), self.results, self.session.scrubber
+            )
         self.config.hook.pytest_incident_evals_results(results=self.results)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

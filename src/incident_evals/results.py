@@ -216,7 +216,13 @@ def scrub_results(results: Mapping[str, Any], scrubber: Scrubber | None = None) 
     """The results document without credentials (the run's, or the environment's when
     ``scrubber`` is ``None``): applied wherever a results document leaves the process."""
     scrubber = scrubber if scrubber is not None else Scrubber.from_environment()
-    scrubbed: dict[str, Any] = scrubber.deep(results, keep=IDENTITY_FIELDS)
+    # Item by item: one item needing it does not make every other item's texts visited.
+    scrubbed: dict[str, Any] = {
+        key: [scrubber.deep(item, keep=IDENTITY_FIELDS) for item in value]
+        if key == "items" and isinstance(value, list)
+        else scrubber.deep(value, keep=IDENTITY_FIELDS)
+        for key, value in results.items()
+    }
     return scrubbed
 
 

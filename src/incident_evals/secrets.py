@@ -35,6 +35,7 @@ must replay what the model said, lose only the run's credentials (:meth:`Scrubbe
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import threading
@@ -46,7 +47,7 @@ from urllib.parse import unquote
 if TYPE_CHECKING:
     import pytest
 
-    from incident_evals.case import IncidentCase
+    from incident_evals.case import Document, IncidentCase
 
 __all__ = [
     "API_KEY",
@@ -170,8 +171,28 @@ _TOKEN = re.compile(
     r"\b(?:Bearer|BEARER|bearer|Basic|BASIC)[ \t]+(?P<secret>[A-Za-z0-9._~+/=-]{8,})"
 )
 _USERINFO = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://(?P<secret>[^\s/?#@\[\]\"'<>\\]+)@")
-# One cheap search first: most texts hold none of these and skip the patterns.
-_PATTERN_HINT = re.compile(r"(?i)authoriz|api[-_]?key|token|bearer|basic|://")
+# Cheap substring searches first: most texts hold none of these words and skip the patterns.
+_HINTS = (
+    "authoriz",
+    "api-key",
+    "api_key",
+    "apikey",
+    "access-token",
+    "access_token",
+    "accesstoken",
+    "auth-token",
+    "auth_token",
+    "authtoken",
+    "bearer",
+    "basic",
+    "://",
+)
+
+
+def _hinted(text: str) -> bool:
+    """Whether ``text`` holds a word one of the credential patterns needs."""
+    lowered = text.lower()
+    return any(hint in lowered for hint in _HINTS)
 
 
 def _looks_like_token(token: str) -> bool:
@@ -184,7 +205,7 @@ def _looks_like_token(token: str) -> bool:
 
 
 def _pattern_spans(text: str) -> list[tuple[int, int, str]]:
-    if _PATTERN_HINT.search(text) is None:
+    if not _hinted(text):
         return []
     spans = [(m.start("secret"), m.end("secret"), CREDENTIALS) for m in _HEADER.finditer(text)]
     spans += [
@@ -282,12 +303,12 @@ class _Material:
     contents: tuple[tuple[str, str], ...]
 
 
-def _material(case: IncidentCase) -> _Material:
+def _material(documents: Sequence[Document]) -> _Material:
     from incident_evals.constraints.normalize import normalize
 
     markers = []
     contents = []
-    for doc in case.input.documents:
+    for doc in documents:
         if not doc.sensitive:
             continue
         for marker in doc.markers:
@@ -396,7 +417,8 @@ class Scrubber:
     """Removes the run's credentials, anyone's credentials and (given a case) the case's
     sensitive documents from texts. Thread-safe; one per run."""
 
-    CASES_KEPT = 64
+    #: Materials kept (each holds its documents' normalised content).
+    KEPT = 16
 
     def __init__(self, secrets: Iterable[tuple[str, str]] = (), *, documents: bool = True) -> None:
         unique = {value: what for value, what in secrets if len(value) >= MIN_SECRET_LENGTH}
@@ -404,7 +426,11 @@ class Scrubber:
         self._secrets = sorted(unique.items(), key=lambda item: -len(item[0]))
         #: False under ``--incident-report-sensitive``: documents are kept, credentials never.
         self.documents = documents
-        self._materials: dict[int, tuple[IncidentCase, _Material]] = {}
+        # A secret JSON would escape cannot be searched for in JSON text.
+        self._escaped_secrets = any(
+            json.dumps(value, ensure_ascii=False)[1:-1] != value for value, _ in self._secrets
+        )
+        self._materials: dict[int, tuple[Sequence[Document], _Material | None]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -461,8 +487,34 @@ class Scrubber:
     def deep(
         self, value: Any, case: IncidentCase | None = None, keep: frozenset[str] = frozenset()
     ) -> Any:
-        """``value`` (JSON data) with every string scrubbed, except under the keys in ``keep``."""
+        """``value`` (JSON data) with every string scrubbed, except under the keys in ``keep``.
+
+        ``value`` itself is returned when nothing in it could need scrubbing.
+        """
+        material = self._material(case) if case is not None and self.documents else None
+        if material is None and self._nothing_to_scrub(value):
+            return value
         return _deep(value, self.for_case(case), keep)
+
+    def _nothing_to_scrub(self, value: Any) -> bool:
+        """Whether no text of ``value`` can hold a credential: one search of its JSON text, far
+        cheaper than visiting every string (most items of a run hold none)."""
+        if self._escaped_secrets:
+            return False
+        try:
+            blob = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            return False
+        if _hinted(blob):
+            return False
+        if not self._secrets:
+            return True
+        if any(mark in blob for mark in _CLIP_MARKS):
+            return False
+        return not any(
+            secret[:PARTIAL_SPAN] in blob or secret[-PARTIAL_SPAN:] in blob
+            for secret, _ in self._secrets
+        )
 
     def _credentials_only(self, text: str) -> str:
         spans = self._credential_spans(text)
@@ -479,18 +531,17 @@ class Scrubber:
         ]
 
     def _material(self, case: IncidentCase) -> _Material | None:
-        if not any(doc.sensitive for doc in case.input.documents):
-            return None
-        with self._lock:
-            entry = self._materials.get(id(case))
-        if entry is not None and entry[0] is case:
+        # By the documents, not the case: variants that keep them share one material.
+        documents = case.input.documents
+        entry = self._materials.get(id(documents))
+        if entry is not None and entry[0] is documents:
             return entry[1]
-        material = _material(case)
+        material = _material(documents) if any(doc.sensitive for doc in documents) else None
         with self._lock:
-            if len(self._materials) >= self.CASES_KEPT:
+            if len(self._materials) >= self.KEPT:
                 self._materials.pop(next(iter(self._materials)))
-            # The case is kept in the entry, so that its id cannot be reused while it lives.
-            self._materials[id(case)] = (case, material)
+            # The documents are kept in the entry, so that their id cannot be reused meanwhile.
+            self._materials[id(documents)] = (documents, material)
         return material
 
 

