@@ -26,7 +26,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TypeAlias, TypedDict
@@ -92,6 +92,9 @@ class Reply:
     """Send ``raw_body`` with chunked transfer encoding, this many bytes a chunk (no
     ``Content-Length``), sleeping ``chunk_delay_s`` before each chunk."""
     chunk_delay_s: float = 0.0
+    echo_request: bool = False
+    """Append the request's headers and body (as JSON) to ``content`` (status 200) or to
+    ``error_message`` (other statuses): an endpoint that echoes what it was sent."""
 
 
 Script: TypeAlias = list[Reply] | Callable[[dict[str, Any]], Reply]
@@ -299,7 +302,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         chat._enter()
         try:
-            self._answer(chat, body, reply)
+            self._answer(chat, body, _echoed(reply, headers, body) if reply.echo_request else reply)
         finally:
             chat._leave()
 
@@ -350,6 +353,15 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _ScriptError(Exception):
     pass
+
+
+def _echoed(reply: Reply, headers: dict[str, str], body: dict[str, Any]) -> Reply:
+    echo = (
+        f"request headers: {json.dumps(headers, sort_keys=True)}\nrequest body: {json.dumps(body)}"
+    )
+    if reply.status != 200:
+        return replace(reply, error_message=f"{reply.error_message}\n{echo}")
+    return replace(reply, content=f"{reply.content or ''}{echo}")
 
 
 class ChatServer:

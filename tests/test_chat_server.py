@@ -448,3 +448,24 @@ _TOOL: ChatCompletionFunctionToolParam = {
         },
     },
 }
+
+
+def test_echo_request_appends_headers_and_body(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script(
+        [Reply(content="said: ", echo_request=True), Reply(status=500, echo_request=True)]
+    )
+
+    content = ask(client).choices[0].message.content or ""
+    with pytest.raises(openai.InternalServerError) as error:
+        ask(client)
+
+    headers_line, body_line = content.removeprefix("said: ").splitlines()
+    assert json.loads(headers_line.removeprefix("request headers: "))["authorization"] == (
+        "Bearer test"
+    )
+    assert json.loads(body_line.removeprefix("request body: "))["messages"] == [
+        {"role": "user", "content": "hello"}
+    ]
+    assert '"authorization": "Bearer test"' in str(error.value)

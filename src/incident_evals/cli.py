@@ -210,7 +210,12 @@ def _generator(args: argparse.Namespace) -> Callable[[list[dict[str, Any]]], str
     endpoint = Endpoint(args.generator_base_url, args.generator_model, "--generator-base-url")
     client = ChatClient(endpoint)
     # pytest's own cache folder, so `pytest --incident-generator-model` reuses these replies.
-    cache = ResponseCache(Path(".pytest_cache", "d", "incident-evals-generator"))
+    from incident_evals.secrets import Scrubber
+
+    scrubber = Scrubber.from_environment(urls=[args.generator_base_url])
+    cache = ResponseCache(
+        Path(".pytest_cache", "d", "incident-evals-generator"), scrubber.credentials
+    )
 
     def complete(messages: list[dict[str, Any]]) -> str:
         request = {

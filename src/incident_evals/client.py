@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +60,18 @@ class Endpoint:
     #: Where the endpoint came from, for the terminal header ("--incident-base-url", ...).
     source: str
     api_key_env: str = DEFAULT_API_KEY_ENV
+    #: The user-info of the URL as given (``http://user:pass@host/v1``), taken out of
+    #: ``base_url`` so that it is never shown or stored; requests send it as HTTP Basic auth.
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.base_url is not None:
+            from incident_evals.secrets import split_userinfo
+
+            clean, credentials = split_userinfo(self.base_url)
+            if credentials is not None:
+                object.__setattr__(self, "base_url", clean)
+                object.__setattr__(self, "credentials", credentials)
 
     @property
     def shown_url(self) -> str:
@@ -122,8 +134,21 @@ def one_line(text: str, limit: int = 200) -> str:
     return flat if len(flat) <= limit else flat[:limit] + "…"
 
 
+#: Characters of one endpoint error line (its own message is already cut to 200), kept after
+#: scrubbing.
+ERROR_MESSAGE_LIMIT = 400
+
+
 def describe_error(exc: BaseException) -> str:
-    """One line naming the status, the message and the request id where the endpoint gave them."""
+    """One line naming the status, the message and the request id where the endpoint gave them.
+
+    Scrubbed of the credentials the request carried and of any credential-looking value (an
+    endpoint may echo the request's headers), then clipped to :data:`ERROR_MESSAGE_LIMIT`.
+    """
+    return _scrubbed(exc, _described(exc))
+
+
+def _described(exc: BaseException) -> str:
     import openai
 
     if isinstance(exc, openai.APIStatusError):
@@ -148,6 +173,22 @@ def describe_error(exc: BaseException) -> str:
         detail = f": {one_line(str(exc))}" if str(exc) else ""
         return f"the connection broke while the answer arrived ({type(exc).__name__}{detail})"
     return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def _scrubbed(exc: BaseException, text: str) -> str:
+    from incident_evals.secrets import CREDENTIALS, Scrubber, clip
+
+    sent: list[tuple[str, str]] = []
+    request = getattr(exc, "request", None)
+    headers = getattr(request, "headers", None)
+    if headers is not None:
+        for name in ("authorization", "proxy-authorization", "api-key", "x-api-key"):
+            value = headers.get(name)
+            if value:
+                sent.append((value, CREDENTIALS))
+                sent.append((value.partition(" ")[2], CREDENTIALS))
+    flat = " ".join(Scrubber(sent).text(text).split())
+    return clip(flat, ERROR_MESSAGE_LIMIT)
 
 
 def _error_message(exc: openai.APIStatusError) -> str:
@@ -360,6 +401,12 @@ class ChatClient:
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         http = _http_module()
+        headers = None
+        if endpoint.credentials is not None:
+            from incident_evals.secrets import basic_auth
+
+            # What HTTP clients do with user-info in a URL, without the URL carrying it.
+            headers = {"Authorization": basic_auth(*endpoint.credentials)}
         self._sdk = openai.OpenAI(
             base_url=endpoint.base_url,
             api_key=os.environ.get(endpoint.api_key_env) or PLACEHOLDER_API_KEY,
@@ -367,7 +414,7 @@ class ChatClient:
             max_retries=0,
             # Uncompressed, so the size of an answer is what arrives (a small compressed body
             # can expand a thousandfold); a server that compresses anyway is still bounded.
-            default_headers={"Accept-Encoding": "identity"},
+            default_headers={"Accept-Encoding": "identity", **(headers or {})},
             http_client=openai.DefaultHttpxClient(
                 # The SDK's timeout includes waiting for a pooled connection: with no limit on
                 # connections, no request ever waits there behind the others.
@@ -534,12 +581,16 @@ class ResponseCache:
     place, and two writers of one key write the same reply.
     """
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, scrub: Callable[[Any], Any] | None = None) -> None:
         self.directory = directory
+        #: Applied to requests and replies before they are keyed or kept (the run's
+        #: credentials out, :meth:`incident_evals.secrets.Scrubber.credentials`).
+        self._scrub = scrub or (lambda value: value)
         self._memory: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
     def get(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        request = self._scrub(request)
         key = request_digest(request)
         with self._lock:
             if key in self._memory:
@@ -557,6 +608,7 @@ class ResponseCache:
         return response if isinstance(response, dict) else None
 
     def put(self, request: dict[str, Any], response: dict[str, Any]) -> None:
+        request, response = self._scrub(request), self._scrub(response)
         key = request_digest(request)
         with self._lock:
             self._memory[key] = response

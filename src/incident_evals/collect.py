@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -41,6 +41,7 @@ from incident_evals.recorded import (
     unjudged_check,
 )
 from incident_evals.results import item_data
+from incident_evals.secrets import Scrubber, clip
 from incident_evals.session import EvalSession
 from incident_evals.variants import ORIGINAL, VariantGenerationError, VariantRegistry, expand
 from incident_evals.variants.consistency import (
@@ -53,15 +54,25 @@ from incident_evals.variants.consistency import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from _pytest._code.code import TerminalRepr
 
     from incident_evals.baseline import Regression
     from incident_evals.case import IncidentCase
-    from incident_evals.transcript import Transcript
+    from incident_evals.transcript import ToolCall, Transcript
     from incident_evals.variants import Variant
 
 CASE_SUFFIXES = (".yaml", ".yml")
+# What a failure report shows in the terminal and JUnit (the results JSON keeps every text
+# whole); every text is scrubbed (incident_evals.secrets) before it is clipped.
 OUTPUT_LINES_SHOWN = 20
+OUTPUT_LINE_WIDTH = 200
+MESSAGE_LINES_SHOWN = 10
+MESSAGE_LINE_WIDTH = 300
+TOOL_CALL_WIDTH = 200
+#: An item's one-line error (endpoint, judge), after scrubbing.
+ERROR_WIDTH = 1000
 SAMPLES_SHOWN = 3
 
 
@@ -146,6 +157,27 @@ def _raised_in(exc: BaseException, base: Path) -> str:
     return f" in {where}" if where else ""
 
 
+def scrubber_of(config: pytest.Config) -> Scrubber:
+    """The run's scrubber (:mod:`incident_evals.secrets`)."""
+    return config.stash[EVAL_SESSION].scrubber
+
+
+def shown_lines(text: str, count: int, width: int) -> list[str]:
+    """The first ``count`` lines of a scrubbed ``text``, each clipped to ``width``, then how many
+    more there were."""
+    lines = text.splitlines()
+    shown = [clip(line, width) for line in lines[:count]]
+    if len(lines) > count:
+        shown.append(f"... ({len(lines) - count} more lines)")
+    return shown
+
+
+def shown_call(call: ToolCall, scrub: Callable[[str], str]) -> str:
+    """A tool call on one line (``name(arguments)``), scrubbed, then clipped."""
+    scrubbed = replace(call, name=scrub(call.name), arguments_raw=scrub(call.arguments_raw))
+    return clip(render_call(scrubbed, limit=len(scrubbed.arguments_raw)), TOOL_CALL_WIDTH)
+
+
 def configure_collection(config: pytest.Config) -> CollectState:
     """Markers, case roots, and what a bare ``pytest --incident-evals`` collects."""
     from incident_evals.constraints import builtin_registry
@@ -203,7 +235,8 @@ class IncidentFile(pytest.File):
             )
         ]
         if len(results) == 1 and isinstance(results[0], CaseError):
-            raise self.CollectError(results[0].render(self.config.rootpath))
+            message = results[0].render(self.config.rootpath)
+            raise self.CollectError(scrubber_of(self.config).text(message))
         seed = options.value(self.config, "seed")
         selection = options.value(self.config, "variants")
         for result in results:
@@ -247,7 +280,8 @@ class InvalidCase(pytest.Collector):
         self.error = error
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
-        raise self.CollectError(self.error.render(self.config.rootpath))
+        message = self.error.render(self.config.rootpath)
+        raise self.CollectError(scrubber_of(self.config).text(message))
 
 
 def meets_pass_rate(passed: int, samples: int, min_pass_rate: float) -> bool:
@@ -409,8 +443,9 @@ class IncidentItem(pytest.Item):
                     self.failed_samples = judged
         if cause is None:
             return
+        shown = clip(" ".join(self.scrub(cause).split()), ERROR_WIDTH)
         # Raised outside the handler so the report is the one line, not the exception chain.
-        pytest.fail(f"{self.label}: {kind} error: {cause}", pytrace=False)
+        pytest.fail(f"{self.label}: {kind} error: {shown}", pytrace=False)
 
     def _judge_samples(self, transcripts: list[Transcript]) -> list[SampleFailure]:
         failed = []
@@ -498,6 +533,7 @@ class IncidentItem(pytest.Item):
             provenance=made,
             redacting=gate.redact,
             baseline=baseline,
+            scrubber=scrubber_of(self.config),
         )
 
     def repr_failure(
@@ -532,21 +568,26 @@ class IncidentItem(pytest.Item):
         total = len(self.constraints) + any(c is self.turn_limit for c, _ in sample.failures)
         return f"{len(sample.failures)} of {total} constraint(s)"
 
+    def scrub(self, text: str) -> str:
+        """``text`` without credentials and this case's sensitive material."""
+        return scrubber_of(self.config).text(text, self.case)
+
     def _describe_sample(self, sample: SampleFailure, indent: str) -> list[str]:
+        scrub = self.scrub
         lines = []
         for constraint, verdict in sample.failures:
-            lines.append(
-                f"{indent}{constraint.name} (line {constraint.line}): expected {verdict.expected}"
-            )
-            lines.extend(f"{indent}    {line}" for line in verdict.message.splitlines())
-        output = sample.transcript.final_text.splitlines() or [""]
+            expected = clip(" ".join(scrub(verdict.expected).split()), MESSAGE_LINE_WIDTH)
+            lines.append(f"{indent}{constraint.name} (line {constraint.line}): expected {expected}")
+            message = shown_lines(scrub(verdict.message), MESSAGE_LINES_SHOWN, MESSAGE_LINE_WIDTH)
+            lines.extend(f"{indent}    {line}" for line in message)
+        output = shown_lines(
+            scrub(sample.transcript.final_text), OUTPUT_LINES_SHOWN, OUTPUT_LINE_WIDTH
+        )
         lines.append(f"{indent}output:")
-        lines.extend(f"{indent}  | {line}" for line in output[:OUTPUT_LINES_SHOWN])
-        if len(output) > OUTPUT_LINES_SHOWN:
-            lines.append(f"{indent}  | ... ({len(output) - OUTPUT_LINES_SHOWN} more lines)")
+        lines.extend(f"{indent}  | {line}" for line in output or [""])
         for call in sample.transcript.tool_calls:
             pending = "" if call.answered else "  (unanswered: past max_turns)"
-            lines.append(f"{indent}tool call: {render_call(call)}{pending}")
+            lines.append(f"{indent}tool call: {shown_call(call, scrub)}{pending}")
         return lines
 
     def reportinfo(self) -> tuple[Path, int, str]:
@@ -564,7 +605,8 @@ class IncidentItem(pytest.Item):
             return []
         made = self.variant.provenance
         seed = "" if made.seed is None else f" (seed {made.seed})"
-        return [f"  variant {self.variant_id}{seed}: {made.description}"]
+        description = clip(" ".join(self.scrub(made.description).split()), MESSAGE_LINE_WIDTH)
+        return [f"  variant {self.variant_id}{seed}: {description}"]
 
 
 class RecordedItem(pytest.Item):
@@ -580,7 +622,8 @@ class RecordedItem(pytest.Item):
         self.check: SelfCheck | None = unjudged_check(loaded)
         if self.check is not None:
             # Known at collection: the skip then points at the case file.
-            self.add_marker(pytest.mark.skip(reason=f"{self.label}: {self.check.describe()}"))
+            reason = self.scrub(f"{self.label}: {self.check.describe()}")
+            self.add_marker(pytest.mark.skip(reason=reason))
         for marker in (self.case.incident.severity, self.case.incident.category):
             self.add_marker(marker)
         self.user_properties.extend(
@@ -604,13 +647,17 @@ class RecordedItem(pytest.Item):
             failure = f"{self.label}: constraint error: {exc}"
         else:
             return
-        pytest.fail(failure, pytrace=False)
+        pytest.fail(self.scrub(failure), pytrace=False)
+
+    def scrub(self, text: str) -> str:
+        """``text`` without credentials and this case's sensitive material."""
+        return scrubber_of(self.config).text(text, self.case)
 
     def runtest(self) -> None:
         check = self.check
         assert check is not None
         if not check.checkable:
-            pytest.skip(f"{self.label}: {check.describe()}")
+            pytest.skip(self.scrub(f"{self.label}: {check.describe()}"))
         if not check.caught:
             raise NotCaught(check)
 
@@ -618,13 +665,21 @@ class RecordedItem(pytest.Item):
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
         if isinstance(excinfo.value, NotCaught):
-            lines = [f"{self.label}: {excinfo.value.check.describe()}"]
-            output = (self.case.recorded_output or "").splitlines()
+            scrub = self.scrub
+            described = shown_lines(
+                scrub(f"{self.label}: {excinfo.value.check.describe()}"),
+                MESSAGE_LINES_SHOWN,
+                MESSAGE_LINE_WIDTH,
+            )
+            lines = described or [self.label]
+            output = shown_lines(
+                scrub(self.case.recorded_output or ""), OUTPUT_LINES_SHOWN, OUTPUT_LINE_WIDTH
+            )
             if output:
                 lines.append("  recorded output:")
-                lines.extend(f"    | {line}" for line in output[:OUTPUT_LINES_SHOWN])
+                lines.extend(f"    | {line}" for line in output)
             lines.extend(
-                f"  recorded tool call: {render_call(call)}"
+                f"  recorded tool call: {shown_call(call, scrub)}"
                 for call in recorded_transcript(self.loaded).tool_calls
             )
             return "\n".join(lines)
@@ -657,6 +712,7 @@ class RecordedItem(pytest.Item):
             error=error,
             provenance=None,
             redacting=self.config.stash[GATE].redact,
+            scrubber=scrubber_of(self.config),
         )
 
 
@@ -702,6 +758,10 @@ class ConsistencyItem(pytest.Item):
     def label(self) -> str:
         return f"{self.case.id}[{CONSISTENCY}]"
 
+    def scrub(self, text: str) -> str:
+        """``text`` without credentials and this case's sensitive material."""
+        return scrubber_of(self.config).text(text, self.case)
+
     def dispatch(self) -> None:
         for member in self.family:
             member.dispatch()
@@ -737,7 +797,8 @@ class ConsistencyItem(pytest.Item):
             swaps = member.variant.provenance.description if member.variant else ""
             self.decisions.append(Member(member.variant_id, swaps, decision_of(decisions)))
         if failure is not None:
-            pytest.fail(f"{self.label}: {failure}", pytrace=False)
+            shown = clip(" ".join(self.scrub(failure).split()), ERROR_WIDTH)
+            pytest.fail(f"{self.label}: {shown}", pytrace=False)
 
     def _read(self, transcript: Transcript, case: IncidentCase, sample: int) -> str:
         if self.decision.pattern is not None:
@@ -770,6 +831,7 @@ class ConsistencyItem(pytest.Item):
             error=error,
             provenance=None,
             redacting=self.config.stash[GATE].redact,
+            scrubber=scrubber_of(self.config),
         )
 
     def repr_failure(
@@ -777,11 +839,16 @@ class ConsistencyItem(pytest.Item):
     ) -> str | TerminalRepr:
         if isinstance(excinfo.value, InconsistentDecisions):
             verdict = excinfo.value.verdict
+            expected = clip(" ".join(self.scrub(verdict.expected).split()), MESSAGE_LINE_WIDTH)
             lines = [
                 f"{self.label}: the decision changed across counterfactuals",
-                f"  expected {verdict.expected}",
+                f"  expected {expected}",
             ]
-            lines.extend(f"    {line}" for line in verdict.message.splitlines())
+            message = self.scrub(verdict.message)
+            lines.extend(
+                f"    {line}"
+                for line in shown_lines(message, MESSAGE_LINES_SHOWN * 3, MESSAGE_LINE_WIDTH)
+            )
             return "\n".join(lines)
         return super().repr_failure(excinfo, style=style)
 

@@ -94,8 +94,16 @@ def alpha(text: str) -> float:
 
 
 def url(text: str) -> str:
+    """An endpoint URL. User-info (``user:pass@``) is accepted and kept for the connection (sent
+    as HTTP Basic auth), but never shown: messages name the URL without it."""
     if not text.startswith(("http://", "https://")):
-        raise argparse.ArgumentTypeError(f"expected an http:// or https:// URL, got {text!r}")
+        from incident_evals.secrets import split_userinfo
+
+        shown, userinfo = split_userinfo(text)
+        hidden = " (user-info not shown)" if userinfo is not None else ""
+        raise argparse.ArgumentTypeError(
+            f"expected an http:// or https:// URL, got {shown!r}{hidden}"
+        )
     return text.rstrip("/")
 
 
@@ -212,7 +220,7 @@ OPTIONS = (
     Option("report", "write the results JSON (SPEC §7) to this path"),
     Option(
         "report_sensitive",
-        "keep sensitive document content in reports (redacted by default)",
+        "keep sensitive document content in the terminal, JUnit and reports (redacted by default)",
         is_switch=True,
     ),
     Option("baseline", "a results JSON to compare this run with: regressions, fixes, new items"),
@@ -348,9 +356,11 @@ def resolve_endpoint(config: pytest.Config, *, offline: bool = False) -> Endpoin
     if (base_url is None or offline) and model is None:
         return None
     if model is None:
+        from incident_evals.secrets import strip_userinfo
+
         raise pytest.UsageError(
-            f"{base_url} (from {source}) is configured but no model: pass --incident-model NAME "
-            "or set INCIDENT_EVALS_MODEL or the ini option incident_model"
+            f"{strip_userinfo(base_url)} (from {source}) is configured but no model: pass "
+            "--incident-model NAME or set INCIDENT_EVALS_MODEL or the ini option incident_model"
         )
     if base_url is None:
         source = "the openai SDK default"
@@ -386,6 +396,7 @@ def resolve_judge(config: pytest.Config, target: Endpoint | None) -> JudgeSettin
 
     base_url, source = resolve(config, "judge_base_url")
     model = value(config, "judge_model") or ""
+    credentials = None
     if base_url is None:
         if target is None:
             return JudgeSettings(
@@ -395,8 +406,14 @@ def resolve_judge(config: pytest.Config, target: Endpoint | None) -> JudgeSettin
                 "incident_judge_model)",
             )
         base_url, source = target.base_url, "the endpoint under test"
+        # Inherited whole: the user-info of the endpoint under test goes with its URL.
+        credentials = target.credentials
     endpoint = Endpoint(
-        base_url=base_url, model=model, source=source, api_key_env=value(config, "api_key_env")
+        base_url=base_url,
+        model=model,
+        source=source,
+        api_key_env=value(config, "api_key_env"),
+        credentials=credentials,
     )
     missing = (
         ""
@@ -422,6 +439,7 @@ def resolve_generator(
     if not model:
         return None
     base_url, source = resolve(config, "generator_base_url")
+    credentials = None
     if base_url is None and offline:
         source = "offline: its cached answers only"
     elif base_url is None:
@@ -431,6 +449,11 @@ def resolve_generator(
                 "URL (ini incident_generator_base_url), or configure the endpoint under test"
             )
         base_url, source = target.base_url, "the endpoint under test"
+        credentials = target.credentials
     return Endpoint(
-        base_url=base_url, model=model, source=source, api_key_env=value(config, "api_key_env")
+        base_url=base_url,
+        model=model,
+        source=source,
+        api_key_env=value(config, "api_key_env"),
+        credentials=credentials,
     )

@@ -51,6 +51,40 @@ def dispatch_items(items: list[pytest.Item]) -> None:
             item.dispatch()
 
 
+#: The most characters of an incident item's failure report kept in the terminal and JUnit.
+REPORT_LIMIT = 20_000
+
+
+def scrub_report(
+    report: pytest.TestReport | pytest.CollectReport, scrubber: Any, case: Any
+) -> None:
+    """Scrub what a report carries to the terminal, JUnit and xdist: the failure (kept as pytest
+    made it when it holds nothing to scrub), captured output and user properties."""
+    from incident_evals.secrets import clip
+
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple):
+        # A skip: (path, line, reason), a shape pytest's summary relies on.
+        path, line, reason = longrepr
+        report.longrepr = (path, line, clip(scrubber.text(reason, case), REPORT_LIMIT))
+    elif longrepr is not None:
+        text = str(longrepr)
+        scrubbed = scrubber.text(text, case)
+        if scrubbed != text or isinstance(longrepr, str):
+            report.longrepr = clip(scrubbed, REPORT_LIMIT)
+    if report.sections:
+        report.sections = [(title, scrubber.text(body, case)) for title, body in report.sections]
+    if not isinstance(report, pytest.TestReport):
+        return
+    values = "\n".join(value for _, value in report.user_properties if isinstance(value, str))
+    # One search for all of them: they rarely hold anything to scrub.
+    if scrubber.text(values, case) != values:
+        report.user_properties = [
+            (name, scrubber.text(value, case) if isinstance(value, str) else value)
+            for name, value in report.user_properties
+        ]
+
+
 def gate_from_config(config: pytest.Config) -> Any:
     """The baseline, what fails items, and redaction: checked before anything runs."""
     from incident_evals.collect import GateSettings
@@ -183,6 +217,10 @@ class IncidentEvalsPlugin:
         )
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        scrub = self.session.scrubber.text
+        return [scrub(line) for line in self._header_lines(config)]
+
+    def _header_lines(self, config: pytest.Config) -> list[str]:
         selection = options.value(config, "variants")
         shown = "all" if selection is None else "none" if selection == 0 else f"first {selection}"
         cases = (
@@ -227,8 +265,10 @@ class IncidentEvalsPlugin:
             where = "xdist workers" if not config.option.collectonly else "--collect-only: none"
             return f"incident-evals: endpoint: the embedded local model ({where})"
         endpoint = self.session.endpoint
-        where = f"{endpoint.shown_url} ({endpoint.source})"
-        return f"incident-evals: endpoint {where}, model {endpoint.model}"
+        where = f"{endpoint.shown_url} ({endpoint.source}"
+        if endpoint.credentials is not None:
+            where += "; its user-info is sent as HTTP Basic auth"
+        return f"incident-evals: endpoint {where}), model {endpoint.model}"
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Every selected item's requests go out now, in run order, so results are ready as
@@ -249,12 +289,27 @@ class IncidentEvalsPlugin:
         from incident_evals.collect import ConsistencyItem, IncidentItem, RecordedItem
 
         report = yield
+        if isinstance(item, IncidentItem | ConsistencyItem | RecordedItem):
+            # The last stop before the terminal, JUnit and xdist see the report.
+            scrub_report(report, self.session.scrubber, getattr(item, "case", None))
         if isinstance(item, IncidentItem | ConsistencyItem | RecordedItem) and (
             call.when == "call" or (call.when == "setup" and report.outcome != "passed")
         ):
             error = str(report.longrepr) if call.when == "setup" and report.failed else None
             # Carried on the report, so it reaches the xdist controller with it.
             report.incident_result = item.result_data(error)  # type: ignore[attr-defined]
+        return report
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_make_collect_report(
+        self, collector: pytest.Collector
+    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+        from incident_evals.collect import IncidentFile, InvalidCase
+
+        report = yield
+        if isinstance(collector, IncidentFile | InvalidCase) and report.longrepr is not None:
+            # A case file's errors may quote what it holds, or a conftest's exception.
+            scrub_report(report, self.session.scrubber, None)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -279,6 +334,7 @@ class IncidentEvalsPlugin:
             pytest.ExitCode.INTERRUPTED,
             pytest.ExitCode.INTERNAL_ERROR,
         ) and not (session.shouldfail or session.shouldstop)
+        # Its items were scrubbed where they ran; every sink scrubs the whole document again.
         self.results = finish_results(
             self.config, self.items.values(), self.started_at, self.started, complete
         )
@@ -286,7 +342,9 @@ class IncidentEvalsPlugin:
         if path:
             from incident_evals.results import write_results
 
-            write_results(options.invocation_path(self.config, path), self.results)
+            write_results(
+                options.invocation_path(self.config, path), self.results, self.session.scrubber
+            )
         self.config.hook.pytest_incident_evals_results(results=self.results)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -294,15 +352,16 @@ class IncidentEvalsPlugin:
             return
         from incident_evals.report.terminal import summary_lines
 
+        scrubber = self.session.scrubber
         terminalreporter.write_sep("=", "incident-evals")
-        for line in summary_lines(self.results):
-            terminalreporter.write_line(line)
+        for line in summary_lines(self.results, scrubber):
+            terminalreporter.write_line(scrubber.text(line))
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             from incident_evals.report.markdown import markdown
 
             with open(step_summary, "a", encoding="utf-8") as stream:
-                stream.write(markdown(self.results) + "\n")
+                stream.write(scrubber.text(markdown(self.results, scrubber)) + "\n")
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> IncidentFile | None:
         from incident_evals.collect import COLLECT_STATE, IncidentFile, is_case_file

@@ -3,7 +3,11 @@
 One JSON file per exchange, ``<DIR>/<case id>/<key>.json``, where the key hashes the request
 (without its model) and the sample number. Files are sorted and indented so recordings review
 and diff well in git. Only the request body and the reply are stored: never headers, so never
-the API key.
+the API key. An endpoint may still echo the key or the URL's credentials in its reply: a store
+given the run's scrubber (:meth:`incident_evals.secrets.Scrubber.credentials`) takes them out of
+every request and reply before keying and writing them, and keys lookups the same way, so a
+scrubbed recording still replays. Nothing else is taken out: a recording must replay what the
+model said, sensitive content included, as the case file beside it holds it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from incident_evals.client import EndpointError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from incident_evals.replay import Completer
 
 __all__ = [
@@ -62,12 +68,20 @@ def _shown(directory: Path) -> str:
 class RecordingStore:
     """The recordings under one directory; safe to share between threads and xdist workers."""
 
-    def __init__(self, directory: Path, subfolder: str = "") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        subfolder: str = "",
+        scrub: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.directory = Path(directory)
         #: Kept apart inside each case's folder (judge exchanges live in ``<case id>/judge/``).
         self.subfolder = subfolder
+        #: Takes the run's credentials out of requests and replies (identity when not given).
+        self.scrub: Callable[[Any], Any] = scrub or (lambda value: value)
 
     def path(self, case_id: str, sample: int, request: dict[str, Any]) -> Path:
+        """Where the exchange of ``request`` (as scrubbed: see :attr:`scrub`) is stored."""
         # The id becomes a path component: refuse anything that could leave the directory.
         if not _CASE_ID.fullmatch(case_id) or case_id in {".", ".."}:
             raise ValueError(f"case id {case_id!r} cannot name a recordings folder")
@@ -81,7 +95,8 @@ class RecordingStore:
         response: dict[str, Any],
         latency_s: float,
     ) -> Path:
-        """Write one exchange; readers never see a half-written file."""
+        """Write one exchange, scrubbed; readers never see a half-written file."""
+        request, response = self.scrub(request), self.scrub(response)
         path = self.path(case_id, sample, request)
         record = {
             "case_id": case_id,
@@ -123,7 +138,7 @@ class RecordingStore:
 
         Raises ``ValueError`` when the file exists but is not a recording (e.g. a bad merge).
         """
-        path = self.path(case_id, sample, request)
+        path = self.path(case_id, sample, self.scrub(request))
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -215,11 +230,11 @@ class RecordingCompleter:
         try:
             record = self.store.load(self.case_id, self.sample, request)
         except (OSError, ValueError) as exc:
-            path = self.store.path(self.case_id, self.sample, request)
+            path = self.store.path(self.case_id, self.sample, self.store.scrub(request))
             raise self._miss(f"cannot read {path}: {exc}") from exc
         if record is None:
             raise self._miss(NEVER_RECORDED)
-        problem = _check(record, request)
+        problem = _check(record, self.store.scrub(request))
         if problem is not None:
             raise self._miss(problem)
         recorded_model = record.get("model")

@@ -6,11 +6,14 @@ the controller merges every worker's items without a channel of its own. The out
 from the reports: an item that errored in setup is ``error``, an open incident's expected
 failure is ``xfailed``, and so on.
 
-Redaction: unless the run asks otherwise (``--incident-report-sensitive``), every text of a
-report (outputs, tool-call arguments and outputs, failure messages, the input) has the markers
-and the spans ``no_leak`` would flag of the case's sensitive documents replaced by
-``[redacted: <document id>]``, and a sensitive document's content in the input is replaced whole.
-A results file is shared more widely than the case that holds the secret.
+Redaction (:mod:`incident_evals.secrets`): every text of an item (the error, failure messages and
+expectations, the output, tool-call arguments and outputs, the input, the provenance) is scrubbed
+of credentials (the API key, URL user-info, ``Authorization``-style values, bearer tokens) and,
+unless the run asks otherwise (``--incident-report-sensitive``), of the markers and the spans
+``no_leak`` would flag of the case's sensitive documents, replaced by ``[redacted: <document
+id>]``; a sensitive document's content in the input is replaced whole. A results file is shared
+more widely than the case that holds the secret. The whole document is scrubbed of credentials
+once more when written (:func:`write_results`).
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from incident_evals.secrets import Scrubber, placeholder
+
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from incident_evals.case import IncidentCase
     from incident_evals.transcript import Transcript
@@ -35,6 +40,7 @@ __all__ = [
     "item_data",
     "outcome_of",
     "redactor",
+    "scrub_results",
     "write_results",
 ]
 
@@ -42,48 +48,42 @@ SCHEMA_VERSION = 1
 OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
 
 
-def redactor(case: IncidentCase, enabled: bool) -> Any:
-    """A function that redacts the case's sensitive material from a text (identity if disabled)."""
-    if not enabled or not any(doc.sensitive for doc in case.input.documents):
-        return lambda text: text
-
-    from incident_evals.constraints.data import sensitive_spans
-
-    def redact(text: str) -> str:
-        if not text:
-            return text
-        for start, end, document in reversed(sensitive_spans(text, case)):
-            # A span may begin or end on the space around the secret: keep the space.
-            while start < end and text[start].isspace():
-                start += 1
-            while end > start and text[end - 1].isspace():
-                end -= 1
-            text = f"{text[:start]}[redacted: {document}]{text[end:]}"
-        return text
-
-    return redact
+#: Fields that name an item, a document or a call: kept as they are (the schema limits them to
+#: safe characters, and reports and baselines match on them).
+IDENTITY_FIELDS = frozenset(
+    {
+        "nodeid",
+        "case_id",
+        "variant",
+        "category",
+        "severity",
+        "status",
+        "outcome",
+        "constraint",
+        "id",
+    }
+)
 
 
-def _redact_value(value: Any, redact: Any) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, list):
-        return [_redact_value(item, redact) for item in value]
-    if isinstance(value, dict):
-        return {key: _redact_value(item, redact) for key, item in value.items()}
-    return value
+def redactor(
+    case: IncidentCase, enabled: bool, scrubber: Scrubber | None = None
+) -> Callable[[str], str]:
+    """A function that scrubs a text of credentials and, if ``enabled``, of the case's sensitive
+    material (:mod:`incident_evals.secrets`)."""
+    scrubber = scrubber if scrubber is not None else Scrubber.from_environment()
+    return scrubber.for_case(case if enabled else None)
 
 
-def _input(case: IncidentCase, redact: Any, redacting: bool) -> dict[str, Any]:
+def _input(case: IncidentCase, redacting: bool) -> dict[str, Any]:
     return {
-        "system": redact(case.input.system) if case.input.system else case.input.system,
-        "messages": [_redact_value(dict(message), redact) for message in case.input.messages],
+        "system": case.input.system,
+        "messages": [dict(message) for message in case.input.messages],
         "documents": [
             {
                 "id": doc.id,
                 "title": doc.title,
                 "sensitive": doc.sensitive,
-                "content": f"[redacted: {doc.id}]" if doc.sensitive and redacting else doc.content,
+                "content": placeholder(doc.id) if doc.sensitive and redacting else doc.content,
             }
             for doc in case.input.documents
         ],
@@ -104,13 +104,17 @@ def item_data(
     provenance: Mapping[str, Any] | None,
     redacting: bool,
     baseline: Mapping[str, Any] | None = None,
+    scrubber: Scrubber | None = None,
 ) -> dict[str, Any]:
     """One item's results entry, without its outcome (read from the reports) and regression.
 
     ``failures`` are ``(sample, constraint, expected, message, line)``; ``baseline`` holds the
-    side-by-side baseline model's ``samples``, ``passed_samples`` and ``outcome``.
+    side-by-side baseline model's ``samples``, ``passed_samples`` and ``outcome``. Every text of
+    the entry (the error, messages, output, tool calls, input, provenance) is scrubbed with
+    ``scrubber`` (:mod:`incident_evals.secrets`; the environment's when ``None``), sensitive
+    documents included when ``redacting``.
     """
-    redact = redactor(case, redacting)
+    scrubber = scrubber if scrubber is not None else Scrubber.from_environment()
     first = transcripts[0] if transcripts else None
     usage: Counter[str] = Counter()
     for transcript in transcripts:
@@ -130,30 +134,31 @@ def item_data(
         "failures": [
             {
                 "constraint": constraint,
-                "message": redact(message),
+                "message": message,
                 "sample": sample,
-                "expected": redact(expected),
+                "expected": expected,
                 "line": line,
             }
             for sample, constraint, expected, message, line in failures
         ],
         "error": error,
-        "output": redact(first.final_text) if first else "",
-        "tool_calls": [_redact_value(call.to_json(), redact) for call in first.tool_calls]
-        if first
-        else [],
+        "output": first.final_text if first else "",
+        "tool_calls": [call.to_json() for call in first.tool_calls] if first else [],
         "usage": dict(usage),
         "latency_s": round(sum(t.latency_s for t in transcripts) / len(transcripts), 6)
         if transcripts
         else 0.0,
         "model": first.model if first else None,
-        "input": _input(case, redact, redacting),
+        "input": _input(case, redacting),
         "provenance": dict(provenance) if provenance is not None else None,
         "regression": None,
     }
     if baseline is not None:
         data["baseline"] = dict(baseline)
-    return data
+    scrubbed: dict[str, Any] = scrubber.deep(
+        data, case if redacting else None, keep=IDENTITY_FIELDS
+    )
+    return scrubbed
 
 
 def outcome_of(when: str, report_outcome: str, wasxfail: bool, strict_xpass: bool) -> str:
@@ -207,8 +212,24 @@ def started_at() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def write_results(path: Path, results: Mapping[str, Any]) -> None:
-    """Written whole and renamed into place: a reader never sees half a report."""
+def scrub_results(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> dict[str, Any]:
+    """The results document without credentials (the run's, or the environment's when
+    ``scrubber`` is ``None``): applied wherever a results document leaves the process."""
+    scrubber = scrubber if scrubber is not None else Scrubber.from_environment()
+    # Item by item: one item needing it does not make every other item's texts visited.
+    scrubbed: dict[str, Any] = {
+        key: [scrubber.deep(item, keep=IDENTITY_FIELDS) for item in value]
+        if key == "items" and isinstance(value, list)
+        else scrubber.deep(value, keep=IDENTITY_FIELDS)
+        for key, value in results.items()
+    }
+    return scrubbed
+
+
+def write_results(path: Path, results: Mapping[str, Any], scrubber: Scrubber | None = None) -> None:
+    """Written whole and renamed into place: a reader never sees half a report. Scrubbed of
+    credentials first (:func:`scrub_results`)."""
+    results = scrub_results(results, scrubber)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:

@@ -14,6 +14,7 @@ import pytest
 from incident_evals import options
 from incident_evals.client import ChatClient, Endpoint, EndpointError, JudgeError, TargetClient
 from incident_evals.dispatch import Dispatcher
+from incident_evals.secrets import Scrubber, run_scrubber
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -66,7 +67,10 @@ class EvalSession:
         generator: Endpoint | None = None,
         generator_cache_dir: Callable[[], Path | None] | None = None,
         target: Callable[[dict[str, Any]], Any] | None = None,
+        scrubber: Scrubber | None = None,
     ) -> None:
+        #: Every text the run writes goes through it (:mod:`incident_evals.secrets`).
+        self.scrubber = scrubber if scrubber is not None else Scrubber.from_environment()
         self._configured = endpoint
         self._timeout_s = timeout_s
         self._retries = retries
@@ -175,7 +179,9 @@ class EvalSession:
             if subfolder not in self._stores:
                 from incident_evals.recording import RecordingStore
 
-                self._stores[subfolder] = RecordingStore(self._recordings.directory, subfolder)
+                self._stores[subfolder] = RecordingStore(
+                    self._recordings.directory, subfolder, self.scrubber.credentials
+                )
             return self._stores[subfolder]
 
     def replay(self, case: IncidentCase, sample: int = 0, model: str | None = None) -> Transcript:
@@ -239,7 +245,7 @@ class EvalSession:
         with self._lock:
             if self._generator_cache is None:
                 directory = self._generator_cache_dir() if self._generator_cache_dir else None
-                self._generator_cache = ResponseCache(directory)
+                self._generator_cache = ResponseCache(directory, self.scrubber.credentials)
             cache = self._generator_cache
         response = cache.get(request)
         if response is None:
@@ -364,7 +370,7 @@ class EvalSession:
                 from incident_evals.client import ResponseCache
 
                 directory = self._judge_cache_dir() if self._judge_cache_dir else None
-                self._judge_cache = ResponseCache(directory)
+                self._judge_cache = ResponseCache(directory, self.scrubber.credentials)
             return self._judge_cache
 
     def _judge_recordings(self) -> RecordingStore | None:
@@ -374,7 +380,9 @@ class EvalSession:
             if self._judge_store is None:
                 from incident_evals.recording import RecordingStore
 
-                self._judge_store = RecordingStore(self._recordings.directory, "judge")
+                self._judge_store = RecordingStore(
+                    self._recordings.directory, "judge", self.scrubber.credentials
+                )
             return self._judge_store
 
     def _judge_chat_client(self) -> ChatClient:
@@ -459,6 +467,7 @@ def session_from_config(config: pytest.Config) -> EvalSession:
         generator=options.resolve_generator(config, endpoint, offline=offline),
         target=target,
         generator_cache_dir=lambda: _cache_dir(config, "incident-evals-generator"),
+        scrubber=run_scrubber(config),
     )
 
 

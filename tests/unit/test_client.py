@@ -372,3 +372,34 @@ def test_a_targets_answer_is_a_copy(chat_server: ChatServer) -> None:
     reply["choices"][0]["message"]["content"] = "changed later"
 
     assert answer == {"choices": [{"message": {"content": "hi"}}]}
+
+
+def test_url_user_info_is_sent_as_basic_auth_and_never_kept(chat_server: ChatServer) -> None:
+    from incident_evals.secrets import basic_auth
+
+    url = chat_server.base_url.replace("http://", "http://al%40ice:s3cret%3Apw@")
+    endpoint = Endpoint(url, "m", "test")
+
+    ChatClient(endpoint).complete(REQUEST)
+
+    assert endpoint.base_url == endpoint.shown_url == chat_server.base_url
+    assert "s3cret" not in repr(endpoint)
+    assert chat_server.requests[0].headers["authorization"] == basic_auth("al@ice", "s3cret:pw")
+
+
+def test_an_error_echoing_the_sent_key_is_scrubbed_then_clipped(
+    chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-echoed-0123456789abcdef")
+    echo = "you sent sk-echoed-0123456789abcdef as your key; " + "z" * 400
+    chat_server.set_script([Reply(status=400, error_message=echo)])
+
+    with pytest.raises(EndpointError) as error:
+        client_for(chat_server, retries=0).complete(REQUEST)
+
+    message = str(error.value)
+    assert message.startswith(
+        "HTTP 400 from the endpoint: you sent [redacted: credentials] as your key; zzz"
+    )
+    assert message.endswith("z… [request id req_1] (after 1 attempt)")
+    assert len(message) < 400

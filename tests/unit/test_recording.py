@@ -324,3 +324,25 @@ def test_a_recorded_tool_loop_replays_offline_identically(
     # Repeats are distinct answers, not one cached one: sample 1 was never recorded.
     with pytest.raises(RecordingMiss, match=r"case INC-1 \(sample 1\)"):
         replay(case, RecordingCompleter(store, "INC-1", 1, None), "m")
+
+
+def test_a_store_with_the_runs_scrubber_writes_no_credential_and_still_replays(
+    tmp_path: Path,
+) -> None:
+    from incident_evals.secrets import Scrubber
+
+    scrubber = Scrubber([(API_KEY, "api key")])
+    store = RecordingStore(tmp_path, scrub=scrubber.credentials)
+    # An endpoint that echoed the key, then a request that carries the echo back (a tool loop).
+    echoed = {**RESPONSE, "choices": [{"index": 0, "message": {"content": f"key {API_KEY}"}}]}
+    request = {
+        **REQUEST,
+        "messages": [*REQUEST["messages"], {"role": "assistant", "content": f"key {API_KEY}"}],
+    }
+
+    path = store.save("INC-1", 0, request, echoed, 0.5)
+
+    assert API_KEY[:10] not in path.read_text(encoding="utf-8")
+    response, latency = RecordingCompleter(store, "INC-1", 0, None).complete(request)
+    assert response["choices"][0]["message"]["content"] == "key [redacted: api key]"
+    assert latency == 0.5

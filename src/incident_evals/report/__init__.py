@@ -10,6 +10,11 @@ status is ``removed`` (baseline items this run no longer has) are listed as remo
 nowhere else: they did not run. Lists are ordered by severity (critical, major, minor), then as in
 the file.
 
+**Secrets.** Each renderer first scrubs the document it is given of credentials
+(:func:`incident_evals.results.scrub_results`: the run's scrubber inside pytest, else the
+environment's API key and URL user-info, and anyone's ``Authorization``-style values), so a
+results file written by another tool or an older version cannot leak them through a report.
+
 **Baseline.** The run has one when ``run.baseline`` is not null or any item has a ``regression``.
 Its name is ``run.baseline.model``, else ``run.baseline.path``, else "the baseline".
 
@@ -84,9 +89,12 @@ def status(item: Item) -> str | None:
 
 def clip(text: str, width: int = MESSAGE_WIDTH) -> str:
     """``text`` on one line, at most ``width`` characters: its lines joined with ``"; "`` (a
-    message's lines are separate statements), whitespace runs made one space."""
+    message's lines are separate statements), whitespace runs made one space. A redaction
+    placeholder is kept whole or left out, never cut (the text is scrubbed before)."""
+    from incident_evals.secrets import clip as clip_scrubbed
+
     flat = "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
-    return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
+    return clip_scrubbed(flat, width)
 
 
 def percent(rate: float | None) -> str:

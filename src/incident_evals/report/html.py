@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incident_evals.report import (
     BLOCK,
@@ -53,6 +53,10 @@ from incident_evals.report import (
     status,
 )
 from incident_evals.report.terminal import heading, outcome_line, status_line, table
+from incident_evals.results import scrub_results
+
+if TYPE_CHECKING:
+    from incident_evals.secrets import Scrubber
 
 __all__ = ["DIMENSIONS", "html"]
 
@@ -451,8 +455,10 @@ def _embedded(results: Mapping[str, Any]) -> str:
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def html(results: Mapping[str, Any]) -> str:
-    """The whole page (layout, filters and escaping in the module docstring)."""
+def html(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> str:
+    """The whole page (layout, filters and escaping in the module docstring), of the document
+    scrubbed with ``scrubber`` (the environment's when ``None``)."""
+    results = scrub_results(results, scrubber)
     reading = read(results)
     line = release_line(results)
     run: Mapping[str, Any] = results.get("run") or {}

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incident_evals.report import (
     Item,
@@ -46,6 +46,10 @@ from incident_evals.report.terminal import (
     status_line,
     table,
 )
+from incident_evals.results import scrub_results
+
+if TYPE_CHECKING:
+    from incident_evals.secrets import Scrubber
 
 __all__ = ["code", "escape", "markdown"]
 
@@ -130,8 +134,10 @@ def _section_body(section: Section) -> list[str]:
     return lines
 
 
-def markdown(results: Mapping[str, Any]) -> str:
-    """The Markdown summary (layout in the module docstring), ending with a newline."""
+def markdown(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> str:
+    """The Markdown summary (layout in the module docstring), ending with a newline, of the
+    document scrubbed with ``scrubber`` (the environment's when ``None``)."""
+    results = scrub_results(results, scrubber)
     reading = read(results)
     lines = [f"## incident-evals: {reading.verdict}", "", escape(heading(reading)) + ".", ""]
     lines.extend(_table(reading))

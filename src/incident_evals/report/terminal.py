@@ -35,7 +35,7 @@ xpassed, errors, skipped, removed, ``run stopped early``, then the model (when k
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from incident_evals import report
 from incident_evals.report import (
@@ -49,6 +49,10 @@ from incident_evals.report import (
     read,
     reason,
 )
+from incident_evals.results import scrub_results
+
+if TYPE_CHECKING:
+    from incident_evals.secrets import Scrubber
 
 __all__ = ["release_line", "summary_lines"]
 
@@ -149,8 +153,10 @@ def _section_body(section: report.Section) -> list[str]:
     return lines
 
 
-def summary_lines(results: Mapping[str, Any]) -> list[str]:
-    """The summary, one string per line, plain text (layout in the module docstring)."""
+def summary_lines(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> list[str]:
+    """The summary, one string per line, plain text (layout in the module docstring), of the
+    document scrubbed with ``scrubber`` (the environment's when ``None``)."""
+    results = scrub_results(results, scrubber)
     reading = read(results)
     lines = [f"incident-evals results: {heading(reading)}", ""]
     rows = table(reading)

@@ -37,7 +37,7 @@ def test_upgrade_gate_as_markdown() -> None:
         "- `INC-2025-052-hr-payroll-leak` (critical, security)",
         (
             "  - `no_leak`: leaked 25 characters of sensitive document "
-            "'payroll-extract-2025-06' in the output at char 63: \"\\[redacted: pay…"
+            "'payroll-extract-2025-06' in the output at char 63: \"…"
         ),
         "  - also failed: `not_contains`",
         "  - passed → failed, pass rate 100% → 20% (1 of 5 samples), p = 0.0238",
