@@ -37,7 +37,7 @@ def _validate(args: argparse.Namespace) -> int:
         claim_id,
         load_file,
     )
-    from incident_evals.recorded import has_recording, self_check
+    from incident_evals.recorded import self_check
 
     cwd = Path.cwd()
     # As `python -m` does, so `python: "checks:fn"` constraints import from the project.
@@ -55,7 +55,7 @@ def _validate(args: argparse.Namespace) -> int:
     # Overlapping arguments (a folder and a file in it) name each file once.
     paths = list(dict.fromkeys(path for root in given for path in case_files(root)))
     seen: dict[str, tuple[Path, int]] = {}
-    cases = errors = checked = 0
+    cases = errors = checked = unchecked = 0
     for path in paths:
         try:
             registry, generators = registries.for_folder(path.parent)
@@ -70,9 +70,11 @@ def _validate(args: argparse.Namespace) -> int:
                 print(result.render(cwd))
                 continue
             cases += 1
-            if args.check_recorded and has_recording(result):
+            if args.check_recorded:
                 check = self_check(result)
                 checked += check.checkable
+                # Not an error: a case need not have a recording; but never silently skipped.
+                unchecked += not check.checkable
                 where = f"{_shown(result.case.path)}:{result.case.line}"
                 if check.checkable and not check.caught:
                     errors += 1
@@ -82,6 +84,8 @@ def _validate(args: argparse.Namespace) -> int:
     summary = f"{cases} case(s) in {len(paths)} file(s), {errors} error(s)"
     if args.check_recorded:
         summary += f", {checked} checked on their recorded incident"
+        if unchecked:
+            summary += f", {unchecked} not checked"
     print(summary, file=sys.stderr if errors else sys.stdout)
     return EXIT_INVALID if errors else EXIT_OK
 
