@@ -427,8 +427,11 @@ def _report(args: argparse.Namespace) -> int:
 
         results = build_results(items, run=run)
     # Files first: a file that cannot be written is the one line the user sees.
-    outputs = [("--markdown", args.markdown, markdown), ("--html", args.html, html)]
-    for flag, target, render in outputs:
+    outputs = [
+        ("--markdown", "Markdown", args.markdown, markdown),
+        ("--html", "HTML", args.html, html),
+    ]
+    for flag, kind, target, render in outputs:
         if target is None:
             continue
         try:
@@ -437,6 +440,9 @@ def _report(args: argparse.Namespace) -> int:
             out.write_text(render(results), encoding="utf-8")
         except OSError as exc:
             return usage(f"{flag}: cannot write {target}: {exc.strerror or exc}")
+        # Said as soon as it is true: a later file that cannot be written stops the command.
+        print(f"wrote {kind} report to {target}")
+    # After the files: the summary's last line is the one to paste into a release ticket.
     for line in summary_lines(results):
         print(line)
     verdict = read(results).verdict
