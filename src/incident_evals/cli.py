@@ -44,13 +44,23 @@ def _validate(args: argparse.Namespace) -> int:
     if str(cwd) not in sys.path:
         sys.path.insert(0, str(cwd))
     registries = ProjectRegistries()
-    given = [Path(p).resolve() for p in args.paths]
+    named: list[str] = args.paths or [DEFAULT_CASES]
+    given = [Path(p).resolve() for p in named]
     # A file or folder inside the default catalogue may use content_file anywhere in it.
     roots = [*given, cwd / DEFAULT_CASES] if (cwd / DEFAULT_CASES).is_dir() else given
-    missing = [p for p in args.paths if not Path(p).exists()]
+    missing = [p for p in named if not Path(p).exists()]
     if missing:
-        for path in missing:
-            print(f"incident-evals validate: {path}: no such file or directory", file=sys.stderr)
+        # A first run in a new project: say what the default is and how to start one.
+        hint = (
+            ""
+            if args.paths
+            else " (the default catalogue: pass case files or folders, or write a first case "
+            "with incident-evals new)"
+        )
+        for name in missing:
+            print(
+                f"incident-evals validate: {name}: no such file or directory{hint}", file=sys.stderr
+            )
         return EXIT_USAGE
     # Overlapping arguments (a folder and a file in it) name each file once.
     paths = list(dict.fromkeys(path for root in given for path in case_files(root)))
@@ -597,7 +607,6 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "paths",
         nargs="*",
-        default=["incident_cases"],
         metavar="PATH",
         help="case files or folders of them (default incident_cases)",
     )

@@ -223,3 +223,20 @@ def test_each_case_of_a_catalogue_gets_its_line_and_a_miss_fails_the_run(
     assert captured.err == (
         "3 case(s) in 1 file(s), 1 error(s), 2 checked on their recorded incident, 1 not checked\n"
     )
+
+
+# --- a new project --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flags", [[], ["--check-recorded"]], ids=["validate", "check-recorded"])
+def test_with_no_catalogue_yet_validate_says_how_to_start_one(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], flags: list[str]
+) -> None:
+    assert main(["validate", *flags]) == 2
+
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "incident-evals validate: incident_cases: no such file or directory (the default "
+        "catalogue: pass case files or folders, or write a first case with incident-evals new)\n"
+    )
