@@ -59,15 +59,20 @@ def test_text_that_is_not_exactly_a_placeholder_is_not_one(text: str) -> None:
     assert find_placeholder({"input": {"messages": [{"content": text}]}}) is None
 
 
-def test_a_deeply_nested_case_is_walked_without_recursion() -> None:
-    data: object = TRIGGER
-    for _ in range(5_000):
-        data = [data]
+def test_hand_written_variants_are_looked_at_too() -> None:
+    data = {
+        "input": {"messages": [{"role": "user", "content": "real"}]},
+        "variants": {"cases": [{"name": "a"}, {"name": "b", "messages": [{"content": TRIGGER}]}]},
+    }
 
-    found = find_placeholder(data)
+    assert find_placeholder(data) == (("variants", "cases", 1, "messages", 0, "content"), TRIGGER)
 
-    assert found is not None
-    assert found == ((0,) * 5_000, TRIGGER)
+
+def test_only_the_fields_the_skeleton_fills_are_looked_at() -> None:
+    # A constraint may quote the placeholder: it is not the case's input.
+    data = {"input": {"messages": [{"content": "real"}]}, "expect": [{"not_contains": TRIGGER}]}
+
+    assert find_placeholder(data) is None
 
 
 CASE = """\
