@@ -871,6 +871,17 @@ def _load_document(
             as_written = dataclasses.replace(case, input=variant.input, expect=variant.expect)
             at = ("variants", "cases", index, "expect")
             variant_constraints[variant.name] = _bind_constraints(as_written, registry, lines, at)
+    # Last: a skeleton's first problem is its empty `expect`, then what it still has to say.
+    from incident_evals.placeholders import find_placeholder
+
+    left = find_placeholder(data)
+    if left is not None:
+        where, text = left
+        message = (
+            f"still the placeholder that incident-evals new wrote ({text!r}): replace it with "
+            "the incident's own text"
+        )
+        raise CaseError(path, lines.of(where), message, format_field(where))
     return LoadedCase(case, constraints, variant_constraints)
 
 

@@ -41,25 +41,35 @@ def _validate(args: argparse.Namespace) -> int:
     )
     from incident_evals.constraints import UndecidedError
     from incident_evals.constraints.custom import describe_exception
-    from incident_evals.recorded import has_recording, self_check
+    from incident_evals.recorded import self_check
 
     cwd = Path.cwd()
     # As `python -m` does, so `python: "checks:fn"` constraints import from the project.
     if str(cwd) not in sys.path:
         sys.path.insert(0, str(cwd))
     registries = ProjectRegistries()
-    given = [Path(p).resolve() for p in args.paths]
+    named: list[str] = args.paths or [DEFAULT_CASES]
+    given = [Path(p).resolve() for p in named]
     # A file or folder inside the default catalogue may use content_file anywhere in it.
     roots = [*given, cwd / DEFAULT_CASES] if (cwd / DEFAULT_CASES).is_dir() else given
-    missing = [p for p in args.paths if not Path(p).exists()]
+    missing = [p for p in named if not Path(p).exists()]
     if missing:
-        for path in missing:
-            print(f"incident-evals validate: {path}: no such file or directory", file=sys.stderr)
+        # A first run in a new project: say what the default is and how to start one.
+        hint = (
+            ""
+            if args.paths
+            else " (the default catalogue: pass case files or folders, or write a first case "
+            "with incident-evals new)"
+        )
+        for name in missing:
+            print(
+                f"incident-evals validate: {name}: no such file or directory{hint}", file=sys.stderr
+            )
         return EXIT_USAGE
     # Overlapping arguments (a folder and a file in it) name each file once.
     paths = list(dict.fromkeys(path for root in given for path in case_files(root)))
     seen: dict[str, tuple[Path, int]] = {}
-    cases = errors = checked = 0
+    cases = errors = checked = unchecked = 0
     try:
         for path in paths:
             try:
@@ -84,20 +94,23 @@ def _validate(args: argparse.Namespace) -> int:
                     print(result.render(cwd))
                     continue
                 cases += 1
-                if args.check_recorded and has_recording(result):
-                    try:
-                        check = self_check(result)
-                    except UndecidedError as exc:
-                        errors += 1
-                        print(_undecided(result, exc))
-                        continue
-                    checked += check.checkable
-                    where = f"{_shown(result.case.path)}:{result.case.line}"
-                    if check.checkable and not check.caught:
-                        errors += 1
-                        print(f"{where}: {result.case.id}: {check.describe()}")
-                    elif args.verbose or not check.checkable:
-                        print(f"{where}: {result.case.id}: {check.describe()}")
+                if not args.check_recorded:
+                    continue
+                try:
+                    check = self_check(result)
+                except UndecidedError as exc:
+                    errors += 1
+                    print(_undecided(result, exc))
+                    continue
+                checked += check.checkable
+                # Not an error: a case need not have a recording; but never silently skipped.
+                unchecked += not check.checkable
+                where = f"{_shown(result.case.path)}:{result.case.line}"
+                if check.checkable and not check.caught:
+                    errors += 1
+                    print(f"{where}: {result.case.id}: {check.describe()}")
+                elif args.verbose or not check.checkable:
+                    print(f"{where}: {result.case.id}: {check.describe()}")
     except KeyboardInterrupt:
         # Ctrl-C (or project code raising KeyboardInterrupt, which looks the same): stop, say so.
         print("incident-evals validate: interrupted", file=sys.stderr)
@@ -105,6 +118,8 @@ def _validate(args: argparse.Namespace) -> int:
     summary = f"{cases} case(s) in {len(paths)} file(s), {errors} error(s)"
     if args.check_recorded:
         summary += f", {checked} checked on their recorded incident"
+        if unchecked:
+            summary += f", {unchecked} not checked"
     print(summary, file=sys.stderr if errors else sys.stdout)
     return EXIT_INVALID if errors else EXIT_OK
 
@@ -481,8 +496,11 @@ def _report(args: argparse.Namespace) -> int:
 
         results = build_results(items, run=run)
     # Files first: a file that cannot be written is the one line the user sees.
-    outputs = [("--markdown", args.markdown, markdown), ("--html", args.html, html)]
-    for flag, target, render in outputs:
+    outputs = [
+        ("--markdown", "Markdown", args.markdown, markdown),
+        ("--html", "HTML", args.html, html),
+    ]
+    for flag, kind, target, render in outputs:
         if target is None:
             continue
         try:
@@ -491,6 +509,9 @@ def _report(args: argparse.Namespace) -> int:
             out.write_text(render(results), encoding="utf-8")
         except OSError as exc:
             return usage(f"{flag}: cannot write {target}: {exc.strerror or exc}")
+        # Said as soon as it is true: a later file that cannot be written stops the command.
+        print(f"wrote {kind} report to {target}")
+    # After the files: the summary's last line is the one to paste into a release ticket.
     for line in summary_lines(results):
         print(line)
     verdict = read(results).verdict
@@ -645,7 +666,6 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "paths",
         nargs="*",
-        default=["incident_cases"],
         metavar="PATH",
         help="case files or folders of them (default incident_cases)",
     )

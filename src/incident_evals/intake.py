@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from incident_evals import placeholders
 from incident_evals.case import CATEGORIES, DEFAULT_DOCUMENT_TEMPLATE, SEVERITIES
 from incident_evals.replay import REQUEST_PARAMS
 
@@ -53,7 +54,8 @@ SCHEMA_FILE = "case.schema.json"
 CASE_ID = re.compile(r"[A-Za-z0-9._-]+")
 #: Long titles make unwieldy file names; the id keeps the title's first words.
 SLUG_LENGTH = 48
-PLACEHOLDER_MESSAGE = "TODO: the user message that triggered the incident, word for word"
+#: The skeleton's user message; the loader refuses a case that still holds it.
+PLACEHOLDER_MESSAGE = placeholders.TRIGGER
 EXPECT_LINE = "expect: []\n"
 #: Fields a case message may have (the case schema's ``message``).
 MESSAGE_FIELDS = ("role", "name", "tool_call_id", "content", "tool_calls")
@@ -839,8 +841,10 @@ def _load_problem(text: str, capture: Capture | None) -> str | None:
     from incident_evals.constraints import builtin_registry
     from incident_evals.replay import build_messages
 
-    # A constraint in place of the empty `expect`, so that everything else is checked.
+    # A constraint in place of the empty `expect`, and a message in place of the skeleton's
+    # placeholder (both refused by the loader, on purpose), so that everything else is checked.
     checked = text[: -len(EXPECT_LINE)] + "expect: [{not_contains: placeholder}]\n"
+    checked = checked.replace(PLACEHOLDER_MESSAGE, "placeholder")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, "case.yaml")
         path.write_text(checked, encoding="utf-8")

@@ -9,8 +9,8 @@ Constraints that need a run cannot judge a recording: ``judge`` (no verdict was 
 the implicit turn limit are left out. So are constraints about what was not recorded: with no
 ``recorded_output``, those that read only the final text (an empty text would "fail" them and
 fake a catch); with no ``recorded_tool_calls``, those that read only the tool calls. The case is
-caught when at least one of the other constraints fails; a case left with none cannot be
-checked, which is reported as such rather than as a pass.
+caught when at least one of the other constraints fails. A case with no recording, or with none
+of the other constraints, is "not checked", with the reason, never reported as a pass.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from incident_evals.replay import parse_arguments
 from incident_evals.transcript import ToolCall, Transcript
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from incident_evals.case import LoadedCase
     from incident_evals.constraints import BoundConstraint, Verdict
 
@@ -75,8 +77,10 @@ def recorded_transcript(loaded: LoadedCase) -> Transcript:
 class SelfCheck:
     #: The constraints that judged the recording, each with its verdict.
     verdicts: tuple[tuple[BoundConstraint, Verdict], ...]
-    #: Constraints left out (``judge``): they need a run.
+    #: Constraints left out: they need a run, or read what was not recorded.
     skipped: tuple[BoundConstraint, ...]
+    #: The case has a recording (``recorded_output`` or ``recorded_tool_calls``).
+    recorded: bool = True
 
     @property
     def checkable(self) -> bool:
@@ -91,23 +95,46 @@ class SelfCheck:
         return [(c, v) for c, v in self.verdicts if not v.passed]
 
     def describe(self) -> str:
-        """One line: what caught the incident, or why the case would not catch it."""
+        """One line: what caught the incident, why the case would not catch it, or why it was
+        not checked."""
         if not self.checkable:
-            return (
-                "cannot be checked on its recording: no constraint judges what was recorded "
-                "(judge needs a run; text constraints need recorded_output, tool constraints "
-                "recorded_tool_calls)"
-            )
+            return f"not checked: {self.reason()}"
         if self.caught:
             failing = self.failing()
-            names = ", ".join(f"{c.name} (line {c.line})" for c, _ in failing)
             verb = "fails" if len(failing) == 1 else "fail"
-            return f"catches its recorded incident: {names} {verb} on it"
-        names = ", ".join(f"{c.name} (line {c.line})" for c, _ in self.verdicts)
+            return f"catches its recorded incident: {_names(c for c, _ in failing)} {verb} on it"
         return (
             "would not have caught its own incident: every constraint holds on the recorded "
-            f"behaviour ({names}); add a constraint that fails on it"
+            f"behaviour ({_names(c for c, _ in self.verdicts)}); add a constraint that fails on it"
         )
+
+    def reason(self) -> str:
+        """Why no constraint judged the recording (for a case that is not checkable)."""
+        if not self.recorded:
+            return "no recording (neither recorded_output nor recorded_tool_calls)"
+        judges = [c for c in self.skipped if c.name in NOT_JUDGED]
+        parts = []
+        if judges:
+            parts.append(f"{_names(judges)} {_verb(judges, 'needs', 'need')} a run")
+        text_only = [c for c in self.skipped if c.name in TEXT_ONLY]
+        if text_only:
+            verb = _verb(text_only, "reads", "read")
+            parts.append(f"{_names(text_only)} {verb} only the final text: no recorded_output")
+        tools_only = [c for c in self.skipped if c.name in TOOLS_ONLY]
+        if tools_only:
+            verb = _verb(tools_only, "reads", "read")
+            parts.append(f"{_names(tools_only)} {verb} only tool calls: no recorded_tool_calls")
+        # Judges are what could have read the recording; without one, nothing reads it.
+        lead = "judge-only" if judges else "no constraint reads what was recorded"
+        return f"{lead}: {'; '.join(parts)}"
+
+
+def _names(constraints: Iterable[BoundConstraint]) -> str:
+    return ", ".join(f"{c.name} (line {c.line})" for c in constraints)
+
+
+def _verb(constraints: list[BoundConstraint], one: str, several: str) -> str:
+    return one if len(constraints) == 1 else several
 
 
 def _split(loaded: LoadedCase) -> tuple[list[BoundConstraint], list[BoundConstraint]]:
@@ -124,13 +151,21 @@ def _split(loaded: LoadedCase) -> tuple[list[BoundConstraint], list[BoundConstra
 
 
 def unjudged_check(loaded: LoadedCase) -> SelfCheck | None:
-    """The self-check of a case none of whose constraints can judge its recording, without
-    judging anything; ``None`` when some can (collection uses it: judging is the item's work)."""
+    """The self-check of a case nothing of whose recording can be judged (no recording, or no
+    constraint that reads it), without judging anything; ``None`` when something can
+    (collection uses it: judging is the item's work)."""
+    if not has_recording(loaded):
+        return SelfCheck((), loaded.constraints, recorded=False)
     judged, skipped = _split(loaded)
     return None if judged else SelfCheck((), tuple(skipped))
 
 
 def self_check(loaded: LoadedCase) -> SelfCheck:
+    unjudged = unjudged_check(loaded)
+    if unjudged is not None:
+        # Nothing to judge: with no recording, a `python:` check would judge an empty
+        # transcript and could fake a catch.
+        return unjudged
     transcript = recorded_transcript(loaded)
     judged, skipped = _split(loaded)
     verdicts = tuple((c, c.judge(transcript, loaded.case)) for c in judged)

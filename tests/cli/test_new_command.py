@@ -126,6 +126,20 @@ def test_validate_names_the_empty_expect_until_constraints_are_added(
     assert capsys.readouterr().out.startswith(f"{CASE}:{expect_line}: expect: ")
 
     with_expect(path, "  - not_contains: 60 days\n")
+    # Then the placeholder user message: a case that replays it cannot catch anything.
+    assert main(["validate"]) == 1
+    lines = path.read_text(encoding="utf-8").splitlines()
+    message_line = next(n for n, line in enumerate(lines, 1) if "TODO: the user" in line)
+    assert capsys.readouterr().out == (
+        f"{CASE}:{message_line}: input.messages[0].content: still the placeholder that "
+        "incident-evals new wrote ('TODO: the user message that triggered the incident, word for "
+        "word'): replace it with the incident's own text\n"
+    )
+
+    text = path.read_text(encoding="utf-8").replace(
+        "TODO: the user message that triggered the incident, word for word", "Can I get a refund?"
+    )
+    path.write_text(text, encoding="utf-8")
     assert main(["validate"]) == 0
     assert capsys.readouterr().out == "1 case(s) in 1 file(s), 0 error(s)\n"
 

@@ -481,7 +481,7 @@ def missed_case(case_id: str) -> dict[str, Any]:
 def test_check_recorded_counts_the_cases_it_checked(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_case(
+    path = write_case(
         in_tmp,
         "incident_cases/a.yaml",
         case_data("INC-A", recorded_output=SIXTY_DAYS),
@@ -500,9 +500,12 @@ def test_check_recorded_counts_the_cases_it_checked(
 
     assert main(["validate", "--check-recorded"]) == 0
 
-    assert capsys.readouterr().out == (
-        "3 case(s) in 2 file(s), 0 error(s), 2 checked on their recorded incident\n"
-    )
+    # A case without a recording is named, with the reason, but is not an error.
+    assert capsys.readouterr().out.splitlines() == [
+        f"incident_cases/a.yaml:{case_line(path, 'INC-NO-RECORDING')}: INC-NO-RECORDING: not "
+        "checked: no recording (neither recorded_output nor recorded_tool_calls)",
+        "3 case(s) in 2 file(s), 0 error(s), 2 checked on their recorded incident, 1 not checked",
+    ]
 
 
 def test_a_case_that_would_not_catch_its_incident_is_an_error(
@@ -554,17 +557,19 @@ def test_check_recorded_verbose_names_what_caught_each_incident(
     assert main(["validate", "--check-recorded", "-v"]) == 0
 
     assert capsys.readouterr().out.splitlines() == [
+        f"incident_cases/a.yaml:{case_line(path, 'INC-NO-RECORDING')}: INC-NO-RECORDING: not "
+        "checked: no recording (neither recorded_output nor recorded_tool_calls)",
         f"incident_cases/a.yaml:{case_line(path, 'INC-A')}: INC-A: catches its recorded "
         f"incident: not_contains (line {expect_line(path, 'not_contains')}), "
         f"contains_any (line {expect_line(path, 'contains_any')}) fail on it",
-        "2 case(s) in 1 file(s), 0 error(s), 1 checked on their recorded incident",
+        "2 case(s) in 1 file(s), 0 error(s), 1 checked on their recorded incident, 1 not checked",
     ]
 
 
 def test_a_judge_only_case_cannot_be_checked_and_says_so(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_case(
+    path = write_case(
         in_tmp,
         "incident_cases/a.yaml",
         case_data(
@@ -577,10 +582,9 @@ def test_a_judge_only_case_cannot_be_checked_and_says_so(
     assert main(["validate", "--check-recorded"]) == 0
 
     assert capsys.readouterr().out.splitlines() == [
-        "incident_cases/a.yaml:1: INC-JUDGE: cannot be checked on its recording: no constraint "
-        "judges what was recorded (judge needs a run; text constraints need recorded_output, "
-        "tool constraints recorded_tool_calls)",
-        "1 case(s) in 1 file(s), 0 error(s), 0 checked on their recorded incident",
+        "incident_cases/a.yaml:1: INC-JUDGE: not checked: judge-only: judge (line "
+        f"{expect_line(path, 'judge')}) needs a run",
+        "1 case(s) in 1 file(s), 0 error(s), 0 checked on their recorded incident, 1 not checked",
     ]
 
 

@@ -185,7 +185,7 @@ def test_recorded_tool_calls_the_constraints_allow_fail_without_an_output_sectio
 def test_a_case_with_only_judge_constraints_is_skipped_with_the_reason(
     pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
 ) -> None:
-    write_case(
+    path = write_case(
         pytester.path,
         "incident_cases/a.yaml",
         case_data(
@@ -201,9 +201,8 @@ def test_a_case_with_only_judge_constraints_is_skipped_with_the_reason(
     result.stdout.fnmatch_lines(
         [
             literal(
-                "SKIPPED [1] incident_cases/a.yaml: INC-JUDGE[recorded]: cannot be checked on "
-                "its recording: no constraint judges what was recorded (judge needs a run; text "
-                "constraints need recorded_output, tool constraints recorded_tool_calls)"
+                "SKIPPED [1] incident_cases/a.yaml: INC-JUDGE[recorded]: not checked: "
+                f"judge-only: judge (line {line_of(path, 'judge')}) needs a run"
             )
         ]
     )
