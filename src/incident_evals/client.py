@@ -341,10 +341,14 @@ class TargetClient:
         started = time.perf_counter()
         try:
             reply = self.target(json.loads(json.dumps(request)))
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            # The application's code: a SystemExit or RecursionError in it is this item's error,
+            # not the end of the run.
             raise EndpointError(
                 f"the target {self.name} raised {type(exc).__name__}: {one_line(str(exc))}", 1
-            ) from exc
+            ) from None
         latency = time.perf_counter() - started
         if not isinstance(reply, dict):
             raise EndpointError(

@@ -8,6 +8,7 @@ import threading
 import time
 import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -403,3 +404,31 @@ def test_an_error_echoing_the_sent_key_is_scrubbed_then_clipped(
     )
     assert message.endswith("z… [request id req_1] (after 1 attempt)")
     assert len(message) < 400
+
+
+@pytest.mark.parametrize(
+    ("raised", "shown"),
+    [
+        (SystemExit(3), "SystemExit: 3"),
+        (RecursionError("maximum recursion depth exceeded"), "RecursionError: maximum recursion"),
+    ],
+    ids=["system-exit", "recursion-error"],
+)
+def test_a_target_raising_a_base_exception_is_the_items_error(
+    raised: BaseException, shown: str
+) -> None:
+    def support_bot(request: dict[str, Any]) -> dict[str, Any]:
+        raise raised
+
+    with pytest.raises(EndpointError) as error:
+        TargetClient(support_bot, "m").complete(REQUEST)
+
+    assert str(error.value).startswith(f"the target {support_bot.__qualname__} raised {shown}")
+
+
+def test_a_target_interrupted_by_ctrl_c_stops_the_run() -> None:
+    def support_bot(request: dict[str, Any]) -> dict[str, Any]:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        TargetClient(support_bot, "m").complete(REQUEST)
