@@ -200,7 +200,11 @@ def test_content_file_symlink_out_of_the_catalogue_is_refused(tmp_path: Path) ->
             {"input": {"messages": [{"role": "tool", "content": "x"}]}},
             "a.yaml:8: input.messages[0].tool_call_id: required field is missing",
         ),
-        ({"id": "has space"}, "a.yaml:1: id: 'has space' does not match '^[A-Za-z0-9._-]+$'"),
+        (
+            {"id": "has space"},
+            "a.yaml:1: id: 'has space' is not a valid id: use letters, digits, '.', '_' and '-', "
+            "and not '.' or '..' alone (ids name files and folders)",
+        ),
         (
             {"surprise": 1},
             "a.yaml:12: surprise: unknown field (known: expect, id, incident, input, model, "
