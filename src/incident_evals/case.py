@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,6 +192,27 @@ class CaseError(Exception):
 
     def __str__(self) -> str:
         return self.render()
+
+
+class EmptyCaseFileWarning(UserWarning):
+    """A case file with no case in it: empty, or only comments. Not an error, not silence."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("no case in this file (it is empty, or only comments)")
+        self.path = path
+
+    def line(self, base: Path | None = None) -> str:
+        """The warning as ``incident-evals validate`` prints it."""
+        return f"{_relative(self.path, base)}: warning: no case in this file"
+
+
+def _relative(path: Path, base: Path | None) -> Path | str:
+    if base is not None:
+        try:
+            return path.resolve().relative_to(base.resolve())
+        except ValueError:
+            pass
+    return path
 
 
 @dataclass(frozen=True)
@@ -1267,7 +1289,10 @@ def _bind_constraints(
             # A short-form argument is the field itself (`matches: "(x"` has no `pattern` key).
             named = isinstance(spec.argument, dict) and exc.field in spec.argument
             at = (*where, exc.field) if exc.field is not None and named else where
-            raise CaseError(case.path, lines.of(at), str(exc), format_field(at)) from None
+            # A reference deep in a schema is shown at its own line, under the schema's field.
+            inside = getattr(exc, "at", None)
+            line = lines.of((*where, *inside) if isinstance(inside, tuple) else at)
+            raise CaseError(case.path, line, str(exc), format_field(at)) from None
         except CaseError:
             raise
         except Exception as exc:
@@ -1429,7 +1454,7 @@ def _check_samples(case: IncidentCase, lines: _Lines) -> None:
             case.path,
             lines.of(("runs", "repeats")),
             f"{case.runs.repeats:,} repeats of {items:,} items (the case and its {items - 1:,} "
-            f"variants) are {samples:,} samples, more than the limit of {MAX_SAMPLES:,} a case",
+            f"variants) are {samples:,} samples, more than the limit of {MAX_SAMPLES:,} for a case",
             "runs.repeats",
         )
 
@@ -1509,24 +1534,102 @@ def catalogue_root(path: Path, roots: list[Path]) -> Path:
     return resolved.parent
 
 
+class IdClaims:
+    """Which file keeps each case id: the file that wrote it first, by modification time.
+
+    Case ids are unique across the catalogue. When two files use one id, the one modified later
+    repeated it and its case is the duplicate; when they were modified at the same moment,
+    neither is known to be the original and both are duplicates. So that the answer does not
+    depend on the order files are collected in (or on which ones are), the catalogue folders
+    are scanned once, on the first claim, for the ``id:`` lines that start a case; an id the
+    scan cannot see (a document in flow style) is kept by the first file to claim it.
+    """
+
+    #: A top-level ``id:`` line, as case files write it.
+    _ID_LINE = re.compile(rb"""^id:[ \t]*['"]?([A-Za-z0-9._-]+)['"]?[ \t]*(?:#.*)?\r?$""", re.M)
+
+    def __init__(self, roots: Iterable[Path] = ()) -> None:
+        self.roots = [Path(root) for root in roots]
+        self._written: dict[str, dict[Path, int]] | None = None
+        #: The loaded case that kept each id.
+        self._kept: dict[str, tuple[Path, int]] = {}
+        self._mtimes: dict[Path, int] = {}
+
+    def _scan(self) -> dict[str, dict[Path, int]]:
+        """Each id written in the catalogue: the files writing it, with its first line in each."""
+        if self._written is None:
+            self._written = {}
+            files = {
+                path.resolve(): None
+                for root in self.roots
+                if root.exists()
+                for path in case_files(root)
+            }
+            for path in files:
+                try:
+                    if path.stat().st_size > MAX_FILE_BYTES:
+                        continue
+                    raw = path.read_bytes()
+                except OSError:
+                    continue
+                for match in self._ID_LINE.finditer(raw):
+                    case_id = match.group(1).decode("ascii")
+                    line = raw.count(b"\n", 0, match.start()) + 1
+                    self._written.setdefault(case_id, {}).setdefault(path, line)
+        return self._written
+
+    def _mtime(self, path: Path) -> int:
+        if path not in self._mtimes:
+            try:
+                self._mtimes[path] = path.stat().st_mtime_ns
+            except OSError:
+                self._mtimes[path] = 0
+        return self._mtimes[path]
+
+    def claim(self, case: IncidentCase) -> tuple[Path, int, str] | None:
+        """None if ``case`` keeps its id; else another place writing it and how they relate."""
+        path = case.path.resolve()
+        holders = dict(self._scan().get(case.id, {}))
+        kept = self._kept.get(case.id)
+        if kept is not None:
+            holders.setdefault(*kept)
+        holders[path] = min(holders.get(path, case.line), case.line)
+        others = sorted((where, line) for where, line in holders.items() if where != path)
+        if others:
+            mine = self._mtime(path)
+            if mine > min(self._mtime(where) for where, _ in others):
+                where, line = min(others, key=lambda other: (self._mtime(other[0]), other))
+                return where, line, "first defined at"
+            tied = [other for other in others if self._mtime(other[0]) == mine]
+            if tied:
+                return tied[0][0], tied[0][1], "also defined at"
+            if kept is not None and kept[0] != path:
+                # The scan missed this file, and a newer one already kept the id.
+                return kept[0], kept[1], "first defined at"
+        self._kept.setdefault(case.id, (path, case.line))
+        return None
+
+
 def claim_id(
-    result: LoadedCase | CaseError, seen: dict[str, tuple[Path, int]], base: Path
+    result: LoadedCase | CaseError, claims: IdClaims, base: Path
 ) -> LoadedCase | CaseError:
-    """Case ids are unique across the catalogue: the first file to claim one keeps it."""
+    """Case ids are unique across the catalogue: a repeated id is an error (see IdClaims)."""
     if isinstance(result, CaseError):
         return result
     case = result.case
-    first = seen.setdefault(case.id, (case.path, case.line))
-    if first == (case.path, case.line):
+    other = claims.claim(case)
+    if other is None:
         return result
+    where, line, relation = other
     try:
-        shown: Path | str = first[0].resolve().relative_to(base.resolve())
+        shown: Path | str = where.relative_to(base.resolve())
     except ValueError:
-        shown = first[0]
+        shown = where
+    same_time = ", modified at the same time" if relation == "also defined at" else ""
     return CaseError(
         case.path,
         case.line,
-        f"duplicate case id {case.id!r} (first defined at {shown}:{first[1]})",
+        f"duplicate case id {case.id!r} ({relation} {shown}:{line}{same_time})",
         "id",
     )
 

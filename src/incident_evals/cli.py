@@ -32,6 +32,8 @@ EXIT_INCOMPLETE = 3
 def _validate(args: argparse.Namespace) -> int:
     from incident_evals.case import (
         CaseError,
+        EmptyCaseFileWarning,
+        IdClaims,
         case_files,
         catalogue_root,
         claim_id,
@@ -54,7 +56,7 @@ def _validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # Overlapping arguments (a folder and a file in it) name each file once.
     paths = list(dict.fromkeys(path for root in given for path in case_files(root)))
-    seen: dict[str, tuple[Path, int]] = {}
+    seen = IdClaims(roots)
     cases = errors = checked = 0
     for path in paths:
         try:
@@ -63,7 +65,10 @@ def _validate(args: argparse.Namespace) -> int:
             errors += 1
             print(exc)
             continue
-        for result in load_file(path, catalogue_root(path, roots), registry, generators):
+        results = load_file(path, catalogue_root(path, roots), registry, generators)
+        if not results:
+            print(EmptyCaseFileWarning(path).line(cwd))
+        for result in results:
             result = claim_id(result, seen, cwd)
             if isinstance(result, CaseError):
                 errors += 1

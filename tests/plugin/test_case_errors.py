@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from case_files import case_data, write_case
+from case_files import case_data, set_modified, write_case
 
 GOOD = "incident_cases/good.yaml"
 
@@ -139,8 +139,8 @@ def test_one_bad_document_leaves_the_others_in_its_file(
 def test_duplicate_case_id_across_files(
     pytester: pytest.Pytester, endpoint_args: list[str]
 ) -> None:
-    write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-SAME"))
-    write_case(pytester.path, "incident_cases/b.yaml", case_data("INC-SAME"))
+    set_modified(write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-SAME")), 1)
+    set_modified(write_case(pytester.path, "incident_cases/b.yaml", case_data("INC-SAME")), 2)
 
     result = pytester.runpytest(*endpoint_args)
 

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from case_files import case_data, write_case
+from case_files import case_data, set_modified, write_case
 from incident_evals.case import (
     CaseError,
+    IdClaims,
     LoadedCase,
     case_files,
     catalogue_root,
@@ -282,9 +283,9 @@ def test_a_syntax_error_keeps_the_documents_before_it(tmp_path: Path) -> None:
 
 
 def test_claim_id_keeps_the_first_file(tmp_path: Path) -> None:
-    a = only_case(write_case(tmp_path, "a.yaml", case_data("INC-1")))
-    b = only_case(write_case(tmp_path, "b.yaml", case_data("INC-1")))
-    seen: dict[str, tuple[Path, int]] = {}
+    a = only_case(set_modified(write_case(tmp_path, "a.yaml", case_data("INC-1")), 1))
+    b = only_case(set_modified(write_case(tmp_path, "b.yaml", case_data("INC-1")), 2))
+    seen = IdClaims()
 
     assert claim_id(a, seen, tmp_path) is a
     assert claim_id(a, seen, tmp_path) is a  # the same case seen again is not a duplicate
@@ -294,6 +295,67 @@ def test_claim_id_keeps_the_first_file(tmp_path: Path) -> None:
     assert error.render(tmp_path) == (
         "b.yaml:1: id: duplicate case id 'INC-1' (first defined at a.yaml:1)"
     )
+
+
+def test_the_file_modified_later_is_the_duplicate_whichever_is_collected_first(
+    tmp_path: Path,
+) -> None:
+    # a.yaml is collected first, but b.yaml wrote the id before a.yaml was last modified.
+    a = only_case(set_modified(write_case(tmp_path, "a.yaml", case_data("INC-1")), 20))
+    b = only_case(set_modified(write_case(tmp_path, "b.yaml", case_data("INC-1")), 10))
+    claims = IdClaims([tmp_path])
+
+    error = claim_id(a, claims, tmp_path)
+
+    assert isinstance(error, CaseError)
+    assert error.render(tmp_path) == (
+        "a.yaml:1: id: duplicate case id 'INC-1' (first defined at b.yaml:1)"
+    )
+    assert claim_id(b, claims, tmp_path) is b
+
+
+def test_files_modified_at_the_same_time_are_both_duplicates(tmp_path: Path) -> None:
+    a = only_case(set_modified(write_case(tmp_path, "a.yaml", case_data("INC-1")), 5))
+    b = only_case(set_modified(write_case(tmp_path, "b.yaml", case_data("INC-1")), 5))
+    claims = IdClaims([tmp_path])
+
+    errors = [claim_id(a, claims, tmp_path), claim_id(b, claims, tmp_path)]
+
+    assert [e.render(tmp_path) for e in errors if isinstance(e, CaseError)] == [
+        "a.yaml:1: id: duplicate case id 'INC-1' (also defined at b.yaml:1, modified at the "
+        "same time)",
+        "b.yaml:1: id: duplicate case id 'INC-1' (also defined at a.yaml:1, modified at the "
+        "same time)",
+    ]
+
+
+def test_a_duplicate_of_a_file_not_collected_is_still_found(tmp_path: Path) -> None:
+    set_modified(write_case(tmp_path, "cases/old.yaml", case_data("INC-1")), 1)
+    new = only_case(set_modified(write_case(tmp_path, "cases/new.yaml", case_data("INC-1")), 2))
+
+    error = claim_id(new, IdClaims([tmp_path / "cases"]), tmp_path)
+
+    assert isinstance(error, CaseError)
+    assert error.render(tmp_path) == (
+        "cases/new.yaml:1: id: duplicate case id 'INC-1' (first defined at cases/old.yaml:1)"
+    )
+
+
+def test_an_id_the_scan_cannot_see_is_kept_by_the_first_claim(tmp_path: Path) -> None:
+    # A document in flow style has no `id:` line: collection order decides.
+    flow = "{id: INC-1, incident: {category: safety, severity: minor}, "
+    flow += "input: {messages: [{role: user, content: hi}]}, expect: [{contains: a}]}\n"
+    (tmp_path / "a.yaml").write_text(flow)
+    (tmp_path / "b.yaml").write_text(flow)
+    a = only_case(set_modified(tmp_path / "a.yaml", 9))
+    b = only_case(set_modified(tmp_path / "b.yaml", 1))
+    claims = IdClaims([tmp_path])
+
+    assert claim_id(a, claims, tmp_path) is a
+    error = claim_id(b, claims, tmp_path)
+
+    assert isinstance(error, CaseError)
+    assert error.render(tmp_path).endswith("(first defined at a.yaml:1)")
 
 
 def test_catalogue_root_is_the_outermost_root_holding_the_file(tmp_path: Path) -> None:
