@@ -840,25 +840,33 @@ def _misplaced_key(data: Any) -> tuple[tuple[str | int, ...], str, str] | None:
     of a case the schema refuses, so that the message names the cause, not its consequence.
     """
 
-    def home(key: str, mapping: dict[str, Any], schema: Any, parent: _Parent | None) -> list[str]:
-        places = [
-            name
-            for name, value in mapping.items()
-            # `contains: a` beside `exact: true` meant `contains: {value: a, exact: true}`.
-            if (not isinstance(value, dict) or key not in value)
-            and key in _known_keys(_child_schema(schema, name))
-        ]
+    def holders(
+        key: str, mapping: dict[str, Any], schema: Any, skip: str | int | None = None
+    ) -> list[str]:
+        """The fields of ``mapping`` whose mappings know ``key``: those written, else any."""
+        written: list[str] = []
+        others: list[str] = []
+        names = [name for part in _object_parts(schema) for name in part["properties"]]
+        for name in dict.fromkeys(names):
+            value = mapping.get(name)
+            if name == skip or (isinstance(value, dict) and key in value):
+                continue
+            if key in _known_keys(_child_schema(schema, name)):
+                # `contains: a` beside `exact: true` meant `contains: {value: a, exact: true}`.
+                (written if name in mapping else others).append(name)
+        return written or others
+
+    def home(
+        key: str,
+        mapping: dict[str, Any],
+        schema: Any,
+        at: tuple[str | int, ...],
+        parent: _Parent | None,
+    ) -> list[str]:
+        places = holders(key, mapping, schema)
         if parent is not None:
             above, above_schema, above_at = parent
-            own = above_at and above_at[-1]
-            for name in sorted(_known_keys(above_schema)):
-                sibling = above.get(name)
-                if (
-                    name != own
-                    and (sibling is None or (isinstance(sibling, dict) and key not in sibling))
-                    and key in _known_keys(_child_schema(above_schema, name))
-                ):
-                    places.append(name)
+            places += holders(key, above, above_schema, at[-1])
             if key in _known_keys(above_schema) and key not in above:
                 places.append(format_field(above_at) or "the top level")
         return list(dict.fromkeys(places))
@@ -870,7 +878,7 @@ def _misplaced_key(data: Any) -> tuple[tuple[str | int, ...], str, str] | None:
             known = _known_keys(schema)
             for key in value:
                 if known and key not in known:
-                    places = home(key, value, schema, parent)
+                    places = home(key, value, schema, at, parent)
                     if places:
                         where = " or ".join(
                             "at the top level" if p == "the top level" else f"under {p}"
