@@ -1374,6 +1374,28 @@ def load_file(
     return results
 
 
+def written_ids(path: Path) -> list[tuple[str, int]]:
+    """The ``id`` of each document of a case file, with its line, read within the same limits.
+
+    Only the YAML is read, not the schema, so a case with an error elsewhere still holds its
+    id; so do the documents before one that cannot be read.
+    """
+    import yaml
+
+    ids: list[tuple[str, int]] = []
+    try:
+        source = _read_bounded(path).decode("utf-8")
+        for document in _Reader(source, path).documents():
+            if isinstance(document, CaseError):
+                continue
+            data, lines = document
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                ids.append((data["id"], lines.of(("id",))))
+    except (CaseError, UnicodeDecodeError, yaml.YAMLError):
+        pass
+    return ids
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 

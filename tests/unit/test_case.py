@@ -21,6 +21,7 @@ from incident_evals.case import (
     claim_id,
     load_file,
     load_schema,
+    written_ids,
 )
 from incident_evals.constraints import builtin_registry
 from transcripts import load_error
@@ -757,3 +758,14 @@ def test_long_values_are_clipped_in_messages(tmp_path: Path) -> None:
     assert only_error(path) == (
         f"a.yaml:5: incident.severity: '{'s' * 79}… is not one of ['minor', 'major', 'critical']"
     )
+
+
+def test_written_ids_reads_ids_within_the_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("incident_evals.case.MAX_NODES", 50)
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1"), {"id": "INC-2", "broken": True})
+    path.write_text(path.read_text() + "---\nid: INC-3\nitems: [" + "a, " * 100 + "a]\n")
+
+    # The second case is invalid but holds its id; the third passes the node limit.
+    assert written_ids(path) == [("INC-1", 1), ("INC-2", 13)]
