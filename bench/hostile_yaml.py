@@ -149,7 +149,7 @@ def main() -> None:
     print(f"incident-evals validate, one process per run, median wall of {args.rounds} rounds")
     print(
         f"{'input':<42} {'bytes':>12} {'wall s':>7} {'peak RSS':>9} {'RSS/bytes':>10} "
-        f"{'above fixed':>11}"
+        f"{'vs minimal':>11}"
     )
     for name, timed in runs.items():
         wall = statistics.median(r.wall_s for r in timed)

@@ -317,7 +317,7 @@ class _Reader:
             self.get_event()  # the stream's start
             while not self.check_event(self.events.StreamEndEvent):
                 self.get_event()  # the document's start
-                lines = _Lines(1)
+                lines = _Lines(self.parser.peek_event().start_mark.line + 1)
                 self.anchors = {}
                 try:
                     data = self.value((), lines, 1)
@@ -393,8 +393,6 @@ class _Reader:
             self.count(0, line)
         if depth > MAX_DEPTH:
             raise self.deep(line, where)
-        if not where:
-            lines.document_line = line
         anchor = event.anchor
         if anchor is not None:
             # Being read: an alias to it from inside would repeat it without end.
@@ -1570,9 +1568,10 @@ class IdClaims:
     Case ids are unique across the catalogue. When two files use one id, the one modified later
     repeated it and its case is the duplicate; when they were modified at the same moment,
     neither is known to be the original and both are duplicates. So that the answer does not
-    depend on the order files are collected in (or on which ones are), the catalogue folders
-    are scanned once, on the first claim, for the ``id:`` lines that start a case; an id the
-    scan cannot see (a document in flow style) is kept by the first file to claim it.
+    depend on the order files are collected in (or on which ones are), a case's catalogue (see
+    :func:`catalogue_root`) is scanned once, on its first claim, for the ``id:`` lines that start
+    a case; an id the scan cannot see (a document in flow style) is kept by the first file to
+    claim it.
     """
 
     #: A top-level ``id:`` line, as case files write it.
@@ -1580,22 +1579,20 @@ class IdClaims:
 
     def __init__(self, roots: Iterable[Path] = ()) -> None:
         self.roots = [Path(root) for root in roots]
-        self._written: dict[str, dict[Path, int]] | None = None
+        #: Per catalogue root: each id written there, with the files and first line writing it.
+        self._scans: dict[Path, dict[str, dict[Path, int]]] = {}
         #: The loaded case that kept each id.
         self._kept: dict[str, tuple[Path, int]] = {}
         self._mtimes: dict[Path, int] = {}
 
-    def _scan(self) -> dict[str, dict[Path, int]]:
-        """Each id written in the catalogue: the files writing it, with its first line in each."""
-        if self._written is None:
-            self._written = {}
-            files = {
-                path.resolve(): None
-                for root in self.roots
-                if root.exists()
-                for path in case_files(root)
-            }
-            for path in files:
+    def _written(self, case_path: Path) -> dict[str, dict[Path, int]]:
+        """The ids written in the catalogue of ``case_path`` (none without roots)."""
+        if not self.roots:
+            return {}
+        root = catalogue_root(case_path, self.roots)
+        if root not in self._scans:
+            written: dict[str, dict[Path, int]] = {}
+            for path in case_files(root) if root.is_dir() else []:
                 try:
                     if path.stat().st_size > MAX_FILE_BYTES:
                         continue
@@ -1605,8 +1602,9 @@ class IdClaims:
                 for match in self._ID_LINE.finditer(raw):
                     case_id = match.group(1).decode("ascii")
                     line = raw.count(b"\n", 0, match.start()) + 1
-                    self._written.setdefault(case_id, {}).setdefault(path, line)
-        return self._written
+                    written.setdefault(case_id, {}).setdefault(path.resolve(), line)
+            self._scans[root] = written
+        return self._scans[root]
 
     def _mtime(self, path: Path) -> int:
         if path not in self._mtimes:
@@ -1619,7 +1617,7 @@ class IdClaims:
     def claim(self, case: IncidentCase) -> tuple[Path, int, str] | None:
         """None if ``case`` keeps its id; else another place writing it and how they relate."""
         path = case.path.resolve()
-        holders = dict(self._scan().get(case.id, {}))
+        holders = dict(self._written(path).get(case.id, {}))
         kept = self._kept.get(case.id)
         if kept is not None:
             holders.setdefault(*kept)
