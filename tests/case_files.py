@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -39,4 +40,15 @@ def write_case(directory: Path, relative: str, *documents: dict[str, Any]) -> Pa
         "---\n".join(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True) for doc in documents),
         encoding="utf-8",
     )
+    return path
+
+
+def set_modified(path: Path, seconds: int) -> Path:
+    """Give ``path`` a fixed modification time (``seconds`` after 2025-01-01 UTC).
+
+    Which of two files repeating a case id is the duplicate depends on which was modified
+    later; files written one after the other may share a timestamp, so tests set it.
+    """
+    moment = (1_735_689_600 + seconds) * 1_000_000_000
+    os.utime(path, ns=(moment, moment))
     return path

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Iterator
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,9 +144,26 @@ class IncidentCase:
 # Loading
 # --------------------------------------------------------------------------------------------
 
-#: Upper bound on YAML nodes after alias expansion; a "billion laughs" file trips it quickly.
-MAX_EXPANDED_NODES = 100_000
+# Limits that keep every later step of a run safe from what a case file says (docs/case-format.md,
+# "Limits"). The case schema carries the same numbers where it can express them.
+
+#: The largest case file, in bytes: checked before the file is read.
+MAX_FILE_BYTES = 8 * 1024 * 1024
+#: YAML nodes in one file, an alias counting as the nodes it repeats: checked while parsing.
+MAX_NODES = 100_000
+#: Mappings and lists nested in one another, aliases expanded: checked while parsing.
+MAX_DEPTH = 64
+#: The longest text (a system prompt, message, document or recorded output), in characters.
+MAX_TEXT = 4 * 1024 * 1024
+#: All the text of a case's input together (system, messages, documents), in characters.
+MAX_INPUT_TEXT = 4 * 1024 * 1024
+#: All the sensitive documents of a case together, in characters: no_leak indexes every span.
+MAX_SENSITIVE_TEXT = 256 * 1024
+#: Samples a case declares: (the case and its variants) x runs.repeats.
+MAX_SAMPLES = 10_000
 _TEMPLATE_FIELDS = frozenset({"id", "title", "content"})
+#: Placeholders in a document_template; {content} may appear once.
+MAX_TEMPLATE_FIELDS = 8
 
 
 class CaseError(Exception):
@@ -173,6 +192,27 @@ class CaseError(Exception):
 
     def __str__(self) -> str:
         return self.render()
+
+
+class EmptyCaseFileWarning(UserWarning):
+    """A case file with no case in it: empty, or only comments. Not an error, not silence."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("no case in this file (it is empty, or only comments)")
+        self.path = path
+
+    def line(self, base: Path | None = None) -> str:
+        """The warning as ``incident-evals validate`` prints it."""
+        return f"{_relative(self.path, base)}: warning: no case in this file"
+
+
+def _relative(path: Path, base: Path | None) -> Path | str:
+    if base is not None:
+        try:
+            return path.resolve().relative_to(base.resolve())
+        except ValueError:
+            pass
+    return path
 
 
 @dataclass(frozen=True)
@@ -209,79 +249,317 @@ class _Lines:
         return self.by_path.get((), self.document_line)
 
 
-def _plain_data(node: Any, lines: _Lines, path: Path) -> Any:
-    """Build plain Python data from a composed YAML node, recording lines as it goes.
+class _TooBig(Exception):
+    """A limit of the whole file is reached: the file is not read any further."""
 
-    Only the tags of the YAML core schema are accepted (no ``!!python/*``, no custom tags).
-    Timestamps stay strings so that ``date: 2025-11-02`` means what it says.
-    """
-    import yaml
+    def __init__(self, error: CaseError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
-    constructor = yaml.constructor.SafeConstructor()
-    budget = [MAX_EXPANDED_NODES]
-    scalar_tags = {
-        "tag:yaml.org,2002:str",
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+#: Scalars built by PyYAML's safe constructor; strings and timestamps stay as written.
+_BUILT_SCALAR_TAGS = frozenset(
+    {
         "tag:yaml.org,2002:int",
         "tag:yaml.org,2002:float",
         "tag:yaml.org,2002:bool",
         "tag:yaml.org,2002:null",
     }
+)
+_SCALAR_TAGS = _BUILT_SCALAR_TAGS | {_STR_TAG}
+#: Longer numbers are not numbers a case needs, and some (``1:1:1:...``, base 60) cost
+#: quadratic time to build.
+_MAX_NUMBER_TEXT = 100
 
-    def walk(current: Any, where: tuple[str | int, ...]) -> Any:
-        budget[0] -= 1
-        if budget[0] < 0:
-            raise CaseError(
-                path,
-                current.start_mark.line + 1,
-                f"document expands to more than {MAX_EXPANDED_NODES} YAML nodes "
-                "(recursive or exponential aliases?)",
+
+class _Reader:
+    """Plain data from the YAML events of one file, with every limit checked as it reads.
+
+    The data is built straight from the parser's events (libyaml's when PyYAML has it), so
+    nothing of a document is held beyond what it becomes, and the node count, the nesting depth
+    and the nodes an alias repeats are known before anything is added: reading stops at the
+    first limit (:data:`MAX_NODES`, :data:`MAX_DEPTH`) and the documents before it stand.
+    Aliases share the data of their anchor, as PyYAML's own constructor does.
+
+    Only the tags of the YAML core schema are accepted (no ``!!python/*``, no custom tags).
+    Timestamps stay strings so that ``date: 2025-11-02`` means what it says. Numbers must be
+    finite: JSON has no NaN or infinity, and no request parameter takes one.
+    """
+
+    def __init__(self, source: str, path: Path) -> None:
+        import yaml
+
+        self.path = path
+        cparser = getattr(getattr(yaml, "cyaml", None), "CParser", None)
+        # libyaml's parser when PyYAML has it (its wheels do): the events come from C.
+        self.parser: Any = cparser(source) if cparser is not None else yaml.SafeLoader(source)
+        self.get_event = self.parser.get_event
+        self.check_event = self.parser.check_event
+        self.resolve: Callable[[Any, str, tuple[bool, bool]], str] = (
+            yaml.resolver.Resolver().resolve
+        )
+        self.constructor = yaml.constructor.SafeConstructor()
+        self.events = yaml.events
+        #: Nodes read so far in the file, aliases counted as the nodes they repeat.
+        self.nodes = 0
+        #: The deepest nesting reached so far, to measure what an anchor holds.
+        self.deepest = 0
+        #: Each anchor's data, nodes and nesting; None while its node is being read.
+        self.anchors: dict[str, tuple[Any, int, int] | None] = {}
+
+    def documents(self) -> Iterator[tuple[Any, _Lines] | CaseError]:
+        """Each document's data and lines, or its error; a file limit ends the iteration."""
+        try:
+            self.get_event()  # the stream's start
+            while not self.check_event(self.events.StreamEndEvent):
+                self.get_event()  # the document's start
+                lines = _Lines(self.parser.peek_event().start_mark.line + 1)
+                self.anchors = {}
+                try:
+                    data = self.value((), lines, 1)
+                except CaseError as error:
+                    yield error
+                    self.skip_document()
+                    continue
+                self.get_event()  # the document's end
+                yield data, lines
+        except _TooBig as refused:
+            yield refused.error
+        finally:
+            dispose = getattr(self.parser, "dispose", None)
+            if dispose is not None:
+                dispose()
+
+    def skip_document(self) -> None:
+        """Read past the rest of a document that has an error, still counting its nodes."""
+        events = self.events
+        while True:
+            event = self.get_event()
+            if isinstance(event, events.DocumentEndEvent):
+                return
+            if isinstance(event, events.NodeEvent):
+                self.count(1, event.start_mark.line + 1)
+
+    def count(self, nodes: int, line: int, alias: str | None = None) -> None:
+        self.nodes += nodes
+        if self.nodes <= MAX_NODES:
+            return
+        if alias is not None:
+            message = (
+                f"alias *{alias} takes the file over {MAX_NODES:,} YAML nodes (an alias counts "
+                "as the nodes it repeats: an alias bomb?)"
             )
-        lines.by_path.setdefault(where, current.start_mark.line + 1)
-        line = current.start_mark.line + 1
-        if isinstance(current, yaml.MappingNode):
-            if current.tag != "tag:yaml.org,2002:map":
-                raise CaseError(
-                    path, line, f"unsupported YAML tag {current.tag}", format_field(where)
+        else:
+            message = f"more than {MAX_NODES:,} YAML nodes in this file; split it into several"
+        raise _TooBig(CaseError(self.path, line, message))
+
+    def deep(self, line: int, where: tuple[str | int, ...]) -> _TooBig:
+        # The field is where the nesting starts: its full path would be the whole depth long.
+        return _TooBig(
+            CaseError(
+                self.path,
+                line,
+                f"nested more than {MAX_DEPTH} levels deep (aliases expanded)",
+                format_field(where[:1]),
+            )
+        )
+
+    def value(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> Any:
+        """The data of the next node, ``depth`` levels down if it is a mapping or a list."""
+        events = self.events
+        event = self.get_event()
+        line = event.start_mark.line + 1
+        lines.by_path.setdefault(where, line)
+        kind = type(event)
+        if kind is events.ScalarEvent:
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                self.count(0, line)
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = self.resolve(_scalar_node_class(), event.value, event.implicit)
+            data = event.value if tag == _STR_TAG else self.scalar(event, tag, where, line)
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (data, 1, 0)
+            return data
+        if kind is events.AliasEvent:
+            return self.alias(event, where, line, depth)
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self.count(0, line)
+        if depth > MAX_DEPTH:
+            raise self.deep(line, where)
+        anchor = event.anchor
+        if anchor is not None:
+            # Being read: an alias to it from inside would repeat it without end.
+            self.anchors[anchor] = None
+            nodes_before, deepest_before = self.nodes, self.deepest
+            self.deepest = depth
+        elif depth > self.deepest:
+            self.deepest = depth
+        tag = event.tag
+        if kind is events.SequenceStartEvent:
+            if tag is not None and tag != "!" and tag != _SEQ_TAG:
+                raise CaseError(self.path, line, f"unsupported YAML tag {tag}", format_field(where))
+            data = self.sequence(where, lines, depth)
+        else:
+            if tag is not None and tag != "!" and tag != _MAP_TAG:
+                raise CaseError(self.path, line, f"unsupported YAML tag {tag}", format_field(where))
+            data = self.mapping(where, lines, depth)
+        if anchor is not None:
+            self.anchors[anchor] = (data, self.nodes - nodes_before + 1, self.deepest - depth + 1)
+            self.deepest = max(self.deepest, deepest_before)
+        return data
+
+    def alias(self, event: Any, where: tuple[str | int, ...], line: int, depth: int) -> Any:
+        if event.anchor not in self.anchors:
+            raise CaseError(
+                self.path,
+                line,
+                f"invalid YAML: alias *{event.anchor} has no anchor &{event.anchor} before it",
+                format_field(where),
+            )
+        held = self.anchors[event.anchor]
+        if held is None:
+            raise _TooBig(
+                CaseError(
+                    self.path,
+                    line,
+                    f"alias *{event.anchor} is inside the node it repeats (a recursive alias)",
+                    format_field(where),
                 )
-            constructor.flatten_mapping(current)
-            result: dict[str, Any] = {}
-            for key_node, value_node in current.value:
-                key = (
-                    key_node.value
-                    if isinstance(key_node, yaml.ScalarNode) and key_node.tag in scalar_tags
-                    else None
-                )
-                if not isinstance(key, str) or key_node.tag != "tag:yaml.org,2002:str":
+            )
+        data, nodes, height = held
+        self.count(nodes, line, event.anchor)
+        reach = depth - 1 + height
+        if reach > MAX_DEPTH:
+            raise self.deep(line, where)
+        if reach > self.deepest:
+            self.deepest = reach
+        return data
+
+    def scalar(self, event: Any, tag: str, where: tuple[str | int, ...], line: int) -> Any:
+        if tag == "tag:yaml.org,2002:timestamp":
+            return event.value
+        if tag not in _BUILT_SCALAR_TAGS:
+            raise CaseError(self.path, line, f"unsupported YAML tag {tag}", format_field(where))
+        text: str = event.value
+        if len(text) > _MAX_NUMBER_TEXT:
+            raise CaseError(
+                self.path,
+                line,
+                f"a number of {len(text):,} characters; write at most {_MAX_NUMBER_TEXT}",
+                format_field(where),
+            )
+        node = _scalar_node_class()(tag, text, event.start_mark, event.end_mark)
+        try:
+            data = self.constructor.yaml_constructors[tag](self.constructor, node)
+        except (ValueError, OverflowError) as exc:
+            raise CaseError(
+                self.path, line, f"{text!r} cannot be read as a number: {exc}", format_field(where)
+            ) from None
+        if isinstance(data, float) and not math.isfinite(data):
+            raise CaseError(
+                self.path,
+                line,
+                f"{text} is not a finite number (JSON and the endpoint have no NaN or infinity)",
+                format_field(where),
+            )
+        return data
+
+    def sequence(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> list[Any]:
+        end = self.events.SequenceEndEvent
+        check_event, value = self.check_event, self.value
+        items: list[Any] = []
+        while not check_event(end):
+            items.append(value((*where, len(items)), lines, depth + 1))
+        self.get_event()
+        return items
+
+    def mapping(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> dict[str, Any]:
+        events = self.events
+        end, scalar_event = events.MappingEndEvent, events.ScalarEvent
+        check_event, get_event, value = self.check_event, self.get_event, self.value
+        by_path = lines.by_path
+        written: dict[str, Any] = {}
+        #: Mappings merged in with ``<<``, from the lowest precedence to the highest.
+        merged: list[dict[str, Any]] = []
+        while not check_event(end):
+            event = get_event()  # the key
+            line = event.start_mark.line + 1
+            key: Any = None
+            if type(event) is scalar_event:
+                self.nodes += 1
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = self.resolve(_scalar_node_class(), event.value, event.implicit)
+                if tag == _STR_TAG:
+                    key = event.value
+                elif tag == _MERGE_TAG:
+                    merged.extend(
+                        self.merge_sources(value((*where, "<<"), lines, depth + 1), line, where)
+                    )
+                    continue
+                elif tag in _SCALAR_TAGS:
                     raise CaseError(
-                        path,
-                        key_node.start_mark.line + 1,
-                        f"mapping key {key!r} is not a string",
+                        self.path,
+                        line,
+                        f"mapping key {event.value!r} is not a string",
                         format_field(where),
                     )
-                if key in result:
-                    raise CaseError(
-                        path,
-                        key_node.start_mark.line + 1,
-                        f"duplicate key {key!r}",
-                        format_field((*where, key)),
-                    )
-                # A field's line is its key's line, also when its value starts below it.
-                lines.by_path.setdefault((*where, key), key_node.start_mark.line + 1)
-                result[key] = walk(value_node, (*where, key))
-            return result
-        if isinstance(current, yaml.SequenceNode):
-            if current.tag != "tag:yaml.org,2002:seq":
+            elif type(event) is events.AliasEvent:
+                key = self.alias(event, where, line, depth + 1)
+            if not isinstance(key, str):
                 raise CaseError(
-                    path, line, f"unsupported YAML tag {current.tag}", format_field(where)
+                    self.path, line, "a mapping key must be a string", format_field(where)
                 )
-            return [walk(item, (*where, index)) for index, item in enumerate(current.value)]
-        if current.tag in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:str"):
-            return current.value  # most scalars are strings: no constructor needed
-        if current.tag not in scalar_tags:
-            raise CaseError(path, line, f"unsupported YAML tag {current.tag}", format_field(where))
-        return constructor.construct_object(current, deep=True)
+            if key in written:
+                raise CaseError(
+                    self.path, line, f"duplicate key {key!r}", format_field((*where, key))
+                )
+            at = (*where, key)
+            # A field's line is its key's line, also when its value starts below it.
+            by_path.setdefault(at, line)
+            written[key] = value(at, lines, depth + 1)
+        get_event()
+        if not merged:
+            return written
+        result: dict[str, Any] = {}
+        for source in merged:
+            result.update(source)
+        for key, data in written.items():
+            result.pop(key, None)
+            result[key] = data
+        merge_line = by_path.get((*where, "<<"), lines.of(where))
+        for key in result:
+            # Merged fields are reported at the line of the merge.
+            by_path.setdefault((*where, key), merge_line)
+        return result
 
-    return walk(node, ())
+    def merge_sources(
+        self, value: Any, line: int, where: tuple[str | int, ...]
+    ) -> list[dict[str, Any]]:
+        """The mappings a ``<<`` merges, lowest precedence first (the first listed wins)."""
+        sources = value if isinstance(value, list) else [value]
+        if not all(isinstance(source, dict) for source in sources):
+            raise CaseError(
+                self.path,
+                line,
+                "invalid YAML: << merges a mapping or a list of mappings",
+                format_field(where),
+            )
+        return list(reversed(sources))
+
+
+@functools.cache
+def _scalar_node_class() -> Any:
+    import yaml
+
+    return yaml.ScalarNode
 
 
 @functools.cache
@@ -298,10 +576,18 @@ def _schema_generator_names() -> frozenset[str]:
 def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
+    from incident_evals.schema_refs import no_fetch_registry
+
     # The case schema has no recursive references: inlined, validation skips jsonschema's
     # reference resolution, which is most of its cost per case.
+    return Draft202012Validator(_inlined_schema(), registry=no_fetch_registry())
+
+
+@functools.cache
+def _inlined_schema() -> dict[str, Any]:
     schema = load_schema("case")
-    return Draft202012Validator(_inline_refs(schema, schema))
+    inlined: dict[str, Any] = _inline_refs(schema, schema)
+    return inlined
 
 
 def _inline_refs(node: Any, root: dict[str, Any]) -> Any:
@@ -388,7 +674,28 @@ def _schema_error_text(error: Any) -> tuple[tuple[str | int, ...], str]:
             "is empty: add at least one constraint, what must never happen again "
             "(see docs/constraints.md)"
         )
-    return where, error.message
+    if error.validator == "maxLength":
+        why = ""
+        if error.validator_value == MAX_SENSITIVE_TEXT and where[-1:] == ("content",):
+            why = " for a sensitive document (no_leak indexes every span of it)"
+        return where, (
+            f"is {len(error.instance):,} characters long, more than the limit of "
+            f"{error.validator_value:,}{why}"
+        )
+    if error.validator == "maxItems":
+        return where, (
+            f"has {len(error.instance):,} entries, more than the limit of {error.validator_value:,}"
+        )
+    if error.validator == "pattern" and "patternErrorMessage" in error.schema:
+        return where, f"{_shown(error.instance)} {error.schema['patternErrorMessage']}"
+    # jsonschema quotes the whole value: one long string would make the line as long.
+    message = str(error.message).replace(repr(error.instance), _shown(error.instance))
+    return where, message if len(message) <= 300 else message[:300] + "…"
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _wrong_type(instance: Any, expected: str) -> str:
@@ -399,7 +706,7 @@ def _wrong_type(instance: Any, expected: str) -> str:
     if instance is None:
         # An empty value in YAML (`no_pii:` with nothing after it) reads as null.
         return f"expected {expected}, got nothing (null)"
-    return f"expected {expected}, got {_type_name(instance)} {instance!r}{hint}"
+    return f"expected {expected}, got {_type_name(instance)} {_shown(instance)}{hint}"
 
 
 #: ``$defs`` groups the compiled case check leaves out, to check each entry as it is used.
@@ -428,14 +735,23 @@ def _fast_check() -> Any:
     schema = copy.deepcopy(load_schema("case"))
     for group in _PARTS:
         schema["$defs"][group] = {name: {} for name in schema["$defs"][group]}
-    return _fastjsonschema().compile(schema)
+    return _fastjsonschema().compile(schema, handlers=_no_fetch_handlers())
 
 
 @functools.cache
 def _fast_part(group: str, name: str) -> Any:
     import copy
 
-    return _fastjsonschema().compile(copy.deepcopy(load_schema("case")["$defs"][group][name]))
+    return _fastjsonschema().compile(
+        copy.deepcopy(load_schema("case")["$defs"][group][name]), handlers=_no_fetch_handlers()
+    )
+
+
+def _no_fetch_handlers() -> Any:
+    # fastjsonschema fetches a reference it has no handler for with urllib: these refuse all.
+    from incident_evals.schema_refs import NO_FETCH_HANDLERS
+
+    return NO_FETCH_HANDLERS
 
 
 def _parts(data: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
@@ -472,14 +788,135 @@ def _first_schema_error(data: Any) -> Any:
     return None
 
 
+def _object_parts(schema: Any) -> list[dict[str, Any]]:
+    """The parts of a schema that describe a mapping: itself and its branches."""
+    parts: list[dict[str, Any]] = []
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if "properties" in node:
+            parts.append(node)
+        for keyword in ("anyOf", "oneOf", "allOf"):
+            stack.extend(node.get(keyword, ()))
+    return parts
+
+
+def _known_keys(schema: Any) -> set[str]:
+    return {key for part in _object_parts(schema) for key in part["properties"]}
+
+
+def _child_schema(schema: Any, key: str) -> Any:
+    for part in _object_parts(schema):
+        if key in part["properties"]:
+            return part["properties"][key]
+    return None
+
+
+def _item_schema(schema: Any) -> Any:
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("items"), dict):
+                return node["items"]
+            for keyword in ("anyOf", "oneOf", "allOf"):
+                stack.extend(node.get(keyword, ()))
+    return None
+
+
+_Parent = tuple[dict[str, Any], Any, tuple[str | int, ...]]
+
+
+def _misplaced_key(data: Any) -> tuple[tuple[str | int, ...], str, str] | None:
+    """A key written one level off: ``(where it is, the key, the message)``, or None.
+
+    A key unknown where it is written, but known in a mapping below it (``schema`` beside
+    ``tool_args`` instead of under it), beside it (``repeats`` under ``model``, not ``runs``)
+    or above it (``title`` under ``incident``), is named with the place it belongs. Asked only
+    of a case the schema refuses, so that the message names the cause, not its consequence.
+    """
+
+    def holders(
+        key: str, mapping: dict[str, Any], schema: Any, skip: str | int | None = None
+    ) -> list[str]:
+        """The fields of ``mapping`` whose mappings know ``key``: those written, else any."""
+        written: list[str] = []
+        others: list[str] = []
+        names = [name for part in _object_parts(schema) for name in part["properties"]]
+        for name in dict.fromkeys(names):
+            value = mapping.get(name)
+            if name == skip or (isinstance(value, dict) and key in value):
+                continue
+            if key in _known_keys(_child_schema(schema, name)):
+                # `contains: a` beside `exact: true` meant `contains: {value: a, exact: true}`.
+                (written if name in mapping else others).append(name)
+        return written or others
+
+    def home(
+        key: str,
+        mapping: dict[str, Any],
+        schema: Any,
+        at: tuple[str | int, ...],
+        parent: _Parent | None,
+    ) -> list[str]:
+        places = holders(key, mapping, schema)
+        if parent is not None:
+            above, above_schema, above_at = parent
+            places += holders(key, above, above_schema, at[-1])
+            if key in _known_keys(above_schema) and key not in above:
+                places.append(format_field(above_at) or "the top level")
+        return list(dict.fromkeys(places))
+
+    def visit(
+        value: Any, schema: Any, at: tuple[str | int, ...], parent: _Parent | None
+    ) -> tuple[tuple[str | int, ...], str, str] | None:
+        if isinstance(value, dict):
+            known = _known_keys(schema)
+            for key in value:
+                if known and key not in known:
+                    places = home(key, value, schema, at, parent)
+                    if places:
+                        where = " or ".join(
+                            "at the top level" if p == "the top level" else f"under {p}"
+                            for p in places
+                        )
+                        return at, key, f'"{key}" found here, expected {where}'
+            for key, item in value.items():
+                child = _child_schema(schema, key)
+                if child is not None:
+                    found = visit(item, child, (*at, key), (value, schema, at))
+                    if found is not None:
+                        return found
+        elif isinstance(value, list):
+            items = _item_schema(schema)
+            if items is not None:
+                for index, item in enumerate(value):
+                    found = visit(item, items, (*at, index), None)
+                    if found is not None:
+                        return found
+        return None
+
+    return visit(data, _inlined_schema(), (), None)
+
+
 def _most_specific(errors: Any) -> Any:
     """The error that tells the user most: the deepest one."""
     return min(errors, key=lambda error: -len(error.absolute_path), default=None)
 
 
 def _read_content_file(
-    relative: str, case_path: Path, root: Path, lines: _Lines, where: tuple[str | int, ...]
+    relative: str,
+    case_path: Path,
+    root: Path,
+    lines: _Lines,
+    where: tuple[str | int, ...],
+    limit: int = MAX_TEXT,
 ) -> str:
+    """The text of a ``content_file``: inside the catalogue, a regular file, at most ``limit``."""
+    import stat
+
     target = (case_path.parent / relative).resolve()
     field = format_field((*where, "content_file"))
     line = lines.of((*where, "content_file"))
@@ -488,7 +925,17 @@ def _read_content_file(
             case_path, line, f"{relative!r} leaves the case catalogue root {root}", field
         )
     try:
-        return target.read_text("utf-8")
+        status = target.stat()
+        if not stat.S_ISREG(status.st_mode):
+            # A FIFO would block the read, a device never end it.
+            raise CaseError(case_path, line, f"{relative!r} is not a regular file", field)
+        # UTF-8 takes at most 4 bytes a character: a larger file holds too many characters.
+        if status.st_size > 4 * limit:
+            raise CaseError(
+                case_path, line, _too_long(relative, f"{status.st_size:,} bytes", limit), field
+            )
+        with target.open("rb") as stream:
+            text = stream.read(4 * limit + 1).decode("utf-8")
     except FileNotFoundError:
         raise CaseError(case_path, line, f"{relative!r} does not exist", field) from None
     except UnicodeDecodeError as exc:
@@ -499,6 +946,16 @@ def _read_content_file(
         raise CaseError(
             case_path, line, f"{relative!r} cannot be read: {exc.strerror}", field
         ) from None
+    if len(text) > limit:
+        raise CaseError(
+            case_path, line, _too_long(relative, f"{len(text):,} characters", limit), field
+        )
+    return text
+
+
+def _too_long(relative: str, size: str, limit: int) -> str:
+    why = " for a sensitive document" if limit == MAX_SENSITIVE_TEXT else ""
+    return f"{relative!r} is {size}, more than the limit of {limit:,} characters{why}"
 
 
 def _build_input(
@@ -516,9 +973,9 @@ def _build_input(
         # A hand-written variant's own fields are reported at its lines, the rest at the case's.
         return override_at if key in overridden else where
 
-    def text(value: Any, at: tuple[str | int, ...]) -> Any:
+    def text(value: Any, at: tuple[str | int, ...], limit: int = MAX_TEXT) -> Any:
         if isinstance(value, dict) and "content_file" in value:
-            return _read_content_file(value["content_file"], case_path, root, lines, at)
+            return _read_content_file(value["content_file"], case_path, root, lines, at, limit)
         return value
 
     messages = []
@@ -551,8 +1008,11 @@ def _build_input(
                 "or remove the markers",
                 format_field((*at, "markers")),
             )
+        limit = MAX_SENSITIVE_TEXT if doc.get("sensitive", False) else MAX_TEXT
         content = (
-            doc["content"] if "content" in doc else text({"content_file": doc["content_file"]}, at)
+            doc["content"]
+            if "content" in doc
+            else text({"content_file": doc["content_file"]}, at, limit)
         )
         documents.append(
             Document(
@@ -595,26 +1055,87 @@ def _build_input(
         )
 
     system = raw.get("system")
-    return CaseInput(
+    built = CaseInput(
         messages=tuple(messages),
         system=text(system, (*base("system"), "system")) if system is not None else None,
         documents=tuple(documents),
         document_template=template,
         tools=tuple(tools),
     )
+    _check_input_size(built, case_path, lines, where, base)
+    return built
+
+
+def _check_input_size(
+    built: CaseInput,
+    case_path: Path,
+    lines: _Lines,
+    where: tuple[str | int, ...],
+    base: Callable[[str], tuple[str | int, ...]],
+) -> None:
+    """Texts are bounded one by one; these bound them together (``content_file`` adds up)."""
+    sensitive = sum(len(doc.content) for doc in built.documents if doc.sensitive)
+    if sensitive > MAX_SENSITIVE_TEXT:
+        at = (*base("documents"), "documents")
+        raise CaseError(
+            case_path,
+            lines.of(at),
+            f"the sensitive documents hold {sensitive:,} characters in all, more than the limit "
+            f"of {MAX_SENSITIVE_TEXT:,} (no_leak indexes every span of them)",
+            format_field(at),
+        )
+    total = len(built.system or "") + sum(len(doc.content) for doc in built.documents)
+    total += sum(
+        len(message["content"])
+        for message in built.messages
+        if isinstance(message.get("content"), str)
+    )
+    if total > MAX_INPUT_TEXT:
+        raise CaseError(
+            case_path,
+            lines.of(where),
+            f"the input holds {total:,} characters of text in all (system, messages, "
+            f"documents), more than the limit of {MAX_INPUT_TEXT:,}",
+            format_field(where),
+        )
 
 
 def _check_template(
     template: str, case_path: Path, lines: _Lines, where: tuple[str | int, ...]
 ) -> None:
+    """Only ``{id}``, ``{title}`` and ``{content}``, each as written: rendering stays cheap.
+
+    ``str.format`` would otherwise do what a placeholder asks: ``{content:>99999999999999}``
+    pads to that width, ``{content!r}`` quotes, and ``{content}`` a thousand times repeats.
+    """
     import string
 
     line, field = lines.of(where), format_field(where)
     try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise CaseError(case_path, line, f"bad template: {exc}", field) from None
-    unknown = sorted(names - _TEMPLATE_FIELDS)
+    names: list[str] = []
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if spec or conversion:
+            written = (
+                "{"
+                + name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+                + "}"
+            )
+            raise CaseError(
+                case_path,
+                line,
+                f"placeholder {_clip_text(written)} has a conversion or format; write "
+                f"{{{name}}} alone ({{id}}, {{title}} and {{content}} take none)",
+                field,
+            )
+        names.append(name)
+    unknown = sorted(set(names) - _TEMPLATE_FIELDS)
     if unknown:
         raise CaseError(
             case_path,
@@ -623,6 +1144,18 @@ def _check_template(
             "use {id}, {title}, {content}",
             field,
         )
+    if names.count("content") > 1 or len(names) > MAX_TEMPLATE_FIELDS:
+        raise CaseError(
+            case_path,
+            line,
+            f"{len(names)} placeholders, {names.count('content')} of them {{content}}; a template "
+            f"takes {{content}} once and at most {MAX_TEMPLATE_FIELDS} placeholders in all",
+            field,
+        )
+
+
+def _clip_text(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines) -> IncidentCase:
@@ -762,7 +1295,10 @@ def _bind_constraints(
             # A short-form argument is the field itself (`matches: "(x"` has no `pattern` key).
             named = isinstance(spec.argument, dict) and exc.field in spec.argument
             at = (*where, exc.field) if exc.field is not None and named else where
-            raise CaseError(case.path, lines.of(at), str(exc), format_field(at)) from None
+            # A reference deep in a schema is shown at its own line, under the schema's field.
+            inside = getattr(exc, "at", None)
+            line = lines.of((*where, *inside) if isinstance(inside, tuple) else at)
+            raise CaseError(case.path, line, str(exc), format_field(at)) from None
         except (CaseError, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -796,27 +1332,29 @@ def load_file(
     import yaml
 
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return [CaseError(path, 1, f"cannot be read: {exc.strerror}")]
+        raw = _read_bounded(path)
+    except CaseError as error:
+        return [error]
     try:
         source = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         return [CaseError(path, line, f"not UTF-8 (byte 0x{raw[exc.start]:02x} cannot be decoded)")]
+    del raw
 
     results: list[LoadedCase | CaseError] = []
     seen_ids: dict[str, int] = {}
     try:
-        # libyaml's composer when PyYAML has it (its wheels do): 20x faster, same nodes.
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        for node in yaml.compose_all(source, Loader=loader):
-            if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+        for document in _Reader(source, path).documents():
+            if isinstance(document, CaseError):
+                results.append(document)
+                continue
+            data, lines = document
+            if data is None:
                 continue  # an empty document, e.g. after a trailing `---`
-            lines = _Lines(node.start_mark.line + 1)
             try:
                 results.append(
-                    _load_document(node, path, root, registry, variants, lines, seen_ids)
+                    _load_document(data, path, root, registry, variants, lines, seen_ids)
                 )
             except CaseError as error:
                 results.append(error)
@@ -824,14 +1362,74 @@ def load_file(
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        results.append(CaseError(path, line, f"invalid YAML: {problem}"))
+        results.append(CaseError(path, line, f"invalid YAML: {_one_line(problem)}"))
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not allow (a control character): no mark, a position.
+        line = source.count("\n", 0, max(exc.position, 0)) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        results.append(
+            CaseError(path, line, f"invalid YAML: the character U+{code:04X} is not allowed")
+        )
     except yaml.YAMLError as exc:
-        results.append(CaseError(path, 1, f"invalid YAML: {exc}"))
+        results.append(CaseError(path, 1, f"invalid YAML: {_one_line(str(exc))}"))
     return results
 
 
+def written_ids(path: Path) -> list[tuple[str, int]]:
+    """The ``id`` of each document of a case file, with its line, read within the same limits.
+
+    Only the YAML is read, not the schema, so a case with an error elsewhere still holds its
+    id; so do the documents before one that cannot be read.
+    """
+    import yaml
+
+    ids: list[tuple[str, int]] = []
+    try:
+        source = _read_bounded(path).decode("utf-8")
+        for document in _Reader(source, path).documents():
+            if isinstance(document, CaseError):
+                continue
+            data, lines = document
+            if isinstance(data, dict) and isinstance(data.get("id"), str):
+                ids.append((data["id"], lines.of(("id",))))
+    except (CaseError, UnicodeDecodeError, yaml.YAMLError):
+        pass
+    return ids
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a case file, refused unread when it is larger than :data:`MAX_FILE_BYTES`."""
+    import stat
+
+    try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            # A FIFO or device would block the read or never end.
+            raise CaseError(path, 1, "is not a regular file")
+        if status.st_size > MAX_FILE_BYTES:
+            raise CaseError(path, 1, _too_large(status.st_size))
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise CaseError(path, 1, f"cannot be read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:  # it grew since it was measured
+        raise CaseError(path, 1, _too_large(len(raw)))
+    return raw
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"the file is {size:,} bytes, more than the limit of {MAX_FILE_BYTES:,} "
+        f"({MAX_FILE_BYTES // 2**20} MiB) for a case file; it was not read"
+    )
+
+
 def _load_document(
-    node: Any,
+    data: Any,
     path: Path,
     root: Path,
     registry: ConstraintRegistry,
@@ -839,13 +1437,16 @@ def _load_document(
     lines: _Lines,
     seen_ids: dict[str, int],
 ) -> LoadedCase:
-    data = _plain_data(node, lines, path)
     if not isinstance(data, dict):
         raise CaseError(
             path, lines.document_line, "a case must be a mapping (id, incident, input, expect)"
         )
     error = _first_schema_error(data)
     if error is not None:
+        misplaced = _misplaced_key(data)
+        if misplaced is not None:
+            at, key, message = misplaced
+            raise CaseError(path, lines.of((*at, key)), message, format_field(at))
         where, message = _schema_error_text(error)
         raise CaseError(path, lines.of(where), message, format_field(where))
     case_id = data["id"]
@@ -865,6 +1466,7 @@ def _load_document(
         _check_generators(
             case, variants() if callable(variants) else variants or _builtin_variants()
         )
+    _check_samples(case, lines)
     variant_constraints = {}
     for index, variant in enumerate(case.variants.cases):
         if variant.expect is not None:
@@ -883,6 +1485,20 @@ def _load_document(
         )
         raise CaseError(path, lines.of(where), message, format_field(where))
     return LoadedCase(case, constraints, variant_constraints)
+
+
+def _check_samples(case: IncidentCase, lines: _Lines) -> None:
+    """A case may not ask for more samples than a run can hold: variants x repeats."""
+    items = 1 + sum(spec.count for spec in case.variants.generate) + len(case.variants.cases)
+    samples = items * case.runs.repeats
+    if samples > MAX_SAMPLES:
+        raise CaseError(
+            case.path,
+            lines.of(("runs", "repeats")),
+            f"{case.runs.repeats:,} repeats of {items:,} items (the case and its {items - 1:,} "
+            f"variants) are {samples:,} samples, more than the limit of {MAX_SAMPLES:,} for a case",
+            "runs.repeats",
+        )
 
 
 @functools.cache
@@ -910,10 +1526,11 @@ def _check_generators(case: IncidentCase, registry: VariantRegistry) -> None:
         if spec.name not in _schema_generator_names():
             from jsonschema import Draft202012Validator
 
+            from incident_evals.schema_refs import no_fetch_registry
+
             # `count` is the core's: a project schema describes only its own options.
-            error = _most_specific(
-                Draft202012Validator(generator.options_schema).iter_errors(spec.options)
-            )
+            validator = Draft202012Validator(generator.options_schema, registry=no_fetch_registry())
+            error = _most_specific(validator.iter_errors(spec.options))
             if error is None and not (
                 isinstance(spec.count, int)
                 and not isinstance(spec.count, bool)
@@ -971,24 +1588,102 @@ def catalogue_root(path: Path, roots: list[Path]) -> Path:
     return resolved.parent
 
 
+class IdClaims:
+    """Which file keeps each case id: the file that wrote it first, by modification time.
+
+    Case ids are unique across the catalogue. When two files use one id, the one modified later
+    repeated it and its case is the duplicate; when they were modified at the same moment,
+    neither is known to be the original and both are duplicates. So that the answer does not
+    depend on the order files are collected in (or on which ones are), a case's catalogue (see
+    :func:`catalogue_root`) is scanned once, on its first claim, for the ``id:`` lines that start
+    a case; an id the scan cannot see (a document in flow style) is kept by the first file to
+    claim it.
+    """
+
+    #: A top-level ``id:`` line, as case files write it.
+    _ID_LINE = re.compile(rb"""^id:[ \t]*['"]?([A-Za-z0-9._-]+)['"]?[ \t]*(?:#.*)?\r?$""", re.M)
+
+    def __init__(self, roots: Iterable[Path] = ()) -> None:
+        self.roots = [Path(root) for root in roots]
+        #: Per catalogue root: each id written there, with the files and first line writing it.
+        self._scans: dict[Path, dict[str, dict[Path, int]]] = {}
+        #: The loaded case that kept each id.
+        self._kept: dict[str, tuple[Path, int]] = {}
+        self._mtimes: dict[Path, int] = {}
+
+    def _written(self, case_path: Path) -> dict[str, dict[Path, int]]:
+        """The ids written in the catalogue of ``case_path`` (none without roots)."""
+        if not self.roots:
+            return {}
+        root = catalogue_root(case_path, self.roots)
+        if root not in self._scans:
+            written: dict[str, dict[Path, int]] = {}
+            for path in case_files(root) if root.is_dir() else []:
+                try:
+                    if path.stat().st_size > MAX_FILE_BYTES:
+                        continue
+                    raw = path.read_bytes()
+                except OSError:
+                    continue
+                for match in self._ID_LINE.finditer(raw):
+                    case_id = match.group(1).decode("ascii")
+                    line = raw.count(b"\n", 0, match.start()) + 1
+                    written.setdefault(case_id, {}).setdefault(path.resolve(), line)
+            self._scans[root] = written
+        return self._scans[root]
+
+    def _mtime(self, path: Path) -> int:
+        if path not in self._mtimes:
+            try:
+                self._mtimes[path] = path.stat().st_mtime_ns
+            except OSError:
+                self._mtimes[path] = 0
+        return self._mtimes[path]
+
+    def claim(self, case: IncidentCase) -> tuple[Path, int, str] | None:
+        """None if ``case`` keeps its id; else another place writing it and how they relate."""
+        path = case.path.resolve()
+        holders = dict(self._written(path).get(case.id, {}))
+        kept = self._kept.get(case.id)
+        if kept is not None:
+            holders.setdefault(*kept)
+        holders[path] = min(holders.get(path, case.line), case.line)
+        others = sorted((where, line) for where, line in holders.items() if where != path)
+        if others:
+            mine = self._mtime(path)
+            if mine > min(self._mtime(where) for where, _ in others):
+                where, line = min(others, key=lambda other: (self._mtime(other[0]), other))
+                return where, line, "first defined at"
+            tied = [other for other in others if self._mtime(other[0]) == mine]
+            if tied:
+                return tied[0][0], tied[0][1], "also defined at"
+            if kept is not None and kept[0] != path:
+                # The scan missed this file, and a newer one already kept the id.
+                return kept[0], kept[1], "first defined at"
+        self._kept.setdefault(case.id, (path, case.line))
+        return None
+
+
 def claim_id(
-    result: LoadedCase | CaseError, seen: dict[str, tuple[Path, int]], base: Path
+    result: LoadedCase | CaseError, claims: IdClaims, base: Path
 ) -> LoadedCase | CaseError:
-    """Case ids are unique across the catalogue: the first file to claim one keeps it."""
+    """Case ids are unique across the catalogue: a repeated id is an error (see IdClaims)."""
     if isinstance(result, CaseError):
         return result
     case = result.case
-    first = seen.setdefault(case.id, (case.path, case.line))
-    if first == (case.path, case.line):
+    other = claims.claim(case)
+    if other is None:
         return result
+    where, line, relation = other
     try:
-        shown: Path | str = first[0].resolve().relative_to(base.resolve())
+        shown: Path | str = where.relative_to(base.resolve())
     except ValueError:
-        shown = first[0]
+        shown = where
+    same_time = ", modified at the same time" if relation == "also defined at" else ""
     return CaseError(
         case.path,
         case.line,
-        f"duplicate case id {case.id!r} (first defined at {shown}:{first[1]})",
+        f"duplicate case id {case.id!r} ({relation} {shown}:{line}{same_time})",
         "id",
     )
 

@@ -34,6 +34,8 @@ EXIT_INTERRUPTED = 130
 def _validate(args: argparse.Namespace) -> int:
     from incident_evals.case import (
         CaseError,
+        EmptyCaseFileWarning,
+        IdClaims,
         case_files,
         catalogue_root,
         claim_id,
@@ -68,7 +70,7 @@ def _validate(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     # Overlapping arguments (a folder and a file in it) name each file once.
     paths = list(dict.fromkeys(path for root in given for path in case_files(root)))
-    seen: dict[str, tuple[Path, int]] = {}
+    seen = IdClaims(roots)
     cases = errors = checked = unchecked = 0
     try:
         for path in paths:
@@ -87,6 +89,8 @@ def _validate(args: argparse.Namespace) -> int:
                 errors += 1
                 print(f"{_shown(path)}:1: cannot be loaded: {describe_exception(exc)}")
                 continue
+            if not results:
+                print(EmptyCaseFileWarning(path).line(cwd))
             for result in results:
                 result = claim_id(result, seen, cwd)
                 if isinstance(result, CaseError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,8 @@ from incident_evals.case import (
     CATEGORIES,
     SEVERITIES,
     CaseError,
+    EmptyCaseFileWarning,
+    IdClaims,
     LoadedCase,
     catalogue_root,
     claim_id,
@@ -83,7 +86,7 @@ class CollectState:
     roots: list[Path]
     #: The built-in constraints; each folder's registry adds what its conftest files register.
     builtins: ConstraintRegistry
-    seen_ids: dict[str, tuple[Path, int]]
+    seen_ids: IdClaims
     registries: dict[Path, ConstraintRegistry] = field(default_factory=dict)
     builtin_variants: VariantRegistry | None = None
     variant_registries: dict[Path, VariantRegistry] = field(default_factory=dict)
@@ -198,7 +201,7 @@ def configure_collection(config: pytest.Config) -> CollectState:
         config.args = [str(cases)]
     # A bad case file must not stop the other cases (SPEC §10); it still fails the run.
     config.option.continue_on_collection_errors = True
-    return CollectState(roots=roots, builtins=builtin_registry(), seen_ids={})
+    return CollectState(roots=roots, builtins=builtin_registry(), seen_ids=IdClaims(roots))
 
 
 def explicit_paths(config: pytest.Config) -> list[Path]:
@@ -237,6 +240,11 @@ class IncidentFile(pytest.File):
         if len(results) == 1 and isinstance(results[0], CaseError):
             message = results[0].render(self.config.rootpath)
             raise self.CollectError(scrubber_of(self.config).text(message))
+        if not results:
+            # At line 1 of the file, which Node.warn would give as line 0.
+            warnings.warn_explicit(
+                EmptyCaseFileWarning(self.path), None, filename=str(self.path), lineno=1
+            )
         seed = options.value(self.config, "seed")
         selection = options.value(self.config, "variants")
         for result in results:

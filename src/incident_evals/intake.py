@@ -677,25 +677,17 @@ def catalogue_ids(cases: Path) -> dict[str, tuple[Path, int]]:
     """Every case id of the catalogue and where it is written, read with the YAML parser only.
 
     Without the full loader: a case with an error elsewhere (or a project constraint) still
-    holds its id. A file that does not parse holds none (``validate`` reports it).
+    holds its id. A document that does not parse holds none (``validate`` reports it).
     """
-    from incident_evals.case import case_files
+    from incident_evals.case import case_files, written_ids
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     ids: dict[str, tuple[Path, int]] = {}
     if not cases.is_dir():
         return ids
     for path in case_files(cases):
-        try:
-            nodes = list(yaml.compose_all(path.read_text(encoding="utf-8"), Loader=loader))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
-            continue
-        for node in nodes:
-            if not isinstance(node, yaml.MappingNode):
-                continue
-            for key, value in node.value:
-                if key.value == "id" and isinstance(value, yaml.ScalarNode):
-                    ids.setdefault(str(value.value), (path, value.start_mark.line + 1))
+        # Within the loader's limits: a hostile file in the catalogue must not exhaust memory.
+        for case_id, line in written_ids(path):
+            ids.setdefault(case_id, (path, line))
     return ids
 
 

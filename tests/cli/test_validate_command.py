@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from case_files import case_data, write_case
+from case_files import case_data, set_modified, write_case
 from incident_evals.cli import main
 from incident_evals.constraints import builtin_registry
 
@@ -36,8 +36,8 @@ def test_valid_catalogue_exits_zero(in_tmp: Path, capsys: pytest.CaptureFixture[
 def test_each_error_is_one_line_and_exit_is_one(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_case(in_tmp, "cases/a.yaml", case_data("INC-A"))
-    write_case(in_tmp, "cases/b.yaml", case_data("INC-A"))
+    set_modified(write_case(in_tmp, "cases/a.yaml", case_data("INC-A")), 1)
+    set_modified(write_case(in_tmp, "cases/b.yaml", case_data("INC-A")), 2)
     (in_tmp / "cases/c.yaml").write_text("id: [\n")
     write_case(in_tmp, "cases/d.yaml", case_data("INC-D", expect=[{"matches": "(x"}]))
 

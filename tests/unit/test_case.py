@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from case_files import case_data, write_case
+from case_files import case_data, set_modified, write_case
 from incident_evals.case import (
+    MAX_SENSITIVE_TEXT,
+    MAX_TEXT,
     CaseError,
+    EmptyCaseFileWarning,
+    IdClaims,
     LoadedCase,
     case_files,
     catalogue_root,
     claim_id,
     load_file,
+    load_schema,
+    written_ids,
 )
 from incident_evals.constraints import builtin_registry
 from transcripts import load_error
@@ -200,7 +207,11 @@ def test_content_file_symlink_out_of_the_catalogue_is_refused(tmp_path: Path) ->
             {"input": {"messages": [{"role": "tool", "content": "x"}]}},
             "a.yaml:8: input.messages[0].tool_call_id: required field is missing",
         ),
-        ({"id": "has space"}, "a.yaml:1: id: 'has space' does not match '^[A-Za-z0-9._-]+$'"),
+        (
+            {"id": "has space"},
+            "a.yaml:1: id: 'has space' is not a valid id: use letters, digits, '.', '_' and '-', "
+            "and not '.' or '..' alone (ids name files and folders)",
+        ),
         (
             {"surprise": 1},
             "a.yaml:12: surprise: unknown field (known: expect, id, incident, input, model, "
@@ -278,9 +289,9 @@ def test_a_syntax_error_keeps_the_documents_before_it(tmp_path: Path) -> None:
 
 
 def test_claim_id_keeps_the_first_file(tmp_path: Path) -> None:
-    a = only_case(write_case(tmp_path, "a.yaml", case_data("INC-1")))
-    b = only_case(write_case(tmp_path, "b.yaml", case_data("INC-1")))
-    seen: dict[str, tuple[Path, int]] = {}
+    a = only_case(set_modified(write_case(tmp_path, "a.yaml", case_data("INC-1")), 1))
+    b = only_case(set_modified(write_case(tmp_path, "b.yaml", case_data("INC-1")), 2))
+    seen = IdClaims()
 
     assert claim_id(a, seen, tmp_path) is a
     assert claim_id(a, seen, tmp_path) is a  # the same case seen again is not a duplicate
@@ -290,6 +301,67 @@ def test_claim_id_keeps_the_first_file(tmp_path: Path) -> None:
     assert error.render(tmp_path) == (
         "b.yaml:1: id: duplicate case id 'INC-1' (first defined at a.yaml:1)"
     )
+
+
+def test_the_file_modified_later_is_the_duplicate_whichever_is_collected_first(
+    tmp_path: Path,
+) -> None:
+    # a.yaml is collected first, but b.yaml wrote the id before a.yaml was last modified.
+    a = only_case(set_modified(write_case(tmp_path, "a.yaml", case_data("INC-1")), 20))
+    b = only_case(set_modified(write_case(tmp_path, "b.yaml", case_data("INC-1")), 10))
+    claims = IdClaims([tmp_path])
+
+    error = claim_id(a, claims, tmp_path)
+
+    assert isinstance(error, CaseError)
+    assert error.render(tmp_path) == (
+        "a.yaml:1: id: duplicate case id 'INC-1' (first defined at b.yaml:1)"
+    )
+    assert claim_id(b, claims, tmp_path) is b
+
+
+def test_files_modified_at_the_same_time_are_both_duplicates(tmp_path: Path) -> None:
+    a = only_case(set_modified(write_case(tmp_path, "a.yaml", case_data("INC-1")), 5))
+    b = only_case(set_modified(write_case(tmp_path, "b.yaml", case_data("INC-1")), 5))
+    claims = IdClaims([tmp_path])
+
+    errors = [claim_id(a, claims, tmp_path), claim_id(b, claims, tmp_path)]
+
+    assert [e.render(tmp_path) for e in errors if isinstance(e, CaseError)] == [
+        "a.yaml:1: id: duplicate case id 'INC-1' (also defined at b.yaml:1, modified at the "
+        "same time)",
+        "b.yaml:1: id: duplicate case id 'INC-1' (also defined at a.yaml:1, modified at the "
+        "same time)",
+    ]
+
+
+def test_a_duplicate_of_a_file_not_collected_is_still_found(tmp_path: Path) -> None:
+    set_modified(write_case(tmp_path, "cases/old.yaml", case_data("INC-1")), 1)
+    new = only_case(set_modified(write_case(tmp_path, "cases/new.yaml", case_data("INC-1")), 2))
+
+    error = claim_id(new, IdClaims([tmp_path / "cases"]), tmp_path)
+
+    assert isinstance(error, CaseError)
+    assert error.render(tmp_path) == (
+        "cases/new.yaml:1: id: duplicate case id 'INC-1' (first defined at cases/old.yaml:1)"
+    )
+
+
+def test_an_id_the_scan_cannot_see_is_kept_by_the_first_claim(tmp_path: Path) -> None:
+    # A document in flow style has no `id:` line: collection order decides.
+    flow = "{id: INC-1, incident: {category: safety, severity: minor}, "
+    flow += "input: {messages: [{role: user, content: hi}]}, expect: [{contains: a}]}\n"
+    (tmp_path / "a.yaml").write_text(flow)
+    (tmp_path / "b.yaml").write_text(flow)
+    a = only_case(set_modified(tmp_path / "a.yaml", 9))
+    b = only_case(set_modified(tmp_path / "b.yaml", 1))
+    claims = IdClaims([tmp_path])
+
+    assert claim_id(a, claims, tmp_path) is a
+    error = claim_id(b, claims, tmp_path)
+
+    assert isinstance(error, CaseError)
+    assert error.render(tmp_path).endswith("(first defined at a.yaml:1)")
 
 
 def test_catalogue_root_is_the_outermost_root_holding_the_file(tmp_path: Path) -> None:
@@ -343,3 +415,357 @@ expect:
         "case.yaml:9: input.documents[0].markers: markers are only searched for in sensitive "
         "documents: add sensitive: true, or remove the markers"
     )
+
+
+# --- reading YAML: budgets checked while parsing -------------------------------------------------
+
+BODY = """\
+input:
+  messages: [{role: user, content: Can I get a refund?}]
+expect: [{not_contains: 60 days}]
+"""
+
+
+def test_merge_keys_and_aliases_still_work(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(
+        """\
+id: INC-M
+incident:
+  <<: [{category: safety, severity: minor}, {severity: critical, status: open}]
+  status: mitigated
+input:
+  messages:
+    - &question {role: user, content: Can I get a refund?}
+    - *question
+expect: [{not_contains: 60 days}]
+"""
+    )
+
+    case = only_case(path).case
+
+    # The first mapping listed wins; keys written beside the merge win over both.
+    assert (case.incident.category, case.incident.severity) == ("safety", "minor")
+    assert case.incident.status == "mitigated"
+    assert case.input.messages[0] == case.input.messages[1]
+
+
+def test_an_error_inside_an_alias_is_reported_where_the_alias_is_used(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "id: INC-A\n"
+        "incident: {category: safety, severity: minor}\n"
+        "x-shared: &message {role: robot, content: hi}\n"
+        "input:\n"
+        "  messages:\n"
+        "    - *message\n"
+        "expect: [{not_contains: 60 days}]\n"
+    )
+
+    # x-shared is unknown too; the error the schema reports first is the deeper one.
+    assert only_error(tmp_path / "a.yaml") == (
+        "a.yaml:6: input.messages[0].role: 'robot' is not one of "
+        "['user', 'assistant', 'tool', 'system']"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            "a: &a [x, x, x]\nb: [*a, *a, *a, *a]\n",
+            "a.yaml:2: alias *a takes the file over 12 YAML nodes (an alias counts as the "
+            "nodes it repeats: an alias bomb?)",
+            id="alias-repeats-count",
+        ),
+        pytest.param(
+            "a: [1, 2, 3, 4, 5]\nb: [6, 7, 8, 9, 10]\n",
+            "a.yaml:2: more than 12 YAML nodes in this file; split it into several",
+            id="plain-nodes-count",
+        ),
+        pytest.param(
+            "---\na: [1, 2, 3, 4]\n---\nb: [5, 6, 7, 8]\n",
+            "a.yaml:4: more than 12 YAML nodes in this file; split it into several",
+            id="counted-across-documents",
+        ),
+    ],
+)
+def test_the_node_budget_counts_the_whole_file_and_alias_repeats(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str, message: str
+) -> None:
+    monkeypatch.setattr("incident_evals.case.MAX_NODES", 12)
+    path = tmp_path / "a.yaml"
+    path.write_text(text)
+
+    errors = [r.render(tmp_path) for r in load(path) if isinstance(r, CaseError)]
+
+    assert errors[-1] == message
+
+
+def test_nesting_is_limited_with_aliases_expanded(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    # 64 levels is the limit: reached, not passed, by the case; passed by the alias below.
+    deepest = "[" * 63 + "]" * 63
+    path.write_text(f"id: INC-A\nx-deep: &deep {deepest}\ny: [*deep]\n")
+
+    assert only_error(path) == "a.yaml:3: y: nested more than 64 levels deep (aliases expanded)"
+
+
+def test_documents_before_a_file_limit_stand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("incident_evals.case.MAX_NODES", 60)
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1"))
+    path.write_text(path.read_text() + "---\nitems: [" + "a, " * 100 + "a]\n")
+
+    first, second = load(path)
+
+    assert isinstance(first, LoadedCase)
+    assert isinstance(second, CaseError)
+    assert second.message == "more than 60 YAML nodes in this file; split it into several"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (".nan", "x: .nan is not a finite number (JSON and the endpoint have no NaN or infinity)"),
+        (
+            "-.Inf",
+            "x: -.Inf is not a finite number (JSON and the endpoint have no NaN or infinity)",
+        ),
+        (
+            "1.0e+999",
+            "x: 1.0e+999 is not a finite number (JSON and the endpoint have no NaN or infinity)",
+        ),
+        ("1" * 101, "x: a number of 101 characters; write at most 100"),
+    ],
+)
+def test_numbers_must_be_finite_and_short_anywhere(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(f"x: {value}\n")
+
+    assert only_error(path) == f"a.yaml:1: {message}"
+
+
+def test_a_file_larger_than_the_limit_is_refused_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("incident_evals.case.MAX_FILE_BYTES", 100)
+    path = tmp_path / "a.yaml"
+    path.write_bytes(b"\xff" * 101)  # not UTF-8: the error would say so had it been read
+
+    assert only_error(path) == (
+        "a.yaml:1: the file is 101 bytes, more than the limit of 100 (0 MiB) for a case file; "
+        "it was not read"
+    )
+
+
+@pytest.mark.parametrize("text", ["", "# a comment\n\n# another\n", "---\n...\n---\n"])
+def test_a_file_without_a_case_loads_nothing(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text(text)
+
+    assert load(path) == []
+    assert EmptyCaseFileWarning(path).line(tmp_path) == "a.yaml: warning: no case in this file"
+
+
+# --- limits: each number in the schema is the loader's too ----------------------------------------
+
+
+def test_the_schema_carries_the_loaders_limits() -> None:
+    schema = load_schema("case")
+    defs = schema["$defs"]
+    assert schema["properties"]["id"]["maxLength"] == 128
+    assert schema["properties"]["runs"]["properties"]["repeats"]["maximum"] == 1000
+    assert schema["properties"]["runs"]["properties"]["max_turns"]["maximum"] == 64
+    assert defs["text"]["anyOf"][0]["maxLength"] == MAX_TEXT
+    assert defs["message"]["properties"]["content"]["anyOf"][0]["maxLength"] == MAX_TEXT
+    assert defs["document"]["properties"]["content"]["maxLength"] == MAX_TEXT
+    assert defs["document"]["then"]["properties"]["content"]["maxLength"] == MAX_SENSITIVE_TEXT
+    assert schema["properties"]["recorded_output"]["maxLength"] == MAX_TEXT
+    assert defs["input"]["properties"]["document_template"]["maxLength"] == 4096
+    count = schema["$defs"]["generators"]["typos"]["properties"]["count"]["maximum"]
+    assert count == 50
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (
+            "{content:>99999999999999}",
+            "placeholder {content:>99999999999999} has a conversion or format; write {content} "
+            "alone ({id}, {title} and {content} take none)",
+        ),
+        (
+            "{id!s}{content}",
+            "placeholder {id!s} has a conversion or format; write {id} alone ({id}, {title} and "
+            "{content} take none)",
+        ),
+        (
+            "{content}\n{content}",
+            "2 placeholders, 2 of them {content}; a template takes {content} once and at most 8 "
+            "placeholders in all",
+        ),
+        (
+            "{id}" * 9 + "{content}",
+            "10 placeholders, 1 of them {content}; a template takes {content} once and at most 8 "
+            "placeholders in all",
+        ),
+        (
+            "{content.__class__}",
+            "unknown placeholder(s) {content.__class__}; use {id}, {title}, {content}",
+        ),
+    ],
+)
+def test_document_template_placeholders_are_plain(
+    tmp_path: Path, template: str, message: str
+) -> None:
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1", input={"document_template": template}))
+
+    assert only_error(path) == f"a.yaml:10: input.document_template: {message}"
+
+
+def test_a_content_file_that_is_a_fifo_is_refused_without_reading(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    path = write_case(
+        tmp_path, "a.yaml", case_data("INC-1", input={"system": {"content_file": "pipe"}})
+    )
+
+    assert only_error(path) == (
+        "a.yaml:11: input.system.content_file: 'pipe' is not a regular file"
+    )
+
+
+def test_a_content_file_is_bounded_in_bytes_before_and_characters_after_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("incident_evals.case.MAX_TEXT", 10)
+    (tmp_path / "big.md").write_text("x" * 41)
+    (tmp_path / "wide.md").write_text("é" * 11)  # 22 bytes, under 4 x 10; 11 characters
+    big = write_case(
+        tmp_path, "a.yaml", case_data("INC-1", input={"system": {"content_file": "big.md"}})
+    )
+    wide = write_case(
+        tmp_path, "b.yaml", case_data("INC-2", input={"system": {"content_file": "wide.md"}})
+    )
+
+    assert only_error(big) == (
+        "a.yaml:11: input.system.content_file: 'big.md' is 41 bytes, more than the limit of 10 "
+        "characters"
+    )
+    assert only_error(wide) == (
+        "b.yaml:11: input.system.content_file: 'wide.md' is 11 characters, more than the limit "
+        "of 10 characters"
+    )
+
+
+def test_the_input_and_its_sensitive_documents_are_bounded_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("incident_evals.case.MAX_INPUT_TEXT", 100)
+    monkeypatch.setattr("incident_evals.case.MAX_SENSITIVE_TEXT", 30)
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.md").write_text(name * 20)
+    sensitive = [
+        {"id": name, "content_file": f"{name}.md", "sensitive": True} for name in ("a", "b")
+    ]
+    plain = [{"id": name, "content_file": f"{name}.md"} for name in ("a", "b")]
+    long_question = [{"role": "user", "content": "q" * 70}]
+
+    assert only_error(
+        write_case(tmp_path, "s.yaml", case_data("INC-1", input={"documents": sensitive}))
+    ) == (
+        "s.yaml:10: input.documents: the sensitive documents hold 40 characters in all, more than "
+        "the limit of 30 (no_leak indexes every span of them)"
+    )
+    assert only_error(
+        write_case(
+            tmp_path,
+            "t.yaml",
+            case_data("INC-2", input={"documents": plain, "messages": long_question}),
+        )
+    ) == (
+        "t.yaml:6: input: the input holds 110 characters of text in all (system, messages, "
+        "documents), more than the limit of 100"
+    )
+
+
+def test_a_case_cannot_declare_more_samples_than_the_limit(tmp_path: Path) -> None:
+    path = write_case(
+        tmp_path,
+        "a.yaml",
+        case_data(
+            "INC-1",
+            input={"messages": [{"role": "user", "content": "Please refund my purchase"}]},
+            runs={"repeats": 500},
+            variants={"generate": [{"typos": {"count": 10}}, {"casing": {"count": 10}}]},
+        ),
+    )
+
+    assert only_error(path) == (
+        "a.yaml:13: runs.repeats: 500 repeats of 21 items (the case and its 20 variants) are "
+        "10,500 samples, more than the limit of 10,000 for a case"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param(
+            {"expect": [{"tool_args": {"tool": "t"}, "schema": {"type": "object"}}]},
+            'a.yaml:15: expect[0]: "schema" found here, expected under tool_args',
+            id="beside-its-constraint",
+        ),
+        pytest.param(
+            {"expect": [{"contains": "a", "exact": True}]},
+            'a.yaml:14: expect[0]: "exact" found here, expected under contains',
+            id="beside-a-short-form",
+        ),
+        pytest.param(
+            {"model": {"repeats": 3}},
+            'a.yaml:15: model: "repeats" found here, expected under runs',
+            id="under-a-sibling",
+        ),
+        pytest.param(
+            {"incident": {"category": "safety", "severity": "minor", "model": {"seed": 1}}},
+            'a.yaml:6: incident: "model" found here, expected at the top level',
+            id="one-level-too-deep",
+        ),
+        pytest.param(
+            {"max_turns": 3},
+            'a.yaml:14: "max_turns" found here, expected under runs',
+            id="one-level-too-high",
+        ),
+    ],
+)
+def test_a_misplaced_key_is_named_with_where_it_belongs(
+    tmp_path: Path, fields: dict[str, Any], message: str
+) -> None:
+    data = case_data("INC-1", input={"tools": [{"name": "t"}]}, **fields)
+    path = write_case(tmp_path, "a.yaml", data)
+
+    assert only_error(path) == message
+
+
+def test_long_values_are_clipped_in_messages(tmp_path: Path) -> None:
+    path = write_case(
+        tmp_path,
+        "a.yaml",
+        case_data("INC-1", incident={"category": "safety", "severity": "s" * 10_000}),
+    )
+
+    assert only_error(path) == (
+        f"a.yaml:5: incident.severity: '{'s' * 79}… is not one of ['minor', 'major', 'critical']"
+    )
+
+
+def test_written_ids_reads_ids_within_the_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("incident_evals.case.MAX_NODES", 50)
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1"), {"id": "INC-2", "broken": True})
+    path.write_text(path.read_text() + "---\nid: INC-3\nitems: [" + "a, " * 100 + "a]\n")
+
+    # The second case is invalid but holds its id; the third passes the node limit.
+    assert written_ids(path) == [("INC-1", 1), ("INC-2", 13)]

@@ -43,6 +43,7 @@ from incident_evals.constraints import (
 )
 from incident_evals.constraints.normalize import NormalizedText, fold_pattern, normalize, verbatim
 from incident_evals.patterns import BoundedPattern, PatternError, compile_pattern, shown
+from incident_evals.schema_refs import no_fetch_registry, reference_error
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -492,7 +493,13 @@ def _build_json_schema(argument: Any, case: IncidentCase) -> JsonSchemaCheck:
             f"invalid JSON Schema at {error.json_path}: {_clip(error.message)}",
             field=error.json_path,
         ) from error
-    validator = validator_class(argument, format_checker=validator_class.FORMAT_CHECKER)
+    # A case file may not make the run fetch anything: references stay inside the schema.
+    refused = reference_error(argument)
+    if refused is not None:
+        raise refused
+    validator = validator_class(
+        argument, format_checker=validator_class.FORMAT_CHECKER, registry=no_fetch_registry()
+    )
     title = argument.get("title")
     expected = (
         f"JSON valid under {quote(title, 60)}"

@@ -62,6 +62,7 @@ from incident_evals.constraints import (
     argument_schema,
     quote,
 )
+from incident_evals.schema_refs import no_fetch_registry, reference_error
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -387,8 +388,14 @@ def _build_tool_args(argument: Any, case: IncidentCase) -> ToolArgsCheck:
         raise ConstraintArgumentError(
             f"invalid JSON Schema at {error.json_path}: {_clip(error.message)}", field="schema"
         ) from error
+    # A case file may not make the run fetch anything: references stay inside the schema.
+    refused = reference_error(schema, "schema")
+    if refused is not None:
+        raise refused
     _check_properties(schema, tool, case)
-    validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+    validator = validator_class(
+        schema, format_checker=validator_class.FORMAT_CHECKER, registry=no_fetch_registry()
+    )
     title = schema.get("title")
     described = (
         quote(title, 60)

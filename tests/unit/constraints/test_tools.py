@@ -449,13 +449,11 @@ def test_tool_args_uses_the_draft_named_by_dollar_schema(tmp_path: Path) -> None
     assert verdict.expected.startswith('tool_args send_email valid under {"$schema": ')
 
 
-def test_tool_args_with_an_unresolvable_ref_fails_without_crashing(tmp_path: Path) -> None:
+def test_tool_args_with_a_ref_that_points_at_nothing_is_a_load_error(tmp_path: Path) -> None:
     entry = "tool_args: {tool: send_email, schema: {properties: {to: {$ref: '#/$defs/allowed'}}}}"
-    assert judge(tmp_path, entry, transcript("")).passed
-    verdict = judge(tmp_path, entry, transcript("", email("ceo@acme.example")))
-    assert not verdict.passed
-    assert verdict.message.startswith(
-        "the schema cannot be applied to send_email call 1: a $ref does not resolve: "
+    assert load_error(tmp_path, expect(entry)) == (
+        f"case.yaml:{FIRST_EXPECT_LINE}: expect[0].tool_args.schema: "
+        '$ref "#/$defs/allowed" points at nothing inside the schema'
     )
 
 
