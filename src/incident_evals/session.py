@@ -244,7 +244,7 @@ class EvalSession:
             return self._client
 
     def _wait_for_local_model(self) -> None:
-        """Under the lock: the embedded model started (now, if need be) and answering."""
+        """Under the lock: wait until the started embedded model answers, or fail the session."""
         from incident_evals.local_model import LocalModelError
 
         server = self._local
