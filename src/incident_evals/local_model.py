@@ -269,8 +269,12 @@ def _default_threads() -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    # Generation with a 135M model is memory-bound: more than a few threads only adds contention.
-    return max(1, min(cpus, 8))
+    # llama.cpp's threads wait for each other at every step by spinning: when another process
+    # takes a CPU from one of them, the others spin on, and generation slows by an order of
+    # magnitude (docs/performance.md: on 2 vCPUs, 1 thread gave 120 tokens in 2-6 s, 2 threads
+    # in 5-79 s). A 135M model gains little from more threads anyway: use half the CPUs, at most
+    # 4, so pytest and the rest of the machine keep theirs.
+    return max(1, min(cpus // 2, 4))
 
 
 class LocalModelServer:
