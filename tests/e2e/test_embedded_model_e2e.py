@@ -7,6 +7,7 @@ answered from the recording or recorded as malformed, the report is valid.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import socket
@@ -123,10 +124,22 @@ def test_server_stops_on_ctrl_c(pytester: pytest.Pytester) -> None:
     assert server_processes(port) == []
 
 
+def server_log(port: int) -> Path:
+    """The log file the server on ``port`` writes to (its stdout)."""
+    listing = subprocess.run(
+        ["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True
+    )
+    [pid] = [
+        line.split()[0] for line in listing.stdout.splitlines() if line.endswith(f"--port {port}")
+    ]
+    return Path(os.readlink(f"/proc/{pid}/fd/1"))
+
+
 def test_server_dies_with_a_killed_run(pytester: pytest.Pytester) -> None:
     run, port = start_held_run(pytester)
     try:
         assert server_processes(port), "the server should be running while pytest is"
+        log = server_log(port)
     finally:
         run.kill()  # SIGKILL: no finally, no atexit, no pytest_unconfigure
 
@@ -134,6 +147,7 @@ def test_server_dies_with_a_killed_run(pytester: pytest.Pytester) -> None:
     while server_processes(port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert server_processes(port) == []
+    log.unlink()  # nothing was left to delete it
 
 
 def test_start_up_failure_is_every_items_error(pytester: pytest.Pytester) -> None:
