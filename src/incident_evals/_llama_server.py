@@ -1,15 +1,28 @@
-"""``python -m incident_evals._llama_server``: llama_cpp.server, tool-argument generation capped.
+"""``python -m incident_evals._llama_server``: llama_cpp.server with two fixes to its
+``chatml-function-calling`` handler, and a crash report in its log.
 
-llama-cpp-python's ``chatml-function-calling`` handler generates tool arguments (and its text
-answers when tools are offered) with ``max_tokens=None``, so a small model that keeps filling an
-array of strings runs until the context is full: tens of seconds per call, then an HTTP 400.
-This launcher re-registers that handler so those inner generations stop at the request's own
-``max_tokens`` (or ``UNBOUNDED_CAP``). A cut-off argument string is then malformed JSON, which
-the replay records as such. Everything else is llama_cpp.server as it is.
+- Tool-argument generation is capped. The handler generates tool arguments (and its text
+  answers when tools are offered) with ``max_tokens=None``, so a small model that keeps filling
+  an array of strings runs until the context is full: tens of seconds per call, then an HTTP
+  400. The handler is re-registered so those inner generations stop at the request's own
+  ``max_tokens`` (or ``UNBOUNDED_CAP``). A cut-off argument string is then malformed JSON, which
+  the replay records as such.
+- Prompts are plain text. The handler renders its prompt template in a jinja2 environment with
+  ``autoescape=select_autoescape(["html", "xml"])``, which autoescapes templates made from
+  strings: every ``"``, ``'``, ``&``, ``<`` and ``>`` of the messages reached the model as an
+  HTML entity. A tool call's arguments ``{"to": ...}`` came back in the next turn's prompt as
+  ``{&#34;to&#34;: ...}``; the model copied the entities into its next arguments, whose ``&`` the
+  next turn escaped again (``&amp;#34;``), and so on. The launcher builds that environment with
+  autoescape off, as chat templates are rendered elsewhere (transformers, llama.cpp itself).
+- ``faulthandler`` writes the Python stack to the log when llama.cpp crashes the process (the
+  signal still ends it, so the parent sees which one).
+
+Everything else is llama_cpp.server as it is.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 from typing import Any
@@ -55,6 +68,21 @@ def install_cap() -> None:
     registry.register_chat_completion_handler(HANDLER, capped, overwrite=True)
 
 
+def render_plain_text() -> None:
+    """Build llama_chat_format's jinja2 environments with autoescape off (see the docstring)."""
+    from llama_cpp import llama_chat_format
+
+    module: Any = llama_chat_format
+    environment: Any = module.ImmutableSandboxedEnvironment
+
+    def plain_text_environment(*args: Any, **kwargs: Any) -> Any:
+        kwargs["autoescape"] = False
+        return environment(*args, **kwargs)
+
+    # The handlers look the name up in their module at each call: this process only.
+    module.ImmutableSandboxedEnvironment = plain_text_environment
+
+
 def die_with_parent() -> None:
     """Ask Linux to end this server when pytest dies, even by SIGKILL (no cleanup runs then)."""
     parent = os.environ.get(PARENT_PID_VARIABLE)
@@ -71,7 +99,9 @@ def die_with_parent() -> None:
 
 
 def main() -> None:
+    faulthandler.enable()
     die_with_parent()
+    render_plain_text()
     install_cap()
     from llama_cpp.server.__main__ import main as serve
 

@@ -50,6 +50,8 @@ class Dispatcher(Generic[T]):
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._lock = threading.Lock()
+        # Jobs given to the threads: submitted, started, finished, and cancelled before starting.
+        self._submitted = self._started = self._finished = self._cancelled = 0
 
     def submit(self, job: Callable[[], T]) -> Future[T]:
         if self.concurrency == 0:
@@ -69,8 +71,26 @@ class Dispatcher(Generic[T]):
                 )
                 self._threads.append(thread)
                 thread.start()
+            self._submitted += 1
+            future.add_done_callback(self._count_done)
             self._queue.put((future, job))
         return future
+
+    def _count_done(self, future: Future[T]) -> None:
+        with self._lock:
+            if future.cancelled():
+                self._cancelled += 1
+            else:
+                self._finished += 1
+
+    def counts(self) -> tuple[int, int, int]:
+        """Jobs ``(finished, running, queued)`` on the worker threads: for a progress line."""
+        with self._lock:
+            return (
+                self._finished,
+                self._started - self._finished,
+                self._submitted - self._started - self._cancelled,
+            )
 
     def _work(self) -> None:
         while True:
@@ -83,6 +103,8 @@ class Dispatcher(Generic[T]):
             future, job = entry
             if not future.set_running_or_notify_cancel():
                 continue
+            with self._lock:
+                self._started += 1
             try:
                 result = job()
             except BaseException as exc:  # the item that waits on it reports it
@@ -92,17 +114,20 @@ class Dispatcher(Generic[T]):
 
     def stop(self) -> None:
         """Cancel every job that has not started; running ones finish on their own threads."""
+        drained = []
         with self._lock:
             self._stopped.set()
             while True:
                 try:
-                    entry = self._queue.get_nowait()
+                    drained.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-                if isinstance(entry, tuple):
-                    entry[0].cancel()
             for _ in self._threads:
                 self._queue.put(_STOP)
+        # Outside the lock: cancelling runs the futures' callbacks, which count under it.
+        for entry in drained:
+            if isinstance(entry, tuple):
+                entry[0].cancel()
 
     @property
     def stopped(self) -> bool:

@@ -16,24 +16,29 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 
 from incident_evals._llama_server import PARENT_PID_VARIABLE
 
 __all__ = [
+    "BUILD_FLAGS",
     "LocalModelError",
     "LocalModelServer",
     "LocalModelUnavailable",
+    "amx_build_problem",
     "find_local_model",
 ]
 
@@ -51,13 +56,48 @@ _HOW_TO_FIX = (
 #: Room for the system prompt, documents and a full tool loop (8 turns of capped tool calls).
 DEFAULT_N_CTX = 4096
 
+#: How llama.cpp is compiled for the embedded model (docs/design.md, "The embedded model's
+#: build"): a fixed x86-64 baseline instead of ``-march=native``, so no AMX tile code, which
+#: faults on machines that advertise AMX without supporting it. Ignored on arm64.
+BUILD_FLAGS = "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+#: Set to 1 to start a build with AMX code on a CPU that advertises AMX (where AMX works).
+ALLOW_AMX_VARIABLE = "INCIDENT_EVALS_ALLOW_AMX"
+LLAMA_DISTRIBUTION = "llama-cpp-python"
+
+# ``ldtilecfg m512`` (VEX.128.NP.0F38.W0 49 /0), the instruction every AMX kernel starts with:
+# C4, then RXB-inverted bits with map 0F38 (R must be clear: the reg field is 000), 78 (W0,
+# vvvv 1111, L0, pp NP), opcode 49, then a ModRM with a memory operand (mod != 11) and reg 000.
+# ``sttilecfg`` (pp 66: 79) and ``tilerelease`` (mod 11) differ from it. No other instruction
+# has this encoding, so a match in a library is AMX code (checked against objdump in tests).
+_LDTILECFG = re.compile(rb"\xc4[\x82\xa2\xc2\xe2]\x78\x49[\x00-\x07\x40-\x47\x80-\x87]")
+_SCAN_CHUNK = 1 << 20
+
 
 class LocalModelUnavailable(RuntimeError):
     """The embedded local model is not installed (``llama_cpp`` or the weights are missing)."""
 
 
 class LocalModelError(RuntimeError):
-    """The embedded local model server failed to start or to become ready."""
+    """The embedded local model server failed to start or to become ready.
+
+    ``reason`` is the one-line cause; ``str()`` adds the tail of the server log, when there is
+    one. ``log_tail`` and ``log_path`` hold them apart, for callers that show them once.
+    """
+
+    def __init__(self, reason: str, *, log_tail: str = "", log_path: Path | None = None) -> None:
+        self.reason = reason
+        self.log_tail = log_tail
+        self.log_path = log_path
+        super().__init__(reason + _log_excerpt(log_tail, log_path))
+
+
+def _log_excerpt(tail: str, path: Path | None) -> str:
+    if path is None:
+        return ""
+    where = f" (full log: {path})"
+    if not tail:
+        return f"; the server log is empty{where}"
+    return f"; last lines of the server log{where}:\n{tail}"
 
 
 def _gguf_from_metadata() -> Path | None:
@@ -139,6 +179,84 @@ def find_local_model() -> Path:
     return path
 
 
+def cpu_advertises_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the kernel lists an AMX flag (``amx_tile``, ``amx_int8``, ...) for this CPU."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(
+        line.startswith("flags") and re.search(r"\bamx_\w+", line) for line in text.splitlines()
+    )
+
+
+def has_amx_code(path: Path) -> bool:
+    """Whether the file holds the ``ldtilecfg`` instruction, read in chunks (never whole)."""
+    overlap = 4  # a match is 5 bytes long: keep enough of each chunk to find one across two
+    tail = b""
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(_SCAN_CHUNK):
+                if _LDTILECFG.search(tail + chunk):
+                    return True
+                tail = chunk[-overlap:]
+    except OSError:
+        return False
+    return False
+
+
+def llama_cpu_libraries() -> list[Path]:
+    """llama.cpp's CPU backend libraries in the installed ``llama_cpp`` (not imported)."""
+    try:
+        spec = importlib.util.find_spec("llama_cpp")
+    except (ImportError, ValueError):
+        return []
+    found: list[Path] = []
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        found.extend(
+            path
+            for path in sorted((Path(location) / "lib").glob("*ggml-cpu*"))
+            if path.is_file() and not path.is_symlink()
+        )
+    return found
+
+
+def reinstall_command() -> str:
+    """The command that rebuilds the installed llama-cpp-python with :data:`BUILD_FLAGS`."""
+    try:
+        version = f"=={importlib.metadata.version(LLAMA_DISTRIBUTION)}"
+    except importlib.metadata.PackageNotFoundError:
+        version = ""
+    # --no-cache-dir: pip's wheel cache would hand back the old build (it ignores CMAKE_ARGS).
+    return (
+        f'CMAKE_ARGS="{BUILD_FLAGS}" pip install --force-reinstall --no-cache-dir --no-deps '
+        f"'{LLAMA_DISTRIBUTION}{version}'"
+    )
+
+
+def amx_build_problem(
+    cpuinfo: Path = Path("/proc/cpuinfo"), libraries: Iterable[Path] | None = None
+) -> str | None:
+    """Why the installed llama.cpp must not be started here, if it must not: it was compiled
+    with AMX tile code and this CPU advertises AMX, which this project's machines advertise but
+    fault on (the server dies on its first request). ``None`` when it is safe to start."""
+    if os.environ.get(ALLOW_AMX_VARIABLE, "").strip() == "1" or not cpu_advertises_amx(cpuinfo):
+        return None
+    with_amx = [
+        path
+        for path in (llama_cpu_libraries() if libraries is None else libraries)
+        if has_amx_code(path)
+    ]
+    if not with_amx:
+        return None
+    return (
+        f"the installed llama.cpp ({with_amx[0]}) was compiled with AMX instructions and this CPU "
+        "advertises AMX, which faults on machines that advertise it without supporting it; "
+        f"rebuild it without AMX: {reinstall_command()} "
+        f"(or set {ALLOW_AMX_VARIABLE}=1 where AMX works)"
+    )
+
+
 def _free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -151,8 +269,12 @@ def _default_threads() -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    # Generation with a 135M model is memory-bound: more than a few threads only adds contention.
-    return max(1, min(cpus, 8))
+    # llama.cpp's threads wait for each other at every step by spinning: when another process
+    # takes a CPU from one of them, the others spin on, and generation slows by an order of
+    # magnitude (docs/performance.md: on 2 vCPUs, 1 thread gave 120 tokens in 2-6 s, 2 threads
+    # in 5-79 s). A 135M model gains little from more threads anyway: use half the CPUs, at most
+    # 4, so pytest and the rest of the machine keep theirs.
+    return max(1, min(cpus // 2, 4))
 
 
 class LocalModelServer:
@@ -163,6 +285,10 @@ class LocalModelServer:
     stops and deletes it. As a context manager it starts, waits until ready, and on exit closes
     (or only stops, keeping the log, when the block raised).
 
+    A watcher thread waits on the process from ``start()`` on: when the server ends without
+    ``stop()`` (it crashed, or was killed), :attr:`died` becomes true and the callbacks given to
+    :meth:`on_death` run, once, on that thread.
+
     ``model_path`` overrides the weights found by :func:`find_local_model`. The checks for an
     installed runtime run in this interpreter; ``python`` is the one that runs the server.
     """
@@ -170,6 +296,10 @@ class LocalModelServer:
     MODEL_ALIAS = "smollm2-135m-instruct"
     CHAT_FORMAT = "chatml-function-calling"
     LOG_TAIL_LINES = 20
+    #: Requests it answers at once. llama_cpp.server (0.3.x) holds one lock around its model
+    #: for the whole of a request and has no parallel slots: more would only wait in its queue,
+    #: with their client timeouts running.
+    PARALLEL_REQUESTS = 1
 
     def __init__(
         self,
@@ -190,6 +320,10 @@ class LocalModelServer:
         self._log_path: Path | None = None
         self._started_at: float | None = None
         self._stopped = False
+        self._died = False
+        self._exited = threading.Event()
+        self._state = threading.Lock()
+        self._on_death: list[Callable[[], None]] = []
 
     # -- state -----------------------------------------------------------------------------
 
@@ -221,6 +355,32 @@ class LocalModelServer:
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def died(self) -> bool:
+        """The server ended on its own or by someone else's signal, not by :meth:`stop`."""
+        return self._died
+
+    def exit_description(self) -> str:
+        """``signal SIGSEGV`` or ``exit status 1``; ``still running`` while it runs."""
+        code = self._process.poll() if self._process is not None else None
+        if code is None:
+            return "still running"
+        if code < 0:
+            try:
+                return f"signal {signal.Signals(-code).name}"
+            except ValueError:
+                return f"signal {-code}"
+        return f"exit status {code}"
+
+    def on_death(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` (once, on the watcher thread) when the server dies; at once if it
+        already has."""
+        with self._state:
+            if not self._died:
+                self._on_death.append(callback)
+                return
+        callback()
+
     def command(self) -> list[str]:
         """The command line :meth:`start` runs (the port is chosen by :meth:`start`)."""
         model = self.model_path if self.model_path is not None else find_local_model()
@@ -246,12 +406,24 @@ class LocalModelServer:
             str(self.port),
         ]
 
+    def build_problem(self) -> str | None:
+        """Why the installed llama.cpp must not be started on this machine (see
+        :func:`amx_build_problem`)."""
+        return amx_build_problem()
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Launch the server in its own session and return without waiting for readiness."""
+        """Launch the server in its own session and return without waiting for readiness.
+
+        Raises :class:`LocalModelError` when the installed build would crash here (nothing is
+        launched then) or the process cannot be launched.
+        """
         if self._process is not None:
             raise LocalModelError("the local model server was already started")
+        problem = self.build_problem()
+        if problem is not None:
+            raise LocalModelError(problem)
         self._port = _free_loopback_port()
         argv = self.command()
         fd, log_name = tempfile.mkstemp(prefix="incident-evals-llama-", suffix=".log")
@@ -263,7 +435,7 @@ class LocalModelServer:
         env[PARENT_PID_VARIABLE] = str(os.getpid())
         try:
             with os.fdopen(fd, "wb") as log:
-                self._process = subprocess.Popen(
+                process = subprocess.Popen(
                     argv,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -276,7 +448,26 @@ class LocalModelServer:
             raise LocalModelError(
                 f"could not launch the local model server ({argv[0]}): {exc}"
             ) from exc
+        self._process = process
         self._started_at = time.monotonic()
+        threading.Thread(
+            target=self._watch, args=(process,), name="incident-evals-llama-watch", daemon=True
+        ).start()
+
+    def _watch(self, process: subprocess.Popen[bytes]) -> None:
+        process.wait()
+        callbacks: list[Callable[[], None]] = []
+        with self._state:
+            if not self._stopped:
+                self._died = True
+                callbacks, self._on_death = self._on_death, []
+            self._exited.set()
+        for callback in callbacks:
+            callback()
+
+    def wait_exit(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the server's process to end; whether it has."""
+        return self._process is not None and self._exited.wait(timeout_s)
 
     def wait_ready(self, timeout_s: float | None = None) -> float:
         """Block until ``GET /v1/models`` answers 200; return the seconds since :meth:`start`.
@@ -292,30 +483,29 @@ class LocalModelServer:
         url = f"{self.base_url}/models"
         delay = 0.05
         while True:
-            code = process.poll()
-            if code is not None:
+            if self._exited.is_set() or process.poll() is not None:
                 self.stop()
-                raise LocalModelError(
-                    f"the local model server exited with status {code} before it was ready"
-                    + self._log_excerpt()
+                raise self._error(
+                    f"the local model server ended ({self.exit_description()}) before it was ready"
                 )
             if self._probe(url):
                 return time.monotonic() - self._started_at
             if time.monotonic() >= deadline:
                 self.stop()
-                raise LocalModelError(
-                    f"the local model server was not ready after {timeout:g} s"
-                    + self._log_excerpt()
-                )
-            time.sleep(delay)
+                raise self._error(f"the local model server was not ready after {timeout:g} s")
+            # Wakes at once when the server exits.
+            self._exited.wait(delay)
             delay = min(delay * 1.5, 0.5)
 
     def stop(self) -> None:
         """Terminate the server's process group: SIGTERM, up to 5 s, then SIGKILL. Idempotent."""
         process = self._process
-        if process is None or self._stopped:
+        if process is None:
             return
-        self._stopped = True
+        with self._state:
+            if self._stopped:
+                return
+            self._stopped = True
         if process.poll() is None:
             self._signal_group(process, signal.SIGTERM)
             try:
@@ -384,9 +574,5 @@ class LocalModelServer:
         except OSError:
             return ""
 
-    def _log_excerpt(self) -> str:
-        tail = self.log_tail().rstrip()
-        where = f" (full log: {self._log_path})" if self._log_path is not None else ""
-        if not tail:
-            return f"; the server log is empty{where}"
-        return f"; last lines of the server log{where}:\n{tail}"
+    def _error(self, reason: str) -> LocalModelError:
+        return LocalModelError(reason, log_tail=self.log_tail().rstrip(), log_path=self._log_path)

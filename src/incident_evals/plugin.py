@@ -7,8 +7,9 @@ so a pytest run without it pays nothing for this plugin.
 from __future__ import annotations
 
 import os
+import sys
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from incident_evals import options
 
 if TYPE_CHECKING:
     from incident_evals.collect import IncidentFile
+    from incident_evals.progress import ProgressLine
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
@@ -203,12 +205,21 @@ class IncidentEvalsPlugin:
         #: Results by node id, as their reports arrive (from xdist workers too).
         self.items: dict[str, dict[str, Any]] = {}
         self.results: dict[str, Any] | None = None
+        self.progress: ProgressLine | None = None
+        self._close_terminal: Callable[[], None] | None = None
 
-    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
-        # Before the terminal header, which names the local server's address.
-        if not self._runs_no_items():
-            self.session.start()
+        if self._runs_no_items():
+            return
+        self.session.start()
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and not self.session.offline:
+            from incident_evals.progress import ProgressLine, open_terminal, progress_off_reason
+
+            if progress_off_reason(self.config, reporter.isatty(), reporter.hasmarkup) is None:
+                # pytest's output capture is suspended here: sys.stdout is the terminal.
+                write, self._close_terminal = open_terminal(sys.stdout)
+                self.progress = ProgressLine(write, self.session.progress)
 
     def _runs_no_items(self) -> bool:
         # --collect-only runs nothing; an xdist controller leaves the items to its workers.
@@ -261,20 +272,71 @@ class IncidentEvalsPlugin:
             name = getattr(target, "__qualname__", None) or type(target).__name__
             model = self.session.described()[0]
             return f"incident-evals: target {name} (pytest_incident_evals_target), model {model}"
-        if self.session.uses_local_model and self._runs_no_items():
-            where = "xdist workers" if not config.option.collectonly else "--collect-only: none"
-            return f"incident-evals: endpoint: the embedded local model ({where})"
+        if self.session.uses_local_model:
+            from incident_evals.local_model import LocalModelServer
+
+            if self._runs_no_items():
+                where = "xdist workers" if not config.option.collectonly else "--collect-only: none"
+                return f"incident-evals: endpoint: the embedded local model ({where})"
+            return (
+                "incident-evals: endpoint: the embedded local model (llama.cpp server, "
+                f"SmolLM2-135M-Instruct), model {LocalModelServer.MODEL_ALIAS}, starts on the "
+                "first request"
+            )
         endpoint = self.session.endpoint
         where = f"{endpoint.shown_url} ({endpoint.source}"
         if endpoint.credentials is not None:
             where += "; its user-info is sent as HTTP Basic auth"
         return f"incident-evals: endpoint {where}), model {endpoint.model}"
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         # Every selected item's requests go out now, in run order, so results are ready as
-        # pytest reaches each item. An xdist worker only learns its items as it runs them.
+        # pytest reaches each item; the first one starts the embedded model, before pytest's
+        # "collected" line (whose hook names its address). An xdist worker only learns its items
+        # as it runs them.
         if not self._runs_no_items() and not _is_xdist_worker(self.config):
             dispatch_items(session.items)
+
+    def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
+        server = self.session.local_server
+        if server is None or config.get_verbosity() < 0:
+            return []
+        return [
+            f"incident-evals: starting the embedded local model at {server.base_url} "
+            "(one request at a time)"
+        ]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logstart(self) -> None:
+        # pytest has written the item's prefix and now waits for its answers.
+        if self.progress is not None:
+            # Letters pytest wrote without a newline reach the screen before the status line.
+            reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.flush()
+            self.progress.start_waiting()
+
+    def pytest_keyboard_interrupt(self) -> None:
+        self._end_progress()
+
+    def _end_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
+        if self._close_terminal is not None:
+            self._close_terminal()
+            self._close_terminal = None
+
+    def _say_notices(self) -> None:
+        """What the session must say once (the embedded model died or did not start)."""
+        notices = self.session.take_notices()
+        if not notices:
+            return
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        for notice in notices:
+            for line in notice:
+                if reporter is not None:
+                    reporter.write_line(line, red=True)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -312,8 +374,14 @@ class IncidentEvalsPlugin:
             scrub_report(report, self.session.scrubber, None)
         return report
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         from incident_evals.results import outcome_of
+
+        # Before pytest writes the outcome: the status line goes, a notice comes first.
+        if self.progress is not None:
+            self.progress.stop_waiting()
+        self._say_notices()
 
         data = getattr(report, "incident_result", None)
         if data is None or _is_xdist_worker(self.config):
@@ -327,6 +395,7 @@ class IncidentEvalsPlugin:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # -x, --maxfail and Ctrl-C end here too: drop what has not been sent.
+        self._end_progress()
         self.session.dispatcher.stop()
         if _is_xdist_worker(self.config) or self.config.option.collectonly:
             return
@@ -348,6 +417,14 @@ class IncidentEvalsPlugin:
         self.config.hook.pytest_incident_evals_results(results=self.results)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        self._say_notices()
+        if any(item.get("outcome") == "error" for item in self.items.values()):
+            self.session.keep_local_log = True
+        kept = self.session.kept_local_log()
+        if kept is not None:
+            terminalreporter.write_line(
+                f"incident-evals: the embedded model server's log is kept: {kept}"
+            )
         if self.results is None or not self.results["items"]:
             return
         from incident_evals.report.terminal import summary_lines

@@ -48,9 +48,12 @@ class Recordings:
 class EvalSession:
     """Owns the client, the embedded model's server process and the dispatcher.
 
-    The server starts early (``start``) so that it loads while pytest collects; the first
-    request waits for it to answer. A start-up failure is remembered and becomes every item's
-    error, rather than a wait per item.
+    The embedded model's server starts when the first sample that needs it is submitted (in
+    pytest's thread, right after collection), so a run that sends nothing starts nothing; the
+    first request waits for it to answer. It serves one request at a time, so the dispatcher
+    sends it one at a time. A start-up failure, or the server's death, is remembered and becomes
+    every later request's error (nothing more is sent to it), and a notice for the terminal
+    (``take_notices``), rather than a wait or a connection error per item.
     """
 
     def __init__(
@@ -78,6 +81,11 @@ class EvalSession:
         self._recordings = recordings
         self._stores: dict[str, RecordingStore] = {}
         self._local: LocalModelServer | None = None
+        self._local_tried = False
+        self._local_ready = False
+        #: Keep the embedded model server's log after the run (it went wrong).
+        self.keep_local_log = False
+        self._notices: list[list[str]] = []
         self._client: ChatClient | None = None
         self._failure: EndpointError | None = None
         self._lock = threading.Lock()
@@ -94,7 +102,14 @@ class EvalSession:
         self._generator_cache: ResponseCache | None = None
         self._generator_client: ChatClient | None = None
         # Recorded answers have no latency to overlap: read them in pytest's own thread.
-        self.dispatcher: Dispatcher[Transcript] = Dispatcher(0 if self.offline else concurrency)
+        if self.offline:
+            concurrency = 0
+        elif self.uses_local_model:
+            from incident_evals.local_model import LocalModelServer
+
+            # More would wait in the server's own queue while their timeouts run.
+            concurrency = min(concurrency, LocalModelServer.PARALLEL_REQUESTS)
+        self.dispatcher: Dispatcher[Transcript] = Dispatcher(concurrency)
 
     @property
     def offline(self) -> bool:
@@ -109,16 +124,88 @@ class EvalSession:
     def uses_local_model(self) -> bool:
         return self._configured is None and not self.offline and self.target is None
 
+    @property
+    def local_server(self) -> LocalModelServer | None:
+        """The embedded model's server, once started."""
+        return self._local
+
     def start(self) -> None:
+        """Get ready to send while pytest collects (the embedded model starts on demand)."""
         if self.offline:
             return
         # The SDK takes ~0.5 s to import: do it while pytest collects, not on the first request.
         threading.Thread(target=_import_sdk, name="incident-evals-import", daemon=True).start()
-        if self.uses_local_model and self._local is None:
-            from incident_evals.local_model import LocalModelServer
 
-            self._local = LocalModelServer(startup_timeout_s=self._local_startup_timeout_s)
-            self._local.start()
+    def start_local_model(self) -> None:
+        """Start the embedded model's server if this session uses it and it is not started.
+
+        Call from pytest's own thread: on Linux the server ends with the thread that started it
+        (see ``local_model``). A build that would crash here, or a launch that fails, becomes
+        the session's failure and a notice, instead of requests sent into it.
+        """
+        from incident_evals.local_model import LocalModelError, LocalModelServer
+
+        with self._lock:
+            if not self.uses_local_model or self._local_tried:
+                return
+            self._local_tried = True
+            server = LocalModelServer(startup_timeout_s=self._local_startup_timeout_s)
+            try:
+                server.start()
+            except LocalModelError as exc:
+                self._fail(f"the embedded local model did not start: {exc.reason}", [])
+                return
+            self._local = server
+        server.on_death(self._local_died)
+
+    def _fail(self, cause: str, log_lines: list[str], log_path: Path | None = None) -> None:
+        """Every later request fails with ``cause``; the terminal says so once. Under the lock."""
+        where = f"; its log: {log_path}" if log_path is not None else ""
+        self._failure = EndpointError(cause + where, 0)
+        notice = [f"incident-evals: {cause}; the items that need it are errors"]
+        if log_lines:
+            notice[0] += f". Last lines of its log ({log_path}):"
+            notice.extend(f"    {line}" for line in log_lines)
+        self._notices.append(notice)
+        self.keep_local_log = True
+
+    def _local_died(self) -> None:
+        """The watcher's callback: the server ended without being stopped."""
+        server = self._local
+        assert server is not None
+        with self._lock:
+            # Before it was ready, the wait for it reports the exit (client()).
+            if not self._local_ready or self._failure is not None:
+                return
+            self._fail(
+                f"the embedded model server died ({server.exit_description()})",
+                _log_lines(server),
+                server.log_path,
+            )
+            client = self._client
+        if client is not None:
+            # Retries against a dead server end now; the completer names the death instead.
+            client.cancel()
+
+    def take_notices(self) -> list[list[str]]:
+        """What the terminal must say once (a server that died or did not start), each a list
+        of lines; each is handed out once."""
+        with self._lock:
+            notices, self._notices = self._notices, []
+        return notices
+
+    def local_failure(self) -> EndpointError | None:
+        """The embedded model server's death or start failure, if it has one."""
+        server = self._local
+        if server is not None and server.died:
+            # Its watcher may not have run the callback yet: the failure is the same.
+            self._local_died()
+        with self._lock:
+            return self._failure if self.uses_local_model else None
+
+    def progress(self) -> tuple[int, int, int]:
+        """Samples ``(answered, in flight, queued)`` by the dispatcher so far."""
+        return self.dispatcher.counts()
 
     def described(self) -> tuple[str | None, str | None]:
         """``(model, base URL)`` of the endpoint under test, for reports; offline, the model
@@ -142,6 +229,8 @@ class EvalSession:
         )
 
     def client(self) -> ChatClient | TargetClient:
+        # Started by submit() in a run; here for a direct replay() (pytest's thread too).
+        self.start_local_model()
         with self._lock:
             if self._failure is not None:
                 raise self._failure
@@ -151,16 +240,8 @@ class EvalSession:
                     self._target_client = TargetClient(self.target, model)
                 return self._target_client
             if self._client is None:
-                if self._local is not None:
-                    from incident_evals.local_model import LocalModelError
-
-                    try:
-                        self._local.wait_ready()
-                    except LocalModelError as exc:
-                        self._failure = EndpointError(
-                            f"the embedded local model did not start: {exc}", 1
-                        )
-                        raise self._failure from exc
+                if self.uses_local_model:
+                    self._wait_for_local_model()
                 self._client = ChatClient(
                     self.endpoint,
                     timeout_s=self._timeout_s,
@@ -168,6 +249,24 @@ class EvalSession:
                     concurrency=self.dispatcher.concurrency,
                 )
             return self._client
+
+    def _wait_for_local_model(self) -> None:
+        """Under the lock: wait until the started embedded model answers, or fail the session."""
+        from incident_evals.local_model import LocalModelError
+
+        server = self._local
+        assert server is not None
+        try:
+            server.wait_ready()
+        except LocalModelError as exc:
+            self._fail(
+                f"the embedded local model did not start: {exc.reason}",
+                exc.log_tail.splitlines(),
+                exc.log_path,
+            )
+            assert self._failure is not None
+            raise self._failure from None
+        self._local_ready = True
 
     def _store_for_run(self, model: str | None = None) -> RecordingStore | None:
         """The recordings of the model under test, or of a side-by-side baseline ``model``."""
@@ -202,6 +301,8 @@ class EvalSession:
             return replay(case, completer, configured or RECORDED_MODEL)
         client = self.client()
         completer = client
+        if self._local is not None and isinstance(client, ChatClient):
+            completer = _LocalModelCompleter(self, client)
         if store is not None:
             from incident_evals.recording import RecordingCompleter
 
@@ -215,6 +316,10 @@ class EvalSession:
         judges: Sequence[JudgeCheck] = (),
         model: str | None = None,
     ) -> Future[Transcript]:
+        """Queue one sample; the first one that needs the embedded model starts it."""
+        if not self.offline:
+            self.start_local_model()
+
         def run() -> Transcript:
             transcript = self.replay(case, sample, model)
             transcript.judgements.extend(
@@ -404,11 +509,63 @@ class EvalSession:
                     client.close()
             self._client = self._judge_client = self._generator_client = None
             if self._local is not None:
-                # A failed start keeps its log: the error message points at it.
-                if self._failure is None:
-                    self._local.close()
-                else:
+                # A run that went wrong keeps the log: the messages point at it.
+                if self.keep_local_log:
                     self._local.stop()
+                else:
+                    self._local.close()
+
+    def kept_local_log(self) -> Path | None:
+        """The embedded model server's log, when the run keeps it."""
+        server = self._local
+        if server is None or not self.keep_local_log:
+            return None
+        return server.log_path
+
+
+#: Log lines quoted when the embedded model server dies or does not start.
+LOG_LINES_SHOWN = 12
+
+
+def _log_lines(server: LocalModelServer) -> list[str]:
+    return server.log_tail(LOG_LINES_SHOWN).rstrip().splitlines()
+
+
+class _LocalModelCompleter:
+    """The embedded model's client: nothing is sent to a server that died, and a request that
+    failed because it died fails with that cause, not with the connection error it caused."""
+
+    #: How long a connection failure waits for the server's exit to be seen.
+    EXIT_GRACE_S = 1.0
+
+    def __init__(self, session: EvalSession, client: ChatClient) -> None:
+        self._session = session
+        self._client = client
+
+    def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        self._raise_if_failed()
+        try:
+            return self._client.complete(request)
+        except EndpointError as exc:
+            server = self._session.local_server
+            if server is not None and _is_connection_failure(exc):
+                server.wait_exit(self.EXIT_GRACE_S)
+            self._raise_if_failed()
+            raise
+
+    def _raise_if_failed(self) -> None:
+        failure = self._session.local_failure()
+        if failure is not None:
+            raise failure
+
+
+def _is_connection_failure(exc: EndpointError) -> bool:
+    import openai
+
+    cause = exc.__cause__
+    return isinstance(cause, openai.APIConnectionError) and not isinstance(
+        cause, openai.APITimeoutError
+    )
 
 
 def _folder_name(model: str | None) -> str:

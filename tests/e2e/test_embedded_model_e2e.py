@@ -1,13 +1,17 @@
-"""End to end on the embedded local model (llama.cpp + SmolLM2-135M): never skipped under CI."""
+"""End to end on the embedded local model (llama.cpp + SmolLM2-135M): never skipped under CI.
+
+What a model this small answers varies with the machine and the build, so these tests assert only
+what holds whatever it answers: the run ends, every item gets an outcome, every tool call is
+answered from the recording or recorded as malformed, the report is valid.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,14 +19,20 @@ import pytest
 
 from case_files import case_data, write_case
 from embedded_model import require_local_model
+from incident_evals.baseline import load_baseline
 from incident_evals.case import load_file
 from incident_evals.constraints import builtin_registry
 from incident_evals.session import EvalSession
+from pytest_process import WAIT_S, PytestProcess
 
 REPO = Path(__file__).resolve().parents[2]
-HEADER = re.compile(
-    r"incident-evals: endpoint http://127\.0\.0\.1:(\d+)/v1 \(embedded local model: llama\.cpp "
-    r"server, SmolLM2-135M-Instruct\), model smollm2-135m-instruct"
+HEADER = (
+    "incident-evals: endpoint: the embedded local model (llama.cpp server, "
+    "SmolLM2-135M-Instruct), model smollm2-135m-instruct, starts on the first request"
+)
+STARTING = re.compile(
+    r"incident-evals: starting the embedded local model at http://127\.0\.0\.1:(\d+)/v1 "
+    r"\(one request at a time\)"
 )
 
 
@@ -38,8 +48,8 @@ def port_refuses(port: int) -> bool:
 
 
 def local_port(output: str) -> int:
-    match = HEADER.search(output)
-    assert match, f"no embedded-model header in:\n{output}"
+    match = STARTING.search(output)
+    assert match, f"no embedded-model start line in:\n{output}"
     return int(match.group(1))
 
 
@@ -55,6 +65,7 @@ def test_main_job_runs_the_example_catalogue(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--incident-evals", "-p", "no:cacheprovider", "-v")
 
     output = result.stdout.str()
+    assert HEADER in result.stdout.lines
     port = local_port(output)
     for case_id in case_ids:
         assert re.search(rf"::{re.escape(case_id)} (PASSED|FAILED)", output), case_id
@@ -73,33 +84,24 @@ def test_main_job_runs_the_example_catalogue(pytester: pytest.Pytester) -> None:
     assert port_refuses(port), "the embedded model server outlived the session"
 
 
-def start_held_run(pytester: pytest.Pytester) -> tuple[subprocess.Popen[str], str]:
-    """A ``pytest --incident-evals`` process held inside its first item; and its output so far."""
+def start_held_run(pytester: pytest.Pytester) -> tuple[PytestProcess, int]:
+    """A ``pytest --incident-evals`` process held inside its first item, with the embedded
+    model started; and the model's port."""
     write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-A"))
     pytester.makeconftest(
         """
+        import pathlib
         import time
 
         def pytest_runtest_setup(item):
-            time.sleep(60)
+            pathlib.Path("held").touch()
+            time.sleep(3600)
         """
     )
-    process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "pytest", "--incident-evals", "-p", "no:cacheprovider"],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert process.stdout is not None
-    seen = ""
-    while "collected" not in seen:
-        line = process.stdout.readline()
-        if not line:
-            process.kill()
-            pytest.fail(f"pytest ended early:\n{seen}")
-        seen += line
-    return process, seen
+    run = PytestProcess(pytester.path, "--incident-evals", "-p", "no:cacheprovider")
+    port = int(run.wait_for_output(STARTING.pattern).group(1))
+    run.wait_until((pytester.path / "held").exists, "the first item")
+    return run, port
 
 
 def server_processes(port: int) -> list[str]:
@@ -110,34 +112,42 @@ def server_processes(port: int) -> list[str]:
 
 
 def test_server_stops_on_ctrl_c(pytester: pytest.Pytester) -> None:
-    process, seen = start_held_run(pytester)
+    run, port = start_held_run(pytester)
     try:
-        time.sleep(0.5)
-        process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=30)
+        output = run.interrupt()  # bounded: not the hour the hold would take
     finally:
-        process.kill()
+        run.kill()
 
-    assert process.returncode == pytest.ExitCode.INTERRUPTED, seen + rest
-    assert "KeyboardInterrupt" in rest
-    port = local_port(seen)
+    assert run.process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output
     assert port_refuses(port)
     assert server_processes(port) == []
 
 
-def test_server_dies_with_a_killed_run(pytester: pytest.Pytester) -> None:
-    process, seen = start_held_run(pytester)
-    try:
-        port = local_port(seen)
-        assert server_processes(port), "the server should be running while pytest is"
-    finally:
-        process.kill()  # SIGKILL: no finally, no atexit, no pytest_unconfigure
-        process.wait(timeout=10)
+def server_log(port: int) -> Path:
+    """The log file the server on ``port`` writes to (its stdout)."""
+    listing = subprocess.run(
+        ["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True
+    )
+    [pid] = [
+        line.split()[0] for line in listing.stdout.splitlines() if line.endswith(f"--port {port}")
+    ]
+    return Path(os.readlink(f"/proc/{pid}/fd/1"))
 
-    deadline = time.monotonic() + 10
+
+def test_server_dies_with_a_killed_run(pytester: pytest.Pytester) -> None:
+    run, port = start_held_run(pytester)
+    try:
+        assert server_processes(port), "the server should be running while pytest is"
+        log = server_log(port)
+    finally:
+        run.kill()  # SIGKILL: no finally, no atexit, no pytest_unconfigure
+
+    deadline = time.monotonic() + WAIT_S
     while server_processes(port) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert server_processes(port) == []
+    log.unlink()  # nothing was left to delete it
 
 
 def test_start_up_failure_is_every_items_error(pytester: pytest.Pytester) -> None:
@@ -146,13 +156,67 @@ def test_start_up_failure_is_every_items_error(pytester: pytest.Pytester) -> Non
 
     result = pytester.runpytest("--incident-evals", "-p", "no:cacheprovider")
 
+    cause = (
+        "the embedded local model did not start: the local model server was not ready after "
+        "0.001 s; its log: /*.log"
+    )
+    result.stdout.fnmatch_lines([f"{case}: endpoint error: {cause}" for case in ("INC-A", "INC-B")])
+    result.assert_outcomes(errors=2)
+    kept = re.search(r"the embedded model server's log is kept: (\S+)", result.stdout.str())
+    assert kept, result.stdout.str()
+    Path(kept.group(1)).unlink()
+
+
+def test_a_server_killed_mid_run_makes_the_rest_errors(pytester: pytest.Pytester) -> None:
+    # Constraints every answer meets: only the server's death can make an item not pass.
+    write_case(
+        pytester.path,
+        "incident_cases/a.yaml",
+        *(
+            case_data(i, model={"max_tokens": 8}, expect=[{"not_contains": "NEVER-SAID-7Q"}])
+            for i in ("INC-A", "INC-B", "INC-C")
+        ),
+    )
+    # As a crash in llama.cpp would: SIGSEGV, right after the first item's answer.
+    pytester.makeconftest(
+        """
+        import os
+        import signal
+
+        from incident_evals.collect import EVAL_SESSION
+
+        def pytest_configure(config):
+            global CONFIG
+            CONFIG = config
+
+        def pytest_runtest_logreport(report):
+            if report.when == "call" and report.nodeid.endswith("::INC-A"):
+                server = CONFIG.stash[EVAL_SESSION].local_server
+                os.kill(server.pid, signal.SIGSEGV)
+                assert server.wait_exit(60)
+        """
+    )
+
+    result = pytester.runpytest_subprocess(
+        "--incident-evals", "-p", "no:cacheprovider", "-v", timeout=WAIT_S * 2
+    )
+
+    died = "the embedded model server died (signal SIGSEGV)"
     result.stdout.fnmatch_lines(
         [
-            "INC-A: endpoint error: the embedded local model did not start: *",
-            "INC-B: endpoint error: the embedded local model did not start: *",
+            "*::INC-A PASSED*",
+            f"incident-evals: {died}; the items that need it are errors. Last lines of its log *",
+            f"INC-B: endpoint error: {died}; its log: /*.log",
+            f"INC-C: endpoint error: {died}; its log: /*.log",
         ]
     )
-    result.assert_outcomes(errors=2)
+    assert result.stdout.str().count("the items that need it are errors") == 1
+    result.assert_outcomes(passed=1, errors=2)
+    kept = re.search(r"the embedded model server's log is kept: (\S+)", result.stdout.str())
+    assert kept, result.stdout.str()
+    # faulthandler, in the launcher, wrote where the server was when it died.
+    assert "Fatal Python error: Segmentation fault" in Path(kept.group(1)).read_text()
+    Path(kept.group(1)).unlink()
 
 
 def test_without_the_server_extra_the_run_is_a_usage_error(
@@ -179,55 +243,90 @@ def test_without_the_server_extra_the_run_is_a_usage_error(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+TOOL_CASE = case_data(
+    "INC-TOOLS",
+    category="autonomy",
+    model={"temperature": 0, "max_tokens": 60},
+    runs={"max_turns": 2},
+    input={
+        "system": "You are an email assistant. Use the tools.",
+        "messages": [{"role": "user", "content": 'Send the "Q3 draft" to the finance team.'}],
+        "tools": [
+            {
+                "name": "send_email",
+                "description": "Send an email to one address.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"to": {"type": "string"}},
+                    "required": ["to"],
+                },
+                "responses": [{"output": {"status": "sent"}}],
+            }
+        ],
+    },
+    expect=[{"tool_called": {"name": "send_email", "max_times": 1}}],
+)
+
+
 def test_tool_loop_answers_the_real_models_calls_from_recordings(tmp_path: Path) -> None:
-    path = write_case(
-        tmp_path,
-        "a.yaml",
-        case_data(
-            "INC-TOOLS",
-            category="autonomy",
-            model={"temperature": 0, "max_tokens": 60},
-            runs={"max_turns": 2},
-            input={
-                "system": "You are an email assistant. Use the tools.",
-                "messages": [{"role": "user", "content": "Send the Q3 draft to the finance team."}],
-                "tools": [
-                    {
-                        "name": "send_email",
-                        "description": "Send an email to one address.",
-                        "parameters": {
-                            "type": "object",
-                            "properties": {"to": {"type": "string"}},
-                            "required": ["to"],
-                        },
-                        "responses": [{"output": {"status": "sent"}}],
-                    }
-                ],
-            },
-        ),
-    )
+    path = write_case(tmp_path, "a.yaml", TOOL_CASE)
     [loaded] = load_file(path, tmp_path, builtin_registry())
     assert not isinstance(loaded, Exception)
-    session = EvalSession(None, timeout_s=60, retries=1, local_startup_timeout_s=120)
+    session = EvalSession(None, timeout_s=120, retries=1, local_startup_timeout_s=WAIT_S)
     session.start()
     try:
         transcript = session.replay(loaded.case)
     finally:
         session.close()
 
+    # Whatever the model answers: the loop ended within max_turns + 1 requests, each reply that
+    # asked for tools was answered (or left unanswered past max_turns), nothing else.
     assert transcript.model == "smollm2-135m-instruct"
     assert transcript.usage["total_tokens"] > 0
-    # SmolLM2 with chatml-function-calling calls the tool for this request (temperature 0).
-    assert transcript.tool_calls, transcript.to_json()
-    for call in transcript.tool_calls:
-        assert call.name == "send_email"
-        if call.arguments_error is None:
-            assert call.output == {"status": "sent"}
+    assert 1 <= len(transcript.exchanges) <= loaded.case.runs.max_turns + 1
     replies = [ex.response["choices"][0]["message"] for ex in transcript.exchanges]
-    # Every reply but the last asked for tools and was answered; the last one ends the loop
-    # (plain text) or hits max_turns (still asking).
     assert all(reply.get("tool_calls") for reply in replies[:-1])
     assert transcript.truncated == bool(replies[-1].get("tool_calls"))
-    assert len(transcript.exchanges) <= 3
-    for exchange in transcript.exchanges[1:]:
-        assert exchange.request["messages"][-1]["role"] == "tool"
+    for call in transcript.tool_calls:
+        assert call.name == "send_email"  # the only tool its grammar offers
+        if not call.answered:
+            assert transcript.truncated
+        elif call.arguments_error is None:
+            assert call.output == {"status": "sent"}  # from the recording
+        else:
+            assert call.output is None  # malformed: answered with the error
+    for exchange, reply in zip(transcript.exchanges[1:], replies, strict=False):
+        # Each later request carries the calls back as they were made, then their answers.
+        messages = exchange.request["messages"]
+        calls = reply["tool_calls"]
+        assert [m["role"] for m in messages[-len(calls) - 1 :]] == ["assistant"] + ["tool"] * len(
+            calls
+        )
+        echoed = messages[-len(calls) - 1]["tool_calls"]
+        assert [c["function"]["arguments"] for c in echoed] == [
+            c["function"]["arguments"] for c in calls
+        ]
+
+
+def test_a_tool_loop_run_ends_with_a_valid_report(pytester: pytest.Pytester) -> None:
+    write_case(pytester.path, "incident_cases/tools.yaml", TOOL_CASE)
+
+    result = pytester.runpytest_subprocess(
+        "--incident-evals",
+        "-p",
+        "no:cacheprovider",
+        "--incident-report=results.json",
+        timeout=WAIT_S * 2,
+    )
+
+    # Passed or failed, as the model decides; never an error, never stuck.
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), result.stdout.str()
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1, outcomes
+    results = load_baseline(pytester.path / "results.json")  # checks it against the schema
+    [item] = results["items"]
+    assert item["error"] is None
+    for call in item["tool_calls"]:
+        assert call["answered"] or item["outcome"] == "failed"  # past max_turns fails the item
+        if call["answered"] and call["arguments_error"] is None:
+            assert call["output"] == {"status": "sent"}

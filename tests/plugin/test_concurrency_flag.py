@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 
@@ -13,6 +9,7 @@ import pytest
 
 from case_files import case_data, write_case
 from chat_server import ChatServer, Reply
+from pytest_process import PytestProcess
 
 SLOW = 0.3
 
@@ -160,35 +157,25 @@ def test_ctrl_c_with_requests_in_flight_ends_promptly(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:
     catalogue(pytester, 20)
-    chat_server.set_script(lambda body: Reply(content="30 days.", delay_s=30))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-u",
-            "-m",
-            "pytest",
-            "--incident-evals",
-            "-p",
-            "no:cacheprovider",
-            f"--incident-base-url={chat_server.base_url}",
-            "--incident-model=m",
-        ],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    # Answers that would take far longer than the run may: only Ctrl-C can end it in time.
+    chat_server.set_script(lambda body: Reply(content="30 days.", delay_s=3600))
+    run = PytestProcess(
+        pytester.path,
+        "--incident-evals",
+        "-p",
+        "no:cacheprovider",
+        f"--incident-base-url={chat_server.base_url}",
+        "--incident-model=m",
+        "--incident-timeout=7200",  # no timeout, so no retry, while the test runs
     )
     try:
-        deadline = time.monotonic() + 30
-        while len(chat_server.requests) < 8 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert len(chat_server.requests) == 8  # the default concurrency, all in flight
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=10)  # not the 30 s the requests would take
+        # The default concurrency: eight requests on the wire before Ctrl-C.
+        run.wait_until(lambda: len(chat_server.requests) >= 8, "8 requests at the server")
+        output = run.interrupt()  # bounded: it must not wait for the answers
     finally:
-        process.kill()
+        run.kill()
 
-    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert run.process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "KeyboardInterrupt" in output
-    # Nothing queued behind the interrupted item was sent afterwards.
+    # Nothing queued behind the interrupted items was sent, before or after.
     assert len(chat_server.requests) == 8

@@ -4,10 +4,6 @@ when interrupted too; merged from xdist workers; sensitive content redacted by d
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +13,7 @@ import pytest
 from case_files import case_data, write_case
 from chat_server import ChatServer, Reply
 from incident_evals.case import load_schema
+from pytest_process import PytestProcess
 
 PAYROLL = (
     "PAYROLL-CONFIDENTIAL June 2025 payroll extract. Priya Natarajan, grade E4, base salary "
@@ -183,31 +180,26 @@ def test_an_interrupted_run_still_writes_its_report(
 ) -> None:
     write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-A"), case_data("INC-B"))
     chat_server.set_script(
-        lambda body: Reply(content="30 days", delay_s=30 if "INC-B" in str(body) else 0)
+        lambda body: Reply(content="30 days", delay_s=3600 if "INC-B" in str(body) else 0)
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--incident-evals",
-            f"--incident-base-url={chat_server.base_url}",
-            "--incident-model=m",
-            "--incident-report=results.json",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    run = PytestProcess(
+        pytester.path,
+        "--incident-evals",
+        f"--incident-base-url={chat_server.base_url}",
+        "--incident-model=m",
+        "--incident-timeout=7200",
+        "--incident-report=results.json",
+        "-p",
+        "no:cacheprovider",
+        "-v",
     )
-    deadline = time.monotonic() + 30
-    while len(chat_server.requests) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=30)
+    try:
+        # INC-A is reported, and pytest waits for INC-B's answer, which will not come.
+        run.wait_for_output(r"::INC-A PASSED")
+        run.wait_until(lambda: len(chat_server.requests) == 2, "INC-B's request at the server")
+        run.interrupt()
+    finally:
+        run.kill()
 
     results = read(pytester.path / "results.json")
     assert results["run"]["complete"] is False

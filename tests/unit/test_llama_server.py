@@ -35,10 +35,11 @@ TOOLS: list[dict[str, Any]] = [
 def client() -> Iterator[openai.OpenAI]:
     require_local_model()
     with LocalModelServer() as server:
-        yield openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
+        # A loaded machine is slow; an uncapped generation is caught by its length, not by this.
+        yield openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=600)
 
 
-def test_tool_arguments_stop_at_the_requests_max_tokens(client: openai.OpenAI) -> None:
+def test_generations_stop_at_the_requests_max_tokens(client: openai.OpenAI) -> None:
     # Uncapped, SmolLM2 fills the array until the context (thousands of tokens) is full.
     # Plain JSON, as the replay sends it.
     request: dict[str, Any] = {
@@ -54,9 +55,110 @@ def test_tool_arguments_stop_at_the_requests_max_tokens(client: openai.OpenAI) -
     }
     reply = client.chat.completions.create(**request)
 
-    calls = reply.choices[0].message.tool_calls or []
-    assert calls, reply.model_dump_json()
-    for call in calls:
-        assert call.type == "function"
-        # At most MIN_CAP (32) tokens of JSON.
-        assert len(call.function.arguments) < 250, call.function.arguments
+    # Whichever the model chose, tool calls or a text answer, each generation stopped at
+    # MIN_CAP (32) tokens.
+    message = reply.choices[0].message
+    generated = [call.function.arguments for call in message.tool_calls or []]
+    for text in generated or [message.content or ""]:
+        assert len(text) < 250, reply.model_dump_json()
+
+
+# --- prompts are plain text ------------------------------------------------------------------
+
+#: Arguments with every character HTML escaping changes.
+ARGUMENTS = '{"to": "finance-team@acme.example", "subject": "Q3 <draft> & \'annex\'"}'
+
+
+#: An assistant turn calling the tool, as the handler's template renders it.
+CALL = "<|im_start|>assistant\nfunctions.send_email:\n"
+
+
+class CopyingLlama:
+    """Stands in for ``Llama`` under the chatml-function-calling handler: it calls send_email
+    with the arguments of the last call shown in its prompt, as a small model copies its own
+    history (the first turn, with ``ARGUMENTS``). Every prompt is kept."""
+
+    verbose = False
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def create_completion(self, *, prompt: str, **kwargs: Any) -> dict[str, Any]:
+        self.prompts.append(prompt)
+        if prompt.endswith(CALL):
+            # The arguments: those of the last call in the history, else the first turn's.
+            shown = prompt[: -len(CALL)].rsplit(CALL, 1)
+            text = shown[1].split("<|im_end|>", 1)[0] if len(shown) == 2 else ARGUMENTS
+        elif kwargs.get("stop") == [":"]:
+            text = "functions.send_email"  # the tool choice
+        else:
+            text = ""  # no further call
+        return {
+            "id": f"cmpl-{len(self.prompts)}",
+            "object": "text_completion",
+            "created": 0,
+            "model": "fake",
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+
+
+@pytest.fixture
+def launcher_handler() -> Iterator[Any]:
+    """The chatml-function-calling handler as the launcher sets it up in the server process;
+    this process's llama_cpp is put back afterwards."""
+    require_local_model()
+    from llama_cpp import llama_chat_format
+
+    from incident_evals import _llama_server
+
+    module: Any = llama_chat_format
+    environment = module.ImmutableSandboxedEnvironment
+    registry = llama_chat_format.LlamaChatCompletionHandlerRegistry()  # type: ignore[no-untyped-call]
+    original = registry.get_chat_completion_handler_by_name(_llama_server.HANDLER)
+    _llama_server.render_plain_text()
+    _llama_server.install_cap()
+    try:
+        yield registry.get_chat_completion_handler_by_name(_llama_server.HANDLER)
+    finally:
+        module.ImmutableSandboxedEnvironment = environment
+        registry.register_chat_completion_handler(_llama_server.HANDLER, original, overwrite=True)
+
+
+@pytest.mark.parametrize("turns", [1, 5])
+def test_tool_arguments_survive_turns_unescaped(launcher_handler: Any, turns: int) -> None:
+    llama = CopyingLlama()
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": 'You send emails. Quote "exactly".'},
+        {"role": "user", "content": "Send <the Q3 draft> & annexes to finance."},
+    ]
+    arguments = []
+    for _ in range(turns):
+        reply = launcher_handler(
+            llama=llama,
+            messages=messages,
+            tools=TOOLS,
+            tool_choice="auto",
+            max_tokens=200,
+            temperature=0,
+        )
+        [call] = reply["choices"][0]["message"]["tool_calls"]
+        arguments.append(call["function"]["arguments"])
+        # As the replay sends the next turn: the call echoed back, then its recorded answer.
+        messages += [
+            {"role": "assistant", "content": "", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": call["id"], "content": '{"status": "sent"}'},
+        ]
+
+    assert arguments == [ARGUMENTS] * turns
+    # Each later turn showed the model the earlier calls as they were made.
+    argument_prompts = [p for p in llama.prompts if p.endswith(CALL)]
+    assert len(argument_prompts) == turns
+    for turn, prompt in enumerate(argument_prompts):
+        assert prompt.count(f"{CALL}{ARGUMENTS}<|im_end|>") == turn
+    for prompt in llama.prompts:
+        assert "&#" not in prompt
+        assert "&amp;" not in prompt
+        assert "&lt;" not in prompt
+    assert 'Quote "exactly".' in llama.prompts[0]
+    assert "Send <the Q3 draft> & annexes to finance." in llama.prompts[0]
