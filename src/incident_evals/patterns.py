@@ -80,6 +80,11 @@ class PatternError(ValueError):
         self.message = message
         self.position = position
 
+    def describe(self, pattern: str) -> str:
+        """The one wording of a refused pattern, for every place that loads one."""
+        where = "" if self.position is None else f" at position {self.position}"
+        return f"invalid regular expression /{shown(pattern)}/: {self.message}{where}"
+
 
 class PatternTimeout(UndecidedError):
     """A search that ran out of time: the text neither matches nor fails to match."""

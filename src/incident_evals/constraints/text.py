@@ -42,7 +42,7 @@ from incident_evals.constraints import (
     quote,
 )
 from incident_evals.constraints.normalize import NormalizedText, fold_pattern, normalize, verbatim
-from incident_evals.patterns import BoundedPattern, PatternError, compile_pattern, shown
+from incident_evals.patterns import BoundedPattern, PatternError, compile_pattern
 from incident_evals.schema_refs import no_fetch_registry, reference_error
 
 if TYPE_CHECKING:
@@ -218,9 +218,8 @@ def _compile(pattern: str, *, ignore_case: bool = False) -> BoundedPattern:
     try:
         return compile_pattern(pattern, ignore_case=ignore_case)
     except PatternError as error:
-        where = "" if error.position is None else f" at position {error.position}"
         raise ConstraintArgumentError(
-            f"invalid regular expression /{shown(pattern)}/: {error.message}{where}",
+            error.describe(pattern),
             field="pattern",
         ) from None
 

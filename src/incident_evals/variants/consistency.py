@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from incident_evals.constraints import Verdict, quote
 from incident_evals.constraints.normalize import normalize
-from incident_evals.patterns import PatternError, compile_pattern, shown
+from incident_evals.patterns import PatternError, compile_pattern
 from incident_evals.variants import VariantError
 
 if TYPE_CHECKING:
@@ -71,9 +71,8 @@ def check_decision(options: Mapping[str, Any]) -> None:
     try:
         compile_pattern(pattern, ignore_case=True)
     except PatternError as error:
-        where = "" if error.position is None else f" at position {error.position}"
         raise VariantError(
-            f"invalid regular expression /{shown(pattern)}/: {error.message}{where}",
+            error.describe(pattern),
             field="decision",
         ) from None
 
