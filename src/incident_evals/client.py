@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     import openai
     from tenacity import RetryCallState
@@ -139,13 +139,13 @@ def one_line(text: str, limit: int = 200) -> str:
 ERROR_MESSAGE_LIMIT = 400
 
 
-def describe_error(exc: BaseException) -> str:
+def describe_error(exc: BaseException, sent: Sequence[str] = ()) -> str:
     """One line naming the status, the message and the request id where the endpoint gave them.
 
     Scrubbed of the credentials the request carried and of any credential-looking value (an
     endpoint may echo the request's headers), then clipped to :data:`ERROR_MESSAGE_LIMIT`.
     """
-    return _scrubbed(exc, _described(exc))
+    return _scrubbed(exc, _described(exc), sent)
 
 
 def _described(exc: BaseException) -> str:
@@ -175,19 +175,27 @@ def _described(exc: BaseException) -> str:
     return one_line(f"{type(exc).__name__}: {exc}")
 
 
-def _scrubbed(exc: BaseException, text: str) -> str:
+def _scrubbed(exc: BaseException, text: str, sent: Sequence[str]) -> str:
+    """``text`` without the credential values the request carried: those the caller says it
+    sent (some SDK versions add the key only as the request leaves, so the request kept on the
+    exception lacks it) and those found in the request's headers."""
     from incident_evals.secrets import CREDENTIALS, Scrubber, clip
 
-    sent: list[tuple[str, str]] = []
+    values = list(sent)
     request = getattr(exc, "request", None)
     headers = getattr(request, "headers", None)
     if headers is not None:
         for name in ("authorization", "proxy-authorization", "api-key", "x-api-key"):
             value = headers.get(name)
             if value:
-                sent.append((value, CREDENTIALS))
-                sent.append((value.partition(" ")[2], CREDENTIALS))
-    flat = " ".join(Scrubber(sent).text(text).split())
+                values.append(value)
+    known = [
+        (secret, CREDENTIALS)
+        for value in values
+        for secret in (value, value.partition(" ")[2])
+        if secret
+    ]
+    flat = " ".join(Scrubber(known).text(text).split())
     return clip(flat, ERROR_MESSAGE_LIMIT)
 
 
@@ -406,14 +414,19 @@ class ChatClient:
         self._backoff_max_s = backoff_max_s
         http = _http_module()
         headers = None
+        secret_key = os.environ.get(endpoint.api_key_env)
+        api_key = secret_key or PLACEHOLDER_API_KEY
+        #: Every credential value this client sends, scrubbed from what an endpoint echoes.
+        self._sent: tuple[str, ...] = (f"Bearer {secret_key}",) if secret_key else ()
         if endpoint.credentials is not None:
             from incident_evals.secrets import basic_auth
 
             # What HTTP clients do with user-info in a URL, without the URL carrying it.
             headers = {"Authorization": basic_auth(*endpoint.credentials)}
+            self._sent += (headers["Authorization"],)
         self._sdk = openai.OpenAI(
             base_url=endpoint.base_url,
-            api_key=os.environ.get(endpoint.api_key_env) or PLACEHOLDER_API_KEY,
+            api_key=api_key,
             timeout=timeout_s,
             max_retries=0,
             # Uncompressed, so the size of an answer is what arrives (a small compressed body
@@ -501,7 +514,7 @@ class ChatClient:
                 exc,
                 openai.OpenAIError | _AnswerTooLarge | _AnswerTooSlow | http.HTTPError,
             ):
-                raise EndpointError(describe_error(exc), attempts) from exc
+                raise EndpointError(describe_error(exc, self._sent), attempts) from exc
             raise
         return load_answer(body, self.source), latency
 

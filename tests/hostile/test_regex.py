@@ -178,8 +178,11 @@ def test_a_pattern_that_backtracks_on_the_recording_is_one_validate_error(
 
 # --- patterns too big to compile safely ------------------------------------------------------
 
-#: 100,000 characters: twenty thousand digits in a row.
-HUGE = "[0-9]" * 20_000
+#: Patterns of twenty thousand and of a thousand digits in a row.
+#: Within the case schema's 10,000 characters for any text, beyond the 1,000 of a pattern.
+HUGE = "[0-9]" * 1_000
+#: Beyond the schema's limit for any text: refused before it is read as a pattern.
+HUNDRED_KB = "[0-9]" * 20_000
 
 
 @dataclass(frozen=True)
@@ -192,9 +195,13 @@ TOO_BIG = [
     pytest.param(
         TooBig(
             HUGE,
-            "invalid regular expression /" + HUGE[:80] + "…/: the pattern is 100,000 "
+            "invalid regular expression /" + HUGE[:80] + "…/: the pattern is 5,000 "
             "characters long; at most 1,000 are allowed",
         ),
+        id="5-kb-pattern",
+    ),
+    pytest.param(
+        TooBig(HUNDRED_KB, "is 100,000 characters long, more than the limit of 10,000"),
         id="100-kb-pattern",
     ),
     pytest.param(
@@ -316,9 +323,9 @@ def test_a_decision_pattern_that_times_out_is_a_consistency_error(
         ),
         pytest.param(
             HUGE,
-            "invalid regular expression /" + HUGE[:80] + "…/: the pattern is 100,000 "
+            "invalid regular expression /" + HUGE[:80] + "…/: the pattern is 5,000 "
             "characters long; at most 1,000 are allowed",
-            id="100-kb",
+            id="5-kb",
         ),
     ],
 )
