@@ -178,7 +178,6 @@ def test_a_pattern_that_backtracks_on_the_recording_is_one_validate_error(
 
 # --- patterns too big to compile safely ------------------------------------------------------
 
-#: Patterns of twenty thousand and of a thousand digits in a row.
 #: Within the case schema's 10,000 characters for any text, beyond the 1,000 of a pattern.
 HUGE = "[0-9]" * 1_000
 #: Beyond the schema's limit for any text: refused before it is read as a pattern.
