@@ -1207,6 +1207,16 @@ MAX_VARIANT_COUNT = 50
 RESERVED_VARIANT_NAMES = frozenset({"original", "recorded", "consistency"})
 
 
+def _project_code_error(
+    path: Path, line: int, doing: str, error: BaseException, where: tuple[str | int, ...]
+) -> CaseError:
+    """What project code (a constraint's build, a generator's check) raised while a case
+    loaded, as that case's one line rather than a traceback."""
+    from incident_evals.constraints.custom import describe_exception
+
+    return CaseError(path, line, f"{doing} raised {describe_exception(error)}", format_field(where))
+
+
 def _build_variants(
     data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
 ) -> VariantsSpec:
@@ -1302,15 +1312,9 @@ def _bind_constraints(
         except (CaseError, KeyboardInterrupt):
             raise
         except BaseException as exc:
-            # A project's build function is code we do not control (it may even call
-            # sys.exit()): one line, not a traceback.
-            from incident_evals.constraints.custom import describe_exception
-
-            raise CaseError(
-                case.path,
-                spec.line,
-                f"building the constraint raised {describe_exception(exc)}",
-                format_field(where),
+            # A project's build function may even call sys.exit().
+            raise _project_code_error(
+                case.path, spec.line, "building the constraint", exc, where
             ) from None
         bound.append(BoundConstraint(spec.name, spec.argument, spec.line, check))
     return tuple(bound)
@@ -1554,14 +1558,8 @@ def _check_generators(case: IncidentCase, registry: VariantRegistry) -> None:
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:
-                # A project generator's check: whatever it raises is this case's one line.
-                from incident_evals.constraints.custom import describe_exception
-
-                raise CaseError(
-                    case.path,
-                    spec.line,
-                    f"checking the generator's options raised {describe_exception(exc)}",
-                    format_field(where),
+                raise _project_code_error(
+                    case.path, spec.line, "checking the generator's options", exc, where
                 ) from None
     for index, variant in enumerate(case.variants.cases):
         taken = variant.name.rpartition("-")
