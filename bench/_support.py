@@ -55,6 +55,8 @@ class Run:
     #: Peak resident set size of the pytest process, in MiB.
     peak_rss_mib: float
     tail: str
+    #: Everything it printed (stdout and stderr together).
+    output: str = ""
 
 
 def run_pytest(cwd: Path, *args: str) -> Run:
@@ -85,7 +87,7 @@ def run_process(cwd: Path, *argv: str | Path) -> Run:
     process.returncode = os.waitstatus_to_exitcode(status)
     tail = output.strip().splitlines()[-1] if output.strip() else ""
     # ru_maxrss is in KiB on Linux.
-    return Run(wall, process.returncode, started_at, usage.ru_maxrss / 1024, tail)
+    return Run(wall, process.returncode, started_at, usage.ru_maxrss / 1024, tail, output)
 
 
 def console_script(name: str) -> Path:

@@ -14,18 +14,14 @@ Run it with ``PYTHONPATH`` pointing at another checkout's ``src`` to measure tha
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from _support import REPO
+from _support import REPO, Run, run_process
 
 MINIMAL = """\
 id: INC-MIN
@@ -103,29 +99,10 @@ def _size(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-@dataclass(frozen=True)
-class Run:
-    wall_s: float
-    #: Peak resident set size of the process, in MiB (from wait4).
-    peak_rss_mib: float
-    output: str
-
-
 def _validate(project: Path) -> Run:
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "incident_evals", "validate", "incident_cases"],
-        cwd=project,
-        env=dict(os.environ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    return run_process(
+        project, sys.executable, "-m", "incident_evals", "validate", "incident_cases"
     )
-    assert process.stdout is not None
-    output = process.stdout.read()
-    _, _, usage = os.wait4(process.pid, 0)
-    # ru_maxrss is in KiB on Linux.
-    return Run(time.perf_counter() - started, usage.ru_maxrss / 1024, output)
 
 
 def main() -> None:
