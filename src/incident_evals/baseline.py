@@ -304,8 +304,10 @@ def load_baseline(path: Path) -> dict[str, Any]:
 
     from incident_evals.case import load_schema
     from incident_evals.schema_errors import results_error
+    from incident_evals.schema_refs import no_fetch_registry
 
-    error = results_error(Draft202012Validator(load_schema("results")).iter_errors(document))
+    validator = Draft202012Validator(load_schema("results"), registry=no_fetch_registry())
+    error = results_error(validator.iter_errors(document))
     if error is not None:
         raise BaselineError(f"{path}: {error}")
     seen: dict[tuple[str, str], int] = {}
