@@ -264,54 +264,6 @@ class BaselineError(Exception):
     """A baseline file that cannot be used, as one line naming the file and what is wrong."""
 
 
-_JSON_TYPE_NAMES = {
-    dict: "object",
-    list: "array",
-    str: "string",
-    bool: "boolean",
-    int: "integer",
-    float: "number",
-    type(None): "null",
-}
-
-
-def _explained(error: Any) -> Any:
-    """The error that says what to fix: inside a ``oneOf``, the branch the file meant."""
-    from jsonschema.exceptions import best_match
-
-    while error.validator == "oneOf" and error.context:
-        # A type mismatch at this level only says the file meant another branch.
-        others = [
-            e
-            for e in error.context
-            if not (e.validator == "type" and e.absolute_path == error.absolute_path)
-        ]
-        if not others:
-            break
-        error = best_match(others)
-    return error
-
-
-def _schema_message(error: Any) -> str:
-    if error.validator == "oneOf" and error.context:
-        # Every branch rejected the value by its type: name the types, not "any of the schemas".
-        wanted = [t for branch in error.validator_value for t in _types(branch.get("type"))]
-        return f"expected {' or '.join(wanted)}, got {_type_name(error.instance)}"
-    if error.validator == "type":
-        # jsonschema quotes the whole offending value, which for an object is the rest of the file.
-        wanted = _types(error.validator_value)
-        return f"expected {' or '.join(wanted)}, got {_type_name(error.instance)}"
-    return str(error.message)
-
-
-def _types(value: Any) -> list[str]:
-    return [str(t) for t in value] if isinstance(value, list) else [str(value)] if value else []
-
-
-def _type_name(value: Any) -> str:
-    return _JSON_TYPE_NAMES.get(type(value), type(value).__name__)
-
-
 def load_baseline(path: Path) -> dict[str, Any]:
     """Read the results JSON at ``path`` to use as a baseline.
 
@@ -349,14 +301,15 @@ def load_baseline(path: Path) -> dict[str, Any]:
                 "(this version of pytest-incident-evals reads schema_version 1)"
             )
     from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
 
     from incident_evals.case import load_schema
+    from incident_evals.schema_errors import results_error
+    from incident_evals.schema_refs import no_fetch_registry
 
-    error = best_match(Draft202012Validator(load_schema("results")).iter_errors(document))
+    validator = Draft202012Validator(load_schema("results"), registry=no_fetch_registry())
+    error = results_error(validator.iter_errors(document))
     if error is not None:
-        error = _explained(error)
-        raise BaselineError(f"{path}: {error.json_path}: {_schema_message(error)}")
+        raise BaselineError(f"{path}: {error}")
     seen: dict[tuple[str, str], int] = {}
     for position, item in enumerate(document["items"]):
         if item["passed_samples"] > item["samples"]:

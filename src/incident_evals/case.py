@@ -16,6 +16,7 @@ from incident_evals.constraints import (
     ConstraintArgumentError,
     ConstraintRegistry,
 )
+from incident_evals.schema_errors import case_error, most_specific
 
 if TYPE_CHECKING:
     from incident_evals.variants import VariantRegistry
@@ -615,100 +616,6 @@ def load_schema(name: str) -> dict[str, Any]:
     return schema
 
 
-_JSON_TYPES = {
-    bool: "boolean",
-    int: "integer",
-    float: "number",
-    str: "string",
-    list: "list",
-    dict: "mapping",
-    type(None): "null",
-}
-
-
-def _type_name(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), type(value).__name__)
-
-
-def _expected_types(errors: list[Any]) -> str:
-    names = {"array": "list", "object": "mapping"}
-    wanted: dict[str, None] = {}
-    for error in errors:
-        value = error.validator_value
-        for json_type in value if isinstance(value, list) else [value]:
-            wanted[names.get(json_type) or json_type] = None
-    return " or ".join(wanted)
-
-
-def _schema_error_text(error: Any) -> tuple[tuple[str | int, ...], str]:
-    """Where an error is (a JSON path, to the offending key where there is one) and what to say."""
-    if error.validator == "oneOf" and not error.context:
-        # Valid under several branches: e.g. both `content` and `content_file`.
-        names = [n for branch in error.validator_value for n in branch.get("required", ())]
-        if names:
-            return tuple(error.absolute_path), f"give only one of: {', '.join(names)}"
-    while error.validator in ("oneOf", "anyOf") and error.context:
-        level = error.absolute_path
-        branches = list(error.context)
-        # A type mismatch at this level only says the user meant another branch.
-        others = [e for e in branches if not (e.validator == "type" and e.absolute_path == level)]
-        if not others:
-            return tuple(level), _wrong_type(error.instance, _expected_types(branches))
-        if all(e.validator == "required" and e.absolute_path == level for e in others):
-            names = [n for e in others for n in e.validator_value if n not in error.instance]
-            return tuple(level), f"needs one of: {', '.join(dict.fromkeys(names))}"
-        error = _most_specific(others)
-    where = tuple(error.absolute_path)
-    if error.validator == "additionalProperties":
-        known = error.schema.get("properties", {})
-        unknown = sorted(key for key in error.instance if key not in known)
-        return (*where, unknown[0]), f"unknown field (known: {', '.join(sorted(known))})"
-    if error.validator == "required":
-        missing = next(name for name in error.validator_value if name not in error.instance)
-        return (*where, missing), "required field is missing"
-    if error.validator == "type":
-        return where, _wrong_type(error.instance, _expected_types([error]))
-    if error.validator == "minItems" and where == ("expect",):
-        # What `incident-evals new` leaves for the engineer to write.
-        return where, (
-            "is empty: add at least one constraint, what must never happen again "
-            "(see docs/constraints.md)"
-        )
-    if error.validator == "maxLength":
-        why = ""
-        if error.validator_value == MAX_SENSITIVE_TEXT and where[-1:] == ("content",):
-            why = " for a sensitive document (no_leak indexes every span of it)"
-        return where, (
-            f"is {len(error.instance):,} characters long, more than the limit of "
-            f"{error.validator_value:,}{why}"
-        )
-    if error.validator == "maxItems":
-        return where, (
-            f"has {len(error.instance):,} entries, more than the limit of {error.validator_value:,}"
-        )
-    if error.validator == "pattern" and "patternErrorMessage" in error.schema:
-        return where, f"{_shown(error.instance)} {error.schema['patternErrorMessage']}"
-    # jsonschema quotes the whole value: one long string would make the line as long.
-    message = str(error.message).replace(repr(error.instance), _shown(error.instance))
-    return where, message if len(message) <= 300 else message[:300] + "…"
-
-
-def _shown(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _wrong_type(instance: Any, expected: str) -> str:
-    hint = ""
-    if isinstance(instance, bool):
-        # YAML 1.1 reads unquoted yes/no/on/off/true/false as booleans.
-        hint = " (quote it if you meant the word)"
-    if instance is None:
-        # An empty value in YAML (`no_pii:` with nothing after it) reads as null.
-        return f"expected {expected}, got nothing (null)"
-    return f"expected {expected}, got {_type_name(instance)} {_shown(instance)}{hint}"
-
-
 #: ``$defs`` groups the compiled case check leaves out, to check each entry as it is used.
 _PARTS = ("constraints", "generators")
 
@@ -735,7 +642,8 @@ def _fast_check() -> Any:
     schema = copy.deepcopy(load_schema("case"))
     for group in _PARTS:
         schema["$defs"][group] = {name: {} for name in schema["$defs"][group]}
-    return _fastjsonschema().compile(schema, handlers=_no_fetch_handlers())
+    # use_default off: a check must not write the schema's defaults into the case it judges.
+    return _fastjsonschema().compile(schema, handlers=_no_fetch_handlers(), use_default=False)
 
 
 @functools.cache
@@ -743,7 +651,9 @@ def _fast_part(group: str, name: str) -> Any:
     import copy
 
     return _fastjsonschema().compile(
-        copy.deepcopy(load_schema("case")["$defs"][group][name]), handlers=_no_fetch_handlers()
+        copy.deepcopy(load_schema("case")["$defs"][group][name]),
+        handlers=_no_fetch_handlers(),
+        use_default=False,
     )
 
 
@@ -778,14 +688,23 @@ def _first_schema_error(data: Any) -> Any:
     check clears those in a tenth of that (SPEC §10 overhead), and jsonschema, still the judge,
     only runs on a case that check rejects.
     """
-    rejected = _fastjsonschema().JsonSchemaException
+    if _fast_valid(data):
+        return None
+    return most_specific(_validator().iter_errors(data))
+
+
+def _fast_valid(data: Any) -> bool:
+    """fastjsonschema's verdict on a case: equal to jsonschema's on the shipped schema.
+
+    tests/unit/test_schema_differential.py holds the two to that on thousands of cases.
+    """
     try:
         _fast_check()(data)
         for group, name, value in _parts(data):
             _fast_part(group, name)(value)
-    except rejected:
-        return _most_specific(_validator().iter_errors(data))
-    return None
+    except _fastjsonschema().JsonSchemaException:
+        return False
+    return True
 
 
 def _object_parts(schema: Any) -> list[dict[str, Any]]:
@@ -899,11 +818,6 @@ def _misplaced_key(data: Any) -> tuple[tuple[str | int, ...], str, str] | None:
         return None
 
     return visit(data, _inlined_schema(), (), None)
-
-
-def _most_specific(errors: Any) -> Any:
-    """The error that tells the user most: the deepest one."""
-    return min(errors, key=lambda error: -len(error.absolute_path), default=None)
 
 
 def _read_content_file(
@@ -1294,9 +1208,9 @@ def _bind_constraints(
             error = None
             if spec.name not in _schema_constraint_names():
                 validator = registry.argument_validator(spec.name)
-                error = _most_specific(validator.iter_errors(spec.argument))
+                error = most_specific(validator.iter_errors(spec.argument))
             if error is not None:
-                sub, message = _schema_error_text(error)
+                sub, message = case_error(error, MAX_SENSITIVE_TEXT)
                 raise CaseError(
                     case.path, lines.of((*where, *sub)), message, format_field((*where, *sub))
                 )
@@ -1451,7 +1365,7 @@ def _load_document(
         if misplaced is not None:
             at, key, message = misplaced
             raise CaseError(path, lines.of((*at, key)), message, format_field(at))
-        where, message = _schema_error_text(error)
+        where, message = case_error(error, MAX_SENSITIVE_TEXT)
         raise CaseError(path, lines.of(where), message, format_field(where))
     case_id = data["id"]
     if case_id in seen_ids:
@@ -1534,7 +1448,7 @@ def _check_generators(case: IncidentCase, registry: VariantRegistry) -> None:
 
             # `count` is the core's: a project schema describes only its own options.
             validator = Draft202012Validator(generator.options_schema, registry=no_fetch_registry())
-            error = _most_specific(validator.iter_errors(spec.options))
+            error = most_specific(validator.iter_errors(spec.options))
             if error is None and not (
                 isinstance(spec.count, int)
                 and not isinstance(spec.count, bool)
@@ -1547,7 +1461,7 @@ def _check_generators(case: IncidentCase, registry: VariantRegistry) -> None:
                     format_field((*where, "count")),
                 )
             if error is not None:
-                sub, message = _schema_error_text(error)
+                sub, message = case_error(error, MAX_SENSITIVE_TEXT)
                 raise CaseError(case.path, spec.line, message, format_field((*where, *sub)))
         if generator.check is not None:
             try:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from incident_evals.json_types import a_json_type
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -258,7 +260,7 @@ def load_answer(body: bytes | str, source: str = "the endpoint") -> dict[str, An
         raise MalformedAnswer(f"{prefix} is not JSON: {quote_fragment(text)}") from None
     if not isinstance(value, dict):
         raise MalformedAnswer(
-            f"{prefix} is {json_type(value)}, expected an object: {quote_fragment(text)}"
+            f"{prefix} is {a_json_type(value)}, expected an object: {quote_fragment(text)}"
         )
     if nested_deeper_than(value, MAX_ANSWER_DEPTH):
         raise MalformedAnswer(f"{prefix} is nested deeper than {MAX_ANSWER_DEPTH} levels")
@@ -267,23 +269,6 @@ def load_answer(body: bytes | str, source: str = "the endpoint") -> dict[str, An
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
-
-
-def json_type(value: Any) -> str:
-    """A value's JSON type with its article, for messages ("an object", not "a dict")."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return f"a {type(value).__name__}"
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:

@@ -27,6 +27,7 @@ import yaml
 
 from incident_evals import placeholders
 from incident_evals.case import CATEGORIES, DEFAULT_DOCUMENT_TEMPLATE, SEVERITIES
+from incident_evals.json_types import a_json_type
 from incident_evals.replay import REQUEST_PARAMS
 
 if TYPE_CHECKING:
@@ -102,20 +103,6 @@ class Capture:
 # Reading captured exchanges
 # --------------------------------------------------------------------------------------------
 
-_JSON_TYPES = {
-    dict: "an object",
-    list: "an array",
-    str: "a string",
-    int: "a number",
-    float: "a number",
-    bool: "true/false",
-    type(None): "null",
-}
-
-
-def _json_type(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), type(value).__name__)
-
 
 def _decode(path: Path, shown: str) -> str:
     try:
@@ -184,7 +171,7 @@ def read_openai(path_text: str, index: int | None) -> tuple[dict[str, Any], dict
     if not isinstance(record, dict):
         raise IntakeError(
             f'{where}: expected a JSON object {{"request": ..., "response": ...}}, '
-            f"got {_json_type(record)}"
+            f"got {a_json_type(record)}"
         )
     return (*_exchange(record, where), where)
 
@@ -203,7 +190,7 @@ def _exchange(record: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[
         if value is None:
             raise IntakeError(f'{where}: no "{name}": expected {{"request": ..., "response": ...}}')
         if not isinstance(value, dict):
-            raise IntakeError(f'{where}: "{name}" is {_json_type(value)}, not an object')
+            raise IntakeError(f'{where}: "{name}" is {a_json_type(value)}, not an object')
     assert isinstance(request, dict)
     assert isinstance(response, dict)
     messages = request.get("messages")
@@ -280,7 +267,7 @@ def read_recording(
                 f"{where}:{exc.lineno}: not JSON ({exc.msg}, column {exc.colno})"
             ) from None
         if not isinstance(record, dict):
-            raise IntakeError(f"{where}: not a recording: it holds {_json_type(record)}")
+            raise IntakeError(f"{where}: not a recording: it holds {a_json_type(record)}")
         request, response = _exchange(record, where)
         if record.get("sample", 0) == 0:
             records.append(_Recorded(path, request, response))
@@ -391,7 +378,7 @@ def _text(value: Any, field: str, where: str, notes: list[str]) -> Any:
     for number, part in enumerate(value):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind != "text" or not isinstance(part.get("text"), str):
-            shown = f"a part of type {kind!r}" if isinstance(kind, str) else _json_type(part)
+            shown = f"a part of type {kind!r}" if isinstance(kind, str) else a_json_type(part)
             raise IntakeError(
                 f"{where}: {field}[{number}]: {shown} cannot be kept: a case message holds text"
             )
@@ -404,7 +391,7 @@ def _text(value: Any, field: str, where: str, notes: list[str]) -> Any:
 def _message(raw: Any, number: int, where: str, notes: list[str]) -> dict[str, Any]:
     at = f"request.messages[{number}]"
     if not isinstance(raw, dict):
-        raise IntakeError(f"{where}: {at} is {_json_type(raw)}, not a message object")
+        raise IntakeError(f"{where}: {at} is {a_json_type(raw)}, not a message object")
     role = raw.get("role")
     if role not in ROLES:
         raise IntakeError(f"{where}: {at}: role {role!r} is not one of {', '.join(ROLES)}")

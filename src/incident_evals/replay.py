@@ -20,11 +20,11 @@ from incident_evals.case import DEFAULT_DOCUMENT_TEMPLATE, CaseInput, IncidentCa
 from incident_evals.client import (
     MAX_ANSWER_DEPTH,
     MalformedAnswer,
-    json_type,
     nested_deeper_than,
     one_line,
     quote_fragment,
 )
+from incident_evals.json_types import a_json_type
 from incident_evals.transcript import Exchange, ToolCall, Transcript
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def read_answer(response: Any, source: str = "the endpoint") -> Answer:
         return MalformedAnswer(f"malformed answer from {source}: {problem}")
 
     def wrong(path: str, value: Any, expected: str) -> MalformedAnswer:
-        return malformed(f"{path} is {json_type(value)}, expected {expected}")
+        return malformed(f"{path} is {a_json_type(value)}, expected {expected}")
 
     if not isinstance(response, dict):
         raise wrong("the answer", response, "an object")
@@ -132,7 +132,7 @@ def read_answer(response: Any, source: str = "the endpoint") -> Answer:
         calls=calls,
         finish_reason=finish_reason,
         model=model or None,
-        usage=_read_usage(response.get("usage"), wrong),
+        usage=_read_usage(response.get("usage"), wrong, malformed),
     )
 
 
@@ -140,7 +140,7 @@ def _error_text(error: Any) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     if isinstance(message, str) and message.strip():
         return quote_fragment(one_line(message, len(message)))
-    return f"{json_type(error)} with no message"
+    return f"{a_json_type(error)} with no message"
 
 
 def _read_content(message: dict[str, Any], wrong: Any, malformed: Any) -> str | None:
@@ -215,17 +215,18 @@ def _read_calls(raw_calls: Any, wrong: Any, malformed: Any) -> tuple[AnswerCall,
     return tuple(calls)
 
 
-def _read_usage(usage: Any, wrong: Any) -> dict[str, int]:
+def _read_usage(usage: Any, wrong: Any, malformed: Any) -> dict[str, int]:
     if usage is None:
         return {}
     if not isinstance(usage, dict):
         raise wrong("usage", usage, "an object or null")
     for key in USAGE_COUNTS:
         value = usage.get(key)
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 0
-        ):
+        if isinstance(value, bool) or not isinstance(value, int | None):
             raise wrong(f"usage.{key}", value, "a whole number of tokens")
+        if value is not None and value < 0:
+            # Its type is right ("an integer"): its value is what is wrong.
+            raise malformed(f"usage.{key} is {value}, expected a whole number of tokens")
     # Other counts (cached tokens, details) are kept when they are whole numbers.
     return {
         key: value

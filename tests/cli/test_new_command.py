@@ -774,7 +774,8 @@ def test_a_capture_that_would_not_make_a_valid_case_is_refused(
 
     assert capsys.readouterr().err == (
         "incident-evals new: the case built from the captured exchange capture.json would not "
-        "load: input.tools[0].name: 'lookup.group' does not match '^[A-Za-z0-9_-]{1,64}$'\n"
+        "load: input.tools[0].name: 'lookup.group' is not a valid tool name: use 1 to 64 letters, "
+        "digits, '_' and '-'\n"
     )
     assert not (in_tmp / "incident_cases").exists()
 

@@ -114,7 +114,7 @@ MALFORMED = [
     ),
     pytest.param(
         Reply(raw_body=answer({"role": "assistant", "content": 60})),
-        "choices[0].message.content is a number, expected a string, null or an array of "
+        "choices[0].message.content is an integer, expected a string, null or an array of "
         "content parts",
         id="content-a-number",
     ),
@@ -176,7 +176,7 @@ MALFORMED = [
     ),
     pytest.param(
         Reply(raw_body=json.dumps({"choices": [{"message": GOOD, "finish_reason": 0}]})),
-        "choices[0].finish_reason is a number, expected a string or null",
+        "choices[0].finish_reason is an integer, expected a string or null",
         id="finish-reason-a-number",
     ),
     pytest.param(

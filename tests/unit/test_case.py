@@ -249,6 +249,40 @@ def test_cross_reference_and_schema_errors(
     assert only_error(path) == message
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("input: {}\n", "a.yaml:3: input.messages: required field is missing"),
+        (
+            "input:\n  system: Be brief.\n  documents: []\n",
+            "a.yaml:3: input.messages: required field is missing",
+        ),
+        (
+            'input: {messages: [{role: user, content: hi}], tools: [{name: "lookup\\n"}]}\n',
+            "a.yaml:3: input.tools[0].name: 'lookup\\n' is not a valid tool name: use 1 to 64 "
+            "letters, digits, '_' and '-'",
+        ),
+    ],
+)
+def test_input_the_schema_refuses_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    # Both once loaded: `required` stood beside a `$ref`, which the fast check ignored, and `$`
+    # in a pattern matched before a final newline.
+    path = tmp_path / "a.yaml"
+    header = "id: INC-1\nincident: {category: safety, severity: minor}\n"
+    path.write_text(header + text + "expect: [{contains: a}]\n", encoding="utf-8")
+
+    assert only_error(path) == message
+
+
+def test_an_id_ending_in_a_newline_is_refused(tmp_path: Path) -> None:
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1\n"))
+
+    assert only_error(path) == (
+        "a.yaml:1: id: 'INC-1\\n' is not a valid id: use letters, digits, '.', '_' and '-', "
+        "and not '.' or '..' alone (ids name files and folders)"
+    )
+
+
 def test_unquoted_dates_and_core_scalars_are_kept_as_written(tmp_path: Path) -> None:
     path = tmp_path / "a.yaml"
     path.write_text(

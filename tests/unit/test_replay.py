@@ -228,7 +228,7 @@ CALL = {"id": "c1", "type": "function", "function": {"name": "lookup", "argument
         (completion("hi"), "choices[0].message is a string, expected an object"),
         (
             completion({"content": 3}),
-            "choices[0].message.content is a number, expected a "
+            "choices[0].message.content is an integer, expected a "
             "string, null or an array of content parts",
         ),
         (
@@ -285,16 +285,16 @@ CALL = {"id": "c1", "type": "function", "function": {"name": "lookup", "argument
         ),
         (
             completion({"tool_calls": [{**CALL, "id": 7}]}),
-            "choices[0].message.tool_calls[0].id is a number, expected a string",
+            "choices[0].message.tool_calls[0].id is an integer, expected a string",
         ),
         (
             completion({"content": "hi", "refusal": True}),
             "choices[0].message.refusal is a boolean, expected a string or null",
         ),
-        ({**completion(), "model": 4}, "model is a number, expected a string or null"),
+        ({**completion(), "model": 4}, "model is an integer, expected a string or null"),
         (
             {"choices": [{"message": {"content": "hi"}, "finish_reason": 1}]},
-            "choices[0].finish_reason is a number, expected a string or null",
+            "choices[0].finish_reason is an integer, expected a string or null",
         ),
         (completion(usage=[1]), "usage is an array, expected an object or null"),
         (
@@ -307,7 +307,7 @@ CALL = {"id": "c1", "type": "function", "function": {"name": "lookup", "argument
         ),
         (
             completion(usage={"completion_tokens": -1}),
-            "usage.completion_tokens is a number, expected a whole number of tokens",
+            "usage.completion_tokens is -1, expected a whole number of tokens",
         ),
         (
             completion(usage={"total_tokens": True}),

@@ -137,6 +137,9 @@ class ConstraintRegistry:
             from jsonschema import Draft202012Validator
             from jsonschema.exceptions import SchemaError
 
+            # Imported here: schema_refs builds its errors on this module's.
+            from incident_evals.schema_refs import no_fetch_registry, reference_error
+
             schema = self._types[name].argument_schema
             try:
                 Draft202012Validator.check_schema(schema)
@@ -145,7 +148,15 @@ class ConstraintRegistry:
                     f"constraint {name!r} has an invalid argument_schema "
                     f"(at {error.json_path}: {error.message}); fix its registration"
                 ) from None
-            self._validators[name] = Draft202012Validator(schema)
+            # A reference outside the schema is refused by name, and would not be fetched.
+            refused = reference_error(schema)
+            if refused is not None:
+                at = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in refused.at)
+                raise ConstraintArgumentError(
+                    f"constraint {name!r} has an invalid argument_schema (at {at}: {refused}); "
+                    "fix its registration"
+                )
+            self._validators[name] = Draft202012Validator(schema, registry=no_fetch_registry())
         return self._validators[name]
 
     def names(self) -> list[str]:
