@@ -20,9 +20,6 @@ from incident_evals.constraints import (
 if TYPE_CHECKING:
     from incident_evals.variants import VariantRegistry
 
-CATEGORIES = ("correctness", "safety", "security", "autonomy", "fairness")
-SEVERITIES = ("minor", "major", "critical")
-STATUSES = ("open", "mitigated", "resolved")
 DEFAULT_DOCUMENT_TEMPLATE = '<document id="{id}" title="{title}">{content}</document>'
 DEFAULT_MAX_TURNS = 8
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incident_evals.secrets import Scrubber, placeholder
+from incident_evals.vocabulary import OUTCOMES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
 
 
 #: Fields that name an item, a document or a call: kept as they are (the schema limits them to
