@@ -8,10 +8,11 @@ document id).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from incident_evals.registry import Registry
 
 if TYPE_CHECKING:
     from incident_evals.case import IncidentCase
@@ -19,8 +20,6 @@ if TYPE_CHECKING:
 
 
 QUOTE_LIMIT = 120
-# The names a case schema accepts as constraint keys.
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def argument_schema(name: str) -> dict[str, Any]:
@@ -104,32 +103,22 @@ class ConstraintType:
     description: str = ""
 
 
-class ConstraintRegistry:
+_Registry = TypeVar("_Registry", bound="ConstraintRegistry")
+
+
+class ConstraintRegistry(Registry[ConstraintType]):
+    kind = "constraint"
+    entry_type = ConstraintType
+
     def __init__(self) -> None:
-        self._types: dict[str, ConstraintType] = {}
+        super().__init__()
         self._validators: dict[str, Any] = {}
 
-    def register(self, constraint: ConstraintType) -> None:
-        if not isinstance(constraint, ConstraintType):
-            raise TypeError(f"expected a ConstraintType, got {type(constraint).__name__}")
-        if not _NAME.fullmatch(constraint.name):
-            raise ValueError(
-                f"constraint name {constraint.name!r} must be letters, digits and _ "
-                "(not starting with a digit)"
-            )
-        if constraint.name in self._types:
-            raise ValueError(f"constraint {constraint.name!r} is already registered")
-        self._types[constraint.name] = constraint
-
-    def copy(self) -> ConstraintRegistry:
+    def copy(self: _Registry) -> _Registry:
         """A registry with the same constraints, to which a project adds its own."""
-        copied = ConstraintRegistry()
-        copied._types = dict(self._types)
+        copied = super().copy()
         copied._validators = dict(self._validators)
         return copied
-
-    def get(self, name: str) -> ConstraintType | None:
-        return self._types.get(name)
 
     def argument_validator(self, name: str) -> Any:
         """A compiled JSON Schema validator for ``name``'s argument (built once per run)."""
@@ -137,7 +126,7 @@ class ConstraintRegistry:
             from jsonschema import Draft202012Validator
             from jsonschema.exceptions import SchemaError
 
-            schema = self._types[name].argument_schema
+            schema = self._entries[name].argument_schema
             try:
                 Draft202012Validator.check_schema(schema)
             except SchemaError as error:
@@ -147,15 +136,6 @@ class ConstraintRegistry:
                 ) from None
             self._validators[name] = Draft202012Validator(schema)
         return self._validators[name]
-
-    def names(self) -> list[str]:
-        return sorted(self._types)
-
-    def __iter__(self) -> Iterator[ConstraintType]:
-        return iter(self._types.values())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._types
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ import dataclasses
 import functools
 import hashlib
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from incident_evals.registry import Registry
 
 if TYPE_CHECKING:
     from incident_evals.case import CaseInput, IncidentCase, LoadedCase
@@ -271,33 +273,9 @@ def _changed_fields(original: CaseInput, changed: CaseInput) -> list[str]:
     ]
 
 
-class VariantRegistry:
-    def __init__(self) -> None:
-        self._generators: dict[str, VariantGenerator] = {}
-
-    def register(self, generator: VariantGenerator) -> None:
-        if not isinstance(generator, VariantGenerator):
-            raise TypeError(f"expected a VariantGenerator, got {type(generator).__name__}")
-        if generator.name in self._generators:
-            raise ValueError(f"variant generator {generator.name!r} is already registered")
-        self._generators[generator.name] = generator
-
-    def copy(self) -> VariantRegistry:
-        copied = VariantRegistry()
-        copied._generators = dict(self._generators)
-        return copied
-
-    def get(self, name: str) -> VariantGenerator | None:
-        return self._generators.get(name)
-
-    def names(self) -> list[str]:
-        return sorted(self._generators)
-
-    def __iter__(self) -> Iterator[VariantGenerator]:
-        return iter(self._generators.values())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._generators
+class VariantRegistry(Registry[VariantGenerator]):
+    kind = "variant generator"
+    entry_type = VariantGenerator
 
 
 #: The modules of built-in generators, each with a ``GENERATORS`` tuple.
