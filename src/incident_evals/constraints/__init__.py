@@ -12,10 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+# Defined below this package (schema_refs raises it too); projects import it from here.
+from incident_evals.errors import ConstraintArgumentError as ConstraintArgumentError
+from incident_evals.errors import describe_exception, raised_at
 from incident_evals.registry import Registry
+from incident_evals.schema_files import load_schema
 
 if TYPE_CHECKING:
-    from incident_evals.case import IncidentCase
+    from incident_evals.case_types import IncidentCase
     from incident_evals.transcript import Transcript
 
 
@@ -25,8 +29,6 @@ QUOTE_LIMIT = 120
 def argument_schema(name: str) -> dict[str, Any]:
     """The argument schema of built-in ``name``, as the shipped case schema defines it."""
     import copy
-
-    from incident_evals.case import load_schema
 
     # A copy, so that a caller editing its ConstraintType cannot change the shared case schema.
     return copy.deepcopy(load_schema("case")["$defs"]["constraints"][name])
@@ -46,17 +48,6 @@ def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
             # Invisible or control characters are exactly what an evasion hides behind.
             escaped.append(ch.encode("unicode_escape").decode("ascii"))
     return '"' + "".join(escaped) + ("…" if clipped else "") + '"'
-
-
-class ConstraintArgumentError(ValueError):
-    """An argument the schema accepted but the constraint cannot use.
-
-    ``field`` names the part of the argument at fault (e.g. ``"pattern"``), if any.
-    """
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class UndecidedError(Exception):
@@ -161,8 +152,6 @@ class BoundConstraint:
         except BaseException as exc:
             # A project's check is code the plugin does not control (it may even call
             # sys.exit): one line, and never a verdict.
-            from incident_evals.constraints.custom import describe_exception, raised_at
-
             where = raised_at(exc)
             message = f"raised {describe_exception(exc)}{f' ({where})' if where else ''}"
             raise UndecidedError(message, self) from None

@@ -21,10 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from incident_evals.errors import describe_exception
 from incident_evals.registry import Registry
+from incident_evals.schema_files import load_schema
 
 if TYPE_CHECKING:
-    from incident_evals.case import CaseInput, IncidentCase, LoadedCase
+    from incident_evals.case_types import CaseInput, IncidentCase, LoadedCase
     from incident_evals.constraints import BoundConstraint
 
 __all__ = [
@@ -227,8 +229,6 @@ def expand(
             except BaseException as exc:
                 # A generator may be a project's plugin: whatever it raises (sys.exit included)
                 # costs that generator's variants only, in one line.
-                from incident_evals.constraints.custom import describe_exception
-
                 variants.append(
                     VariantGenerationError(
                         f"variant generator {spec.name!r} failed on {spec.name}-{index}: "
@@ -295,8 +295,6 @@ def builtin_variant_registry() -> VariantRegistry:
 def options_schema(name: str) -> dict[str, Any]:
     """The options schema of built-in generator ``name``, as the shipped case schema defines it."""
     import copy
-
-    from incident_evals.case import load_schema
 
     schema: dict[str, Any] = copy.deepcopy(load_schema("case")["$defs"]["generators"][name])
     # `count` belongs to the core (the case schema checks it): a generator sees its own options.
