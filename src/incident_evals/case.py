@@ -21,12 +21,12 @@ from incident_evals.case_types import GeneratorSpec as GeneratorSpec
 from incident_evals.case_types import HandWrittenVariant as HandWrittenVariant
 from incident_evals.case_types import Incident as Incident
 from incident_evals.case_types import IncidentCase as IncidentCase
-from incident_evals.case_types import LoadedCase as LoadedCase
 from incident_evals.case_types import RecordedResponse as RecordedResponse
 from incident_evals.case_types import Runs as Runs
 from incident_evals.case_types import Tool as Tool
 from incident_evals.case_types import VariantsSpec as VariantsSpec
 from incident_evals.constraints import BoundConstraint, ConstraintArgumentError, ConstraintRegistry
+from incident_evals.constraints import LoadedCase as LoadedCase
 from incident_evals.errors import describe_exception
 from incident_evals.schema_files import load_schema as load_schema
 

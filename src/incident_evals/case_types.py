@@ -1,4 +1,4 @@
-"""What a case file becomes: :class:`IncidentCase` and its parts, and :class:`LoadedCase`.
+"""What a case file becomes: :class:`IncidentCase` and its parts.
 
 Plain frozen data, with no reading of files in it (that is :mod:`incident_evals.case`), so that
 the constraints and variant generators that take a case can import it without the loader, which
@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from incident_evals.constraints import BoundConstraint
+from typing import Any
 
 __all__ = [
     "DEFAULT_DOCUMENT_TEMPLATE",
@@ -24,7 +21,6 @@ __all__ = [
     "HandWrittenVariant",
     "Incident",
     "IncidentCase",
-    "LoadedCase",
     "RecordedResponse",
     "Runs",
     "Tool",
@@ -146,11 +142,3 @@ class IncidentCase:
 
     def tool(self, name: str) -> Tool | None:
         return next((tool for tool in self.input.tools if tool.name == name), None)
-
-
-@dataclass(frozen=True)
-class LoadedCase:
-    case: IncidentCase
-    constraints: tuple[BoundConstraint, ...]
-    #: The constraints of hand-written variants that override ``expect``, by variant name.
-    variant_constraints: dict[str, tuple[BoundConstraint, ...]] = field(default_factory=dict)

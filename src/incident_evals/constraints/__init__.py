@@ -9,7 +9,7 @@ document id).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 # Defined below this package (schema_refs raises it too); projects import it from here.
@@ -159,6 +159,16 @@ class BoundConstraint:
             message = f"the check returned {type(verdict).__name__}, not a Verdict"
             raise UndecidedError(message, self)
         return verdict
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    """A case as the loader returns it: with its ``expect`` bound to checks."""
+
+    case: IncidentCase
+    constraints: tuple[BoundConstraint, ...]
+    #: The constraints of hand-written variants that override ``expect``, by variant name.
+    variant_constraints: dict[str, tuple[BoundConstraint, ...]] = field(default_factory=dict)
 
 
 #: The modules of built-in constraints, each with a ``CONSTRAINTS`` tuple.

@@ -26,8 +26,8 @@ from incident_evals.registry import Registry
 from incident_evals.schema_files import load_schema
 
 if TYPE_CHECKING:
-    from incident_evals.case_types import CaseInput, IncidentCase, LoadedCase
-    from incident_evals.constraints import BoundConstraint
+    from incident_evals.case_types import CaseInput, IncidentCase
+    from incident_evals.constraints import BoundConstraint, LoadedCase
 
 __all__ = [
     "Draw",
