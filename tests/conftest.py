@@ -7,6 +7,7 @@ are importable by plain name from any test module. Add new fixtures below.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import openai
@@ -66,3 +67,14 @@ def endpoint_args(chat_server: ChatServer) -> list[str]:
         "-p",
         "no:cacheprovider",
     ]
+
+
+@pytest.fixture
+def umask(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The process umask set to the test's parameter (``indirect``), then put back."""
+    mask: int = request.param
+    before = os.umask(mask)
+    try:
+        yield mask
+    finally:
+        os.umask(before)

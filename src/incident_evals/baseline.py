@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from incident_evals.vocabulary import OUTCOMES
+
 __all__ = [
     "DEFAULT_ALPHA",
     "BaselineError",
@@ -62,7 +64,6 @@ DEFAULT_ALPHA = 0.05
 
 #: Outcomes whose counts say nothing about the model: the run never judged it.
 _NOT_JUDGED = frozenset({"error", "skipped"})
-_OUTCOMES = frozenset({"passed", "failed", "error", "xfailed", "xpassed", "skipped"})
 #: The item fields a run produces; a removed item did not run, so the baseline's are not shown.
 _DROPPED_FROM_REMOVED = ("error", "model", "input")
 
@@ -132,7 +133,7 @@ def _counts(item: Mapping[str, Any], side: str) -> tuple[int, int]:
 
 def _outcome(item: Mapping[str, Any], side: str) -> str:
     outcome = item["outcome"]
-    if outcome not in _OUTCOMES:
+    if outcome not in OUTCOMES:
         raise ValueError(
             f"{side} item {item.get('case_id')!r} [{item.get('variant')}]: "
             f"unknown outcome {outcome!r}"

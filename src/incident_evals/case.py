@@ -7,143 +7,32 @@ import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incident_evals.constraints import (
-    BoundConstraint,
-    ConstraintArgumentError,
-    ConstraintRegistry,
-)
+# What a case file becomes is defined below the constraints and variants that use it, and
+# imported from here as well.
+from incident_evals.case_types import DEFAULT_DOCUMENT_TEMPLATE as DEFAULT_DOCUMENT_TEMPLATE
+from incident_evals.case_types import DEFAULT_MAX_TURNS as DEFAULT_MAX_TURNS
+from incident_evals.case_types import CaseInput as CaseInput
+from incident_evals.case_types import ConstraintSpec as ConstraintSpec
+from incident_evals.case_types import Document as Document
+from incident_evals.case_types import GeneratorSpec as GeneratorSpec
+from incident_evals.case_types import HandWrittenVariant as HandWrittenVariant
+from incident_evals.case_types import Incident as Incident
+from incident_evals.case_types import IncidentCase as IncidentCase
+from incident_evals.case_types import RecordedResponse as RecordedResponse
+from incident_evals.case_types import Runs as Runs
+from incident_evals.case_types import Tool as Tool
+from incident_evals.case_types import VariantsSpec as VariantsSpec
+from incident_evals.constraints import BoundConstraint, ConstraintArgumentError, ConstraintRegistry
+from incident_evals.constraints import LoadedCase as LoadedCase
+from incident_evals.errors import describe_exception
 from incident_evals.schema_errors import case_error, most_specific
+from incident_evals.schema_files import load_schema as load_schema
 
 if TYPE_CHECKING:
     from incident_evals.variants import VariantRegistry
-
-CATEGORIES = ("correctness", "safety", "security", "autonomy", "fairness")
-SEVERITIES = ("minor", "major", "critical")
-STATUSES = ("open", "mitigated", "resolved")
-DEFAULT_DOCUMENT_TEMPLATE = '<document id="{id}" title="{title}">{content}</document>'
-DEFAULT_MAX_TURNS = 8
-
-
-@dataclass(frozen=True)
-class Document:
-    id: str
-    content: str
-    title: str = ""
-    sensitive: bool = False
-    markers: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class RecordedResponse:
-    output: Any
-    #: Subset of the parsed arguments that selects this response; ``None`` is the fallback.
-    when: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class Tool:
-    name: str
-    description: str = ""
-    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
-    responses: tuple[RecordedResponse, ...] = ()
-
-
-@dataclass(frozen=True)
-class CaseInput:
-    messages: tuple[dict[str, Any], ...]
-    system: str | None = None
-    documents: tuple[Document, ...] = ()
-    document_template: str | None = None
-    tools: tuple[Tool, ...] = ()
-
-
-@dataclass(frozen=True)
-class Incident:
-    category: str
-    severity: str
-    status: str = "resolved"
-    date: str | None = None
-    owner: str | None = None
-    postmortem: str | None = None
-    summary: str | None = None
-    tags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ConstraintSpec:
-    """One entry of ``expect`` as written: ``{name: argument}``, with where it was written."""
-
-    name: str
-    argument: Any
-    line: int
-
-
-@dataclass(frozen=True)
-class GeneratorSpec:
-    """One entry of ``variants.generate``: ``{name: options}``, ``count`` taken out."""
-
-    name: str
-    options: dict[str, Any]
-    count: int
-    line: int
-
-
-@dataclass(frozen=True)
-class HandWrittenVariant:
-    """One entry of ``variants.cases``: the case's input with the given fields replaced."""
-
-    name: str
-    input: CaseInput
-    #: Its own constraints, when it overrides the case's ``expect``.
-    expect: tuple[ConstraintSpec, ...] | None
-    line: int
-
-
-@dataclass(frozen=True)
-class VariantsSpec:
-    generate: tuple[GeneratorSpec, ...] = ()
-    cases: tuple[HandWrittenVariant, ...] = ()
-
-
-@dataclass(frozen=True)
-class Runs:
-    repeats: int = 1
-    min_pass_rate: float = 1.0
-    max_turns: int = DEFAULT_MAX_TURNS
-    #: Where ``runs.max_turns`` is written, if it is.
-    max_turns_line: int | None = None
-
-
-@dataclass(frozen=True)
-class IncidentCase:
-    id: str
-    incident: Incident
-    input: CaseInput
-    expect: tuple[ConstraintSpec, ...]
-    path: Path
-    line: int
-    title: str = ""
-    #: Model params recorded with the incident (``name`` is the record only, never sent).
-    model: dict[str, Any] = field(default_factory=dict)
-    recorded_output: str | None = None
-    recorded_tool_calls: tuple[dict[str, Any], ...] = ()
-    variants: VariantsSpec = field(default_factory=VariantsSpec)
-    runs: Runs = field(default_factory=Runs)
-
-    def document(self, doc_id: str) -> Document | None:
-        return next((doc for doc in self.input.documents if doc.id == doc_id), None)
-
-    def tool(self, name: str) -> Tool | None:
-        return next((tool for tool in self.input.tools if tool.name == name), None)
-
-
-# --------------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------------
 
 # Limits that keep every later step of a run safe from what a case file says (docs/case-format.md,
 # "Limits"). The case schema carries the same numbers where it can express them.
@@ -214,14 +103,6 @@ def _relative(path: Path, base: Path | None) -> Path | str:
         except ValueError:
             pass
     return path
-
-
-@dataclass(frozen=True)
-class LoadedCase:
-    case: IncidentCase
-    constraints: tuple[BoundConstraint, ...]
-    #: The constraints of hand-written variants that override ``expect``, by variant name.
-    variant_constraints: dict[str, tuple[BoundConstraint, ...]] = field(default_factory=dict)
 
 
 def format_field(path: tuple[str | int, ...]) -> str:
@@ -603,17 +484,6 @@ def _inline_refs(node: Any, root: dict[str, Any]) -> Any:
     if isinstance(node, list):
         return [_inline_refs(item, root) for item in node]
     return node
-
-
-@functools.cache
-def load_schema(name: str) -> dict[str, Any]:
-    """The JSON Schema shipped in the package (``case``); shared, so never edit the result."""
-    import json
-    from importlib.resources import files
-
-    text = files("incident_evals").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
 
 
 #: ``$defs`` groups the compiled case check leaves out, to check each entry as it is used.
@@ -1126,8 +996,6 @@ def _project_code_error(
 ) -> CaseError:
     """What project code (a constraint's build, a generator's check) raised while a case
     loaded, as that case's one line rather than a traceback."""
-    from incident_evals.constraints.custom import describe_exception
-
     return CaseError(path, line, f"{doing} raised {describe_exception(error)}", format_field(where))
 
 

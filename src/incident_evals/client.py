@@ -18,13 +18,13 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from incident_evals.files import write_atomic
 from incident_evals.json_types import a_json_type
 
 if TYPE_CHECKING:
@@ -620,11 +620,4 @@ class ResponseCache:
         with contextlib.suppress(OSError):
             # A cache that cannot be written only costs a request next time.
             self.directory.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-            try:
-                with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                    stream.write(text)
-                os.replace(temporary, self.directory / f"{key}.json")
-            except OSError:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            write_atomic(self.directory / f"{key}.json", text)

@@ -14,8 +14,6 @@ import pytest
 
 from incident_evals import options
 from incident_evals.case import (
-    CATEGORIES,
-    SEVERITIES,
     CaseError,
     EmptyCaseFileWarning,
     IdClaims,
@@ -55,6 +53,7 @@ from incident_evals.variants.consistency import (
     decision_from_pattern,
     decision_of,
 )
+from incident_evals.vocabulary import CATEGORIES, SEVERITIES_ASCENDING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -871,7 +870,7 @@ class InconsistentDecisions(Exception):
 
 
 def register_markers(config: pytest.Config) -> None:
-    for severity in SEVERITIES:
+    for severity in SEVERITIES_ASCENDING:
         config.addinivalue_line(
             "markers", f"{severity}: incident severity {severity} (incident-evals)"
         )

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from incident_evals import placeholders
-from incident_evals.case import CATEGORIES, DEFAULT_DOCUMENT_TEMPLATE, SEVERITIES
+from incident_evals.case import DEFAULT_DOCUMENT_TEMPLATE
 from incident_evals.json_types import a_json_type
 from incident_evals.replay import REQUEST_PARAMS
+from incident_evals.vocabulary import CATEGORIES, SEVERITIES_ASCENDING
 
 if TYPE_CHECKING:
     import argparse
@@ -851,9 +852,9 @@ def _category(value: str) -> tuple[str | None, str | None]:
 
 def _severity(value: str) -> tuple[str | None, str | None]:
     lowered = value.strip().lower()
-    if lowered in SEVERITIES:
+    if lowered in SEVERITIES_ASCENDING:
         return lowered, None
-    return None, f"{value!r} is not a severity: choose one of {', '.join(SEVERITIES)}"
+    return None, f"{value!r} is not a severity: choose one of {', '.join(SEVERITIES_ASCENDING)}"
 
 
 def _title(value: str) -> tuple[str | None, str | None]:
@@ -865,7 +866,7 @@ def _title(value: str) -> tuple[str | None, str | None]:
 FIELDS: tuple[tuple[str, str, Callable[[str], tuple[str | None, str | None]] | None], ...] = (
     ("title", "Title (what went wrong, one line)", _title),
     ("category", f"Category ({', '.join(CATEGORIES)})", _category),
-    ("severity", f"Severity ({', '.join(SEVERITIES)})", _severity),
+    ("severity", f"Severity ({', '.join(SEVERITIES_ASCENDING)})", _severity),
     ("owner", "Owner (team or person; Enter to skip)", None),
     ("postmortem", "Postmortem link (Enter to skip)", None),
 )

@@ -16,6 +16,7 @@ import pytest
 
 if TYPE_CHECKING:
     from incident_evals.client import Endpoint
+    from incident_evals.secrets import Scrubber
 
 DEFAULT_CASES = "incident_cases"
 DEFAULT_TIMEOUT_S = 60.0
@@ -456,4 +457,22 @@ def resolve_generator(
         source=source,
         api_key_env=value(config, "api_key_env"),
         credentials=credentials,
+    )
+
+
+def run_scrubber(config: pytest.Config) -> Scrubber:
+    """The scrubber of a pytest run: its API key variable, the user-info of every URL it could
+    use (flag, environment or ini), and whether sensitive documents are redacted."""
+    from incident_evals.secrets import Scrubber
+
+    urls: list[str | None] = []
+    for name in ("base_url", "judge_base_url", "generator_base_url"):
+        option = BY_NAME[name]
+        urls.append(config.getoption(option.dest, None))
+        ini = config.getini(option.ini)
+        urls.append(str(ini) if ini else None)
+    return Scrubber.from_environment(
+        (str(value(config, "api_key_env")),),
+        urls,
+        documents=not value(config, "report_sensitive"),
     )

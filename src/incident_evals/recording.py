@@ -12,16 +12,15 @@ model said, sensitive content included, as the case file beside it holds it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from incident_evals.client import EndpointError
+from incident_evals.files import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -108,29 +107,8 @@ class RecordingStore:
         }
         text = _dumps(record)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Write beside the target and rename over it: the rename is atomic, so concurrent
-        # writers (threads, xdist workers) of the same key, whose content is identical, just
-        # race to be the last replace, and an interrupted run leaves no truncated recording.
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 -- closed before the rename
-            "w",
-            encoding="utf-8",
-            newline="\n",
-            delete=False,
-            dir=path.parent,
-            prefix=".tmp-",
-            suffix=".json",
-        )
-        temporary = Path(handle.name)
-        try:
-            with handle:
-                handle.write(text)
-            # Temporary files are created private (0600); recordings are meant to be shared.
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                temporary.unlink()
-            raise
+        # Concurrent writers (threads, xdist workers) of the same key write the same content.
+        write_atomic(path, text)
         return path
 
     def load(self, case_id: str, sample: int, request: dict[str, Any]) -> dict[str, Any] | None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from incident_evals.case import DEFAULT_DOCUMENT_TEMPLATE, CaseInput, IncidentCase, Tool
+from incident_evals.case_types import DEFAULT_DOCUMENT_TEMPLATE, CaseInput, IncidentCase, Tool
 from incident_evals.client import (
     MAX_ANSWER_DEPTH,
     MalformedAnswer,

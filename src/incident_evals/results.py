@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from incident_evals.files import write_atomic
 from incident_evals.secrets import Scrubber, placeholder
+from incident_evals.vocabulary import OUTCOMES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
-OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
 
 
 #: Fields that name an item, a document or a call: kept as they are (the schema limits them to
@@ -227,16 +226,8 @@ def scrub_results(results: Mapping[str, Any], scrubber: Scrubber | None = None) 
 
 
 def write_results(path: Path, results: Mapping[str, Any], scrubber: Scrubber | None = None) -> None:
-    """Written whole and renamed into place: a reader never sees half a report. Scrubbed of
-    credentials first (:func:`scrub_results`)."""
+    """Written whole and renamed into place (:func:`write_atomic`): a reader never sees half a
+    report. Scrubbed of credentials first (:func:`scrub_results`)."""
     results = scrub_results(results, scrubber)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(results, stream, indent=2, ensure_ascii=False)
-            stream.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(results, indent=2, ensure_ascii=False) + "\n")

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from incident_evals.constraints import ConstraintArgumentError
+from incident_evals.errors import ConstraintArgumentError
 
 __all__ = [
     "NO_FETCH_HANDLERS",

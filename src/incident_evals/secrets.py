@@ -45,9 +45,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 if TYPE_CHECKING:
-    import pytest
-
-    from incident_evals.case import Document, IncidentCase
+    from incident_evals.case_types import Document, IncidentCase
 
 __all__ = [
     "API_KEY",
@@ -60,7 +58,6 @@ __all__ = [
     "basic_auth",
     "clip",
     "placeholder",
-    "run_scrubber",
     "split_userinfo",
     "strip_userinfo",
 ]
@@ -555,24 +552,6 @@ def _deep(value: Any, scrub: Callable[[str], str], keep: frozenset[str]) -> Any:
             key: item if key in keep else _deep(item, scrub, keep) for key, item in value.items()
         }
     return value
-
-
-def run_scrubber(config: pytest.Config) -> Scrubber:
-    """The scrubber of a pytest run: its API key variable, the user-info of every URL it could
-    use (flag, environment or ini), and whether sensitive documents are redacted."""
-    from incident_evals import options
-
-    urls: list[str | None] = []
-    for name in ("base_url", "judge_base_url", "generator_base_url"):
-        option = options.BY_NAME[name]
-        urls.append(config.getoption(option.dest, None))
-        ini = config.getini(option.ini)
-        urls.append(str(ini) if ini else None)
-    return Scrubber.from_environment(
-        (str(options.value(config, "api_key_env")),),
-        urls,
-        documents=not options.value(config, "report_sensitive"),
-    )
 
 
 def clip(text: str, width: int) -> str:

@@ -14,7 +14,7 @@ import pytest
 from incident_evals import options
 from incident_evals.client import ChatClient, Endpoint, EndpointError, JudgeError, TargetClient
 from incident_evals.dispatch import Dispatcher
-from incident_evals.secrets import Scrubber, run_scrubber
+from incident_evals.secrets import Scrubber
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -624,7 +624,7 @@ def session_from_config(config: pytest.Config) -> EvalSession:
         generator=options.resolve_generator(config, endpoint, offline=offline),
         target=target,
         generator_cache_dir=lambda: _cache_dir(config, "incident-evals-generator"),
-        scrubber=run_scrubber(config),
+        scrubber=options.run_scrubber(config),
     )
 
 

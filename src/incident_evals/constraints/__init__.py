@@ -8,26 +8,27 @@ document id).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+# Defined below this package (schema_refs raises it too); projects import it from here.
+from incident_evals.errors import ConstraintArgumentError as ConstraintArgumentError
+from incident_evals.errors import describe_exception, raised_at
+from incident_evals.registry import Registry
+from incident_evals.schema_files import load_schema
 
 if TYPE_CHECKING:
-    from incident_evals.case import IncidentCase
+    from incident_evals.case_types import IncidentCase
     from incident_evals.transcript import Transcript
 
 
 QUOTE_LIMIT = 120
-# The names a case schema accepts as constraint keys.
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def argument_schema(name: str) -> dict[str, Any]:
     """The argument schema of built-in ``name``, as the shipped case schema defines it."""
     import copy
-
-    from incident_evals.case import load_schema
 
     # A copy, so that a caller editing its ConstraintType cannot change the shared case schema.
     return copy.deepcopy(load_schema("case")["$defs"]["constraints"][name])
@@ -47,17 +48,6 @@ def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
             # Invisible or control characters are exactly what an evasion hides behind.
             escaped.append(ch.encode("unicode_escape").decode("ascii"))
     return '"' + "".join(escaped) + ("…" if clipped else "") + '"'
-
-
-class ConstraintArgumentError(ValueError):
-    """An argument the schema accepted but the constraint cannot use.
-
-    ``field`` names the part of the argument at fault (e.g. ``"pattern"``), if any.
-    """
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class UndecidedError(Exception):
@@ -104,32 +94,22 @@ class ConstraintType:
     description: str = ""
 
 
-class ConstraintRegistry:
+_Registry = TypeVar("_Registry", bound="ConstraintRegistry")
+
+
+class ConstraintRegistry(Registry[ConstraintType]):
+    kind = "constraint"
+    entry_type = ConstraintType
+
     def __init__(self) -> None:
-        self._types: dict[str, ConstraintType] = {}
+        super().__init__()
         self._validators: dict[str, Any] = {}
 
-    def register(self, constraint: ConstraintType) -> None:
-        if not isinstance(constraint, ConstraintType):
-            raise TypeError(f"expected a ConstraintType, got {type(constraint).__name__}")
-        if not _NAME.fullmatch(constraint.name):
-            raise ValueError(
-                f"constraint name {constraint.name!r} must be letters, digits and _ "
-                "(not starting with a digit)"
-            )
-        if constraint.name in self._types:
-            raise ValueError(f"constraint {constraint.name!r} is already registered")
-        self._types[constraint.name] = constraint
-
-    def copy(self) -> ConstraintRegistry:
+    def copy(self: _Registry) -> _Registry:
         """A registry with the same constraints, to which a project adds its own."""
-        copied = ConstraintRegistry()
-        copied._types = dict(self._types)
+        copied = super().copy()
         copied._validators = dict(self._validators)
         return copied
-
-    def get(self, name: str) -> ConstraintType | None:
-        return self._types.get(name)
 
     def argument_validator(self, name: str) -> Any:
         """A compiled JSON Schema validator for ``name``'s argument (built once per run)."""
@@ -140,7 +120,7 @@ class ConstraintRegistry:
             # Imported here: schema_refs builds its errors on this module's.
             from incident_evals.schema_refs import no_fetch_registry, reference_error
 
-            schema = self._types[name].argument_schema
+            schema = self._entries[name].argument_schema
             try:
                 Draft202012Validator.check_schema(schema)
             except SchemaError as error:
@@ -158,15 +138,6 @@ class ConstraintRegistry:
                 )
             self._validators[name] = Draft202012Validator(schema, registry=no_fetch_registry())
         return self._validators[name]
-
-    def names(self) -> list[str]:
-        return sorted(self._types)
-
-    def __iter__(self) -> Iterator[ConstraintType]:
-        return iter(self._types.values())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._types
 
 
 @dataclass(frozen=True)
@@ -192,8 +163,6 @@ class BoundConstraint:
         except BaseException as exc:
             # A project's check is code the plugin does not control (it may even call
             # sys.exit): one line, and never a verdict.
-            from incident_evals.constraints.custom import describe_exception, raised_at
-
             where = raised_at(exc)
             message = f"raised {describe_exception(exc)}{f' ({where})' if where else ''}"
             raise UndecidedError(message, self) from None
@@ -201,6 +170,16 @@ class BoundConstraint:
             message = f"the check returned {type(verdict).__name__}, not a Verdict"
             raise UndecidedError(message, self)
         return verdict
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    """A case as the loader returns it: with its ``expect`` bound to checks."""
+
+    case: IncidentCase
+    constraints: tuple[BoundConstraint, ...]
+    #: The constraints of hand-written variants that override ``expect``, by variant name.
+    variant_constraints: dict[str, tuple[BoundConstraint, ...]] = field(default_factory=dict)
 
 
 #: The modules of built-in constraints, each with a ``CONSTRAINTS`` tuple.

@@ -24,9 +24,6 @@ validate`` also puts the current directory first, as ``python -m`` does).
 from __future__ import annotations
 
 import importlib
-import os
-import sysconfig
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,10 +37,13 @@ from incident_evals.constraints import (
     quote,
 )
 
+# Where the plugin catches what project code raised, it says so with these (once defined here).
+from incident_evals.errors import describe_exception, raised_at, safe_text, shown_path
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from incident_evals.case import IncidentCase
+    from incident_evals.case_types import IncidentCase
     from incident_evals.transcript import Transcript
 
 __all__ = [
@@ -53,9 +53,6 @@ __all__ = [
     "raised_at",
     "resolve_function",
 ]
-
-#: Characters of an exception's message kept in a one-line error.
-MESSAGE_LIMIT = 200
 
 
 def resolve_function(reference: str) -> Callable[..., Any]:
@@ -94,80 +91,11 @@ def _import_failed(reference: str, error: BaseException) -> ConstraintArgumentEr
     where = raised_at(error)
     if isinstance(error, SyntaxError) and error.filename and error.lineno:
         # A syntax error has no frame of its own file: the parser says where.
-        where = f"{_shown(Path(error.filename))}:{error.lineno}"
+        where = f"{shown_path(Path(error.filename))}:{error.lineno}"
     suffix = f" ({where})" if where else ""
     return ConstraintArgumentError(
         f"{reference} raised {describe_exception(error)} at import{suffix}"
     )
-
-
-def describe_exception(error: BaseException) -> str:
-    """``SystemExit(3)``, ``KeyError: 'to'``: one line, however long its message or odd its
-    ``__str__``."""
-    name = type(error).__name__
-    if isinstance(error, SystemExit):
-        return f"{name}({_one_line(_safe(repr, error.code))})"
-    text = _one_line(_safe(str, error))
-    return f"{name}: {text}" if text else name
-
-
-def _safe(render: Callable[[Any], str], value: Any) -> str:
-    try:
-        return str(render(value))
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
-        # Its __str__ or __repr__ raised in turn.
-        return "<unprintable>"
-
-
-def _one_line(text: str) -> str:
-    lines = text.strip().splitlines() or [""]
-    first = lines[0]
-    clipped = first[:MESSAGE_LIMIT]
-    return clipped + ("…" if len(lines) > 1 or len(first) > MESSAGE_LIMIT else "")
-
-
-_PACKAGE = str(Path(__file__).resolve().parent.parent) + os.sep
-_LIBRARY = tuple(
-    path
-    for path in {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib")}
-    if path and "site-packages" not in path
-)
-
-
-def raised_at(error: BaseException, base: Path | None = None) -> str:
-    """``file:line`` of the project code ``error`` came from, or ``""``.
-
-    The innermost frame that is not Python's own library, this package, pytest or pluggy: for
-    ``os.environ["KEY"]`` that is the line reading the key, not ``os.py``. The path is shown
-    relative to ``base`` (default: the current directory) when it is under it.
-    """
-    frames = [
-        frame
-        for frame in traceback.extract_tb(error.__traceback__)
-        if not _outside_project(frame.filename)
-    ]
-    if not frames:
-        return ""
-    return f"{_shown(Path(frames[-1].filename), base)}:{frames[-1].lineno}"
-
-
-def _outside_project(filename: str) -> bool:
-    if filename.startswith("<") or filename.startswith(_PACKAGE):
-        return True
-    if filename.startswith(_LIBRARY) and "site-packages" not in filename:
-        return True
-    parts = Path(filename).parts
-    return "pluggy" in parts or "_pytest" in parts
-
-
-def _shown(path: Path, base: Path | None = None) -> str:
-    base = base if base is not None else Path.cwd()
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except (ValueError, OSError):
-        return str(path)
 
 
 @dataclass(frozen=True)
@@ -201,7 +129,7 @@ class PythonCheck:
             passed, message = result
             return Verdict(passed, self.expected, message or f"{self.reference} returned False")
         raise UndecidedError(
-            f"{self.reference} returned {quote(_safe(repr, result), 80)}; expected True/False, "
+            f"{self.reference} returned {quote(safe_text(repr, result), 80)}; expected True/False, "
             "(passed, message) or a Verdict"
         )
 

@@ -138,7 +138,7 @@ from incident_evals.constraints import (
 from incident_evals.constraints.normalize import NormalizedText, normalize
 
 if TYPE_CHECKING:
-    from incident_evals.case import Document, IncidentCase
+    from incident_evals.case_types import Document, IncidentCase
     from incident_evals.transcript import ToolCall, Transcript
 
 __all__ = [

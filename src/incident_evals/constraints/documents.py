@@ -59,7 +59,7 @@ from incident_evals.constraints import (
 from incident_evals.constraints.normalize import NormalizedText, normalize
 
 if TYPE_CHECKING:
-    from incident_evals.case import Document, IncidentCase
+    from incident_evals.case_types import Document, IncidentCase
     from incident_evals.transcript import Transcript
 
 __all__ = ["CONSTRAINTS", "CitationCheck", "CitationForm", "citation_forms"]

@@ -33,7 +33,7 @@ from incident_evals.constraints import ConstraintType, Verdict, argument_schema,
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from incident_evals.case import IncidentCase
+    from incident_evals.case_types import IncidentCase
     from incident_evals.constraints import BoundConstraint
     from incident_evals.transcript import Transcript
 

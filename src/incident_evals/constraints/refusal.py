@@ -92,7 +92,7 @@ from incident_evals.constraints import (
 from incident_evals.constraints.normalize import NormalizedText, normalize
 
 if TYPE_CHECKING:
-    from incident_evals.case import IncidentCase
+    from incident_evals.case_types import IncidentCase
     from incident_evals.transcript import Transcript
 
 __all__ = [

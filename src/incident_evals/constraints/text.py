@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
 
-    from incident_evals.case import IncidentCase
+    from incident_evals.case_types import IncidentCase
     from incident_evals.transcript import Transcript
 
 __all__ = [

@@ -45,11 +45,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from incident_evals.vocabulary import CATEGORIES, OUTCOMES, REGRESSION_STATUSES, SEVERITIES
+
 __all__ = [
-    "CATEGORIES",
-    "OUTCOMES",
-    "REGRESSION_STATUSES",
-    "SEVERITIES",
     "Reading",
     "Section",
     "clip",
@@ -62,10 +60,6 @@ __all__ = [
     "sections",
 ]
 
-SEVERITIES = ("critical", "major", "minor")
-CATEGORIES = ("correctness", "safety", "security", "autonomy", "fairness")
-OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
-REGRESSION_STATUSES = ("regressed", "fixed", "unchanged", "new", "removed")
 FAILING = frozenset({"failed", "xfailed"})
 #: Width a failure message or error is clipped to on one line.
 MESSAGE_WIDTH = 120

@@ -35,12 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 from incident_evals.report import (
     BLOCK,
-    CATEGORIES,
     FAILING,
     INCOMPLETE,
-    OUTCOMES,
-    REGRESSION_STATUSES,
-    SEVERITIES,
     Item,
     Reading,
     comparison,
@@ -54,6 +50,7 @@ from incident_evals.report import (
 )
 from incident_evals.report.terminal import heading, outcome_line, status_line, table
 from incident_evals.results import scrub_results
+from incident_evals.vocabulary import CATEGORIES, OUTCOMES, REGRESSION_STATUSES, SEVERITIES
 
 if TYPE_CHECKING:
     from incident_evals.secrets import Scrubber

@@ -17,13 +17,17 @@ import dataclasses
 import functools
 import hashlib
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from incident_evals.errors import describe_exception
+from incident_evals.registry import Registry
+from incident_evals.schema_files import load_schema
+
 if TYPE_CHECKING:
-    from incident_evals.case import CaseInput, IncidentCase, LoadedCase
-    from incident_evals.constraints import BoundConstraint
+    from incident_evals.case_types import CaseInput, IncidentCase
+    from incident_evals.constraints import BoundConstraint, LoadedCase
 
 __all__ = [
     "Draw",
@@ -225,8 +229,6 @@ def expand(
             except BaseException as exc:
                 # A generator may be a project's plugin: whatever it raises (sys.exit included)
                 # costs that generator's variants only, in one line.
-                from incident_evals.constraints.custom import describe_exception
-
                 variants.append(
                     VariantGenerationError(
                         f"variant generator {spec.name!r} failed on {spec.name}-{index}: "
@@ -271,33 +273,9 @@ def _changed_fields(original: CaseInput, changed: CaseInput) -> list[str]:
     ]
 
 
-class VariantRegistry:
-    def __init__(self) -> None:
-        self._generators: dict[str, VariantGenerator] = {}
-
-    def register(self, generator: VariantGenerator) -> None:
-        if not isinstance(generator, VariantGenerator):
-            raise TypeError(f"expected a VariantGenerator, got {type(generator).__name__}")
-        if generator.name in self._generators:
-            raise ValueError(f"variant generator {generator.name!r} is already registered")
-        self._generators[generator.name] = generator
-
-    def copy(self) -> VariantRegistry:
-        copied = VariantRegistry()
-        copied._generators = dict(self._generators)
-        return copied
-
-    def get(self, name: str) -> VariantGenerator | None:
-        return self._generators.get(name)
-
-    def names(self) -> list[str]:
-        return sorted(self._generators)
-
-    def __iter__(self) -> Iterator[VariantGenerator]:
-        return iter(self._generators.values())
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._generators
+class VariantRegistry(Registry[VariantGenerator]):
+    kind = "variant generator"
+    entry_type = VariantGenerator
 
 
 #: The modules of built-in generators, each with a ``GENERATORS`` tuple.
@@ -317,8 +295,6 @@ def builtin_variant_registry() -> VariantRegistry:
 def options_schema(name: str) -> dict[str, Any]:
     """The options schema of built-in generator ``name``, as the shipped case schema defines it."""
     import copy
-
-    from incident_evals.case import load_schema
 
     schema: dict[str, Any] = copy.deepcopy(load_schema("case")["$defs"]["generators"][name])
     # `count` belongs to the core (the case schema checks it): a generator sees its own options.

@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from incident_evals.case import Document, IncidentCase
+from incident_evals.case_types import Document, IncidentCase
 from incident_evals.variants import Draw, Generated, VariantError, VariantGenerator, options_schema
 
 __all__ = [

@@ -114,7 +114,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from incident_evals.case import CaseInput, IncidentCase, RecordedResponse
+from incident_evals.case_types import CaseInput, IncidentCase, RecordedResponse
 from incident_evals.variants import (
     Draw,
     Generated,

@@ -8,7 +8,7 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from incident_evals.case import CaseInput
+    from incident_evals.case_types import CaseInput
 
 __all__ = ["input_diff", "input_lines"]
 

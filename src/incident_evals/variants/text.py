@@ -115,7 +115,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from incident_evals.case import CaseInput, IncidentCase
+from incident_evals.case_types import CaseInput, IncidentCase
 from incident_evals.constraints import quote
 from incident_evals.variants import (
     Complete,

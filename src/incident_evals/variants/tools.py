@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from incident_evals.case import CaseInput, IncidentCase, RecordedResponse
+from incident_evals.case_types import CaseInput, IncidentCase, RecordedResponse
 from incident_evals.variants import Draw, Generated, VariantError, VariantGenerator, options_schema
 
 __all__ = ["CONFUSABLES", "ERRORS", "GENERATORS", "HOMOGLYPHS", "LOOKALIKE_TLDS", "TLDS"]

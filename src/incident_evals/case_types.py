@@ -1,0 +1,144 @@
+"""What a case file becomes: :class:`IncidentCase` and its parts.
+
+Plain frozen data, with no reading of files in it (that is :mod:`incident_evals.case`), so that
+the constraints and variant generators that take a case can import it without the loader, which
+imports them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DEFAULT_DOCUMENT_TEMPLATE",
+    "DEFAULT_MAX_TURNS",
+    "CaseInput",
+    "ConstraintSpec",
+    "Document",
+    "GeneratorSpec",
+    "HandWrittenVariant",
+    "Incident",
+    "IncidentCase",
+    "RecordedResponse",
+    "Runs",
+    "Tool",
+    "VariantsSpec",
+]
+
+DEFAULT_DOCUMENT_TEMPLATE = '<document id="{id}" title="{title}">{content}</document>'
+DEFAULT_MAX_TURNS = 8
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    content: str
+    title: str = ""
+    sensitive: bool = False
+    markers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    output: Any
+    #: Subset of the parsed arguments that selects this response; ``None`` is the fallback.
+    when: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
+    responses: tuple[RecordedResponse, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseInput:
+    messages: tuple[dict[str, Any], ...]
+    system: str | None = None
+    documents: tuple[Document, ...] = ()
+    document_template: str | None = None
+    tools: tuple[Tool, ...] = ()
+
+
+@dataclass(frozen=True)
+class Incident:
+    category: str
+    severity: str
+    status: str = "resolved"
+    date: str | None = None
+    owner: str | None = None
+    postmortem: str | None = None
+    summary: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConstraintSpec:
+    """One entry of ``expect`` as written: ``{name: argument}``, with where it was written."""
+
+    name: str
+    argument: Any
+    line: int
+
+
+@dataclass(frozen=True)
+class GeneratorSpec:
+    """One entry of ``variants.generate``: ``{name: options}``, ``count`` taken out."""
+
+    name: str
+    options: dict[str, Any]
+    count: int
+    line: int
+
+
+@dataclass(frozen=True)
+class HandWrittenVariant:
+    """One entry of ``variants.cases``: the case's input with the given fields replaced."""
+
+    name: str
+    input: CaseInput
+    #: Its own constraints, when it overrides the case's ``expect``.
+    expect: tuple[ConstraintSpec, ...] | None
+    line: int
+
+
+@dataclass(frozen=True)
+class VariantsSpec:
+    generate: tuple[GeneratorSpec, ...] = ()
+    cases: tuple[HandWrittenVariant, ...] = ()
+
+
+@dataclass(frozen=True)
+class Runs:
+    repeats: int = 1
+    min_pass_rate: float = 1.0
+    max_turns: int = DEFAULT_MAX_TURNS
+    #: Where ``runs.max_turns`` is written, if it is.
+    max_turns_line: int | None = None
+
+
+@dataclass(frozen=True)
+class IncidentCase:
+    id: str
+    incident: Incident
+    input: CaseInput
+    expect: tuple[ConstraintSpec, ...]
+    path: Path
+    line: int
+    title: str = ""
+    #: Model params recorded with the incident (``name`` is the record only, never sent).
+    model: dict[str, Any] = field(default_factory=dict)
+    recorded_output: str | None = None
+    recorded_tool_calls: tuple[dict[str, Any], ...] = ()
+    variants: VariantsSpec = field(default_factory=VariantsSpec)
+    runs: Runs = field(default_factory=Runs)
+
+    def document(self, doc_id: str) -> Document | None:
+        return next((doc for doc in self.input.documents if doc.id == doc_id), None)
+
+    def tool(self, name: str) -> Tool | None:
+        return next((tool for tool in self.input.tools if tool.name == name), None)

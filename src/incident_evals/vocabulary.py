@@ -1,0 +1,34 @@
+"""The fixed words of case files and results: each list written once, here.
+
+The shipped schemas (``schemas/case.schema.json``, ``schemas/results.schema.json``) hold the same
+lists as enums; a unit test keeps the two equal. This module imports nothing of the package, so
+that any module may use it.
+
+Each tuple is in the order reports show it: severities most severe first, the rest as the
+schemas list them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CATEGORIES",
+    "OUTCOMES",
+    "REGRESSION_STATUSES",
+    "SEVERITIES",
+    "SEVERITIES_ASCENDING",
+    "STATUSES",
+]
+
+#: ``incident.severity``, most severe first: reports list and sort items this way.
+SEVERITIES = ("critical", "major", "minor")
+#: The same from the least severe up, as the case schema, its messages, the prompts of
+#: ``incident-evals new`` and the marker list (``pytest --markers``) write the scale.
+SEVERITIES_ASCENDING = SEVERITIES[::-1]
+#: ``incident.category``.
+CATEGORIES = ("correctness", "safety", "security", "autonomy", "fairness")
+#: ``incident.status``.
+STATUSES = ("open", "mitigated", "resolved")
+#: An item's ``outcome`` in the results document.
+OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
+#: An item's ``regression.status`` against a baseline.
+REGRESSION_STATUSES = ("regressed", "fixed", "unchanged", "new", "removed")
