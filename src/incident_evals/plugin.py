@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -140,6 +140,14 @@ def finish_results(
     return build_results([*listed, *removed], run=run, load_errors=load_errors)
 
 
+_Entry = TypeVar("_Entry")
+
+
+def _in_run_order(entries: dict[str, tuple[int, _Entry]]) -> list[_Entry]:
+    # Stable: under -p no:xdist every place is known; anything without one keeps its arrival.
+    return [entry for _, entry in sorted(entries.values(), key=lambda pair: pair[0])]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
@@ -172,9 +180,12 @@ class IncidentEvalsPlugin:
         config.stash[GATE] = gate_from_config(config)
         self.started_at = started_at()
         self.started = time.monotonic()
-        #: Results by node id, as their reports arrive (from xdist workers too).
-        self.items: dict[str, ItemJson] = {}
-        self.load_errors: dict[str, LoadErrorJson] = {}
+        #: Results by node id, as their reports arrive (from xdist workers too), with each
+        #: item's place in the collection: the document lists them in run order.
+        self.items: dict[str, tuple[int, ItemJson]] = {}
+        self.load_errors: dict[str, tuple[int, LoadErrorJson]] = {}
+        #: Where each item stands in the collection (every xdist worker collects the same).
+        self.order: dict[str, int] = {}
         #: Under --collect-only, the one-line errors of the case files that failed to load.
         self.collect_only_errors: list[str] = []
         self.results: ResultsJson | None = None
@@ -268,7 +279,10 @@ class IncidentEvalsPlugin:
         # pytest reaches each item; the first one starts the embedded model, before pytest's
         # "collected" line (whose hook names its address). An xdist worker only learns its items
         # as it runs them.
-        if not self._runs_no_items() and not _is_xdist_worker(self.config):
+        self.order = {item.nodeid: index for index, item in enumerate(session.items)}
+        # pytest stops before running anything when a module failed to collect: send nothing.
+        stopping = session.testsfailed and not self.config.option.continue_on_collection_errors
+        if not self._runs_no_items() and not _is_xdist_worker(self.config) and not stopping:
             dispatch_items(session.items)
         if self.config.option.collectonly:
             from incident_evals.collect import LoadErrorItem
@@ -339,6 +353,9 @@ class IncidentEvalsPlugin:
         from incident_evals.results import outcome_of
 
         report = yield
+        if isinstance(item, LoadErrorItem | EvalItem):
+            # Carried to the xdist controller, which receives reports in the order they finish.
+            report.incident_order = self.order.get(item.nodeid, -1)  # type: ignore[attr-defined]
         if isinstance(item, LoadErrorItem):
             scrub_report(report, self.session.scrubber, None)
             if call.when == "setup":
@@ -381,12 +398,13 @@ class IncidentEvalsPlugin:
 
         if _is_xdist_worker(self.config):
             return
+        order = getattr(report, "incident_order", -1)
         load_error = getattr(report, "incident_load_error", None)
         if load_error is not None:
-            self.load_errors[load_error["nodeid"]] = load_error
+            self.load_errors[load_error["nodeid"]] = (order, load_error)
         data = getattr(report, "incident_result", None)
         if data is not None:
-            self.items[data["nodeid"]] = data
+            self.items[data["nodeid"]] = (order, data)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # -x, --maxfail and Ctrl-C end here too: drop what has not been sent.
@@ -401,8 +419,8 @@ class IncidentEvalsPlugin:
         # Its items were scrubbed where they ran; every sink scrubs the whole document again.
         self.results = finish_results(
             self.config,
-            self.items.values(),
-            self.load_errors.values(),
+            _in_run_order(self.items),
+            _in_run_order(self.load_errors),
             self.started_at,
             self.started,
             complete,
@@ -418,7 +436,7 @@ class IncidentEvalsPlugin:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         self._say_notices()
-        if any(item.get("outcome") == "error" for item in self.items.values()):
+        if any(item.get("outcome") == "error" for _, item in self.items.values()):
             self.session.keep_local_log = True
         kept = self.session.kept_local_log()
         if kept is not None:
