@@ -1,6 +1,11 @@
 """pytest-incident-evals: AI incidents as regression evals."""
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from incident_evals.catalogue import Catalogue
+    from incident_evals.results import Results
 
 try:
     __version__ = version("pytest-incident-evals")

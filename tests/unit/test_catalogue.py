@@ -55,7 +55,8 @@ def test_the_api_results_equal_the_plugins_on_the_example_catalogue(
     assert without_timings(dict(api)) == without_timings(plugin)
     # Not a vacuous equality: the run has passes, failures and errors, and a verdict.
     outcomes = api["summary"]["outcomes"]
-    assert outcomes.get("passed") and outcomes.get("failed")
+    assert outcomes.get("passed")
+    assert outcomes.get("failed")
     assert results.verdict == "BLOCK"
     assert results.line == plugin["summary"]["line"]
 
