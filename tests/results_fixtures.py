@@ -350,7 +350,7 @@ def results(
         "baseline": baseline,
         "redacted": True,
     }
-    return build_results(items, run=run)
+    return dict(build_results(items, run=run))
 
 
 def write(path: Path, document: dict[str, Any]) -> Path:

@@ -40,7 +40,6 @@ every problem is a :class:`BaselineError` with a one-line message that names the
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -48,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from incident_evals.results import ItemJson, removed_item
 from incident_evals.vocabulary import OUTCOMES
 
 __all__ = [
@@ -64,8 +64,6 @@ DEFAULT_ALPHA = 0.05
 
 #: Outcomes whose counts say nothing about the model: the run never judged it.
 _NOT_JUDGED = frozenset({"error", "skipped"})
-#: The item fields a run produces; a removed item did not run, so the baseline's are not shown.
-_DROPPED_FROM_REMOVED = ("error", "model", "input")
 
 
 def fisher_one_sided(
@@ -212,28 +210,11 @@ def _by_key(items: Sequence[Mapping[str, Any]], side: str) -> dict[tuple[str, st
     return index
 
 
-def _removed(baseline: Mapping[str, Any]) -> dict[str, Any]:
-    item = {k: copy.deepcopy(v) for k, v in baseline.items() if k not in _DROPPED_FROM_REMOVED}
-    item.update(
-        outcome="skipped",
-        samples=0,
-        passed_samples=0,
-        pass_rate=None,
-        failures=[],
-        output="",
-        tool_calls=[],
-        usage={},
-        latency_s=0.0,
-        regression=Regression(baseline["outcome"], _pass_rate(baseline), "removed", None).to_json(),
-    )
-    return item
-
-
 def compare(
     items: Sequence[Mapping[str, Any]],
     baseline_items: Sequence[Mapping[str, Any]],
     alpha: float = DEFAULT_ALPHA,
-) -> tuple[dict[tuple[str, str], Regression], list[dict[str, Any]]]:
+) -> tuple[dict[tuple[str, str], Regression], list[ItemJson]]:
     """Regression per current item keyed by (case_id, variant); plus 'removed' items: baseline items
     absent from the run, as results items (copied from the baseline, outcome 'skipped', samples 0,
     passed_samples 0, pass_rate null, failures [], output '', tool_calls [], usage {}, latency_s 0,
@@ -254,7 +235,7 @@ def compare(
         for key, position in current_index.items()
     }
     removed = [
-        _removed(baseline_items[position])
+        removed_item(baseline_items[position], regression(None, baseline_items[position], alpha))
         for key, position in baseline_index.items()
         if key not in current_index
     ]

@@ -1468,6 +1468,37 @@ def claim_id(
     )
 
 
+class FolderError(Exception):
+    """Project code that every case file of a folder depends on failed (a conftest hook that
+    registers constraints or generators): one line, the error of each file it stops."""
+
+
+def load_claimed(
+    path: Path,
+    roots: list[Path],
+    registry: ConstraintRegistry,
+    variants: VariantRegistry | Callable[[], VariantRegistry] | None,
+    claims: IdClaims,
+    base: Path,
+) -> list[LoadedCase | CaseError]:
+    """One case file as every front-end loads it (the pytest plugin, the command line and the
+    Python API): its cases in order, each bad document or repeated id a :class:`CaseError` in
+    its place. Whatever project code raises while the file loads (a custom constraint's or
+    generator's check, ``sys.exit()`` included) is the file's one error; only KeyboardInterrupt
+    goes through."""
+    from incident_evals.constraints.custom import describe_exception
+
+    try:
+        results = load_file(path, catalogue_root(path, roots), registry, variants)
+    except KeyboardInterrupt:
+        raise
+    except FolderError as exc:
+        return [CaseError(path, 1, str(exc))]
+    except BaseException as exc:
+        return [CaseError(path, 1, f"cannot be loaded: {describe_exception(exc)}")]
+    return [claim_id(result, claims, base) for result in results]
+
+
 def case_files(path: Path) -> list[Path]:
     """The case files at ``path``: the file itself, or every .yaml/.yml below it, sorted."""
     if path.is_file():

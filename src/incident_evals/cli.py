@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from incident_evals import __version__
+from incident_evals._version import __version__
 from incident_evals.options import DEFAULT_CASES
 
 if TYPE_CHECKING:
@@ -480,7 +480,7 @@ def _report(args: argparse.Namespace) -> int:
             return usage(f"cannot compare {path} with {args.baseline}: {exc}")
         for item in items:
             item["regression"] = found[(item["case_id"], item["variant"])].to_json()
-        items = [*items, *removed]
+        items = [*items, *(dict(item) for item in removed)]
         run.update(
             baseline={"kind": "file", "path": args.baseline, "model": baseline["run"]["model"]},
             alpha=alpha,
@@ -498,7 +498,7 @@ def _report(args: argparse.Namespace) -> int:
     if changed:
         from incident_evals.results import build_results
 
-        results = build_results(items, run=run)
+        results = dict(build_results(items, run=run, load_errors=results.get("load_errors", [])))
     # Files first: a file that cannot be written is the one line the user sees.
     outputs = [
         ("--markdown", "Markdown", args.markdown, markdown),

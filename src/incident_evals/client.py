@@ -65,6 +65,8 @@ class Endpoint:
     #: The user-info of the URL as given (``http://user:pass@host/v1``), taken out of
     #: ``base_url`` so that it is never shown or stored; requests send it as HTTP Basic auth.
     credentials: tuple[str, str] | None = field(default=None, repr=False)
+    #: A key given in code (the Python API), sent instead of ``api_key_env``'s value.
+    api_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.base_url is not None:
@@ -399,7 +401,7 @@ class ChatClient:
         self._backoff_max_s = backoff_max_s
         http = _http_module()
         headers = None
-        secret_key = os.environ.get(endpoint.api_key_env)
+        secret_key = endpoint.api_key or os.environ.get(endpoint.api_key_env)
         api_key = secret_key or PLACEHOLDER_API_KEY
         #: Every credential value this client sends, scrubbed from what an endpoint echoes.
         self._sent: tuple[str, ...] = (f"Bearer {secret_key}",) if secret_key else ()

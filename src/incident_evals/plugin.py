@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -20,36 +20,18 @@ from incident_evals import options
 if TYPE_CHECKING:
     from incident_evals.collect import IncidentFile
     from incident_evals.progress import ProgressLine
+    from incident_evals.results import ItemJson, LoadErrorJson, ResultsJson
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def _scheduled_on_this_worker(session: pytest.Session, config: pytest.Config) -> list[pytest.Item]:
-    """The items xdist has already handed this worker, so their requests can go out early.
-
-    This reads xdist's worker queue, which is not a public API: without it, a worker still
-    dispatches each item (and the next) as it reaches them.
-    """
-    # xdist registers its worker object without a name: find it by type.
-    interactor = next(
-        (p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "WorkerInteractor"),
-        None,
-    )
-    queue = getattr(interactor, "torun", None)
-    if queue is None or not hasattr(queue, "lock"):
-        return []
-    with queue.lock() as scheduled:
-        indices = [index for index in scheduled if isinstance(index, int)]
-    return [session.items[index] for index in indices if index < len(session.items)]
-
-
 def dispatch_items(items: list[pytest.Item]) -> None:
-    from incident_evals.collect import ConsistencyItem, IncidentItem
+    from incident_evals.collect import EvalItem
 
     for item in items:
-        if isinstance(item, IncidentItem | ConsistencyItem):
+        if isinstance(item, EvalItem):
             item.dispatch()
 
 
@@ -89,7 +71,7 @@ def scrub_report(
 
 def gate_from_config(config: pytest.Config) -> Any:
     """The baseline, what fails items, and redaction: checked before anything runs."""
-    from incident_evals.collect import GateSettings
+    from incident_evals.evaluation import GateSettings
 
     gate = GateSettings(
         fail_on=options.value(config, "fail_on"),
@@ -121,53 +103,49 @@ def gate_from_config(config: pytest.Config) -> Any:
 
 def finish_results(
     config: pytest.Config,
-    items: Iterable[dict[str, Any]],
+    items: Iterable[ItemJson],
+    load_errors: Iterable[LoadErrorJson],
     started: str,
     began: float,
     complete: bool,
-) -> dict[str, Any]:
-    """The results document of the run: items in run order, regressions, summary."""
-    from incident_evals.baseline import compare, regression
+) -> ResultsJson:
+    """The results document of the run: items in run order, then the baseline's items this run
+    no longer has; the regression of each item was decided with its verdict."""
+    from incident_evals.baseline import compare
     from incident_evals.collect import EVAL_SESSION, GATE
-    from incident_evals.results import build_results
+    from incident_evals.results import build_results, run_data
 
     gate = config.stash[GATE]
-    session = config.stash[EVAL_SESSION]
     listed = list(items)
-    removed: list[dict[str, Any]] = []
+    removed: list[ItemJson] = []
     baseline: dict[str, Any] | None = None
     if gate.baseline_items:
-        found, removed = compare(listed, list(gate.baseline_items.values()), gate.alpha)
-        for item in listed:
-            status = found.get((item["case_id"], item["variant"]))
-            item["regression"] = status.to_json() if status is not None else None
+        _, removed = compare(listed, list(gate.baseline_items.values()), gate.alpha)
         baseline = {"kind": "file", "path": str(options.value(config, "baseline"))}
     elif gate.baseline_model is not None:
-        for item in listed:
-            if "baseline" in item:
-                item["regression"] = regression(item, item["baseline"], gate.alpha).to_json()
         baseline = {"kind": "model", "model": gate.baseline_model}
-    model, base_url = session.described()
-    run = {
-        "model": model,
-        "base_url": base_url,
-        "seed": options.value(config, "seed"),
-        "started_at": started,
-        "duration_s": round(time.monotonic() - began, 3),
-        "plugin_version": _version(),
-        "complete": complete,
-        "fail_on": gate.fail_on,
-        "alpha": gate.alpha,
-        "baseline": baseline,
-        "redacted": gate.redact,
-    }
-    return build_results([*listed, *removed], run=run)
+    model, base_url = config.stash[EVAL_SESSION].described()
+    run = run_data(
+        model=model,
+        base_url=base_url,
+        seed=options.value(config, "seed"),
+        started=started,
+        duration_s=time.monotonic() - began,
+        complete=complete,
+        fail_on=gate.fail_on,
+        alpha=gate.alpha,
+        baseline=baseline,
+        redacted=gate.redact,
+    )
+    return build_results([*listed, *removed], run=run, load_errors=load_errors)
 
 
-def _version() -> str:
-    from incident_evals import __version__
+_Entry = TypeVar("_Entry")
 
-    return __version__
+
+def _in_run_order(entries: dict[str, tuple[int, _Entry]]) -> list[_Entry]:
+    # Stable: under -p no:xdist every place is known; anything without one keeps its arrival.
+    return [entry for _, entry in sorted(entries.values(), key=lambda pair: pair[0])]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -202,9 +180,15 @@ class IncidentEvalsPlugin:
         config.stash[GATE] = gate_from_config(config)
         self.started_at = started_at()
         self.started = time.monotonic()
-        #: Results by node id, as their reports arrive (from xdist workers too).
-        self.items: dict[str, dict[str, Any]] = {}
-        self.results: dict[str, Any] | None = None
+        #: Results by node id, as their reports arrive (from xdist workers too), with each
+        #: item's place in the collection: the document lists them in run order.
+        self.items: dict[str, tuple[int, ItemJson]] = {}
+        self.load_errors: dict[str, tuple[int, LoadErrorJson]] = {}
+        #: Where each item stands in the collection (every xdist worker collects the same).
+        self.order: dict[str, int] = {}
+        #: Under --collect-only, the one-line errors of the case files that failed to load.
+        self.collect_only_errors: list[str] = []
+        self.results: ResultsJson | None = None
         self.progress: ProgressLine | None = None
         self._close_terminal: Callable[[], None] | None = None
 
@@ -295,10 +279,25 @@ class IncidentEvalsPlugin:
         # pytest reaches each item; the first one starts the embedded model, before pytest's
         # "collected" line (whose hook names its address). An xdist worker only learns its items
         # as it runs them.
-        if not self._runs_no_items() and not _is_xdist_worker(self.config):
+        self.order = {item.nodeid: index for index, item in enumerate(session.items)}
+        # pytest stops before running anything when a module failed to collect: send nothing.
+        stopping = session.testsfailed and not self.config.option.continue_on_collection_errors
+        if not self._runs_no_items() and not _is_xdist_worker(self.config) and not stopping:
             dispatch_items(session.items)
+        if self.config.option.collectonly:
+            from incident_evals.collect import LoadErrorItem
+
+            broken = [item for item in session.items if isinstance(item, LoadErrorItem)]
+            # Nothing runs to report them: said here, and the exit status is a failure's.
+            self.collect_only_errors = [item.message for item in broken]
+            session.testsfailed += len(broken)
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
+        if self.collect_only_errors:
+            return [
+                f"incident-evals: {len(self.collect_only_errors)} case file(s) failed to load:",
+                *(f"  {message}" for message in self.collect_only_errors),
+            ]
         server = self.session.local_server
         if server is None or config.get_verbosity() < 0:
             return []
@@ -342,56 +341,70 @@ class IncidentEvalsPlugin:
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         dispatch_items([item] if nextitem is None else [item, nextitem])
         if _is_xdist_worker(self.config):
-            dispatch_items(_scheduled_on_this_worker(item.session, self.config))
+            from incident_evals.xdist_queue import scheduled_items
+
+            dispatch_items(scheduled_items(item.session))
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        from incident_evals.collect import ConsistencyItem, IncidentItem, RecordedItem
+        from incident_evals.collect import EvalItem, LoadErrorItem
+        from incident_evals.results import outcome_of
 
         report = yield
-        if isinstance(item, IncidentItem | ConsistencyItem | RecordedItem):
-            # The last stop before the terminal, JUnit and xdist see the report.
-            scrub_report(report, self.session.scrubber, getattr(item, "case", None))
-        if isinstance(item, IncidentItem | ConsistencyItem | RecordedItem) and (
-            call.when == "call" or (call.when == "setup" and report.outcome != "passed")
-        ):
+        if isinstance(item, LoadErrorItem | EvalItem):
+            # Carried to the xdist controller, which receives reports in the order they finish.
+            report.incident_order = self.order.get(item.nodeid, -1)  # type: ignore[attr-defined]
+        if isinstance(item, LoadErrorItem):
+            scrub_report(report, self.session.scrubber, None)
+            if call.when == "setup":
+                report.incident_load_error = item.load_error()  # type: ignore[attr-defined]
+            return report
+        if not isinstance(item, EvalItem):
+            return report
+        # The last stop before the terminal, JUnit and xdist see the report (pytest's skipping
+        # plugin has made its xfail and skip decisions).
+        scrub_report(report, self.session.scrubber, item.run.case)
+        if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             error = str(report.longrepr) if call.when == "setup" and report.failed else None
+            strict_xpass = report.failed and "XPASS(strict)" in str(report.longrepr)
+            outcome = outcome_of(
+                report.when, report.outcome, hasattr(report, "wasxfail"), strict_xpass
+            )
             # Carried on the report, so it reaches the xdist controller with it.
-            report.incident_result = item.result_data(error)  # type: ignore[attr-defined]
+            report.incident_result = item.result_data(outcome, error)  # type: ignore[attr-defined]
         return report
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_make_collect_report(
-        self, collector: pytest.Collector
-    ) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
-        from incident_evals.collect import IncidentFile, InvalidCase
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> Generator[None, None, None]:
+        from incident_evals.collect import LoadErrorItem
 
-        report = yield
-        if isinstance(collector, IncidentFile | InvalidCase) and report.longrepr is not None:
-            # A case file's errors may quote what it holds, or a conftest's exception.
-            scrub_report(report, self.session.scrubber, None)
-        return report
+        broken = [item for item in items if isinstance(item, LoadErrorItem)]
+        yield
+        # Like a collection error, a case file that failed to load is not deselected by -k or
+        # -m: what its cases would have tested is unknown, so it must still block.
+        kept = set(items)
+        items.extend(item for item in broken if item not in kept)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        from incident_evals.results import outcome_of
-
         # Before pytest writes the outcome: the status line goes, a notice comes first.
         if self.progress is not None:
             self.progress.stop_waiting()
         self._say_notices()
 
-        data = getattr(report, "incident_result", None)
-        if data is None or _is_xdist_worker(self.config):
+        if _is_xdist_worker(self.config):
             return
-        data = dict(data)
-        strict_xpass = report.failed and "XPASS(strict)" in str(report.longrepr)
-        data["outcome"] = outcome_of(
-            report.when, report.outcome, hasattr(report, "wasxfail"), strict_xpass
-        )
-        self.items[data["nodeid"]] = data
+        order = getattr(report, "incident_order", -1)
+        load_error = getattr(report, "incident_load_error", None)
+        if load_error is not None:
+            self.load_errors[load_error["nodeid"]] = (order, load_error)
+        data = getattr(report, "incident_result", None)
+        if data is not None:
+            self.items[data["nodeid"]] = (order, data)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         # -x, --maxfail and Ctrl-C end here too: drop what has not been sent.
@@ -405,7 +418,12 @@ class IncidentEvalsPlugin:
         ) and not (session.shouldfail or session.shouldstop)
         # Its items were scrubbed where they ran; every sink scrubs the whole document again.
         self.results = finish_results(
-            self.config, self.items.values(), self.started_at, self.started, complete
+            self.config,
+            _in_run_order(self.items),
+            _in_run_order(self.load_errors),
+            self.started_at,
+            self.started,
+            complete,
         )
         path = options.value(self.config, "report")
         if path:
@@ -418,14 +436,14 @@ class IncidentEvalsPlugin:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         self._say_notices()
-        if any(item.get("outcome") == "error" for item in self.items.values()):
+        if any(item.get("outcome") == "error" for _, item in self.items.values()):
             self.session.keep_local_log = True
         kept = self.session.kept_local_log()
         if kept is not None:
             terminalreporter.write_line(
                 f"incident-evals: the embedded model server's log is kept: {kept}"
             )
-        if self.results is None or not self.results["items"]:
+        if self.results is None or not (self.results["items"] or self.results["load_errors"]):
             return
         from incident_evals.report.terminal import summary_lines
 
@@ -448,4 +466,11 @@ class IncidentEvalsPlugin:
         return None
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        from incident_evals.collect import COLLECT_STATE, EVAL_SESSION, GATE
+
         self.session.close()
+        # Nothing of this run outlives it (pytester runs many sessions in one process).
+        del config.stash[COLLECT_STATE]
+        del config.stash[EVAL_SESSION]
+        del config.stash[GATE]
+        config.pluginmanager.unregister(self, self.NAME)

@@ -1,10 +1,13 @@
-"""Items -> results: the results JSON of SPEC §7 (``--incident-report PATH``).
+"""Verdicts -> the results document: the one writer of what ``--incident-report PATH`` and
+:meth:`incident_evals.Catalogue.run` produce (its JSON Schema ships as ``results.schema.json``).
 
-Each item's data is made where the item ran (an xdist worker included) and travels on its test
-report (``report.incident_result``, a plain dict that pytest's report serialisation carries), so
-the controller merges every worker's items without a channel of its own. The outcome is read
-from the reports: an item that errored in setup is ``error``, an open incident's expected
-failure is ``xfailed``, and so on.
+The document's shape is typed here (:class:`ResultsJson` and the dicts it holds), and every
+part of it is made by a function of this module: an item that ran (:func:`item_data`), a
+baseline item this run no longer has (:func:`removed_item`), a case file that failed to load
+(:func:`load_error_data`), the run (:func:`run_data`) and the whole document with its summary
+(:func:`build_results`). A pytest run makes each item's data where the item ran (an xdist worker
+included) and carries it on the test report, a plain dict that pytest's report serialisation
+carries, so the controller merges every worker's items without a channel of its own.
 
 Redaction (:mod:`incident_evals.secrets`): every text of an item (the error, failure messages and
 expectations, the output, tool-call arguments and outputs, the input, the provenance) is scrubbed
@@ -18,33 +21,127 @@ once more when written (:func:`write_results`).
 
 from __future__ import annotations
 
+import copy
 import datetime
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from incident_evals.files import write_atomic
 from incident_evals.secrets import Scrubber, placeholder
-from incident_evals.vocabulary import OUTCOMES
+from incident_evals.verdict import Reading, read, release_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from incident_evals.case import IncidentCase
+    from typing_extensions import NotRequired
+
+    from incident_evals.baseline import Regression
+    from incident_evals.case import CaseError, IncidentCase
     from incident_evals.transcript import Transcript
 
 __all__ = [
-    "OUTCOMES",
+    "ItemJson",
+    "LoadErrorJson",
+    "Results",
+    "ResultsJson",
+    "RunJson",
     "build_results",
     "item_data",
+    "load_error_data",
     "outcome_of",
     "redactor",
+    "removed_item",
+    "run_data",
     "scrub_results",
     "write_results",
 ]
 
 SCHEMA_VERSION = 1
+
+
+class FailureJson(TypedDict):
+    constraint: str
+    message: str
+    sample: int
+    expected: str
+    line: int
+
+
+class RegressionJson(TypedDict):
+    baseline_outcome: str | None
+    baseline_pass_rate: float | None
+    status: str
+    p_value: float | None
+
+
+class ItemJson(TypedDict):
+    """One item of a run (or a removed baseline item): ``results.schema.json#/$defs/item``."""
+
+    nodeid: str
+    case_id: str
+    variant: str
+    title: NotRequired[str]
+    category: str
+    severity: str
+    status: str
+    outcome: str
+    samples: int
+    passed_samples: int
+    pass_rate: float | None
+    failures: list[FailureJson]
+    error: NotRequired[str | None]
+    output: str
+    tool_calls: list[dict[str, Any]]
+    usage: dict[str, int]
+    latency_s: float
+    model: NotRequired[str | None]
+    input: NotRequired[dict[str, Any] | None]
+    provenance: NotRequired[dict[str, Any] | None]
+    regression: RegressionJson | None
+    baseline: NotRequired[dict[str, Any]]
+
+
+class LoadErrorJson(TypedDict):
+    """A case file (or one document of it) that failed to load: its one-line error."""
+
+    nodeid: str
+    path: str
+    line: int
+    field: str
+    message: str
+
+
+class RunJson(TypedDict):
+    model: str | None
+    base_url: str | None
+    seed: int
+    started_at: str
+    duration_s: float
+    plugin_version: str
+    complete: bool
+    fail_on: NotRequired[str]
+    alpha: NotRequired[float]
+    baseline: NotRequired[dict[str, Any] | None]
+    redacted: NotRequired[bool]
+
+
+class SummaryJson(TypedDict):
+    total: int
+    outcomes: dict[str, int]
+    by_severity: dict[str, dict[str, dict[str, int]]]
+    regressions: dict[str, int]
+    load_errors: int
+    line: str
+
+
+class ResultsJson(TypedDict):
+    schema_version: int
+    run: RunJson
+    items: list[ItemJson]
+    load_errors: list[LoadErrorJson]
+    summary: SummaryJson
 
 
 #: Fields that name an item, a document or a call: kept as they are (the schema limits them to
@@ -95,6 +192,7 @@ def item_data(
     nodeid: str,
     case: IncidentCase,
     variant: str,
+    outcome: str,
     transcripts: Sequence[Transcript],
     samples: int,
     failures: Sequence[tuple[int, str, str, str, int]],
@@ -103,12 +201,14 @@ def item_data(
     provenance: Mapping[str, Any] | None,
     redacting: bool,
     baseline: Mapping[str, Any] | None = None,
+    regression: Regression | None = None,
     scrubber: Scrubber | None = None,
-) -> dict[str, Any]:
-    """One item's results entry, without its outcome (read from the reports) and regression.
+) -> ItemJson:
+    """One item's results entry.
 
     ``failures`` are ``(sample, constraint, expected, message, line)``; ``baseline`` holds the
-    side-by-side baseline model's ``samples``, ``passed_samples`` and ``outcome``. Every text of
+    side-by-side baseline model's ``samples``, ``passed_samples`` and ``outcome``; ``regression``
+    is the comparison with the baseline decided with the item's verdict. Every text of
     the entry (the error, messages, output, tool calls, input, provenance) is scrubbed with
     ``scrubber`` (:mod:`incident_evals.secrets`; the environment's when ``None``), sensitive
     documents included when ``redacting``.
@@ -118,7 +218,7 @@ def item_data(
     usage: Counter[str] = Counter()
     for transcript in transcripts:
         usage.update(transcript.usage)
-    data: dict[str, Any] = {
+    data: ItemJson = {
         "nodeid": nodeid,
         "case_id": case.id,
         "variant": variant,
@@ -126,7 +226,7 @@ def item_data(
         "category": case.incident.category,
         "severity": case.incident.severity,
         "status": case.incident.status,
-        "outcome": None,
+        "outcome": outcome,
         "samples": samples,
         "passed_samples": passed_samples,
         "pass_rate": round(passed_samples / samples, 6) if samples and error is None else None,
@@ -150,14 +250,67 @@ def item_data(
         "model": first.model if first else None,
         "input": _input(case, redacting),
         "provenance": dict(provenance) if provenance is not None else None,
-        "regression": None,
+        "regression": _regression_json(regression),
     }
     if baseline is not None:
         data["baseline"] = dict(baseline)
-    scrubbed: dict[str, Any] = scrubber.deep(
-        data, case if redacting else None, keep=IDENTITY_FIELDS
-    )
+    scrubbed: ItemJson = scrubber.deep(data, case if redacting else None, keep=IDENTITY_FIELDS)
     return scrubbed
+
+
+def _regression_json(regression: Regression | None) -> RegressionJson | None:
+    if regression is None:
+        return None
+    return {
+        "baseline_outcome": regression.baseline_outcome,
+        "baseline_pass_rate": regression.baseline_pass_rate,
+        "status": regression.status,
+        "p_value": regression.p_value,
+    }
+
+
+#: The item fields a run produces; a removed item did not run, so the baseline's are not shown.
+_DROPPED_FROM_REMOVED = ("error", "model", "input")
+
+
+def removed_item(baseline: Mapping[str, Any], regression: Regression) -> ItemJson:
+    """A baseline item this run no longer has, as an item of its own: copied from the baseline
+    with what this run did not produce emptied (outcome ``skipped``, no samples, no failures, no
+    output) and without the baseline's error, model and input."""
+    kept = {k: copy.deepcopy(v) for k, v in baseline.items() if k not in _DROPPED_FROM_REMOVED}
+    item: ItemJson = {
+        **kept,  # type: ignore[typeddict-item]
+        "outcome": "skipped",
+        "samples": 0,
+        "passed_samples": 0,
+        "pass_rate": None,
+        "failures": [],
+        "output": "",
+        "tool_calls": [],
+        "usage": {},
+        "latency_s": 0.0,
+        "regression": _regression_json(regression),
+    }
+    return item
+
+
+def load_error_data(nodeid: str, error: CaseError, base: Path, scrubber: Scrubber) -> LoadErrorJson:
+    """A case file that failed to load (or one document of it), with its one-line message:
+    the path relative to ``base`` (the rootdir) where it can be, scrubbed of credentials."""
+    return {
+        "nodeid": nodeid,
+        "path": _shown(error.path, base),
+        "line": error.line,
+        "field": error.field,
+        "message": scrubber.text(error.render(base)),
+    }
+
+
+def _shown(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def outcome_of(when: str, report_outcome: str, wasxfail: bool, strict_xpass: bool) -> str:
@@ -171,20 +324,25 @@ def outcome_of(when: str, report_outcome: str, wasxfail: bool, strict_xpass: boo
     return "xpassed" if strict_xpass else "failed"
 
 
-def _summary(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def _summary(items: Sequence[ItemJson], load_errors: Sequence[LoadErrorJson]) -> SummaryJson:
     outcomes = Counter(str(item["outcome"]) for item in items)
+    # A case file that failed to load counts in every total, as the error pytest reports.
+    if load_errors:
+        outcomes["error"] += len(load_errors)
     by_severity: dict[str, dict[str, dict[str, int]]] = {}
     for item in items:
         cell = by_severity.setdefault(item["severity"], {}).setdefault(item["category"], {})
         cell[item["outcome"]] = cell.get(item["outcome"], 0) + 1
     regressions = Counter(
-        item["regression"]["status"] for item in items if item.get("regression") is not None
+        regression["status"] for item in items if (regression := item.get("regression"))
     )
     return {
-        "total": len(items),
+        "total": len(items) + len(load_errors),
         "outcomes": dict(outcomes),
         "by_severity": by_severity,
         "regressions": dict(regressions),
+        "load_errors": len(load_errors),
+        "line": "",
     }
 
 
@@ -192,19 +350,92 @@ def build_results(
     items: Iterable[Mapping[str, Any]],
     *,
     run: Mapping[str, Any],
-) -> dict[str, Any]:
+    load_errors: Iterable[LoadErrorJson] = (),
+) -> ResultsJson:
     """The whole results document; ``summary.line`` is the release-ticket line."""
-    listed = [dict(item) for item in items]
-    results: dict[str, Any] = {
+    listed: list[ItemJson] = [dict(item) for item in items]  # type: ignore[misc]
+    errors = list(load_errors)
+    results: ResultsJson = {
         "schema_version": SCHEMA_VERSION,
-        "run": dict(run),
+        "run": dict(run),  # type: ignore[typeddict-item]
         "items": listed,
-        "summary": _summary(listed),
+        "load_errors": errors,
+        "summary": _summary(listed, errors),
     }
-    from incident_evals.report.terminal import release_line
-
     results["summary"]["line"] = release_line(results)
     return results
+
+
+def run_data(
+    *,
+    model: str | None,
+    base_url: str | None,
+    seed: int,
+    started: str,
+    duration_s: float,
+    complete: bool,
+    fail_on: str,
+    alpha: float,
+    baseline: dict[str, Any] | None,
+    redacted: bool,
+) -> RunJson:
+    """The ``run`` of a results document."""
+    from incident_evals._version import __version__
+
+    return {
+        "model": model,
+        "base_url": base_url,
+        "seed": seed,
+        "started_at": started,
+        "duration_s": round(duration_s, 3),
+        "plugin_version": __version__,
+        "complete": complete,
+        "fail_on": fail_on,
+        "alpha": alpha,
+        "baseline": baseline,
+        "redacted": redacted,
+    }
+
+
+class Results:
+    """A run's results: the document (:meth:`to_json`) and its verdict, read the one way every
+    report reads it (:mod:`incident_evals.verdict`)."""
+
+    def __init__(self, document: ResultsJson) -> None:
+        self._document = document
+
+    def to_json(self) -> ResultsJson:
+        """The results document, as ``pytest --incident-evals --incident-report`` writes it."""
+        return copy.deepcopy(self._document)
+
+    @property
+    def items(self) -> list[ItemJson]:
+        return self.to_json()["items"]
+
+    @property
+    def load_errors(self) -> list[LoadErrorJson]:
+        return self.to_json()["load_errors"]
+
+    @property
+    def reading(self) -> Reading:
+        return read(self._document)
+
+    @property
+    def verdict(self) -> str:
+        """``PASS``, ``BLOCK`` or ``INCOMPLETE``."""
+        return self.reading.verdict
+
+    @property
+    def line(self) -> str:
+        """The release-ticket line."""
+        return self._document["summary"]["line"]
+
+    def write(self, path: Path, scrubber: Scrubber | None = None) -> None:
+        """Write the document to ``path`` (:func:`write_results`)."""
+        write_results(path, self._document, scrubber)
+
+    def __repr__(self) -> str:
+        return f"<Results {self.line!r}>"
 
 
 def started_at() -> str:

@@ -449,6 +449,10 @@ class Scrubber:
             secrets.extend(_url_secrets(url))
         return cls(secrets, documents=documents)
 
+    def adding(self, value: str, what: str) -> Scrubber:
+        """This scrubber, also scrubbing ``value`` (named ``what`` in its placeholder)."""
+        return Scrubber([*self._secrets, (value, what)], documents=self.documents)
+
     @property
     def secrets(self) -> list[str]:
         """The literal secrets it scrubs (for tests and for the recordings' own check)."""

@@ -379,7 +379,7 @@ def test_pytest_collection_error_is_the_same_line_and_the_good_case_passes(
 
     result.stdout.fnmatch_lines(
         [
-            f"*ERROR collecting {BAD}*",
+            f"*ERROR at setup of {Path(BAD).name} (failed to load)*",
             literal(_expected(hostile, pytester.path, ref_server.url)),
         ]
     )

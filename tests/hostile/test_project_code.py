@@ -343,8 +343,8 @@ def test_a_conftest_hook_that_raises_fails_its_folder_in_one_line(
     conftest = "incident_cases/legacy/conftest.py"
     result.stdout.fnmatch_lines(
         [
-            "*ERROR collecting incident_cases/legacy/old.yaml*",
-            f"{hook} in {conftest}:{line}: {raised}",
+            "*ERROR at setup of old.yaml (failed to load)*",
+            f"incident_cases/legacy/old.yaml:1: {hook} in {conftest}:{line}: {raised}",
         ]
     )
     # The other folder's case, and its [recorded] item.

@@ -551,13 +551,13 @@ def test_the_header_and_the_results_never_show_the_url_user_info(run: Run) -> No
 def test_a_case_file_error_quoting_the_key_is_scrubbed(run: Run) -> None:
     run.terminal.fnmatch_lines(
         [
-            "*ERROR collecting incident_cases/broken.yaml*",
+            "*ERROR at setup of broken.yaml (failed to load)*",
             "incident_cases/broken.yaml:4: incident.category: 'Authorization: Bearer "
             "[[]redacted: api key[]]' is not one of *",
         ]
     )
     junit = ET.parse(run.folder / "junit.xml").getroot()
-    [case] = [c for c in junit.iter("testcase") if c.get("name") == "incident_cases.broken.yaml"]
+    [case] = [c for c in junit.iter("testcase") if c.get("name") == "line-4"]
     [error] = case.iter("error")
     assert "'Authorization: Bearer [redacted: api key]' is not one of" in (error.text or "")
 

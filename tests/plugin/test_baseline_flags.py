@@ -247,3 +247,61 @@ def test_with_repeats_the_fisher_test_decides_at_alpha(
         "p_value": 0.05,
     }
     assert (item["samples"], item["passed_samples"]) == (3, 0)
+
+
+@pytest.mark.parametrize("workers", ["-n0", "-n2"])
+@pytest.mark.parametrize("fail_on", ["failures", "regressions"])
+def test_a_case_file_that_fails_to_load_blocks_the_gate_in_both_modes(
+    pytester: pytest.Pytester,
+    chat_server: ChatServer,
+    capsys: pytest.CaptureFixture[str],
+    fail_on: str,
+    workers: str,
+) -> None:
+    from incident_evals.cli import main
+
+    chat_server.set_script(answer(()))
+    write_case(
+        pytester.path,
+        "incident_cases/refunds.yaml",
+        *(case_data(case, expect=[{"not_contains": "60 days"}]) for case in ("INC-A", "INC-B")),
+    )
+    pytester.path.joinpath("incident_cases/broken.yaml").write_text(
+        "id: INC-BROKEN\nincident: {category: safety, severity: critical}\ninput: [\n",
+        encoding="utf-8",
+    )
+    pytester.runpytest(*run_args(chat_server, "current"), "--incident-report=current.json")
+
+    result = pytester.runpytest(
+        *run_args(chat_server, "current"),
+        "--incident-baseline=current.json",
+        f"--incident-fail-on={fail_on}",
+        "--incident-report=results.json",
+        # Selecting cases does not hide a file whose cases are unknown.
+        "-k",
+        "INC-A",
+        workers,
+    )
+
+    result.assert_outcomes(passed=1, errors=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "CASE FILES THAT FAILED TO LOAD (1)",
+            "  incident_cases/broken.yaml:4: invalid YAML: *",
+            "incident-evals: BLOCK — 1 case file failed to load (incident_cases/broken.yaml); "
+            "0 regressions in 1 item against baseline current.json*",
+        ]
+    )
+    document = json.loads((pytester.path / "results.json").read_text())
+    assert document["run"]["complete"] is True
+    assert [error["nodeid"] for error in document["load_errors"]] == [
+        "incident_cases/broken.yaml::line-4"
+    ]
+    assert document["summary"]["total"] == 1 + 1 + 1  # INC-A, INC-B removed by -k, the file
+    assert document["summary"]["outcomes"] == {"passed": 1, "error": 1, "skipped": 1}
+    assert document["summary"]["line"].startswith("incident-evals: BLOCK — 1 case file failed")
+
+    capsys.readouterr()
+    assert main(["report", str(pytester.path / "results.json")]) == 1
+    assert "CASE FILES THAT FAILED TO LOAD (1)" in capsys.readouterr().out

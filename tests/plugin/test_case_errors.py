@@ -88,7 +88,7 @@ def test_bad_file_is_one_line_and_others_still_run(
     result = pytester.runpytest(*endpoint_args)
 
     result.stdout.fnmatch_lines(
-        ["*ERROR collecting incident_cases/bad.yaml*", f"incident_cases/{literal(line)}"]
+        ["*ERROR at setup of bad.yaml (failed to load)*", f"incident_cases/{literal(line)}"]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
     result.stdout.no_fnmatch_line("*pwned*")
@@ -126,13 +126,13 @@ def test_one_bad_document_leaves_the_others_in_its_file(
     )
     result.stdout.fnmatch_lines(
         [
-            "*ERROR collecting incident_cases/multi.yaml*",
+            "*ERROR at setup of multi.yaml (failed to load)*",
             literal(
                 "incident_cases/multi.yaml:20: input.messages[0].role: 'robot' is not one of *"
             ),
         ]
     )
-    result.stdout.fnmatch_lines(["ERROR incident_cases/multi.yaml::line-20"])
+    result.stdout.fnmatch_lines(["ERROR incident_cases/multi.yaml::line-20 - Failed: *"])
     result.assert_outcomes(passed=2, errors=1)
 
 

@@ -102,7 +102,7 @@ def test_without_a_generator_model_paraphrase_is_offline_and_translation_an_erro
 
     result.stdout.fnmatch_lines(
         [
-            "incident_cases/refund.yaml:16: variants.generate: translation needs a generator "
+            "  incident_cases/refund.yaml:16: variants.generate: translation needs a generator "
             "model (--incident-generator-model; --generator-model for incident-evals variants), "
             "or its variants frozen into the case with incident-evals variants --freeze",
         ]

@@ -122,3 +122,51 @@ def test_a_bare_run_collects_the_catalogue_not_the_test_suite(
 
     result.stdout.fnmatch_lines(["incident_cases/good.yaml::INC-GOOD PASSED*"])
     result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_broken_test_module_beside_the_cases_behaves_as_it_does_without_the_plugin(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str], workers: str
+) -> None:
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+    pytester.makepyfile(
+        test_broken="def test_broken(:\n    pass\n", test_fine="def test_fine():\n    pass\n"
+    )
+    paths = ["test_broken.py", "test_fine.py", "incident_cases", "-n", workers, "-rA"]
+
+    without = pytester.runpytest(*paths)
+    with_plugin = pytester.runpytest(*endpoint_args, *paths)
+
+    assert with_plugin.ret == without.ret
+    for result in (without, with_plugin):
+        result.stdout.fnmatch_lines(["*ERROR collecting test_broken.py*"])
+    if workers == "0":
+        # pytest's own rule: a module that cannot be collected interrupts the session before
+        # anything runs, so nothing is sent either.
+        assert without.ret == pytest.ExitCode.INTERRUPTED
+        for result in (without, with_plugin):
+            result.stdout.fnmatch_lines(["*Interrupted: 1 error during collection*"])
+        assert chat_server.requests == []
+    else:
+        # xdist's own rule: the other tests still run (the case too, with the plugin).
+        assert without.ret == pytest.ExitCode.TESTS_FAILED
+        for result in (without, with_plugin):
+            result.stdout.fnmatch_lines(["PASSED test_fine.py::test_fine"])
+        with_plugin.stdout.fnmatch_lines(["PASSED incident_cases/good.yaml::INC-GOOD"])
+
+
+def test_the_plugin_leaves_nothing_behind_after_its_run(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+
+    result = pytester.inline_run(*endpoint_args)
+
+    result.assertoutcome(passed=1)
+    [config] = [call.config for call in result.getcalls("pytest_unconfigure")]
+    from incident_evals.collect import COLLECT_STATE, EVAL_SESSION, GATE
+    from incident_evals.plugin import IncidentEvalsPlugin
+
+    assert config.pluginmanager.get_plugin(IncidentEvalsPlugin.NAME) is None
+    for key in (COLLECT_STATE, EVAL_SESSION, GATE):
+        assert key not in config.stash

@@ -130,7 +130,7 @@ def test_a_folder_conftest_applies_to_that_folder_only(
     known = ", ".join(builtin_registry().names())
     result.stdout.fnmatch_lines(
         [
-            "*ERROR collecting incident_cases/fairness/loans.yaml*",
+            "*ERROR at setup of loans.yaml (failed to load)*",
             literal(
                 f"incident_cases/fairness/loans.yaml:{expect_line(fairness, 'INC-FAIR', 'no_')}"
                 ": expect[0].no_internal_hosts: unknown constraint 'no_internal_hosts' "
@@ -205,7 +205,8 @@ def test_a_registration_the_registry_refuses_is_a_one_line_collection_error(
 
     result.stdout.fnmatch_lines(
         [
-            "*ERROR collecting incident_cases/legacy/old.yaml*",
+            "*ERROR at setup of old.yaml (failed to load)*",
+            "incident_cases/legacy/old.yaml:1: "
             "pytest_incident_evals_register_constraints in incident_cases/legacy/conftest.py:9: "
             f"{error}: {message}",
         ]
@@ -248,7 +249,8 @@ def test_a_hook_raising_any_base_exception_is_a_one_line_collection_error(
 
     result.stdout.fnmatch_lines(
         [
-            "*ERROR collecting incident_cases/legacy/old.yaml*",
+            "*ERROR at setup of old.yaml (failed to load)*",
+            "incident_cases/legacy/old.yaml:1: "
             "pytest_incident_evals_register_constraints in incident_cases/legacy/conftest.py:2: "
             f"{raised}",
         ]

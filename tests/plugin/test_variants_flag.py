@@ -238,7 +238,7 @@ def pytest_incident_evals_register_variants(registry):
 
     result.stdout.fnmatch_lines(
         [
-            "incident_cases/a.yaml:*: variants.generate[[]0].sign_off.documents: the case has no "
+            "  incident_cases/a.yaml:*: variants.generate[[]0].sign_off.documents: the case has no "
             "documents to sign",
         ]
     )

@@ -1,84 +1,68 @@
-"""Reading a results JSON (SPEC §7) for people: what the terminal, Markdown and HTML reports say.
+"""Reading a results document for people: what the terminal, Markdown and HTML reports say.
 
 The three renderers (:mod:`~incident_evals.report.terminal`, :mod:`~incident_evals.report.markdown`,
 :mod:`~incident_evals.report.html`) take the results document as loaded (a dict valid under
-``results.schema.json``) and share the one reading of it defined here, so they never disagree.
-
-**Items.** An item is labelled ``case_id`` when its variant is ``original``, else
-``case_id[variant]`` (``INC-2025-031-refund-policy-superseded[typos-1]``). Items whose regression
-status is ``removed`` (baseline items this run no longer has) are listed as removed and counted
-nowhere else: they did not run. Lists are ordered by severity (critical, major, minor), then as in
-the file.
+``results.schema.json``) and share its one reading (:mod:`incident_evals.verdict`: the lists and
+the verdict) and the helpers defined here, so they never disagree.
 
 **Secrets.** Each renderer first scrubs the document it is given of credentials
 (:func:`incident_evals.results.scrub_results`: the run's scrubber inside pytest, else the
 environment's API key and URL user-info, and anyone's ``Authorization``-style values), so a
 results file written by another tool or an older version cannot leak them through a report.
-
-**Baseline.** The run has one when ``run.baseline`` is not null or any item has a ``regression``.
-Its name is ``run.baseline.model``, else ``run.baseline.path``, else "the baseline".
-
-**Failing** means outcome ``failed`` or ``xfailed`` (an open incident, or a known failure under
-``fail_on regressions``, still failed its constraints). With a baseline, a failing item that did
-not regress is a *known failure* when its baseline outcome was failing too, else a *new failure*
-(a case or variant the baseline lacks, or a drop the Fisher test did not find significant).
-Without a baseline, *failures* are the items with outcome ``failed``.
-
-**Verdict**, the first that applies:
-
-1. ``BLOCK``: any item regressed; or ``run.fail_on`` is ``failures`` (the default when absent)
-   and any item's outcome is ``failed``. Under ``fail_on regressions`` known and new failures
-   are reported and do not block (the upgrade gate of §7).
-2. ``INCOMPLETE``: ``run.complete`` is false, any item is an ``error``, or no item ran. A run
-   that could not judge everything cannot pass, but a regression it did find still blocks.
-3. ``PASS``.
-
-An ``xpassed`` item (an open incident whose fix now works) never blocks: the model did better, and
-the case file wants ``status: resolved``. pytest itself fails a strict xpass, so on that one
-point the verdict is kinder than pytest's exit status.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 
+from incident_evals.verdict import (
+    BLOCK,
+    FAILING,
+    INCOMPLETE,
+    PASS,
+    Item,
+    Reading,
+    label,
+    labels,
+    plural,
+    read,
+    release_line,
+    status,
+)
 from incident_evals.vocabulary import CATEGORIES, OUTCOMES, REGRESSION_STATUSES, SEVERITIES
 
 __all__ = [
+    "BLOCK",
+    "CATEGORIES",
+    "FAILING",
+    "INCOMPLETE",
+    "OUTCOMES",
+    "PASS",
+    "REGRESSION_STATUSES",
+    "SEVERITIES",
+    "Item",
     "Reading",
     "Section",
     "clip",
     "comparison",
     "error_text",
     "label",
+    "labels",
     "percent",
+    "plural",
     "read",
     "reason",
+    "release_line",
     "sections",
+    "status",
 ]
 
-FAILING = frozenset({"failed", "xfailed"})
 #: Width a failure message or error is clipped to on one line.
 MESSAGE_WIDTH = 120
-
-PASS, BLOCK, INCOMPLETE = "PASS", "BLOCK", "INCOMPLETE"
-
-Item = Mapping[str, Any]
-
-
-def label(item: Item) -> str:
-    """``case_id``, or ``case_id[variant]`` for anything but the original."""
-    variant = item.get("variant", "original")
-    return str(item["case_id"]) if variant == "original" else f"{item['case_id']}[{variant}]"
-
-
-def status(item: Item) -> str | None:
-    """The regression status, None without a baseline."""
-    regression = item.get("regression")
-    return str(regression["status"]) if isinstance(regression, Mapping) else None
+#: Case files that failed to load, listed one line each before ``and N more``.
+LOAD_ERRORS_SHOWN = 10
 
 
 def clip(text: str, width: int = MESSAGE_WIDTH) -> str:
@@ -105,10 +89,6 @@ def percent(rate: float | None) -> str:
 
 def p_value(p: float) -> str:
     return f"p = {p:.3g}"
-
-
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def reason(item: Item) -> tuple[str | None, list[str]]:
@@ -186,7 +166,8 @@ def comparison(item: Item, alpha: float | None = None) -> str | None:
 class Section:
     """One section of a summary: which items, in order of attention, and how to show them."""
 
-    #: ``details`` (each item with its failure), ``labels``, ``fixed`` or ``errors``.
+    #: ``details`` (each item with its failure), ``labels``, ``fixed``, ``errors`` or
+    #: ``load_errors`` (case files, each its one-line message).
     kind: str
     #: Title in sentence case ("New failures"); the plain-text summary writes it in capitals.
     name: str
@@ -204,6 +185,8 @@ class Section:
 def sections(reading: Reading) -> list[Section]:
     """The summary's sections that have items, in the order every renderer shows them."""
     every = [
+        # First: the cases of a file that failed to load were not run at all.
+        Section("load_errors", "Case files that failed to load", reading.load_errors),
         Section("details", "Regressions", reading.regressions),
         Section(
             "details",
@@ -233,188 +216,8 @@ def sections(reading: Reading) -> list[Section]:
     return [section for section in every if section.items]
 
 
-@dataclass(frozen=True)
-class Reading:
-    """One results document, read: who is in which list, and the verdict."""
-
-    results: Mapping[str, Any]
-    #: Items that ran (everything but the removed), in the file's order.
-    items: list[Item]
-    removed: list[Item]
-    has_baseline: bool
-    baseline_name: str
-    fail_on: str
-    alpha: float | None
-    model: str | None
-    complete: bool
-    regressions: list[Item] = field(default_factory=list)
-    #: Without a baseline: every ``failed`` item. With one: failing, not regressed, not known.
-    new_failures: list[Item] = field(default_factory=list)
-    known_failures: list[Item] = field(default_factory=list)
-    fixed: list[Item] = field(default_factory=list)
-    errors: list[Item] = field(default_factory=list)
-    #: Without a baseline, ``xfailed`` items (open incidents, expected to fail).
-    expected_failures: list[Item] = field(default_factory=list)
-    xpassed: list[Item] = field(default_factory=list)
-    skipped: list[Item] = field(default_factory=list)
-    #: Failures that block because ``fail_on`` is ``failures`` (regressions excluded).
-    blocking_failures: list[Item] = field(default_factory=list)
-    verdict: str = PASS
-
-    def outcome_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(OUTCOMES, 0)
-        for item in self.items:
-            counts[str(item["outcome"])] = counts.get(str(item["outcome"]), 0) + 1
-        return {outcome: count for outcome, count in counts.items() if count}
-
-    def status_counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(REGRESSION_STATUSES, 0)
-        for item in [*self.items, *self.removed]:
-            state = status(item)
-            if state is not None:
-                counts[state] = counts.get(state, 0) + 1
-        return {state: count for state, count in counts.items() if count}
-
-    def cases(self) -> int:
-        return len({item["case_id"] for item in self.items})
-
-    def severities(self) -> list[str]:
-        present = {item["severity"] for item in self.items}
-        return [s for s in SEVERITIES if s in present] + sorted(present - set(SEVERITIES))
-
-    def categories(self) -> list[str]:
-        present = {item["category"] for item in self.items}
-        return [c for c in CATEGORIES if c in present] + sorted(present - set(CATEGORIES))
-
-    def cell(self, severity: str | None, category: str | None) -> tuple[int, int]:
-        """(passed, items) for one severity and category; None is "all"."""
-        chosen = [
-            item
-            for item in self.items
-            if severity in (None, item["severity"]) and category in (None, item["category"])
-        ]
-        return sum(item["outcome"] == "passed" for item in chosen), len(chosen)
-
-
-def _by_severity(items: Sequence[Item]) -> list[Item]:
-    rank = {severity: number for number, severity in enumerate(SEVERITIES)}
-    return sorted(items, key=lambda item: rank.get(item.get("severity", ""), len(rank)))
-
-
-def read(results: Mapping[str, Any]) -> Reading:
-    """The reading every report shares (see the module docstring for the rules)."""
-    run: Mapping[str, Any] = results.get("run") or {}
-    every: list[Item] = list(results.get("items") or [])
-    items = [item for item in every if status(item) != "removed"]
-    removed = [item for item in every if status(item) == "removed"]
-    baseline = run.get("baseline")
-    has_baseline = baseline is not None or any(status(item) is not None for item in every)
-    name = "the baseline"
-    if isinstance(baseline, Mapping):
-        name = str(baseline.get("model") or baseline.get("path") or name)
-    fail_on = str(run.get("fail_on") or "failures")
-    alpha = run.get("alpha")
-    model = run.get("model")
-    if model is None:
-        # A run through the target hook names no model; the endpoint may still have said one.
-        model = next((item["model"] for item in items if item.get("model")), None)
-    complete = run.get("complete", True) is not False
-    ordered = _by_severity(items)
-    regressions = [item for item in ordered if status(item) == "regressed"]
-    failing = [
-        item for item in ordered if item["outcome"] in FAILING and status(item) != "regressed"
-    ]
-    if has_baseline:
-        known = [
-            item
-            for item in failing
-            if (item.get("regression") or {}).get("baseline_outcome") in FAILING
-        ]
-        new = [item for item in failing if item not in known]
-        expected: list[Item] = []
-    else:
-        known = []
-        new = [item for item in failing if item["outcome"] == "failed"]
-        expected = [item for item in failing if item["outcome"] == "xfailed"]
-    blocking = (
-        [item for item in failing if item["outcome"] == "failed"] if fail_on == "failures" else []
-    )
-    errors = [item for item in ordered if item["outcome"] == "error"]
-    if regressions or blocking:
-        verdict = BLOCK
-    elif not complete or errors or not items:
-        verdict = INCOMPLETE
-    else:
-        verdict = PASS
-    return Reading(
-        results=results,
-        items=items,
-        removed=_by_severity(removed),
-        has_baseline=has_baseline,
-        baseline_name=name,
-        fail_on=fail_on,
-        alpha=float(alpha) if isinstance(alpha, int | float) else None,
-        model=str(model) if model is not None else None,
-        complete=complete,
-        regressions=regressions,
-        new_failures=new,
-        known_failures=known,
-        fixed=[item for item in ordered if status(item) == "fixed"],
-        errors=errors,
-        expected_failures=expected,
-        xpassed=[item for item in ordered if item["outcome"] == "xpassed"],
-        skipped=[item for item in ordered if item["outcome"] == "skipped"],
-        blocking_failures=blocking,
-        verdict=verdict,
-    )
-
-
-def labels(items: Sequence[Item], shown: int = 3) -> str:
-    """Up to ``shown`` labels, then ``and N more``."""
-    names = [label(item) for item in items[:shown]]
-    if len(items) > shown:
-        names.append(f"and {len(items) - shown} more")
-    return ", ".join(names)
-
-
-def release_line(results: Mapping[str, Any]) -> str:
-    """One line for a release ticket; see :func:`incident_evals.report.terminal.release_line`."""
-    reading = read(results)
-    count = len(reading.items)
-    if reading.has_baseline:
-        blocking = reading.regressions
-        head = plural(len(blocking), "regression")
-        where = f"against baseline {reading.baseline_name}"
-    else:
-        blocking = reading.new_failures
-        head = plural(len(blocking), "failure")
-        where = "no baseline"
-    if blocking:
-        head += f" ({labels(blocking)})"
-    main = f"{head} in {plural(count, 'item')}"
-    main += f" {where}" if reading.has_baseline else f", {where}"
-    parts = [main]
-    if reading.has_baseline:
-        if reading.new_failures:
-            parts.append(plural(len(reading.new_failures), "new failure"))
-        if reading.known_failures:
-            parts.append(plural(len(reading.known_failures), "known failure"))
-        if reading.blocking_failures:
-            parts.append("failures block under fail_on failures")
-        if reading.fixed:
-            parts.append(f"{len(reading.fixed)} fixed")
-    elif reading.expected_failures:
-        parts.append(plural(len(reading.expected_failures), "expected failure") + " (xfailed)")
-    if reading.xpassed:
-        parts.append(f"{len(reading.xpassed)} xpassed")
-    if reading.errors:
-        parts.append(plural(len(reading.errors), "error"))
-    if reading.skipped:
-        parts.append(f"{len(reading.skipped)} skipped")
-    if reading.removed:
-        parts.append(f"{len(reading.removed)} removed")
-    if not reading.complete:
-        parts.append("run stopped early")
-    if reading.model:
-        parts.append(f"model {reading.model}")
-    return f"incident-evals: {reading.verdict} — " + "; ".join(parts)
+def shown_first(lines: list[str], count: int, more: str) -> list[str]:
+    """The first ``count`` of ``lines``, then ``more`` formatted with how many were left out."""
+    if len(lines) <= count:
+        return lines
+    return [*lines[:count], more.format(len(lines) - count)]

@@ -9,7 +9,8 @@ constraint, expected, message), the output, the tool calls (name, arguments, out
 input as the model was given it (system, messages, documents with id, title and content, tool
 names), and the item's node id, model, latency and usage. Items come in order of attention
 (regressed, new failures, errors, known and expected failures, fixed, xpassed, the rest,
-removed), by severity within each group.
+removed), by severity within each group. Case files that failed to load are listed above the
+items, each with its one-line error.
 
 **Filters.** Checkboxes by severity, category, outcome and regression status (``none`` for an
 item without a comparison) hide the rows that do not match (the ``hidden`` attribute on each
@@ -279,6 +280,19 @@ def _filters(items: Sequence[Item], has_baseline: bool) -> str:
     return "".join(parts)
 
 
+def _load_errors(reading: Reading) -> str:
+    """Case files that failed to load, each its one-line error: first, since any one blocks."""
+    if not reading.load_errors:
+        return ""
+    listed = "".join(
+        f"<li><code>{_e(error['message'])}</code></li>" for error in reading.load_errors
+    )
+    return (
+        f'<h2 id="load-errors">Case files that failed to load ({len(reading.load_errors)})</h2>'
+        f'<ul class="load-errors">{listed}</ul>\n'
+    )
+
+
 def _matrix(reading: Reading) -> str:
     rows = table(reading)
     head = "".join(f"<th>{_e(cell)}</th>" for cell in rows[0])
@@ -478,7 +492,9 @@ def html(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> str:
     rows = "".join(_row(number, item, reading) for number, item in enumerate(_attention(reading)))
     title = f"incident-evals: {verdict}" + (f" — {reading.model}" if reading.model else "")
     note = {
-        BLOCK: "regressions or failures block the release",
+        BLOCK: "a case file that failed to load, regressions or failures block the release"
+        if reading.load_errors
+        else "regressions or failures block the release",
         INCOMPLETE: "the run could not judge every item",
     }.get(verdict, "nothing blocks the release")
     return f"""<!doctype html>
@@ -497,7 +513,7 @@ def html(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> str:
 <p class="release" id="release-line">{_e(line)}</p>
 <p class="run">{_e("; ".join(run_facts))}</p>
 </header>
-<h2>By severity and category (passed/items)</h2>
+{_load_errors(reading)}<h2>By severity and category (passed/items)</h2>
 {_matrix(reading)}
 <p class="muted">{_e(counts)}</p>
 <h2>Items</h2>

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from incident_evals.report import (
+    LOAD_ERRORS_SHOWN,
     Item,
     Reading,
     Section,
@@ -38,8 +39,10 @@ from incident_evals.report import (
     reason,
     release_line,
     sections,
+    shown_first,
 )
 from incident_evals.report.terminal import (
+    LOAD_ERROR_WIDTH,
     SHOWN_LABELS,
     heading,
     outcome_line,
@@ -112,6 +115,9 @@ def _table(reading: Reading) -> list[str]:
 
 def _section_body(section: Section) -> list[str]:
     items = section.items
+    if section.kind == "load_errors":
+        lines = [f"- {code(clip(str(error['message']), LOAD_ERROR_WIDTH))}" for error in items]
+        return shown_first(lines, LOAD_ERRORS_SHOWN, "- and {} more")
     if section.kind == "details":
         return [line for item in items for line in _item(item, section.alpha)]
     if section.kind == "labels":

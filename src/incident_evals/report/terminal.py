@@ -8,23 +8,26 @@ say are left out; every list is ordered by severity, then as in the file):
 2. A table of severity (rows) by category (columns, only those present, plus ``all``); each
    cell is ``passed/items``, ``-`` where there is no item. Then a line of outcome counts and,
    with a baseline, one of regression statuses.
-3. ``REGRESSIONS (n)``: each item's label with its severity and category; under it the first
+3. ``CASE FILES THAT FAILED TO LOAD (n)``: each file's one-line error (``file:line: field:
+   message``), at most 10, then ``and N more``. Any one of them blocks.
+4. ``REGRESSIONS (n)``: each item's label with its severity and category; under it the first
    failing constraint and its message (clipped to 120 characters), the other failing
    constraints, and the comparison: ``passed -> failed, pass rate 100% -> 20% (1 of 5 samples),
    p = 0.0238``.
-4. ``NEW FAILURES (n)`` with a baseline (failing items not failing in the baseline: new cases
+5. ``NEW FAILURES (n)`` with a baseline (failing items not failing in the baseline: new cases
    and variants, and drops too small to be significant), ``FAILURES (n)`` without one; each
    laid out as a regression.
-5. ``KNOWN FAILURES (n)``: failing in the baseline too, labels only (at most 5).
-6. ``EXPECTED FAILURES (n)`` without a baseline: ``xfailed`` items (open incidents).
-7. ``FIXED (n)``: one line each, with the comparison.
-8. ``XPASSED (n)``: open incidents that now pass; the case wants ``status: resolved``.
-9. ``ERRORS (n)``: the first error item and its message; ``and N more`` for the rest.
-10. ``REMOVED (n)``: baseline items this run does not have, labels only (at most 5).
-11. The release-ticket line (:func:`release_line`).
+6. ``KNOWN FAILURES (n)``: failing in the baseline too, labels only (at most 5).
+7. ``EXPECTED FAILURES (n)`` without a baseline: ``xfailed`` items (open incidents).
+8. ``FIXED (n)``: one line each, with the comparison.
+9. ``XPASSED (n)``: open incidents that now pass; the case wants ``status: resolved``.
+10. ``ERRORS (n)``: the first error item and its message; ``and N more`` for the rest.
+11. ``REMOVED (n)``: baseline items this run does not have, labels only (at most 5).
+12. The release-ticket line (:func:`release_line`).
 
-The release line's grammar: ``incident-evals: VERDICT — HEAD; PART; ...; model M`` where VERDICT
-is PASS, BLOCK or INCOMPLETE (rules in :mod:`incident_evals.report`); HEAD is ``N regressions
+The release line's grammar: ``incident-evals: VERDICT — [LOAD; ]HEAD; PART; ...; model M`` where
+LOAD is ``N case file(s) failed to load (PATHS)`` when any did, and VERDICT
+is PASS, BLOCK or INCOMPLETE (rules in :mod:`incident_evals.verdict`); HEAD is ``N regressions
 (LABELS) in M items against baseline B`` with a baseline, ``N failures (LABELS) in M items, no
 baseline`` without (at most 3 labels, then ``and K more``; none when N is 0); and the parts,
 each only when not zero, are: new failures, known failures, ``failures block under fail_on
@@ -58,6 +61,8 @@ __all__ = ["release_line", "summary_lines"]
 
 #: Labels listed in a section that shows labels only.
 SHOWN_LABELS = 5
+#: A case file's load error names its file, line and field before the message.
+LOAD_ERROR_WIDTH = 300
 
 
 def release_line(results: Mapping[str, Any]) -> str:
@@ -135,6 +140,9 @@ def label_list(items: Sequence[Item]) -> str:
 
 def _section_body(section: report.Section) -> list[str]:
     items = section.items
+    if section.kind == "load_errors":
+        lines = [f"  {clip(str(error['message']), LOAD_ERROR_WIDTH)}" for error in items]
+        return report.shown_first(lines, report.LOAD_ERRORS_SHOWN, "  and {} more")
     if section.kind == "details":
         return [line for item in items for line in item_block(item, section.alpha)]
     if section.kind == "labels":

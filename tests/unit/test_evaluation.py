@@ -1,11 +1,11 @@
-"""Item-level pieces of ``incident_evals.collect`` that need no pytest run."""
+"""Pieces of ``incident_evals.evaluation`` that need no run."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from incident_evals.case import CaseInput, Incident, IncidentCase, Runs
-from incident_evals.collect import turn_limit
+from incident_evals.evaluation import turn_limit
 from incident_evals.transcript import ToolCall, Transcript
 
 

@@ -1,0 +1,760 @@
+"""Items -> requests -> transcripts -> verdicts -> one item's result, with no pytest in sight.
+
+A *run* is one item of a run of the catalogue: a case or one of its variants (:class:`CaseRun`),
+a case's recorded incident (:class:`RecordedRun`), or the decisions of a case and its
+counterfactual variants compared (:class:`ConsistencyRun`). Each goes through the same steps,
+whoever drives it (the pytest plugin's items, or :meth:`incident_evals.Catalogue.run`):
+
+1. ``dispatch()``: its requests are queued on the session (once; the answers come back on
+   futures while other items are judged).
+2. ``prepare()``: wait for the answers and judge every sample. What stops the item from being
+   judged (an endpoint that cannot answer, a judge that cannot run, a constraint that reaches
+   no verdict) is returned as the item's one-line error: an error, never a pass or a failure.
+3. ``verdict()``: passed, failed (with what failed, for the report) or skipped, and for a
+   failure that does not regress under ``fail_on: regressions`` why it does not block. The
+   regression status against the baseline is decided here, once, and carried in the result.
+4. ``result_data(error)``: the item's entry in the results document
+   (:func:`incident_evals.results.item_data`).
+
+:func:`plan_case` turns one loaded case into its runs, in the order a run reports them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from concurrent.futures import CancelledError, Future
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from incident_evals.case import CaseError, LoadedCase
+from incident_evals.client import EndpointError, JudgeError
+from incident_evals.constraints import BoundConstraint, UndecidedError, Verdict
+from incident_evals.constraints.judge import JudgeCheck, judge_checks
+from incident_evals.constraints.normalize import normalize
+from incident_evals.constraints.tools import render_call
+from incident_evals.recorded import (
+    RECORDED,
+    SelfCheck,
+    has_recording,
+    recorded_transcript,
+    self_check,
+    unjudged_check,
+)
+from incident_evals.results import ItemJson, item_data
+from incident_evals.secrets import Scrubber, clip
+from incident_evals.variants import ORIGINAL, VariantGenerationError, VariantRegistry, expand
+from incident_evals.variants.consistency import (
+    NO_DECISION,
+    Decision,
+    Member,
+    compare,
+    decision_from_pattern,
+    decision_of,
+)
+
+if TYPE_CHECKING:
+    from incident_evals.baseline import Regression
+    from incident_evals.case import IncidentCase
+    from incident_evals.session import EvalSession
+    from incident_evals.transcript import ToolCall, Transcript
+    from incident_evals.variants import Variant
+
+COUNTERFACTUAL = "counterfactual"
+#: Outcomes whose counts say nothing about the model: the item was never judged.
+NOT_JUDGED = frozenset({"error", "skipped"})
+CONSISTENCY = "consistency"
+
+# What a failure report shows in the terminal and JUnit (the results JSON keeps every text
+# whole); every text is scrubbed (incident_evals.secrets) before it is clipped.
+OUTPUT_LINES_SHOWN = 20
+OUTPUT_LINE_WIDTH = 200
+MESSAGE_LINES_SHOWN = 10
+MESSAGE_LINE_WIDTH = 300
+TOOL_CALL_WIDTH = 200
+#: An item's one-line error (endpoint, judge), after scrubbing.
+ERROR_WIDTH = 1000
+SAMPLES_SHOWN = 3
+
+
+@dataclass
+class GateSettings:
+    """How items are judged against a baseline: what fails, and what is compared."""
+
+    fail_on: str = "failures"
+    alpha: float = 0.05
+    #: Baseline items from a baseline results file, by (case id, variant).
+    baseline_items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: A baseline model run side by side with the same requests.
+    baseline_model: str | None = None
+    #: Sensitive document content is redacted from reports unless asked otherwise.
+    redact: bool = True
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every run of one catalogue run shares."""
+
+    session: EvalSession
+    gate: GateSettings
+    #: Samples per item overriding the cases' ``runs.repeats`` (``None``: the cases').
+    repeats: int | None = None
+
+    @property
+    def scrubber(self) -> Scrubber:
+        return self.session.scrubber
+
+
+@dataclass(frozen=True)
+class Judged:
+    """An item's verdict once its samples are judged."""
+
+    outcome: str  # passed | failed | skipped
+    #: Why a failure does not block (a known or new failure under ``fail_on: regressions``).
+    not_blocking: str | None = None
+    #: The failure as the report shows it (:meth:`describe` of the run).
+    failure: Exception | None = None
+    skip_reason: str | None = None
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def shown_lines(text: str, count: int, width: int) -> list[str]:
+    """The first ``count`` lines of a scrubbed ``text``, each clipped to ``width``, then how many
+    more there were."""
+    lines = text.splitlines()
+    shown = [clip(line, width) for line in lines[:count]]
+    if len(lines) > count:
+        shown.append(f"... ({len(lines) - count} more lines)")
+    return shown
+
+
+def shown_call(call: ToolCall, scrub: Callable[[str], str]) -> str:
+    """A tool call on one line (``name(arguments)``), scrubbed, then clipped."""
+    scrubbed = replace(call, name=scrub(call.name), arguments_raw=scrub(call.arguments_raw))
+    return clip(render_call(scrubbed, limit=len(scrubbed.arguments_raw)), TOOL_CALL_WIDTH)
+
+
+def meets_pass_rate(passed: int, samples: int, min_pass_rate: float) -> bool:
+    # Compared in whole samples: 0.7 x 10 is 7.000000000000001 in floating point.
+    return passed >= math.ceil(round(min_pass_rate * samples, 9))
+
+
+def turn_limit(case: IncidentCase) -> BoundConstraint:
+    """An agent still calling tools after ``runs.max_turns`` did not finish: that fails the case.
+
+    Judging its last text instead would let a looping agent pass every ``not_*`` constraint.
+    """
+
+    def check(transcript: Transcript, case: IncidentCase) -> Verdict:
+        if not transcript.truncated:
+            return Verdict(passed=True)
+        pending = [render_call(c) for c in transcript.tool_calls if not c.answered]
+        return Verdict(
+            passed=False,
+            expected=f"the model stops calling tools within {case.runs.max_turns} turn(s)",
+            message=f"still calling tools after {case.runs.max_turns} turn(s): "
+            + ", ".join(pending),
+        )
+
+    line = case.runs.max_turns_line or case.line
+    return BoundConstraint("max_turns", case.runs.max_turns, line, check)
+
+
+@dataclass
+class SampleFailure:
+    sample: int
+    failures: list[tuple[BoundConstraint, Verdict]]
+    transcript: Transcript
+
+
+class ConstraintsFailed(Exception):
+    def __init__(self, failed: list[SampleFailure], samples: int) -> None:
+        super().__init__(f"{len(failed)} of {samples} sample(s) failed")
+        self.failed = failed
+        self.samples = samples
+
+
+class NotCaught(Exception):
+    def __init__(self, check: SelfCheck) -> None:
+        super().__init__(check.describe())
+        self.check = check
+
+
+class InconsistentDecisions(Exception):
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.message)
+        self.verdict = verdict
+
+
+class Run:
+    """What every kind of item shares: its case, its label and how it scrubs."""
+
+    case: IncidentCase
+    variant_id: str
+    settings: RunSettings
+
+    @property
+    def label(self) -> str:
+        """The case id, with the variant id for anything else: ``INC-1[typos-2]``."""
+        if self.variant_id == ORIGINAL:
+            return self.case.id
+        return f"{self.case.id}[{self.variant_id}]"
+
+    #: An open incident is expected to fail until its fix ships.
+    @property
+    def expected_to_fail(self) -> bool:
+        return False
+
+    #: Known before anything runs: the item is skipped (with this reason).
+    skip_reason: str | None = None
+
+    def scrub(self, text: str) -> str:
+        """``text`` without credentials and this case's sensitive material."""
+        return self.settings.scrubber.text(text, self.case)
+
+    def error_line(self, cause: str) -> str:
+        return f"{self.label}: {clip(one_line(self.scrub(cause)), ERROR_WIDTH)}"
+
+    def dispatch(self) -> None:
+        """Queue this item's requests (once); nothing for an item that sends none."""
+
+    def prepare(self) -> str | None:
+        raise NotImplementedError
+
+    def verdict(self) -> Judged:
+        raise NotImplementedError
+
+    def describe(self, failure: Exception) -> str:
+        raise NotImplementedError
+
+    def result_data(self, nodeid: str, outcome: str, error: str | None) -> ItemJson:
+        raise NotImplementedError
+
+    #: The item against its baseline, decided once (:meth:`decide_regression`).
+    regression: Regression | None = None
+
+    def decide_regression(self, outcome: str, samples: int, passed: int) -> Regression | None:
+        """This item against its baseline item, if the run has a baseline: decided once, with
+        the verdict, and reused by the report; an item that errored or was skipped is decided
+        when its result is made."""
+        if self.regression is not None and outcome not in NOT_JUDGED:
+            return self.regression
+        from incident_evals.baseline import regression
+
+        baseline = self.baseline_item()
+        if baseline is None and not self.settings.gate.baseline_items:
+            return None
+        current = {"outcome": outcome, "samples": samples, "passed_samples": passed}
+        self.regression = regression(current, baseline, self.settings.gate.alpha)
+        return self.regression
+
+    def baseline_item(self) -> Mapping[str, Any] | None:
+        """What this item is compared with: its item in the baseline file, if any."""
+        return self.settings.gate.baseline_items.get((self.case.id, self.variant_id))
+
+
+class CaseRun(Run):
+    """A case, or one of its variants: its samples replayed and judged by its constraints."""
+
+    def __init__(
+        self, loaded: LoadedCase, settings: RunSettings, variant: Variant | None = None
+    ) -> None:
+        self.settings = settings
+        self.variant = variant
+        self.variant_id = variant.id if variant is not None else ORIGINAL
+        self.case = variant.case if variant is not None else loaded.case
+        own = variant.constraints if variant is not None else None
+        self.constraints = own if own is not None else loaded.constraints
+        self.turn_limit = turn_limit(loaded.case)
+        self.judges = judge_checks(self.constraints)
+        self.samples: int = settings.repeats or self.case.runs.repeats
+        self.futures: list[Future[Transcript]] | None = None
+        self.transcripts: list[Transcript] = []
+        #: The side-by-side baseline model's samples.
+        self.baseline_futures: list[Future[Transcript]] = []
+        self.baseline_transcripts: list[Transcript] = []
+        self.failed_samples: list[SampleFailure] = []
+        self.baseline_passed: int | None = None
+
+    @property
+    def expected_to_fail(self) -> bool:
+        return self.case.incident.status == "open"
+
+    @property
+    def session(self) -> EvalSession:
+        return self.settings.session
+
+    def dispatch(self) -> None:
+        """Queue this item's samples (once): each is one chain of requests, tool loop included."""
+        if self.futures is not None:
+            return
+        if self.session.judge_problem(self.judges) is not None:
+            # Its verdicts could not be judged: spend no target requests on it.
+            self.futures = []
+            return
+        self.futures = [
+            self.session.submit(self.case, sample, self.judges) for sample in range(self.samples)
+        ]
+        baseline_model = self.settings.gate.baseline_model
+        if baseline_model is not None:
+            # The same requests and seed, another model: the comparison is like for like.
+            self.baseline_futures = [
+                self.session.submit(self.case, sample, self.judges, baseline_model)
+                for sample in range(self.samples)
+            ]
+
+    def wait(self) -> list[Transcript]:
+        """Every sample's transcript (for the consistency item, which reads its family's).
+
+        Raises what the samples raised: :class:`EndpointError`, or ``CancelledError``.
+        """
+        self.dispatch()
+        assert self.futures is not None
+        if not self.futures:
+            problem = self.session.judge_problem(self.judges)
+            raise JudgeError(f"its judge constraint cannot run: {problem}", 0)
+        return [future.result() for future in self.futures]
+
+    def prepare(self) -> str | None:
+        # Waiting for the model belongs here: an endpoint that cannot answer makes the item an
+        # error (infrastructure), never a failure.
+        self.dispatch()
+        assert self.futures is not None
+        kind, cause = "endpoint", None
+        problem = self.session.judge_problem(self.judges)
+        if problem is not None:
+            lines = [str(c.line) for c in self.constraints if c.name == "judge"]
+            where = f"line{'s' if len(lines) > 1 else ''} {', '.join(lines)}"
+            kind, cause = "judge", f"the judge constraint ({where}) cannot run: {problem}"
+        targets = [(future, self.transcripts, "") for future in self.futures]
+        baselines = [(f, self.baseline_transcripts, "baseline ") for f in self.baseline_futures]
+        for sample, (future, into, side) in enumerate([*targets, *baselines]):
+            if cause is not None:
+                break
+            sample %= self.samples
+            try:
+                into.append(future.result())
+            except EndpointError as exc:
+                kind = f"{side}{exc.kind}"
+                cause = str(exc) if self.samples == 1 else f"sample {sample}: {exc}"
+            except CancelledError:
+                cause = "the run stopped before this item's requests were sent"
+        if cause is None:
+            # Judged here: a constraint that reaches no verdict (a pattern that timed out, a
+            # project check that raised) makes the item an error, never a pass or a failure.
+            sides = [(self.transcripts, "")]
+            if self.baseline_transcripts:
+                sides.append((self.baseline_transcripts, "baseline "))
+            for transcripts, side in sides:
+                try:
+                    judged = self._judge_samples(transcripts)
+                except UndecidedError as exc:
+                    kind, cause = f"{side}constraint", str(exc)
+                    break
+                if side:
+                    self.baseline_passed = self.samples - len(judged)
+                else:
+                    self.failed_samples = judged
+        if cause is None:
+            return None
+        return self.error_line(f"{kind} error: {cause}")
+
+    def _judge_samples(self, transcripts: list[Transcript]) -> list[SampleFailure]:
+        failed = []
+        for sample, transcript in enumerate(transcripts):
+            failures = []
+            for constraint in (*self.constraints, self.turn_limit):
+                try:
+                    verdict = constraint.judge(transcript, self.case)
+                except UndecidedError as exc:
+                    if self.samples == 1:
+                        raise
+                    raise UndecidedError(f"sample {sample}: {exc}") from None
+                if not verdict.passed:
+                    failures.append((constraint, verdict))
+            if failures:
+                failed.append(SampleFailure(sample, failures, transcript))
+        return failed
+
+    def _passes(self, passed: int | None) -> bool:
+        return passed is not None and meets_pass_rate(
+            passed, self.samples, self.case.runs.min_pass_rate
+        )
+
+    def verdict(self) -> Judged:
+        passed = self.samples - len(self.failed_samples)
+        passing = self._passes(passed)
+        regression = self.decide_regression("passed" if passing else "failed", self.samples, passed)
+        if passing:
+            return Judged("passed")
+        failure = ConstraintsFailed(self.failed_samples, self.samples)
+        status = regression.status if regression is not None else None
+        if self.settings.gate.fail_on == "regressions" and status != "regressed":
+            # Known or new failures are reported, not blocking: the upgrade gate.
+            return Judged(
+                "failed",
+                not_blocking=f"{self.label}: failing, but not a regression ({status}); "
+                "--incident-fail-on regressions",
+                failure=failure,
+            )
+        return Judged("failed", failure=failure)
+
+    def baseline_item(self) -> Mapping[str, Any] | None:
+        if self.settings.gate.baseline_model is None:
+            return super().baseline_item()
+        if self.baseline_passed is None:
+            # Nothing was judged on the side-by-side model: there is nothing to compare with.
+            return None
+        return {
+            "outcome": "passed" if self._passes(self.baseline_passed) else "failed",
+            "samples": self.samples,
+            "passed_samples": self.baseline_passed,
+        }
+
+    def decide_regression(self, outcome: str, samples: int, passed: int) -> Regression | None:
+        if self.settings.gate.baseline_model is not None and self.baseline_passed is None:
+            return None
+        return super().decide_regression(outcome, samples, passed)
+
+    def result_data(self, nodeid: str, outcome: str, error: str | None) -> ItemJson:
+        gate = self.settings.gate
+        failures = [
+            (sample.sample, constraint.name, verdict.expected, verdict.message, constraint.line)
+            for sample in self.failed_samples
+            for constraint, verdict in sample.failures
+        ]
+        baseline = None
+        if gate.baseline_model is not None and self.baseline_passed is not None:
+            baseline = {
+                "model": gate.baseline_model,
+                "samples": self.samples,
+                "passed_samples": self.baseline_passed,
+                "outcome": "passed" if self._passes(self.baseline_passed) else "failed",
+            }
+        made = self.variant.provenance.to_json() if self.variant is not None else None
+        passed = self.samples - len(self.failed_samples) if self.transcripts else 0
+        return item_data(
+            nodeid=nodeid,
+            case=self.case,
+            variant=self.variant_id,
+            outcome=outcome,
+            transcripts=self.transcripts,
+            samples=self.samples,
+            failures=failures,
+            passed_samples=passed,
+            error=error,
+            provenance=made,
+            redacting=gate.redact,
+            baseline=baseline,
+            regression=self.decide_regression(outcome, self.samples, passed),
+            scrubber=self.settings.scrubber,
+        )
+
+    def describe(self, failure: Exception) -> str:
+        assert isinstance(failure, ConstraintsFailed)
+        first = failure.failed[0]
+        model = first.transcript.model or "?"
+        if failure.samples == 1:
+            header = f"{self.label}: {self._count(first)} failed (model {model})"
+            return "\n".join([header, *self._provenance(), *self._describe_sample(first, "  ")])
+        passed = failure.samples - len(failure.failed)
+        lines = [
+            f"{self.label}: {len(failure.failed)} of {failure.samples} samples failed; pass rate "
+            f"{passed / failure.samples:.2f}, needs {self.case.runs.min_pass_rate:.2f} "
+            f"(model {model})",
+            *self._provenance(),
+        ]
+        for sample in failure.failed[:SAMPLES_SHOWN]:
+            lines.append(f"  sample {sample.sample}: {self._count(sample)} failed")
+            lines.extend(self._describe_sample(sample, "    "))
+        if len(failure.failed) > SAMPLES_SHOWN:
+            lines.append(f"  ... and {len(failure.failed) - SAMPLES_SHOWN} more failing samples")
+        return "\n".join(lines)
+
+    def _count(self, sample: SampleFailure) -> str:
+        # The turn limit is implicit: it counts only when it is what failed.
+        total = len(self.constraints) + any(c is self.turn_limit for c, _ in sample.failures)
+        return f"{len(sample.failures)} of {total} constraint(s)"
+
+    def _describe_sample(self, sample: SampleFailure, indent: str) -> list[str]:
+        scrub = self.scrub
+        lines = []
+        for constraint, verdict in sample.failures:
+            expected = clip(one_line(scrub(verdict.expected)), MESSAGE_LINE_WIDTH)
+            lines.append(f"{indent}{constraint.name} (line {constraint.line}): expected {expected}")
+            message = shown_lines(scrub(verdict.message), MESSAGE_LINES_SHOWN, MESSAGE_LINE_WIDTH)
+            lines.extend(f"{indent}    {line}" for line in message)
+        output = shown_lines(
+            scrub(sample.transcript.final_text), OUTPUT_LINES_SHOWN, OUTPUT_LINE_WIDTH
+        )
+        lines.append(f"{indent}output:")
+        lines.extend(f"{indent}  | {line}" for line in output or [""])
+        for call in sample.transcript.tool_calls:
+            pending = "" if call.answered else "  (unanswered: past max_turns)"
+            lines.append(f"{indent}tool call: {shown_call(call, scrub)}{pending}")
+        return lines
+
+    def _provenance(self) -> list[str]:
+        if self.variant is None:
+            return []
+        made = self.variant.provenance
+        seed = "" if made.seed is None else f" (seed {made.seed})"
+        description = clip(one_line(self.scrub(made.description)), MESSAGE_LINE_WIDTH)
+        return [f"  variant {self.variant_id}{seed}: {description}"]
+
+
+class RecordedRun(Run):
+    """``<case id>[recorded]``: the case's constraints must fail on its recorded incident.
+
+    Offline (no request): see :mod:`incident_evals.recorded`.
+    """
+
+    variant_id = RECORDED
+
+    def __init__(self, loaded: LoadedCase, settings: RunSettings) -> None:
+        self.settings = settings
+        self.loaded = loaded
+        self.case = loaded.case
+        self.check: SelfCheck | None = unjudged_check(loaded)
+        if self.check is not None:
+            self.skip_reason = self.scrub(f"{self.label}: {self.check.describe()}")
+
+    def prepare(self) -> str | None:
+        # Judged here: a constraint that reaches no verdict on the recording is an error.
+        try:
+            self.check = self_check(self.loaded)
+        except UndecidedError as exc:
+            return self.scrub(f"{self.label}: constraint error: {exc}")
+        return None
+
+    def verdict(self) -> Judged:
+        check = self.check
+        assert check is not None
+        if not check.checkable:
+            return Judged("skipped", skip_reason=self.scrub(f"{self.label}: {check.describe()}"))
+        if not check.caught:
+            return Judged("failed", failure=NotCaught(check))
+        return Judged("passed")
+
+    def describe(self, failure: Exception) -> str:
+        assert isinstance(failure, NotCaught)
+        scrub = self.scrub
+        described = shown_lines(
+            scrub(f"{self.label}: {failure.check.describe()}"),
+            MESSAGE_LINES_SHOWN,
+            MESSAGE_LINE_WIDTH,
+        )
+        lines = described or [self.label]
+        output = shown_lines(
+            scrub(self.case.recorded_output or ""), OUTPUT_LINES_SHOWN, OUTPUT_LINE_WIDTH
+        )
+        if output:
+            lines.append("  recorded output:")
+            lines.extend(f"    | {line}" for line in output)
+        lines.extend(
+            f"  recorded tool call: {shown_call(call, scrub)}"
+            for call in recorded_transcript(self.loaded).tool_calls
+        )
+        return "\n".join(lines)
+
+    def result_data(self, nodeid: str, outcome: str, error: str | None) -> ItemJson:
+        check = self.check
+        failures = []
+        if check is not None and check.checkable and not check.caught:
+            failures = [
+                (
+                    0,
+                    RECORDED,
+                    "the constraints fail on the recorded incident",
+                    check.describe(),
+                    self.case.line,
+                )
+            ]
+        samples = 1 if check is not None and check.checkable else 0
+        passed = 1 if check is not None and check.caught else 0
+        return item_data(
+            nodeid=nodeid,
+            case=self.case,
+            variant=RECORDED,
+            outcome=outcome,
+            transcripts=[recorded_transcript(self.loaded)],
+            samples=samples,
+            failures=failures,
+            passed_samples=passed,
+            error=error,
+            regression=self.decide_regression(outcome, samples, passed),
+            provenance=None,
+            redacting=self.settings.gate.redact,
+            scrubber=self.settings.scrubber,
+        )
+
+
+class ConsistencyRun(Run):
+    """``<case id>[consistency]``: the case and its counterfactual variants decide alike.
+
+    It waits for the samples of its family (the case and its counterfactual variants, whose
+    requests it sends if their own items were deselected) and compares their decisions; see
+    :mod:`incident_evals.variants.consistency`.
+    """
+
+    variant_id = CONSISTENCY
+
+    def __init__(self, family: list[CaseRun], settings: RunSettings) -> None:
+        self.settings = settings
+        self.family = family
+        self.case = family[0].case
+        spec = next(s for s in self.case.variants.generate if s.name == COUNTERFACTUAL)
+        self.decision = Decision.from_options(spec.options)
+        self.decisions: list[Member] = []
+        self.compared: Verdict | None = None
+
+    def dispatch(self) -> None:
+        for member in self.family:
+            member.dispatch()
+
+    def prepare(self) -> str | None:
+        session = self.settings.session
+        if self.decision.judge is not None:
+            problem = session.judge_problem([JudgeCheck("", None, "")])
+            if problem is not None:
+                return self.error_line(f"judge error: reading decisions with the judge: {problem}")
+        self.dispatch()
+        for member in self.family:
+            try:
+                transcripts = member.wait()
+                decisions = [
+                    self._read(transcript, member.case, sample)
+                    for sample, transcript in enumerate(transcripts)
+                ]
+            except EndpointError as exc:
+                return self.error_line(f"{exc.kind} error: {member.label}: {exc}")
+            except CancelledError:
+                return self.error_line(
+                    "endpoint error: the run stopped before this item's requests were sent"
+                )
+            except UndecidedError as exc:
+                # The decision pattern timed out on this output: no decision to compare.
+                return self.error_line(f"decision error: {member.label}: {exc}")
+            swaps = member.variant.provenance.description if member.variant else ""
+            self.decisions.append(Member(member.variant_id, swaps, decision_of(decisions)))
+        return None
+
+    def _read(self, transcript: Transcript, case: IncidentCase, sample: int) -> str:
+        if self.decision.pattern is not None:
+            return decision_from_pattern(self.decision.pattern, transcript.final_text)
+        assert self.decision.judge is not None
+        answer = self.settings.session.extract_decision(
+            self.decision.judge, transcript, case, sample
+        )
+        return normalize(answer).text or NO_DECISION
+
+    def verdict(self) -> Judged:
+        compared = self.compared = compare(self.decisions[0], self.decisions[1:], self.decision)
+        if not compared.passed:
+            return Judged("failed", failure=InconsistentDecisions(compared))
+        return Judged("passed")
+
+    def describe(self, failure: Exception) -> str:
+        assert isinstance(failure, InconsistentDecisions)
+        verdict = failure.verdict
+        expected = clip(one_line(self.scrub(verdict.expected)), MESSAGE_LINE_WIDTH)
+        lines = [
+            f"{self.label}: the decision changed across counterfactuals",
+            f"  expected {expected}",
+        ]
+        message = self.scrub(verdict.message)
+        lines.extend(
+            f"    {line}"
+            for line in shown_lines(message, MESSAGE_LINES_SHOWN * 3, MESSAGE_LINE_WIDTH)
+        )
+        return "\n".join(lines)
+
+    def result_data(self, nodeid: str, outcome: str, error: str | None) -> ItemJson:
+        compared = self.compared
+        failures = (
+            [(0, CONSISTENCY, compared.expected, compared.message, self.case.line)]
+            if compared is not None and not compared.passed
+            else []
+        )
+        samples = 1 if compared is not None else 0
+        passed = 1 if compared is not None and compared.passed else 0
+        return item_data(
+            nodeid=nodeid,
+            case=self.case,
+            variant=CONSISTENCY,
+            outcome=outcome,
+            transcripts=[],
+            samples=samples,
+            failures=failures,
+            passed_samples=passed,
+            error=error,
+            regression=self.decide_regression(outcome, samples, passed),
+            provenance=None,
+            redacting=self.settings.gate.redact,
+            scrubber=self.settings.scrubber,
+        )
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One item of a case, before anything runs: its name in the file, and what runs it."""
+
+    name: str
+    run: Run | None = None
+    #: A variant generator that could not make its variants: the item is this error.
+    error: CaseError | None = None
+
+
+def plan_case(
+    loaded: LoadedCase,
+    settings: RunSettings,
+    *,
+    seed: int,
+    selection: int | None,
+    generators: Callable[[], VariantRegistry],
+) -> list[Planned]:
+    """A case's items in the order they report: the case, its recorded incident, its variants
+    (a generator that fails is one error in their place), then its consistency check."""
+    case = loaded.case
+    original = CaseRun(loaded, settings)
+    planned = [Planned(case.id, original)]
+    if has_recording(loaded):
+        planned.append(Planned(f"{case.id}[{RECORDED}]", RecordedRun(loaded, settings)))
+    session = settings.session
+    complete = session.complete_with_generator if session.generator else None
+    family = [original]
+    registry = generators() if case.variants.generate else VariantRegistry()
+    for variant in expand(loaded, seed, registry, selection, complete):
+        if isinstance(variant, VariantGenerationError):
+            # That generator's variants are missing; the case's others still run.
+            error = CaseError(case.path, variant.line, str(variant), "variants.generate")
+            planned.append(Planned(f"{case.id}[{variant.generator}]", error=error))
+            continue
+        run = CaseRun(loaded, settings, variant)
+        if variant.provenance.generator == COUNTERFACTUAL:
+            family.append(run)
+        planned.append(Planned(f"{case.id}[{variant.id}]", run))
+    if len(family) > 1:
+        planned.append(Planned(f"{case.id}[{CONSISTENCY}]", ConsistencyRun(family, settings)))
+    return planned
+
+
+def outcome_of(run: Run) -> tuple[str, str | None]:
+    """The results outcome of a run driven outside pytest, and its error: what the pytest items
+    report for the same run (an open incident's failure is ``xfailed``, its pass ``xpassed``; a
+    failure that does not block under ``fail_on: regressions`` is ``xfailed``)."""
+    if run.skip_reason is not None:
+        return "skipped", None
+    error = run.prepare()
+    if error is not None:
+        return "error", error
+    judged = run.verdict()
+    if judged.outcome == "skipped":
+        return "skipped", None
+    if judged.outcome == "failed":
+        expected = run.expected_to_fail or judged.not_blocking is not None
+        return ("xfailed" if expected else "failed"), None
+    return ("xpassed" if run.expected_to_fail else "passed"), None
