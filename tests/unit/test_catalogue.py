@@ -205,3 +205,41 @@ def test_a_missing_catalogue_is_one_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(CatalogueError, match="nowhere: no such file or directory"):
         Catalogue.load(tmp_path / "nowhere")
+
+
+def test_the_documented_example_runs(tmp_path: Path, chat_server: ChatServer) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    import incident_evals
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "api.md"
+    [example] = re.findall(r"```python\n(.*?)```", docs.read_text(encoding="utf-8"), re.S)[:1]
+    shutil.copytree(CATALOGUE, tmp_path / "incident_cases")
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    chat_server.set_script(answers)
+    source = str(Path(incident_evals.__file__).resolve().parents[1])
+    environment = {
+        **os.environ,
+        "MODEL_BASE_URL": chat_server.base_url,
+        "MODEL_NAME": "test-model",
+        "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")]),
+    }
+
+    ran = subprocess.run(
+        [sys.executable, "-c", example],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+    assert ran.returncode == 1, ran.stderr  # the example catalogue fails on these answers: BLOCK
+    assert ran.stdout.splitlines()[-1].startswith("incident-evals: BLOCK — ")
+    document = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert document["summary"]["line"] == ran.stdout.splitlines()[-1]
+    assert chat_server.requests
