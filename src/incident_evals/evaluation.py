@@ -255,6 +255,37 @@ class Run:
         """What this item is compared with: its item in the baseline file, if any."""
         return self.settings.gate.baseline_items.get((self.case.id, self.variant_id))
 
+    def _result(
+        self,
+        nodeid: str,
+        outcome: str,
+        error: str | None,
+        *,
+        transcripts: list[Transcript],
+        failures: list[tuple[int, str, str, str, int]],
+        samples: int,
+        passed: int,
+        provenance: Mapping[str, Any] | None = None,
+        baseline: Mapping[str, Any] | None = None,
+    ) -> ItemJson:
+        """The item's entry in the results document, compared with its baseline item."""
+        return item_data(
+            nodeid=nodeid,
+            case=self.case,
+            variant=self.variant_id,
+            outcome=outcome,
+            transcripts=transcripts,
+            samples=samples,
+            failures=failures,
+            passed_samples=passed,
+            error=error,
+            provenance=provenance,
+            redacting=self.settings.gate.redact,
+            baseline=baseline,
+            regression=self.decide_regression(outcome, samples, passed),
+            scrubber=self.settings.scrubber,
+        )
+
 
 class CaseRun(Run):
     """A case, or one of its variants: its samples replayed and judged by its constraints."""
@@ -436,21 +467,16 @@ class CaseRun(Run):
             }
         made = self.variant.provenance.to_json() if self.variant is not None else None
         passed = self.samples - len(self.failed_samples) if self.transcripts else 0
-        return item_data(
-            nodeid=nodeid,
-            case=self.case,
-            variant=self.variant_id,
-            outcome=outcome,
+        return self._result(
+            nodeid,
+            outcome,
+            error,
             transcripts=self.transcripts,
-            samples=self.samples,
             failures=failures,
-            passed_samples=passed,
-            error=error,
+            samples=self.samples,
+            passed=passed,
             provenance=made,
-            redacting=gate.redact,
             baseline=baseline,
-            regression=self.decide_regression(outcome, self.samples, passed),
-            scrubber=self.settings.scrubber,
         )
 
     def describe(self, failure: Exception) -> str:
@@ -575,20 +601,14 @@ class RecordedRun(Run):
             ]
         samples = 1 if check is not None and check.checkable else 0
         passed = 1 if check is not None and check.caught else 0
-        return item_data(
-            nodeid=nodeid,
-            case=self.case,
-            variant=RECORDED,
-            outcome=outcome,
+        return self._result(
+            nodeid,
+            outcome,
+            error,
             transcripts=[recorded_transcript(self.loaded)],
-            samples=samples,
             failures=failures,
-            passed_samples=passed,
-            error=error,
-            regression=self.decide_regression(outcome, samples, passed),
-            provenance=None,
-            redacting=self.settings.gate.redact,
-            scrubber=self.settings.scrubber,
+            samples=samples,
+            passed=passed,
         )
 
 
@@ -681,20 +701,14 @@ class ConsistencyRun(Run):
         )
         samples = 1 if compared is not None else 0
         passed = 1 if compared is not None and compared.passed else 0
-        return item_data(
-            nodeid=nodeid,
-            case=self.case,
-            variant=CONSISTENCY,
-            outcome=outcome,
+        return self._result(
+            nodeid,
+            outcome,
+            error,
             transcripts=[],
-            samples=samples,
             failures=failures,
-            passed_samples=passed,
-            error=error,
-            regression=self.decide_regression(outcome, samples, passed),
-            provenance=None,
-            redacting=self.settings.gate.redact,
-            scrubber=self.settings.scrubber,
+            samples=samples,
+            passed=passed,
         )
 
 
