@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,7 +31,6 @@ from incident_evals.constraints import (
     UndecidedError,
     Verdict,
 )
-from incident_evals.constraints.custom import describe_exception, raised_at
 from incident_evals.constraints.judge import JudgeCheck, judge_checks
 from incident_evals.constraints.normalize import normalize
 from incident_evals.constraints.tools import render_call
@@ -43,6 +42,7 @@ from incident_evals.recorded import (
     self_check,
     unjudged_check,
 )
+from incident_evals.registries import FolderRegistries, RegistryError
 from incident_evals.results import item_data
 from incident_evals.secrets import Scrubber, clip
 from incident_evals.session import EvalSession
@@ -87,52 +87,24 @@ class CollectState:
     #: The built-in constraints; each folder's registry adds what its conftest files register.
     builtins: ConstraintRegistry
     seen_ids: IdClaims
-    registries: dict[Path, ConstraintRegistry] = field(default_factory=dict)
-    builtin_variants: VariantRegistry | None = None
-    variant_registries: dict[Path, VariantRegistry] = field(default_factory=dict)
+    folders: FolderRegistries = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.folders = FolderRegistries(self.builtins)
 
     def registry_for(self, file: pytest.File) -> ConstraintRegistry:
         """The constraints known to cases in ``file``'s folder, as pytest scopes conftest files."""
-        return _folder_registry(
-            file, self.registries, self.builtins, "pytest_incident_evals_register_constraints"
-        )
+        try:
+            return self.folders.constraints(file)
+        except RegistryError as exc:
+            raise file.CollectError(str(exc)) from None
 
     def variant_registry_for(self, file: pytest.File) -> VariantRegistry:
         """The generators known to cases in ``file``'s folder, scoped like constraints."""
-        if self.builtin_variants is None:
-            from incident_evals.variants import builtin_variant_registry
-
-            self.builtin_variants = builtin_variant_registry()
-        return _folder_registry(
-            file,
-            self.variant_registries,
-            self.builtin_variants,
-            "pytest_incident_evals_register_variants",
-        )
-
-
-_Registry = TypeVar("_Registry", ConstraintRegistry, VariantRegistry)
-
-
-def _folder_registry(
-    file: pytest.File, cache: dict[Path, _Registry], builtins: _Registry, hook: str
-) -> _Registry:
-    """``builtins`` plus what the conftest files of ``file``'s folder register through ``hook``,
-    made once per folder."""
-    folder = file.path.parent
-    if folder not in cache:
-        registry = builtins.copy()
         try:
-            getattr(file.ihook, hook)(registry=registry)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
-            # Project code: even sys.exit() in a hook is this folder's one-line error.
-            raise file.CollectError(
-                f"{hook}{_raised_in(exc, file.config.rootpath)}: {describe_exception(exc)}"
-            ) from None
-        cache[folder] = registry
-    return cache[folder]
+            return self.folders.variants(file)
+        except RegistryError as exc:
+            raise file.CollectError(str(exc)) from None
 
 
 @dataclass
@@ -152,12 +124,6 @@ class GateSettings:
 COLLECT_STATE = pytest.StashKey[CollectState]()
 EVAL_SESSION = pytest.StashKey[EvalSession]()
 GATE = pytest.StashKey[GateSettings]()
-
-
-def _raised_in(exc: BaseException, base: Path) -> str:
-    """`` in <file>:<line>``: the project code (a conftest, a plugin) the exception came from."""
-    where = raised_at(exc, base)
-    return f" in {where}" if where else ""
 
 
 def scrubber_of(config: pytest.Config) -> Scrubber:
