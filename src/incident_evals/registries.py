@@ -188,7 +188,9 @@ def scan(paths: Sequence[Path], files: Sequence[Path], shown_from: Path) -> Proj
         output = _collect(args, probe)
         if probe.interrupted:
             raise KeyboardInterrupt
-        found.update(probe.found)
+        for path in pending:
+            if path.parent in probe.found:
+                found[path] = probe.found[path.parent]
         for folder, line in probe.conftests.items():
             for path in pending:
                 if path not in found and path.is_relative_to(folder):
@@ -233,6 +235,10 @@ def _collect(args: list[str], probe: _Probe) -> str:
                     # Registrations do not depend on it, and it keeps pytest's import hook and
                     # its own .pyc files out of the project and of this process.
                     "--assert=plain",
+                    # Its full garbage collections at the end of the session took a third of
+                    # the session's time, for warnings that a scan would discard.
+                    "-p",
+                    "no:unraisableexception",
                     # The project's .pytest_cache is neither read, written nor cleared (even with
                     # --cache-clear or --stepwise in addopts); -p no:cacheprovider would make
                     # --lf, --ff, --nf or --sw in addopts unknown options instead.
@@ -250,17 +256,27 @@ def _collect(args: list[str], probe: _Probe) -> str:
 
 
 class _Probe:
-    """The plugin of a scan's session: a node for each wanted case file, whose collection asks
-    :class:`FolderRegistries` for its registries and records them."""
+    """The plugin of a scan's session: a node for a wanted case file of each folder, whose
+    collection asks :class:`FolderRegistries` for the folder's registries and records them."""
 
     def __init__(self, wanted: set[Path], folders: FolderRegistries, shown_from: Path) -> None:
         self.wanted = wanted
+        #: The folders on the way to a wanted file: the only ones worth walking.
+        self.on_the_way: set[Path] = set()
+        for folder in {path.parent for path in wanted}:
+            for above in (folder, *folder.parents):
+                if above in self.on_the_way:
+                    break
+                self.on_the_way.add(above)
         self.folders = folders
         self.shown_from = shown_from
+        #: By folder: its files share their conftest files, so one node asks for all of them.
         self.found: dict[Path, Registries | str] = {}
         #: The one line of each conftest that could not be imported, by its folder.
         self.conftests: dict[Path, str] = {}
         self.failures: list[str] = []
+        #: The file each folder is asked with.
+        self.asked: dict[Path, Path] = {}
         self.interrupted = False
         self.last_exit: BaseException | None = None
 
@@ -277,10 +293,24 @@ class _Probe:
             # Not installed as a plugin (a source checkout): the hooks still have their specs.
             config.pluginmanager.add_hookspecs(hookspecs)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        # Nothing but one case file a folder is collected: no test module is imported, no
+        # unrelated folder walked. Whether to walk the others stays pytest's decision.
+        if collection_path in self.wanted:
+            return None if self._asks(collection_path) else True
+        return None if collection_path in self.on_the_way else True
+
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.File | None:
-        if file_path not in self.wanted:
+        if file_path not in self.wanted or not self._asks(file_path):
             return None
+        self.asked[file_path.parent] = file_path
         return _ProbeFile.from_parent(parent, path=file_path, probe=self)
+
+    def _asks(self, path: Path) -> bool:
+        """Whether ``path`` is its folder's file to ask with (pytest may offer it twice, from
+        the session and from its folder, when it is named on the command line)."""
+        return self.asked.get(path.parent, path) == path
 
     @pytest.hookimpl(wrapper=True)
     def pytest_load_initial_conftests(self) -> Iterator[None]:
@@ -334,9 +364,9 @@ class _Probe:
                 # Project code runs inside the session that scoped it, never after it.
                 variants = _made(self.folders.variants(file))
         except RegistryError as exc:
-            self.found[file.path] = exc.located()
+            self.found[file.path.parent] = exc.located()
         else:
-            self.found[file.path] = Registries(constraints, variants)
+            self.found[file.path.parent] = Registries(constraints, variants)
 
     def conftest_failed(self, path: Path, error: BaseException) -> None:
         from incident_evals.constraints.custom import describe_exception

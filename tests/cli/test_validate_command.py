@@ -384,6 +384,27 @@ def test_the_projects_addopts_apply_and_nothing_else_of_pytest_shows(
     assert written == {"conftest.py", "incident_cases", "pyproject.toml"}
 
 
+def test_pytest_collects_nothing_but_the_case_files(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A test module among the cases is not imported, as `pytest --incident-evals` would not run
+    # it either; a case in a folder pytest does not walk (norecursedirs) is still validated.
+    (project / "incident_cases/build").mkdir(parents=True)
+    (project / "incident_cases/build/conftest.py").write_text(MAX_WORDS_CONFTEST)
+    (project / "incident_cases/test_imported.py").write_text(
+        "import pathlib\n\npathlib.Path(__file__).with_suffix('.imported').touch()\n"
+    )
+    write_case(project, "incident_cases/a.yaml", case_data("INC-A"))
+    write_case(
+        project, "incident_cases/build/b.yaml", case_data("INC-B", expect=[{"max_words": 9}])
+    )
+
+    assert main(["validate"]) == 0
+
+    assert capsys.readouterr().out == "2 case(s) in 2 file(s), 0 error(s)\n"
+    assert not (project / "incident_cases/test_imported.imported").exists()
+
+
 def test_the_projects_pytest_cache_is_neither_written_nor_cleared(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
