@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from incident_evals.case import LoadedCase
-    from incident_evals.constraints import ConstraintRegistry, UndecidedError
-    from incident_evals.variants import Variant, VariantRegistry
+    from incident_evals.constraints import UndecidedError
+    from incident_evals.registries import Registries
+    from incident_evals.variants import Variant
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -42,7 +43,7 @@ def _validate(args: argparse.Namespace) -> int:
     from incident_evals.constraints import UndecidedError
     from incident_evals.constraints.custom import describe_exception
     from incident_evals.recorded import self_check
-    from incident_evals.registries import ProjectError, ScanError, scan
+    from incident_evals.registries import ProjectError, ProjectScan, ScanError, scan
 
     cwd = Path.cwd()
     # As `python -m` does, so `python: "checks:fn"` constraints import from the project.
@@ -74,12 +75,11 @@ def _validate(args: argparse.Namespace) -> int:
     said: set[str] = set()
     try:
         try:
-            project = scan(given, paths, cwd) if paths else None
+            project = scan(given, paths, cwd) if paths else ProjectScan({})
         except ScanError as exc:
             print(f"incident-evals validate: {exc}", file=sys.stderr)
             return EXIT_USAGE
         for path in paths:
-            assert project is not None
             try:
                 found = project.registries(path)
             except ProjectError as exc:
@@ -230,9 +230,7 @@ def _variants(args: argparse.Namespace) -> int:
             for line in input_diff(case.input, variant.case.input, variant.id):
                 print(f"  {line}")
         root = catalogue_root(path, [*roots, path.resolve()])
-        if args.freeze and not _freeze(
-            path, root, result, variants, (registry, generators), args, cwd
-        ):
+        if args.freeze and not _freeze(path, root, result, variants, found, args, cwd):
             return EXIT_INVALID
     return EXIT_INVALID if errors else EXIT_OK
 
@@ -275,14 +273,14 @@ def _freeze(
     root: Path,
     loaded: LoadedCase,
     variants: list[Variant],
-    registries: tuple[ConstraintRegistry, VariantRegistry],
+    registries: Registries,
     args: argparse.Namespace,
     cwd: Path,
 ) -> bool:
     from incident_evals.case import CaseError, load_file
     from incident_evals.variants.freeze import FreezeError, freeze_text
 
-    registry, generators = registries
+    generators = registries.variants()
     model_made = {g.name for g in generators if g.generate_with_model is not None}
     frozen = [v for v in variants if v.provenance.generator in model_made]
     declared = {spec.name for spec in loaded.case.variants.generate}
@@ -300,7 +298,7 @@ def _freeze(
         return False
     path.write_text(text, encoding="utf-8")
     # Never leave a case that does not load: check the edit, and undo it if it fails.
-    reloaded = load_file(path, root, registry, generators)
+    reloaded = load_file(path, root, registries.constraints, generators)
     problems = [r for r in reloaded if isinstance(r, CaseError)]
     if problems:
         path.write_text(source, encoding="utf-8")
