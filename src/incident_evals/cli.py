@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -16,11 +15,11 @@ from incident_evals.options import DEFAULT_CASES
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from types import ModuleType
 
     from incident_evals.case import LoadedCase
-    from incident_evals.constraints import ConstraintRegistry, UndecidedError
-    from incident_evals.variants import Variant, VariantRegistry
+    from incident_evals.constraints import UndecidedError
+    from incident_evals.registries import Registries
+    from incident_evals.variants import Variant
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -44,12 +43,12 @@ def _validate(args: argparse.Namespace) -> int:
     from incident_evals.constraints import UndecidedError
     from incident_evals.constraints.custom import describe_exception
     from incident_evals.recorded import self_check
+    from incident_evals.registries import ProjectError, ProjectScan, ScanError, scan
 
     cwd = Path.cwd()
     # As `python -m` does, so `python: "checks:fn"` constraints import from the project.
     if str(cwd) not in sys.path:
         sys.path.insert(0, str(cwd))
-    registries = ProjectRegistries()
     named: list[str] = args.paths or [DEFAULT_CASES]
     given = [Path(p).resolve() for p in named]
     # A file or folder inside the default catalogue may use content_file anywhere in it.
@@ -72,16 +71,27 @@ def _validate(args: argparse.Namespace) -> int:
     paths = list(dict.fromkeys(path for root in given for path in case_files(root)))
     seen = IdClaims(roots)
     cases = errors = checked = unchecked = 0
+    # A conftest or hook that fails is one line, however many files are under it.
+    said: set[str] = set()
     try:
+        try:
+            project = scan(given, paths, cwd) if paths else ProjectScan({})
+        except ScanError as exc:
+            print(f"incident-evals validate: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         for path in paths:
             try:
-                registry, generators = registries.for_folder(path.parent)
-            except ConftestError as exc:
-                errors += 1
-                print(exc)
+                found = project.registries(path)
+            except ProjectError as exc:
+                if str(exc) not in said:
+                    said.add(str(exc))
+                    errors += 1
+                    print(exc)
                 continue
             try:
-                results = load_file(path, catalogue_root(path, roots), registry, generators)
+                results = load_file(
+                    path, catalogue_root(path, roots), found.constraints, found.variants
+                )
             except KeyboardInterrupt:
                 raise
             except BaseException as exc:
@@ -145,6 +155,7 @@ def _undecided(loaded: LoadedCase, error: UndecidedError) -> str:
 def _variants(args: argparse.Namespace) -> int:
     from incident_evals.case import CaseError, LoadedCase, catalogue_root, load_file
     from incident_evals.options import variant_selection
+    from incident_evals.registries import ProjectError, ScanError, scan
     from incident_evals.variants import VariantGenerationError, expand
     from incident_evals.variants.describe import input_diff
 
@@ -162,10 +173,14 @@ def _variants(args: argparse.Namespace) -> int:
         sys.path.insert(0, str(cwd))
     roots = [cwd / DEFAULT_CASES] if (cwd / DEFAULT_CASES).is_dir() else []
     try:
-        registry, generators = ProjectRegistries().for_folder(path.resolve().parent)
-    except ConftestError as exc:
+        found = scan([path.resolve()], [path.resolve()], cwd).registries(path.resolve())
+    except ScanError as exc:
+        print(f"incident-evals variants: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ProjectError as exc:
         print(exc)
         return EXIT_INVALID
+    registry, generators = found.constraints, found.variants()
     results = load_file(path, catalogue_root(path, [*roots, path.resolve()]), registry, generators)
     errors = [r for r in results if isinstance(r, CaseError)]
     for error in errors:
@@ -215,7 +230,7 @@ def _variants(args: argparse.Namespace) -> int:
             for line in input_diff(case.input, variant.case.input, variant.id):
                 print(f"  {line}")
         root = catalogue_root(path, [*roots, path.resolve()])
-        if args.freeze and not _freeze(path, root, result, variants, generators, args, cwd):
+        if args.freeze and not _freeze(path, root, result, variants, found, args, cwd):
             return EXIT_INVALID
     return EXIT_INVALID if errors else EXIT_OK
 
@@ -258,13 +273,14 @@ def _freeze(
     root: Path,
     loaded: LoadedCase,
     variants: list[Variant],
-    generators: VariantRegistry,
+    registries: Registries,
     args: argparse.Namespace,
     cwd: Path,
 ) -> bool:
     from incident_evals.case import CaseError, load_file
     from incident_evals.variants.freeze import FreezeError, freeze_text
 
+    generators = registries.variants()
     model_made = {g.name for g in generators if g.generate_with_model is not None}
     frozen = [v for v in variants if v.provenance.generator in model_made]
     declared = {spec.name for spec in loaded.case.variants.generate}
@@ -282,8 +298,7 @@ def _freeze(
         return False
     path.write_text(text, encoding="utf-8")
     # Never leave a case that does not load: check the edit, and undo it if it fails.
-    registry, _ = ProjectRegistries().for_folder(path.resolve().parent)
-    reloaded = load_file(path, root, registry, generators)
+    reloaded = load_file(path, root, registries.constraints, generators)
     problems = [r for r in reloaded if isinstance(r, CaseError)]
     if problems:
         path.write_text(source, encoding="utf-8")
@@ -295,139 +310,12 @@ def _freeze(
     return True
 
 
-PROJECT_MARKERS = ("pyproject.toml", "pytest.ini", "tox.ini", "setup.cfg", ".git")
-HOOK = "pytest_incident_evals_register_constraints"
-VARIANTS_HOOK = "pytest_incident_evals_register_variants"
-
-
-class ConftestError(Exception):
-    """A conftest.py that cannot be imported or whose hook fails: one line, like a case error."""
-
-
-class ProjectRegistries:
-    """The constraints and generators each folder's cases may use, as pytest sees them.
-
-    Whatever a conftest raises, at import or in a hook (``sys.exit()`` included), is a
-    :class:`ConftestError` for the folders it governs; only KeyboardInterrupt goes through.
-
-    Outside pytest, the hooks are called from the ``conftest.py`` files of the folder and its
-    parents up to the project root (the nearest folder with a pyproject.toml, pytest.ini,
-    tox.ini, setup.cfg or .git), top-down, and from installed pytest plugins.
-    """
-
-    def __init__(self) -> None:
-        from incident_evals.constraints import builtin_registry
-        from incident_evals.variants import builtin_variant_registry
-
-        self._builtins = builtin_registry()
-        self._builtin_variants = builtin_variant_registry()
-        self._registries: dict[Path, tuple[ConstraintRegistry, VariantRegistry]] = {}
-        self._modules: dict[Path, ModuleType] = {}
-        self._plugins: list[ModuleType] | None = None
-
-    def for_folder(self, folder: Path) -> tuple[ConstraintRegistry, VariantRegistry]:
-        folder = folder.resolve()
-        if folder not in self._registries:
-            constraints = self._builtins.copy()
-            variants = self._builtin_variants.copy()
-            for module in [*self._installed_plugins(), *map(self._conftest, _conftests(folder))]:
-                for name, registry in ((HOOK, constraints), (VARIANTS_HOOK, variants)):
-                    hook = getattr(module, name, None)
-                    if hook is None:
-                        continue
-                    try:
-                        hook(registry=registry)
-                    except KeyboardInterrupt:
-                        raise
-                    except BaseException as exc:
-                        # Project code, sys.exit() included: this folder's one line.
-                        from incident_evals.constraints.custom import describe_exception
-
-                        raise ConftestError(
-                            f"{_where(module, exc)}: {name} raised {describe_exception(exc)}"
-                        ) from None
-            self._registries[folder] = (constraints, variants)
-        return self._registries[folder]
-
-    def _conftest(self, path: Path) -> ModuleType:
-        if path not in self._modules:
-            import importlib.util
-
-            # A name per file: every conftest.py is a module named "conftest" otherwise.
-            name = "incident_evals_conftest_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
-            spec = importlib.util.spec_from_file_location(name, path)
-            assert spec is not None
-            assert spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            # Its own folder first, as pytest's prepend import mode does, for sibling imports.
-            sys.path.insert(0, str(path.parent))
-            sys.modules[name] = module
-            try:
-                spec.loader.exec_module(module)
-            except KeyboardInterrupt:
-                del sys.modules[name]
-                raise
-            except BaseException as exc:
-                from incident_evals.constraints.custom import describe_exception
-
-                del sys.modules[name]
-                raise ConftestError(
-                    f"{_where(module, exc)}: importing it raised {describe_exception(exc)}"
-                ) from None
-            self._modules[path] = module
-        return self._modules[path]
-
-    def _installed_plugins(self) -> list[ModuleType]:
-        if self._plugins is None:
-            import importlib
-            from importlib.metadata import entry_points
-
-            self._plugins = []
-            for entry in entry_points(group="pytest11"):
-                if entry.module.startswith("incident_evals"):
-                    continue
-                try:
-                    module = importlib.import_module(entry.module)
-                except KeyboardInterrupt:
-                    raise
-                except BaseException:
-                    # A broken plugin unrelated to incident cases is not a case error.
-                    continue
-                if hasattr(module, HOOK) or hasattr(module, VARIANTS_HOOK):
-                    self._plugins.append(module)
-        return self._plugins
-
-
-def _where(module: ModuleType, exc: BaseException) -> str:
-    """``file:line`` of the module's own line that led to ``exc``."""
-    import traceback
-
-    if module.__file__ is None:
-        return module.__name__
-    lines = [
-        frame.lineno
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if frame.filename == module.__file__
-    ]
-    return f"{_shown(Path(module.__file__))}:{lines[-1] if lines else 1}"
-
-
 def _shown(path: Path) -> str:
     """``path`` relative to the current directory where it can be, as case errors are."""
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-def _conftests(folder: Path) -> list[Path]:
-    """conftest.py files from the project root down to ``folder``."""
-    chain = []
-    for directory in [folder, *folder.parents]:
-        chain.append(directory)
-        if any((directory / marker).exists() for marker in PROJECT_MARKERS):
-            break
-    return [d / "conftest.py" for d in reversed(chain) if (d / "conftest.py").is_file()]
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,12 +28,10 @@ from incident_evals import options
 from incident_evals.case import (
     CaseError,
     EmptyCaseFileWarning,
-    FolderError,
     IdClaims,
     load_claimed,
 )
 from incident_evals.constraints import ConstraintRegistry
-from incident_evals.constraints.custom import describe_exception, raised_at
 from incident_evals.evaluation import (
     CaseRun,
     ConstraintsFailed,
@@ -44,6 +42,7 @@ from incident_evals.evaluation import (
     RunSettings,
     plan_case,
 )
+from incident_evals.registries import FolderRegistries, RegistryError
 from incident_evals.results import ItemJson, LoadErrorJson, load_error_data
 from incident_evals.session import EvalSession
 from incident_evals.variants import VariantRegistry
@@ -65,56 +64,19 @@ class CollectState:
     #: The built-in constraints; each folder's registry adds what its conftest files register.
     builtins: ConstraintRegistry
     seen_ids: IdClaims
-    registries: dict[Path, ConstraintRegistry] = field(default_factory=dict)
-    builtin_variants: VariantRegistry | None = None
-    variant_registries: dict[Path, VariantRegistry] = field(default_factory=dict)
+    folders: FolderRegistries = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.folders = FolderRegistries(self.builtins)
 
     def registry_for(self, file: pytest.File) -> ConstraintRegistry:
-        """The constraints known to cases in ``file``'s folder, as pytest scopes conftest files."""
-        return _folder_registry(
-            file, self.registries, self.builtins, "pytest_incident_evals_register_constraints"
-        )
+        """The constraints known to cases in ``file``'s folder, as pytest scopes conftest files;
+        :class:`RegistryError` when a conftest hook raised."""
+        return self.folders.constraints(file)
 
     def variant_registry_for(self, file: pytest.File) -> VariantRegistry:
         """The generators known to cases in ``file``'s folder, scoped like constraints."""
-        if self.builtin_variants is None:
-            from incident_evals.variants import builtin_variant_registry
-
-            self.builtin_variants = builtin_variant_registry()
-        return _folder_registry(
-            file,
-            self.variant_registries,
-            self.builtin_variants,
-            "pytest_incident_evals_register_variants",
-        )
-
-
-class RegistryError(FolderError):
-    """A conftest hook that registers constraints or generators raised: one line."""
-
-
-_Registry = TypeVar("_Registry", ConstraintRegistry, VariantRegistry)
-
-
-def _folder_registry(
-    file: pytest.File, cache: dict[Path, _Registry], builtins: _Registry, hook: str
-) -> _Registry:
-    """``builtins`` plus what the conftest files of ``file``'s folder register through ``hook``,
-    made once per folder."""
-    folder = file.path.parent
-    if folder not in cache:
-        registry = builtins.copy()
-        try:
-            getattr(file.ihook, hook)(registry=registry)
-        except KeyboardInterrupt:
-            raise
-        except BaseException as exc:
-            # Project code: even sys.exit() in a hook is this folder's one-line error.
-            where = raised_at(exc, file.config.rootpath)
-            where = f" in {where}" if where else ""
-            raise RegistryError(f"{hook}{where}: {describe_exception(exc)}") from None
-        cache[folder] = registry
-    return cache[folder]
+        return self.folders.variants(file)
 
 
 COLLECT_STATE = pytest.StashKey[CollectState]()

@@ -928,17 +928,18 @@ def _original(
 
     def find() -> OriginalRequest | None:
         from incident_evals.case import LoadedCase, catalogue_root, load_file
-        from incident_evals.cli import ConftestError, ProjectRegistries
+        from incident_evals.registries import ProjectError, ScanError, scan
         from incident_evals.replay import build_messages, build_tools
 
         if case_id not in ids:
             return None
         path = ids[case_id][0]
         try:
-            registry, generators = ProjectRegistries().for_folder(path.parent)
-        except ConftestError:
+            found = scan([path], [path], Path.cwd()).registries(path)
+        except (ProjectError, ScanError):
             return None
-        for result in load_file(path, catalogue_root(path, [cases]), registry, generators):
+        root = catalogue_root(path, [cases])
+        for result in load_file(path, root, found.constraints, found.variants):
             if isinstance(result, LoadedCase) and result.case.id == case_id:
                 case_input = result.case.input
                 tools = build_tools(case_input.tools) if case_input.tools else None

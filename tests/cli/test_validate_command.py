@@ -323,6 +323,145 @@ def test_a_conftest_raising_a_base_exception_is_one_line_and_validate_goes_on(
     assert captured.err == "1 case(s) in 2 file(s), 1 error(s)\n"
 
 
+def test_conftests_at_the_root_and_in_a_folder_register_for_that_folder_only(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Found the way pytest finds them: the root's for every folder, a folder's for its own.
+    (project / "conftest.py").write_text(MAX_WORDS_CONFTEST)
+    (project / "incident_cases/security").mkdir(parents=True)
+    (project / "incident_cases/security/conftest.py").write_text(
+        MAX_WORDS_CONFTEST.replace("max_words", "max_lines")
+    )
+    both = [{"max_words": 120}, {"max_lines": 3}]
+    write_case(project, "incident_cases/security/a.yaml", case_data("INC-SEC", expect=both))
+    write_case(project, "incident_cases/fairness/b.yaml", case_data("INC-FAIR-1", expect=both[:1]))
+    sibling = write_case(
+        project, "incident_cases/fairness/c.yaml", case_data("INC-FAIR-2", expect=both[1:])
+    )
+
+    assert main(["validate"]) == 1
+
+    captured = capsys.readouterr()
+    known = ", ".join(sorted([*builtin_registry().names(), "max_words"]))
+    assert captured.out == (
+        f"incident_cases/fairness/c.yaml:{expect_line(sibling, 'max_lines')}: "
+        f"expect[0].max_lines: unknown constraint 'max_lines' (known: {known})\n"
+    )
+    assert captured.err == "2 case(s) in 3 file(s), 1 error(s)\n"
+
+
+def test_a_plugin_the_root_conftest_names_in_pytest_plugins_registers_constraints(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A name of this test's own: a module another test imported would be found in sys.modules.
+    plugin = "acme_constraints_" + re.sub(r"\W", "_", project.name)
+    (project / f"{plugin}.py").write_text(MAX_WORDS_CONFTEST)
+    (project / "conftest.py").write_text(f"pytest_plugins = [{plugin!r}]\n")
+    write_case(project, "incident_cases/a.yaml", case_data("INC-A", expect=[{"max_words": 120}]))
+
+    assert main(["validate"]) == 0
+
+    assert capsys.readouterr().out == "1 case(s) in 1 file(s), 0 error(s)\n"
+
+
+def test_the_projects_addopts_apply_and_nothing_else_of_pytest_shows(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "pyproject.toml").write_text(
+        "[tool.pytest.ini_options]\n"
+        'addopts = ["-p", "pytester", "--strict-markers", "-n", "2", "-x", "-rA", "--ff", '
+        '"--incident-evals", "--incident-report", "results.json"]\n'
+    )
+    (project / "conftest.py").write_text(MAX_WORDS_CONFTEST)
+    write_case(project, "incident_cases/a.yaml", case_data("INC-A", expect=[{"max_words": 120}]))
+
+    assert main(["validate"]) == 0
+
+    # pytest's own output does not leak into the command's.
+    assert capsys.readouterr() == ("1 case(s) in 1 file(s), 0 error(s)\n", "")
+    # --incident-evals in addopts runs no case and writes no report; the cache is left alone.
+    written = {p.name for p in project.iterdir()} - {"__pycache__"}
+    assert written == {"conftest.py", "incident_cases", "pyproject.toml"}
+
+
+def test_pytest_collects_nothing_but_the_case_files(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A test module among the cases is not imported, as `pytest --incident-evals` would not run
+    # it either; a case in a folder pytest does not walk (norecursedirs) is still validated.
+    (project / "incident_cases/build").mkdir(parents=True)
+    (project / "incident_cases/build/conftest.py").write_text(MAX_WORDS_CONFTEST)
+    (project / "incident_cases/test_imported.py").write_text(
+        "import pathlib\n\npathlib.Path(__file__).with_suffix('.imported').touch()\n"
+    )
+    write_case(project, "incident_cases/a.yaml", case_data("INC-A"))
+    write_case(
+        project, "incident_cases/build/b.yaml", case_data("INC-B", expect=[{"max_words": 9}])
+    )
+
+    assert main(["validate"]) == 0
+
+    assert capsys.readouterr().out == "2 case(s) in 2 file(s), 0 error(s)\n"
+    assert not (project / "incident_cases/test_imported.imported").exists()
+
+
+def test_the_projects_pytest_cache_is_neither_written_nor_cleared(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\naddopts = ["--cache-clear", "--sw"]\n'
+    )
+    lastfailed = project / ".pytest_cache/v/cache/lastfailed"
+    lastfailed.parent.mkdir(parents=True)
+    lastfailed.write_text('{"tests/test_refunds.py::test_window": true}')
+    write_case(project, "incident_cases/a.yaml", case_data("INC-A"))
+
+    assert main(["validate"]) == 0
+
+    assert capsys.readouterr().out == "1 case(s) in 1 file(s), 0 error(s)\n"
+    assert [p for p in (project / ".pytest_cache").rglob("*") if p.is_file()] == [lastfailed]
+    assert lastfailed.read_text() == '{"tests/test_refunds.py::test_window": true}'
+
+
+def test_a_broken_conftest_of_a_folder_named_on_the_command_line_is_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pytest imports it at start-up and then ends the session: the other folder still counts.
+    (project / "incident_cases/crm").mkdir(parents=True)
+    (project / "incident_cases/crm/conftest.py").write_text(
+        "import json\n\nSETTINGS = json.loads('')\n"
+    )
+    write_case(project, "incident_cases/crm/a.yaml", case_data("INC-CRM-1"))
+    write_case(project, "incident_cases/crm/b.yaml", case_data("INC-CRM-2"))
+    write_case(project, "incident_cases/support/c.yaml", case_data("INC-C"))
+
+    assert main(["validate", "incident_cases/crm", "incident_cases/support"]) == 1
+
+    captured = capsys.readouterr()
+    # One line for the conftest, not one for each file under it.
+    assert captured.out == (
+        "incident_cases/crm/conftest.py:3: importing it raised JSONDecodeError: "
+        "Expecting value: line 1 column 1 (char 0)\n"
+    )
+    assert captured.err == "1 case(s) in 3 file(s), 1 error(s)\n"
+
+
+def test_pytest_refusing_the_projects_options_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\naddopts = ["--no-such-flag"]\n'
+    )
+    write_case(project, "incident_cases/a.yaml", case_data("INC-A"))
+
+    assert main(["validate"]) == 2
+
+    assert capsys.readouterr() == (
+        "",
+        "incident-evals validate: pytest: unrecognized arguments: --no-such-flag\n",
+    )
+
+
 def test_a_file_whose_loading_breaks_is_one_line_and_the_catalogue_goes_on(
     in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
