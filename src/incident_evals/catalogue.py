@@ -56,9 +56,10 @@ class Catalogue:
     def load(cls, path: str | os.PathLike[str]) -> Catalogue:
         """Every case file under ``path`` (a folder, or one case file), in pytest's collection
         order, with the constraints and variant generators the folders' ``conftest.py`` files
-        register. A file that fails to load is in :attr:`errors` (one line each, naming file,
-        line and field); the other files' cases are in :attr:`cases`."""
-        from incident_evals.constraints import builtin_registry
+        register (found by a pytest session that only collects, as ``incident-evals validate``
+        finds them). A file that fails to load is in :attr:`errors` (one line each, naming
+        file, line and field); the other files' cases are in :attr:`cases`."""
+        from incident_evals.registries import ProjectError, ScanError, scan
 
         root = Path(path).resolve()
         if not root.exists():
@@ -66,21 +67,24 @@ class Catalogue:
         rootdir = _rootdir(root)
         files = _case_files(root)
         claims = IdClaims([root])
-        builtins = builtin_registry()
-        variants: list[VariantRegistry] = []
-
-        def generators() -> VariantRegistry:
-            if not variants:
-                from incident_evals.variants import builtin_variant_registry
-
-                variants.append(builtin_variant_registry())
-            return variants[0]
-
-        entries = [
-            _Entry(file, result, generators)
-            for file in files
-            for result in load_claimed(file, [root], builtins, generators, claims, rootdir)
-        ]
+        try:
+            # The project's conftest registrations, found by pytest itself, as the plugin and
+            # the commands find them.
+            project = scan([root], files, rootdir) if files else None
+        except ScanError as exc:
+            raise CatalogueError(f"{path}: {exc}") from None
+        entries = []
+        for file in files:
+            assert project is not None
+            try:
+                found = project.registries(file)
+            except ProjectError as exc:
+                entries.append(_Entry(file, CaseError(file, 1, str(exc)), _no_generators))
+                continue
+            for result in load_claimed(
+                file, [root], found.constraints, found.variants, claims, rootdir
+            ):
+                entries.append(_Entry(file, result, found.variants))
         return cls(root, rootdir, entries)
 
     @property
@@ -201,6 +205,10 @@ class Catalogue:
 
 if TYPE_CHECKING:
     from incident_evals.evaluation import RunSettings
+
+
+def _no_generators() -> VariantRegistry:
+    raise AssertionError("a file that failed to load has no cases to make variants of")
 
 
 def _result(nodeid: str, run: Run) -> ItemJson:

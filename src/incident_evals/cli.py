@@ -36,12 +36,9 @@ def _validate(args: argparse.Namespace) -> int:
         EmptyCaseFileWarning,
         IdClaims,
         case_files,
-        catalogue_root,
-        claim_id,
-        load_file,
+        load_claimed,
     )
     from incident_evals.constraints import UndecidedError
-    from incident_evals.constraints.custom import describe_exception
     from incident_evals.recorded import self_check
     from incident_evals.registries import ProjectError, ProjectScan, ScanError, scan
 
@@ -88,21 +85,11 @@ def _validate(args: argparse.Namespace) -> int:
                     errors += 1
                     print(exc)
                 continue
-            try:
-                results = load_file(
-                    path, catalogue_root(path, roots), found.constraints, found.variants
-                )
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:
-                # Nothing in a case file may stop the catalogue: this file is one error line.
-                errors += 1
-                print(f"{_shown(path)}:1: cannot be loaded: {describe_exception(exc)}")
-                continue
+            # The loader of every front-end: nothing in a case file stops the catalogue.
+            results = load_claimed(path, roots, found.constraints, found.variants, seen, cwd)
             if not results:
                 print(EmptyCaseFileWarning(path).line(cwd))
             for result in results:
-                result = claim_id(result, seen, cwd)
                 if isinstance(result, CaseError):
                     errors += 1
                     print(result.render(cwd))

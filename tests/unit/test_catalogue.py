@@ -243,3 +243,65 @@ def test_the_documented_example_runs(tmp_path: Path, chat_server: ChatServer) ->
     document = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     assert document["summary"]["line"] == ran.stdout.splitlines()[-1]
     assert chat_server.requests
+
+
+CONFTEST_CONSTRAINT = """\
+from incident_evals.constraints import ConstraintType, Verdict
+
+
+def _build(word, case):
+    def check(transcript, case):
+        found = word in transcript.final_text
+        return Verdict(not found, f"never the word {word}", "it is there" if found else "")
+
+    return check
+
+
+def pytest_incident_evals_register_constraints(registry):
+    registry.register(ConstraintType("never_word", {"type": "string"}, _build))
+"""
+
+
+def test_load_uses_the_constraints_a_conftest_registers_where_pytest_applies_it(
+    tmp_path: Path, chat_server: ChatServer
+) -> None:
+    from incident_evals import Catalogue
+
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    write_case(tmp_path, "cases/own/a.yaml", case_data("INC-A", expect=[{"never_word": "60"}]))
+    (tmp_path / "cases/own/conftest.py").write_text(CONFTEST_CONSTRAINT, encoding="utf-8")
+    # A sibling folder is not governed by that conftest, as pytest scopes them.
+    write_case(tmp_path, "cases/other/b.yaml", case_data("INC-B", expect=[{"never_word": "60"}]))
+    chat_server.set_script(lambda body: Reply(content="You have 60 days."))
+
+    catalogue = Catalogue.load(tmp_path / "cases")
+
+    assert [case.id for case in catalogue.cases] == ["INC-A"]
+    [error] = catalogue.errors
+    assert error.render(tmp_path).startswith(
+        "cases/other/b.yaml:11: expect[0].never_word: unknown constraint 'never_word'"
+    )
+    [item] = catalogue.run(base_url=chat_server.base_url, model="test-model").items
+    assert item["outcome"] == "failed"
+    assert item["failures"][0]["constraint"] == "never_word"
+
+
+def test_a_conftest_hook_that_raises_is_the_error_of_each_file_it_governs(tmp_path: Path) -> None:
+    from incident_evals import Catalogue
+
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    write_case(tmp_path, "cases/bad/a.yaml", case_data("INC-A"))
+    (tmp_path / "cases/bad/conftest.py").write_text(
+        "def pytest_incident_evals_register_constraints(registry):\n    raise SystemExit(3)\n",
+        encoding="utf-8",
+    )
+    write_case(tmp_path, "cases/good/b.yaml", case_data("INC-B"))
+
+    catalogue = Catalogue.load(tmp_path / "cases")
+
+    assert [case.id for case in catalogue.cases] == ["INC-B"]
+    [error] = catalogue.errors
+    assert error.render(tmp_path) == (
+        "cases/bad/a.yaml:1: cases/bad/conftest.py:2: "
+        "pytest_incident_evals_register_constraints raised SystemExit(3)"
+    )
