@@ -536,10 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="scaffold a case: from flags, by asking, or from a captured exchange",
         description="Write incident_cases/<category>/<id>.yaml: a case with the incident's "
         "fields, and with the exact trigger and the bad behaviour when built from a captured "
-        "Chat Completions exchange (--from-openai) or from the plugin's recordings "
-        "(--from-recording). Missing title, category or severity are asked for when stdin is a "
-        "terminal. `expect` is left empty for you to fill in. Never overwrites a file. Exit 0 "
-        "when the case is written, 2 when nothing is.",
+        "Chat Completions exchange (--from-openai), from a model call of a trace (--from-trace) "
+        "or from the plugin's recordings (--from-recording). Missing title, category or "
+        "severity are asked for when stdin is a terminal. `expect` is left empty for you to "
+        "fill in. Never overwrites a file. Exit 0 when the case is written, 2 when nothing is.",
     )
     new.add_argument("--title", help="what went wrong, one line")
     new.add_argument("--category", help="correctness, safety, security, autonomy or fairness")
@@ -568,6 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
         help='a captured exchange: {"request": ..., "response": ...} as JSON, or one per line',
     )
     source.add_argument(
+        "--from-trace",
+        metavar="FILE",
+        help="a trace or log file (see `incident-evals calls FILE` for the calls it holds)",
+    )
+    source.add_argument(
         "--from-recording",
         nargs=2,
         metavar=("DIR", "CASE_ID"),
@@ -579,6 +584,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_whole_number,
         metavar="N",
         help="with --from-openai, the exchange of a JSONL file to use (from 0)",
+    )
+    new.add_argument(
+        "--format",
+        metavar="F",
+        help="with --from-trace, the file's format (default: found from its content)",
+    )
+    new.add_argument(
+        "--call",
+        type=_whole_number,
+        metavar="N",
+        help="with --from-trace, the call to use (default: the last with a tool call or output)",
     )
     new.set_defaults(run=_new)
 
