@@ -447,8 +447,11 @@ def _body_text(body: Any, headers: Any, where: str) -> str:
         return body
     if not isinstance(body, bytes):
         raise TraceError(f"{where}: the body is {a_json_type(body)}, not text")
-    if body[:2] == b"\x1f\x8b" or "gzip" in _header(headers, "content-encoding"):
+    encoding = _header(headers, "content-encoding")
+    if body[:2] == b"\x1f\x8b" or "gzip" in encoding:
         body = _gunzip(body, where)
+    elif encoding.strip() not in ("", "identity"):
+        raise TraceError(f"{where}: the body is {encoding.strip()}-encoded, which is not read")
     try:
         text: str = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -461,7 +464,9 @@ def _header(headers: Any, name: str) -> str:
         return ""
     for key, value in headers.items():
         if str(key).lower() == name:
-            return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+            # Strings only: a YAML alias could make any other value huge when printed.
+            values = value if isinstance(value, list) else [value]
+            return " ".join(item for item in values if isinstance(item, str)).lower()
     return ""
 
 

@@ -160,3 +160,31 @@ def test_a_stream_line_that_is_not_sse_names_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, 'data: {"object": "chat.completion.chunk"}\n\n<html>\n')
     with pytest.raises(TraceError, match=rf"^{path}:3: not a server-sent-event line"):
         read_calls(path)
+
+
+def cassette_with_binary_body(headers: str) -> str:
+    body, text = ox.tool_loop()[1]
+    document = yaml.safe_load(ox.cassette([(body, text)]))
+    document["interactions"][0]["response"]["body"]["string"] = text.encode()
+    document["interactions"][0]["response"]["headers"] = "HEADERS"
+    written = yaml.safe_dump(document)
+    assert "headers: HEADERS\n" in written
+    return written.replace("headers: HEADERS\n", f"headers: {headers}\n")
+
+
+def test_a_body_in_an_encoding_that_is_not_read_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, cassette_with_binary_body("{Content-Encoding: [br]}"))
+    with pytest.raises(
+        TraceError, match=r"interaction 0: the body is br-encoded, which is not read"
+    ):
+        read_calls(path)
+
+
+def test_a_header_that_an_alias_makes_huge_is_never_printed(tmp_path: Path) -> None:
+    # Ten levels of ten aliases: a billion strings if the header were ever turned into text.
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for n in range(1, 10):
+        levels.append(f"a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 10)}]")
+    text = "\n".join(levels) + "\n" + cassette_with_binary_body("{Content-Encoding: [*a9]}")
+    calls = read_calls(write(tmp_path, text))
+    assert [call.output for call in calls] == [ox.ANSWER]
