@@ -301,8 +301,8 @@ class Interaction:
     where: str
     uri: str
     status: int | None
-    #: The request body, parsed from its JSON text (``None`` without a body).
-    request: Any
+    #: The request body's text.
+    request: str
     #: The response body's text (JSON, or an SSE stream).
     response: str
 
@@ -316,9 +316,11 @@ def is_cassette(document: Document) -> bool:
     )
 
 
-def interactions(document: Document, file: str) -> list[Interaction]:
-    """The interactions of a cassette, their bodies decoded (gzip too) and the request's
-    parsed; headers are never read (they hold the credentials)."""
+def interactions(
+    document: Document, file: str, wanted: Callable[[str], bool] = lambda uri: True
+) -> list[Interaction]:
+    """The interactions of a cassette whose URI is ``wanted``, their bodies decoded (gzip too);
+    of the headers only ``Content-Encoding`` is read (the others hold the credentials)."""
     found: list[Interaction] = []
     for n, raw in enumerate(document.value.get("interactions") or ()):
         where = f"{file}: interaction {n}"
@@ -327,16 +329,18 @@ def interactions(document: Document, file: str) -> list[Interaction]:
         request, response = raw.get("request"), raw.get("response")
         if not isinstance(request, dict) or not isinstance(response, dict):
             raise TraceError(f"{where}: no request and response mappings")
+        uri = str(request.get("uri") or "")
+        if not wanted(uri):
+            # Other endpoints' bodies (file uploads, forms) are not this format's to read.
+            continue
         status = response.get("status")
         code = status.get("code") if isinstance(status, dict) else status
-        request_text = _body_text(request.get("body"), request.get("headers"), f"{where} request")
-        body = json_value(request_text, f"{where}: request body") if request_text else None
         found.append(
             Interaction(
                 where=where,
-                uri=str(request.get("uri") or ""),
+                uri=uri,
                 status=code if isinstance(code, int) else None,
-                request=body,
+                request=_body_text(request.get("body"), request.get("headers"), where),
                 response=_body_text(response.get("body"), response.get("headers"), where),
             )
         )
@@ -348,14 +352,13 @@ def cassette_exchanges(
 ) -> Iterator[tuple[str, dict[str, Any], str]]:
     """``(where, request, response text)`` of a cassette's interactions whose URI is
     ``wanted``; an interaction that failed (HTTP 400 and above) is no model call."""
-    for interaction in interactions(document, file):
-        if not wanted(interaction.uri):
-            continue
+    for interaction in interactions(document, file, wanted):
         if interaction.status is not None and interaction.status >= 400:
             continue
-        if not isinstance(interaction.request, dict):
+        request = json_value(interaction.request, f"{interaction.where}: request body")
+        if not isinstance(request, dict):
             raise TraceError(f"{interaction.where}: the request body is not a JSON object")
-        yield interaction.where, interaction.request, interaction.response
+        yield interaction.where, request, interaction.response
 
 
 Joined = tuple[dict[str, Any], list[str]]

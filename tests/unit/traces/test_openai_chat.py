@@ -329,3 +329,21 @@ def test_a_pair_of_the_wrong_shape_is_one_line(
         read_calls(path)
     assert str(caught.value).startswith(f"{path}:1: ")
     assert problem in str(caught.value)
+
+
+def test_other_endpoints_of_a_cassette_are_not_read(tmp_path: Path) -> None:
+    upload = {
+        "request": {
+            "body": "--boundary\r\nContent-Disposition: form-data; name=file\r\n\r\nPK\r\n",
+            "method": "POST",
+            "uri": "https://api.openai.com/v1/files",
+        },
+        "response": {
+            "body": {"string": b"\xff\xfe not text"},
+            "headers": {},
+            "status": {"code": 200, "message": "OK"},
+        },
+    }
+    text = ox.cassette(ox.tool_loop(), extra=[upload])
+    calls = read_calls(write(tmp_path, text, "cassette.yaml"))
+    assert [c.output for c in calls] == [None, ox.ANSWER]
