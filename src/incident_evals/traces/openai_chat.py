@@ -5,7 +5,7 @@ array or JSONL of them; a response that is a ``chat.completion`` object, a list 
 ``chat.completion.chunk`` objects or a streamed answer's text (``data: {...}`` lines); a
 streamed answer alone (an SSE file); a ``chat.completion`` object alone or with the stored
 ``messages`` of its request; and VCR / pytest-recording cassettes whose interactions POST to
-``/chat/completions``. Request headers (credentials) are never read.
+``/chat/completions``. Headers (credentials) are not read.
 """
 
 from __future__ import annotations

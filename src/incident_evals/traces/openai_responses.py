@@ -5,7 +5,7 @@ Accepted: a ``{"request": ..., "response": ...}`` pair whose request has ``input
 list of event objects) or nothing but the stream's file; a JSON array or JSONL of pairs; a
 ``response`` object alone (its echoed ``instructions``, ``tools`` and parameters are kept, its
 input is unknown); and VCR / pytest-recording cassettes whose interactions POST to
-``/responses``. Request headers (credentials) are never read.
+``/responses``. Headers (credentials) are not read.
 
 Mapping: ``instructions`` is the system text; ``input`` items become messages (``message`` items
 by role; ``function_call`` items the tool calls of an assistant message; ``function_call_output``
