@@ -30,6 +30,7 @@ from incident_evals.constraints import LoadedCase as LoadedCase
 from incident_evals.errors import describe_exception
 from incident_evals.schema_errors import case_error, most_specific
 from incident_evals.schema_files import load_schema as load_schema
+from incident_evals.traces import Source
 
 if TYPE_CHECKING:
     from incident_evals.variants import VariantRegistry
@@ -942,6 +943,12 @@ def _clip_text(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def _source(source: dict[str, Any] | None) -> Source | None:
+    if source is None:
+        return None
+    return Source(source["format"], source["file"], source.get("trace_id"), source.get("span_id"))
+
+
 def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines) -> IncidentCase:
     incident = data["incident"]
     runs = data.get("runs", {})
@@ -957,6 +964,7 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
             postmortem=incident.get("postmortem"),
             summary=incident.get("summary"),
             tags=tuple(incident.get("tags", ())),
+            source=_source(incident.get("source")),
         ),
         model=dict(data.get("model", {})),
         input=_build_input(data["input"], case_path, root, lines, ("input",)),

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from incident_evals.traces import Source
+
 __all__ = [
     "DEFAULT_DOCUMENT_TEMPLATE",
     "DEFAULT_MAX_TURNS",
@@ -74,6 +76,8 @@ class Incident:
     postmortem: str | None = None
     summary: str | None = None
     tags: tuple[str, ...] = ()
+    #: The trace the case was built from (``new --from-trace``).
+    source: Source | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The ``incident-evals`` command line: ``new``, ``validate``, ``variants``, ``report``,
-``schema`` and ``serve-local``."""
+"""The ``incident-evals`` command line: ``new``, ``calls``, ``validate``, ``variants``,
+``report``, ``schema`` and ``serve-local``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from incident_evals.case import LoadedCase
     from incident_evals.constraints import UndecidedError
     from incident_evals.registries import Registries
+    from incident_evals.traces import ModelCall
     from incident_evals.variants import Variant
 
 EXIT_OK = 0
@@ -415,6 +416,51 @@ def _new(args: argparse.Namespace) -> int:
     return run(args)
 
 
+#: ``calls``: how many words of the last user message and of the output a line shows.
+SHOWN_WORDS = 8
+
+
+def _calls(args: argparse.Namespace) -> int:
+    from incident_evals.traces import TraceError
+    from incident_evals.traces.formats import read_calls
+
+    try:
+        calls = read_calls(Path(args.file), args.format)
+    except TraceError as exc:
+        print(f"incident-evals calls: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        print(json.dumps([call.to_json() for call in calls], indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for call in calls:
+        print(_call_line(call))
+        for guess in call.guesses:
+            print(f"    guess: {guess}")
+    if not calls:
+        print(f"{args.file}: no model calls")
+    return EXIT_OK
+
+
+def _call_line(call: ModelCall) -> str:
+    users = [m.get("content") for m in call.messages if m.get("role") == "user"]
+    asked = users[-1] if users and isinstance(users[-1], str) else None
+    parts = [str(call.index), call.source.format, call.model or "(model unknown)"]
+    parts.append(f"user: {_first_words(asked)}" if asked else "user: -")
+    if call.tool_calls:
+        made = ", ".join(f"{record.name}({record.arguments_raw})" for record in call.tool_calls)
+        parts.append(f"calls: {_first_words(made, 3 * SHOWN_WORDS, quoted=False)}")
+    if call.output is not None:
+        parts.append(f"output: {_first_words(call.output)}")
+    return "  ".join(parts)
+
+
+def _first_words(text: str, count: int = SHOWN_WORDS, quoted: bool = True) -> str:
+    words = text.split()
+    shown = " ".join(words[:count]) + (" …" if len(words) > count else "")
+    # Quoted as JSON: a message's line breaks and quotes stay on the one line.
+    return json.dumps(shown, ensure_ascii=False) if quoted else shown
+
+
 def _serve_local(args: argparse.Namespace) -> int:
     """The embedded model, for manual use, until Ctrl-C (or SIGTERM)."""
     import signal
@@ -490,10 +536,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="scaffold a case: from flags, by asking, or from a captured exchange",
         description="Write incident_cases/<category>/<id>.yaml: a case with the incident's "
         "fields, and with the exact trigger and the bad behaviour when built from a captured "
-        "Chat Completions exchange (--from-openai) or from the plugin's recordings "
-        "(--from-recording). Missing title, category or severity are asked for when stdin is a "
-        "terminal. `expect` is left empty for you to fill in. Never overwrites a file. Exit 0 "
-        "when the case is written, 2 when nothing is.",
+        "Chat Completions exchange (--from-openai), from a model call of a trace (--from-trace) "
+        "or from the plugin's recordings (--from-recording). Missing title, category or "
+        "severity are asked for when stdin is a terminal. `expect` is left empty for you to "
+        "fill in. Never overwrites a file. Exit 0 when the case is written, 2 when nothing is.",
     )
     new.add_argument("--title", help="what went wrong, one line")
     new.add_argument("--category", help="correctness, safety, security, autonomy or fairness")
@@ -522,6 +568,11 @@ def build_parser() -> argparse.ArgumentParser:
         help='a captured exchange: {"request": ..., "response": ...} as JSON, or one per line',
     )
     source.add_argument(
+        "--from-trace",
+        metavar="FILE",
+        help="a trace or log file (see `incident-evals calls FILE` for the calls it holds)",
+    )
+    source.add_argument(
         "--from-recording",
         nargs=2,
         metavar=("DIR", "CASE_ID"),
@@ -534,7 +585,36 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="with --from-openai, the exchange of a JSONL file to use (from 0)",
     )
+    new.add_argument(
+        "--format",
+        metavar="F",
+        help="with --from-trace, the file's format (default: found from its content)",
+    )
+    new.add_argument(
+        "--call",
+        type=_whole_number,
+        metavar="N",
+        help="with --from-trace, the call to use (default: the last with a tool call or output)",
+    )
     new.set_defaults(run=_new)
+
+    calls = commands.add_parser(
+        "calls",
+        help="list the model calls of a trace or log file",
+        description="List the model calls a trace file holds, one line each (index, format, "
+        "model, the last user message's first words, tool calls, output), with what the "
+        "importer had to guess under each; --json prints them as new --from-trace reads them. "
+        "Exit 0, 2 when the file cannot be read.",
+    )
+    calls.add_argument("file", metavar="FILE", help="a trace or log file")
+    calls.add_argument(
+        "--format",
+        metavar="F",
+        help="the file's format (default: found from its content): openai-chat, "
+        "openai-responses, ...",
+    )
+    calls.add_argument("--json", action="store_true", help="print the calls as JSON")
+    calls.set_defaults(run=_calls)
 
     validate = commands.add_parser(
         "validate",

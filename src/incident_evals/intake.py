@@ -1,9 +1,10 @@
 """``incident-evals new``: a case file for an incident, from flags, prompts or a captured exchange.
 
-Three sources, one result: ``incident_cases/<category>/<id>.yaml``, a case that loads except for
+Four sources, one result: ``incident_cases/<category>/<id>.yaml``, a case that loads except for
 its ``expect``, which is left empty on purpose (constraints say what must never happen again, and
-only the engineer knows that). From a captured Chat Completions exchange (``--from-openai``) or
-the plugin's own recordings (``--from-recording``), the case holds the exact trigger (system
+only the engineer knows that). From a captured Chat Completions exchange (``--from-openai``), a
+model call of a trace (``--from-trace``, linked back to it in ``incident.source``) or the
+plugin's own recordings (``--from-recording``), the case holds the exact trigger (system
 prompt, retrieved documents, conversation, tools and their recorded responses, model params) and
 the bad behaviour as ``recorded_output`` / ``recorded_tool_calls``; before it is written, it is
 checked to read back as built and to replay the captured messages exactly. Nothing is ever
@@ -29,6 +30,7 @@ from incident_evals import placeholders
 from incident_evals.case import DEFAULT_DOCUMENT_TEMPLATE
 from incident_evals.json_types import a_json_type
 from incident_evals.replay import REQUEST_PARAMS
+from incident_evals.traces import Source, TraceError
 from incident_evals.vocabulary import CATEGORIES, SEVERITIES_ASCENDING
 
 if TYPE_CHECKING:
@@ -42,6 +44,7 @@ __all__ = [
     "derive_id",
     "read_openai",
     "read_recording",
+    "read_trace",
     "run",
     "slug",
     "split_documents",
@@ -198,6 +201,55 @@ def _exchange(record: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[
     if not isinstance(messages, list) or not messages:
         raise IntakeError(f"{where}: the request has no messages")
     return request, response
+
+
+def read_trace(path_text: str, format: str | None, number: int | None) -> tuple[Capture, Source]:
+    """The capture of call ``number`` of a trace file (default: its last call with a tool call or
+    an output), and where it came from.
+
+    Credentials found in the call (anyone's, and those of this environment) are redacted before
+    anything is built from it.
+    """
+    from incident_evals.secrets import Scrubber
+    from incident_evals.traces.formats import read_calls
+
+    try:
+        calls = read_calls(Path(path_text), format)
+    except TraceError as exc:
+        raise IntakeError(str(exc)) from None
+    if not calls:
+        raise IntakeError(f"{path_text}: no model calls")
+    if number is None:
+        answered = [call for call in calls if call.tool_calls or call.output is not None]
+        if not answered:
+            raise IntakeError(
+                f"{path_text}: no call has a tool call or an output: choose one with --call"
+            )
+        call = answered[-1]
+    elif number >= len(calls):
+        held = "1 call" if len(calls) == 1 else f"{len(calls)} calls"
+        raise IntakeError(
+            f"{path_text}: --call {number} is out of range: it holds {held} (--call 0 to "
+            f"{len(calls) - 1})"
+        )
+    else:
+        call = calls[number]
+    where = f"{path_text} call {call.index} ({call.source.format})"
+    if not call.messages:
+        raise IntakeError(
+            f"{where}: the trace holds no conversation for this call, only its answer: a case "
+            "needs the messages that triggered it"
+        )
+    request, response = call.chat_exchange()
+    scrubber = Scrubber.from_environment()
+    scrubbed = scrubber.deep([request, response])
+    capture = capture_exchange(scrubbed[0], scrubbed[1], where)
+    capture.source = f"the trace {where}"
+    guesses = [f"the importer guessed: {guess}" for guess in call.guesses]
+    if scrubbed != [request, response]:
+        guesses.append("credentials found in the trace are redacted")
+    capture.notes = [*guesses, *capture.notes]
+    return capture, call.source
 
 
 @dataclass(frozen=True)
@@ -968,6 +1020,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.index is not None and args.from_openai is None:
         raise IntakeError("--index chooses an exchange of --from-openai FILE")
+    for flag, value in (("--format", args.format), ("--call", args.call)):
+        if value is not None and args.from_trace is None:
+            raise IntakeError(f"{flag} goes with --from-trace FILE")
     if args.id is not None and (not CASE_ID.fullmatch(args.id) or args.id in {".", ".."}):
         raise IntakeError(f"--id: {args.id!r} is not a case id: use letters, digits, . _ -")
     cases = Path(args.cases)
@@ -976,7 +1031,10 @@ def _run(args: argparse.Namespace) -> int:
     # Input problems first: nobody should answer questions about a file that cannot be read.
     ids = catalogue_ids(cases)
     capture = None
-    if args.from_openai is not None:
+    source: Source | None = None
+    if args.from_trace is not None:
+        capture, source = read_trace(args.from_trace, args.format, args.call)
+    elif args.from_openai is not None:
         capture = capture_exchange(*read_openai(args.from_openai, args.index))
         capture.source = f"the captured exchange {capture.source}"
     elif args.from_recording is not None:
@@ -1015,6 +1073,8 @@ def _run(args: argparse.Namespace) -> int:
         "date": date,
     }
     incident.update({key: fields[key] for key in ("owner", "postmortem") if fields[key]})
+    if source is not None:
+        incident["source"] = source.to_json()
     case: dict[str, Any] = {"id": case_id, "title": fields["title"], "incident": incident}
     if capture is None:
         case["input"] = {"messages": [{"role": "user", "content": PLACEHOLDER_MESSAGE}]}

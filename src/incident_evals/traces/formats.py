@@ -1,0 +1,516 @@
+"""The trace formats ``incident-evals calls`` and ``new --from-trace`` read, and how a file's
+format is found: from its content (never its name), by asking each format in turn.
+
+A format is a module with ``NAME`` (what ``--format`` takes), ``detect(document) -> bool`` and
+``read(document, file) -> list[ModelCall]``. :data:`FORMATS` lists them, one line each, imported
+only when a file is read. The file is read once, size-bounded, and parsed here as its content
+says (JSON, JSONL, a server-sent-event stream, or YAML), so that every format sees the same
+:class:`Document` and a hostile file is refused in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+
+import yaml
+
+from incident_evals.json_types import a_json_type
+from incident_evals.traces import ModelCall, TraceError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "FORMATS",
+    "MAX_BYTES",
+    "Document",
+    "Exchanges",
+    "Format",
+    "Interaction",
+    "SseEvent",
+    "cassette_exchanges",
+    "format_names",
+    "interactions",
+    "is_stream",
+    "load_format",
+    "parse_document",
+    "read_calls",
+    "records",
+    "sse_events",
+]
+
+#: The formats, tried in this order when none is given: one module per line.
+FORMATS: tuple[str, ...] = (
+    "incident_evals.traces.openai_chat",
+    "incident_evals.traces.openai_responses",
+)
+
+#: Larger files are refused before they are read.
+MAX_BYTES = 256 * 1024 * 1024
+
+Kind = Literal["json", "jsonl", "sse", "yaml"]
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    """One server-sent event: its ``event:`` name, if any, and its ``data:`` text."""
+
+    #: Where it is: ``file:LINE``, or for a stream inside a file ``where, stream line LINE``.
+    where: str
+    event: str | None
+    data: str
+
+
+@dataclass(frozen=True)
+class Document:
+    """A trace file, parsed once.
+
+    ``value`` is the JSON or YAML value (``json``, ``yaml``), the list of records (``jsonl``,
+    their line numbers in ``lines``) or the list of :class:`SseEvent` (``sse``).
+    """
+
+    kind: Kind
+    value: Any
+    lines: tuple[int, ...] = ()
+
+
+class Format(Protocol):
+    NAME: str
+
+    def detect(self, document: Document) -> bool: ...
+
+    def read(self, document: Document, file: str) -> list[ModelCall]: ...
+
+
+def load_format(module: str) -> Format:
+    return cast("Format", importlib.import_module(module))
+
+
+def format_names() -> list[str]:
+    return [load_format(module).NAME for module in FORMATS]
+
+
+def read_calls(path: Path, format: str | None = None) -> list[ModelCall]:
+    """The model calls of a trace file, numbered from 0, in the format given or found."""
+    file = str(path)
+    formats = [load_format(module) for module in FORMATS]
+    if format is not None:
+        chosen = [known for known in formats if format == known.NAME]
+        if not chosen:
+            known_names = ", ".join(known.NAME for known in formats)
+            raise TraceError(f"unknown trace format {format!r} (known: {known_names})")
+        formats = chosen
+    document = parse_document(_read_text(path, file), file)
+    if format is None:
+        formats = [known for known in formats if known.detect(document)][:1]
+        if not formats:
+            tried = ", ".join(format_names())
+            raise TraceError(f"{file}: not a trace format this tool reads (tried: {tried})")
+    calls = formats[0].read(document, file)
+    return [dataclasses.replace(call, index=n) for n, call in enumerate(_linked(calls))]
+
+
+def _linked(calls: list[ModelCall]) -> list[ModelCall]:
+    """Each tool call's result, when a later call of the file was sent it (by its id)."""
+    results: dict[str, str] = {}
+    linked: list[ModelCall] = []
+    for call in reversed(calls):
+        if any(record.result is None and record.id in results for record in call.tool_calls):
+            records_ = tuple(
+                dataclasses.replace(record, result=results[record.id])
+                if record.result is None and record.id in results
+                else record
+                for record in call.tool_calls
+            )
+            call = dataclasses.replace(call, tool_calls=records_)
+        linked.append(call)
+        for message in call.messages:
+            if message.get("role") == "tool" and isinstance(message.get("content"), str):
+                results.setdefault(str(message.get("tool_call_id")), message["content"])
+    return linked[::-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and parsing the file
+# --------------------------------------------------------------------------------------------
+
+
+def _read_text(path: Path, file: str) -> str:
+    try:
+        with path.open("rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            if size > MAX_BYTES:
+                raise TraceError(f"{file}: too large ({size} bytes; at most {_mib(MAX_BYTES)})")
+            # A file that grows while read (or a pipe, whose size is 0) is bounded all the same.
+            raw = stream.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise TraceError(f"{file}: no such file") from None
+    except IsADirectoryError:
+        raise TraceError(f"{file}: is a folder, not a file") from None
+    except OSError as exc:
+        raise TraceError(f"{file}: cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise TraceError(f"{file}: too large (at most {_mib(MAX_BYTES)})")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise TraceError(
+            f"{file}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} cannot be decoded)"
+        ) from None
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f} MiB"
+
+
+def parse_document(text: str, file: str) -> Document:
+    """``text`` as JSON, JSONL, a server-sent-event stream or YAML, as its content says."""
+    stripped = text.lstrip()
+    if not stripped:
+        raise TraceError(f"{file}: empty")
+    if stripped[0] in "{[":
+        return _json_document(text, file)
+    if stripped.startswith(("data:", "event:", ":", "id:", "retry:")):
+        return Document("sse", sse_events(text, file))
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark is not None else file
+        problem = getattr(exc, "problem", None) or "cannot be parsed"
+        raise TraceError(f"{where}: not JSON, JSONL, SSE or YAML ({problem})") from None
+    except RecursionError:
+        raise TraceError(f"{file}: nested too deeply") from None
+    if not isinstance(value, dict | list):
+        raise TraceError(f"{file}: not JSON, JSONL, SSE or YAML (it is {a_json_type(value)})")
+    return Document("yaml", value)
+
+
+def _json_document(text: str, file: str) -> Document:
+    try:
+        return Document("json", json.loads(text))
+    except RecursionError:
+        raise TraceError(f"{file}: nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        first_line = text.lstrip().split("\n", 1)[0]
+        # JSONL when the first line is a whole JSON value and more follows.
+        if exc.msg != "Extra data" or not _whole_json(first_line):
+            raise TraceError(
+                f"{file}:{exc.lineno}: not JSON ({exc.msg}, column {exc.colno})"
+            ) from None
+    values: list[Any] = []
+    lines: list[int] = []
+    # Only "\n" ends a record: JSON strings may hold U+2028 and friends raw.
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        values.append(json_value(line, f"{file}:{number}"))
+        lines.append(number)
+    return Document("jsonl", values, tuple(lines))
+
+
+def _whole_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def json_value(text: str, where: str) -> Any:
+    """``text`` parsed as JSON, or the :class:`TraceError` naming ``where``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise TraceError(f"{where}: nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise TraceError(f"{where}: not JSON ({exc.msg}, column {exc.colno})") from None
+
+
+def sse_events(text: str, where: str, nested: bool = False) -> list[SseEvent]:
+    """The events of a server-sent-event stream (``event:`` and ``data:`` lines, a blank line
+    ending each event). ``nested``: the stream is a text inside the file at ``where``."""
+
+    def at(number: int) -> str:
+        return f"{where}, stream line {number}" if nested else f"{where}:{number}"
+
+    events: list[SseEvent] = []
+    name: str | None = None
+    data: list[str] = []
+    start = 1
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            if data:
+                events.append(SseEvent(at(start), name, "\n".join(data)))
+            name, data = None, []
+            continue
+        field, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if field == "data":
+            if not data:
+                start = number
+            data.append(value)
+        elif field == "event":
+            name = value.strip()
+        elif field not in ("", "id", "retry"):
+            raise TraceError(f"{at(number)}: not a server-sent-event line: {line[:40]!r}")
+    if data:
+        events.append(SseEvent(at(start), name, "\n".join(data)))
+    return events
+
+
+# --------------------------------------------------------------------------------------------
+# Shapes shared by several formats
+# --------------------------------------------------------------------------------------------
+
+
+def records(document: Document, file: str) -> Iterator[tuple[str, Any]]:
+    """The records of a JSON value (one object, or an array of them) or of JSONL, each with
+    where it is (``file``, ``file: record N`` or ``file:LINE``)."""
+    if document.kind == "jsonl":
+        for line, value in zip(document.lines, document.value, strict=True):
+            yield f"{file}:{line}", value
+    elif isinstance(document.value, list):
+        for n, value in enumerate(document.value):
+            yield f"{file}: record {n}", value
+    else:
+        yield file, document.value
+
+
+def first_record(document: Document) -> Any:
+    """The first record of a JSON, JSONL or YAML document (what detection looks at)."""
+    value = document.value
+    if document.kind == "jsonl" or isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """One request/response of a VCR (vcrpy, pytest-recording) cassette."""
+
+    where: str
+    uri: str
+    status: int | None
+    #: The request body's text.
+    request: str
+    #: The response body's text (JSON, or an SSE stream).
+    response: str
+
+
+def is_cassette(document: Document) -> bool:
+    value = document.value
+    return (
+        document.kind in ("yaml", "json")
+        and isinstance(value, dict)
+        and isinstance(value.get("interactions"), list)
+    )
+
+
+def interactions(
+    document: Document, file: str, wanted: Callable[[str], bool] = lambda uri: True
+) -> list[Interaction]:
+    """The interactions of a cassette whose URI is ``wanted``, their bodies decoded (gzip too);
+    of the headers only ``Content-Encoding`` is read (the others hold the credentials)."""
+    found: list[Interaction] = []
+    for n, raw in enumerate(document.value.get("interactions") or ()):
+        where = f"{file}: interaction {n}"
+        if not isinstance(raw, dict):
+            raise TraceError(f"{where}: {a_json_type(raw)}, not a mapping")
+        request, response = raw.get("request"), raw.get("response")
+        if not isinstance(request, dict) or not isinstance(response, dict):
+            raise TraceError(f"{where}: no request and response mappings")
+        uri = str(request.get("uri") or "")
+        if not wanted(uri):
+            # Other endpoints' bodies (file uploads, forms) are not this format's to read.
+            continue
+        status = response.get("status")
+        code = status.get("code") if isinstance(status, dict) else status
+        found.append(
+            Interaction(
+                where=where,
+                uri=uri,
+                status=code if isinstance(code, int) else None,
+                request=_body_text(request.get("body"), request.get("headers"), where),
+                response=_body_text(response.get("body"), response.get("headers"), where),
+            )
+        )
+    return found
+
+
+def cassette_exchanges(
+    document: Document, file: str, wanted: Callable[[str], bool]
+) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """``(where, request, response text)`` of a cassette's interactions whose URI is
+    ``wanted``; an interaction that failed (HTTP 400 and above) is no model call."""
+    for interaction in interactions(document, file, wanted):
+        if interaction.status is not None and interaction.status >= 400:
+            continue
+        request = json_value(interaction.request, f"{interaction.where}: request body")
+        if not isinstance(request, dict):
+            raise TraceError(f"{interaction.where}: the request body is not a JSON object")
+        yield interaction.where, request, interaction.response
+
+
+Joined = tuple[dict[str, Any], list[str]]
+
+
+@dataclass(frozen=True)
+class Exchanges:
+    """How the bodies of a request/response API are read, in all the files that hold them: a
+    record ``{"request", "response"}`` (JSON, a JSON array, JSONL), a record the API stores on
+    its own (``standalone``), a streamed answer alone, and cassettes. A response is an object,
+    the list of its stream's events, or its text (JSON, or the stream)."""
+
+    #: ``(request or None, response, where, file, guesses) -> call``.
+    build: Callable[[dict[str, Any] | None, dict[str, Any], str, str, list[str]], ModelCall]
+    #: A stream's ``(where, event data)`` -> the response they make, and the guesses.
+    join: Callable[[list[tuple[str, Any]], str], Joined]
+    #: A record that is not a pair -> its call (``None``: it is not one the API stores).
+    standalone: Callable[[dict[str, Any], str, str], ModelCall | None]
+    #: Which cassette URIs are this API's.
+    wanted: Callable[[str], bool]
+    #: Whether a stream ends with ``data: [DONE]`` (so a stream without it was cut short).
+    done_marker: bool
+
+    def read(self, document: Document, file: str) -> list[ModelCall]:
+        if document.kind == "sse":
+            response, guesses = self._streamed(document.value, file)
+            return [self.build(None, response, file, file, guesses)]
+        if is_cassette(document):
+            return [
+                self.pair(request, text, where, file)
+                for where, request, text in cassette_exchanges(document, file, self.wanted)
+            ]
+        calls = []
+        for where, record in records(document, file):
+            if not isinstance(record, dict):
+                raise TraceError(f"{where}: {a_json_type(record)}, not a request/response object")
+            call = self.standalone(record, where, file)
+            if call is None:
+                request = record.get("request")
+                if not isinstance(request, dict):
+                    raise TraceError(
+                        f'{where}: no "request" object (expected {{"request", "response"}})'
+                    )
+                call = self.pair(request, record.get("response"), where, file)
+            calls.append(call)
+        return calls
+
+    def pair(self, request: dict[str, Any], response: Any, where: str, file: str) -> ModelCall:
+        guesses: list[str] = []
+        if isinstance(response, str):
+            if is_stream(response):
+                events = sse_events(response, where, nested=True)
+                response, guesses = self._streamed(events, where)
+            else:
+                response = json_value(response, f"{where}: response body")
+        elif isinstance(response, list):
+            items = [(f"{where}: response event {n}", item) for n, item in enumerate(response)]
+            response, guesses = self.join(items, where)
+        if not isinstance(response, dict):
+            raise TraceError(f'{where}: "response" is {a_json_type(response)}, not an object')
+        return self.build(request, response, where, file, guesses)
+
+    def _streamed(self, events: list[SseEvent], where: str) -> Joined:
+        items: list[tuple[str, Any]] = []
+        done = False
+        for event in events:
+            if event.data.strip() == "[DONE]":
+                done = True
+                break
+            items.append((event.where, json_value(event.data, event.where)))
+        response, guesses = self.join(items, where)
+        if self.done_marker and not done:
+            guesses.append("the stream has no [DONE]: the answer may have been cut short")
+        return response, guesses
+
+
+def is_stream(text: str) -> bool:
+    """Whether a body's text is a server-sent-event stream rather than JSON."""
+    return text.lstrip().startswith(("data:", "event:", ":"))
+
+
+def _body_text(body: Any, headers: Any, where: str) -> str:
+    # vcrpy writes a request body as text (or bytes), a response body as {"string": ...}.
+    if isinstance(body, dict):
+        body = body.get("string")
+    if body is None:
+        return ""
+    if isinstance(body, str):
+        return body
+    if not isinstance(body, bytes):
+        raise TraceError(f"{where}: the body is {a_json_type(body)}, not text")
+    encoding = _header(headers, "content-encoding")
+    if body[:2] == b"\x1f\x8b" or "gzip" in encoding:
+        body = _gunzip(body, where)
+    elif encoding.strip() not in ("", "identity"):
+        raise TraceError(f"{where}: the body is {encoding.strip()}-encoded, which is not read")
+    try:
+        text: str = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TraceError(f"{where}: the body is not UTF-8 text") from None
+    return text
+
+
+def _header(headers: Any, name: str) -> str:
+    if not isinstance(headers, dict):
+        return ""
+    for key, value in headers.items():
+        if str(key).lower() == name:
+            # Strings only: a YAML alias could make any other value huge when printed.
+            values = value if isinstance(value, list) else [value]
+            return " ".join(item for item in values if isinstance(item, str)).lower()
+    return ""
+
+
+def _gunzip(data: bytes, where: str) -> bytes:
+    # Bounded: a small compressed body may expand without limit.
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(data, MAX_BYTES + 1)
+    except zlib.error:
+        raise TraceError(f"{where}: the gzip body cannot be decompressed") from None
+    if len(out) > MAX_BYTES or inflater.unconsumed_tail:
+        raise TraceError(f"{where}: the gzip body expands beyond {_mib(MAX_BYTES)}")
+    return out
+
+
+def text_of(content: Any) -> tuple[str | None, list[str]]:
+    """A message's content as text, and the kinds of its parts that are not text (dropped).
+
+    Content is a string, or a list of parts with ``text`` (``text``, ``input_text``,
+    ``output_text``) or other kinds (images, audio, files).
+    """
+    if content is None or isinstance(content, str):
+        return content, []
+    if not isinstance(content, list):
+        return json.dumps(content, ensure_ascii=False), [a_json_type(content)]
+    texts: list[str] = []
+    dropped: list[str] = []
+    for part in content:
+        if isinstance(part, str):
+            texts.append(part)
+        elif isinstance(part, dict) and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        else:
+            kind = part.get("type") if isinstance(part, dict) else None
+            dropped.append(str(kind or a_json_type(part)))
+    return "\n".join(texts), dropped
+
+
+def plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def names(items: Sequence[str]) -> str:
+    return ", ".join(dict.fromkeys(items))
