@@ -18,7 +18,7 @@ from chat_server import ChatServer, Reply
 API_KEY = "sk-proj-TRACESECRET0123456789abcdef"
 SYSTEM = "You are the support bot of Acme. Refunds need a manager's approval."
 QUESTION = "Where is my refund for order 42? I was promised it last week."
-TOOLS = [
+TOOLS: list[dict[str, Any]] = [
     {
         "type": "function",
         "function": {

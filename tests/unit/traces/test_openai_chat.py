@@ -268,7 +268,7 @@ def test_a_failed_interaction_is_no_model_call(tmp_path: Path) -> None:
 
 
 def test_what_real_producers_write_differently_is_read_and_said(tmp_path: Path) -> None:
-    request = {
+    request: dict[str, Any] = {
         "model": "o3",
         "messages": [
             {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},

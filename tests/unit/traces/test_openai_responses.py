@@ -92,7 +92,7 @@ RESPONSE = response([REASONING, MESSAGE, CALL])
 def events(final: str | None = "response.completed") -> list[dict[str, Any]]:
     """The stream of :data:`RESPONSE`, as the API sends it (fewer deltas)."""
     started = response([], "in_progress")
-    items = [REASONING, MESSAGE, CALL]
+    items: list[dict[str, Any]] = [REASONING, MESSAGE, CALL]
     found: list[dict[str, Any]] = [
         {"type": "response.created", "response": started},
         {"type": "response.in_progress", "response": started},
