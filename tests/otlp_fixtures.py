@@ -1,0 +1,112 @@
+"""OTLP JSON documents built in the tests, as OpenTelemetry exporters write them.
+
+OTLP JSON writes attribute values as typed ``AnyValue`` objects, 64-bit integers (``intValue``,
+``*UnixNano`` times) as strings, and trace and span ids as hex.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+TRACE_ID = "5b8efff798038103d269b633813fc60c"
+
+
+def value(python: Any) -> dict[str, Any]:
+    """A Python value as an OTLP ``AnyValue``."""
+    if isinstance(python, bool):
+        return {"boolValue": python}
+    if isinstance(python, int):
+        return {"intValue": str(python)}
+    if isinstance(python, float):
+        return {"doubleValue": python}
+    if isinstance(python, str):
+        return {"stringValue": python}
+    if isinstance(python, list):
+        return {"arrayValue": {"values": [value(item) for item in python]}}
+    if isinstance(python, dict):
+        return {"kvlistValue": {"values": attributes(python)}}
+    if python is None:
+        return {}
+    raise TypeError(python)
+
+
+def attributes(values: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": key, "value": value(item)} for key, item in values.items()]
+
+
+def span(
+    span_id: str,
+    attrs: dict[str, Any],
+    *,
+    start: int,
+    name: str = "chat gpt-4o-mini",
+    trace_id: str = TRACE_ID,
+    events: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    built: dict[str, Any] = {
+        "traceId": trace_id,
+        "spanId": span_id,
+        "name": name,
+        "kind": 3,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + 900_000_000),
+        "attributes": attributes(attrs),
+        "status": {},
+    }
+    if events is not None:
+        built["events"] = events
+    return built
+
+
+def traces(
+    *spans: dict[str, Any], scope: str = "opentelemetry.instrumentation.openai_v2"
+) -> dict[str, Any]:
+    return {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": attributes({"service.name": "mailpilot"})},
+                "scopeSpans": [
+                    {"scope": {"name": scope, "version": "2.1b0"}, "spans": list(spans)}
+                ],
+            }
+        ]
+    }
+
+
+def log_record(event: str, body: Any, *, span_id: str | None, time: int) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "timeUnixNano": str(time),
+        "observedTimeUnixNano": str(time),
+        "eventName": event,
+        "attributes": attributes({"gen_ai.system": "openai"}),
+        "body": value(body),
+        "traceId": TRACE_ID,
+    }
+    if span_id is not None:
+        record["spanId"] = span_id
+    return record
+
+
+def logs(*records: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": attributes({"service.name": "mailpilot"})},
+                "scopeLogs": [
+                    {
+                        "scope": {"name": "opentelemetry.instrumentation.openai_v2"},
+                        "logRecords": list(records),
+                    }
+                ],
+            }
+        ]
+    }
+
+
+def text(content: str) -> dict[str, Any]:
+    return {"type": "text", "content": content}
+
+
+def encoded(python: Any) -> str:
+    return json.dumps(python)
