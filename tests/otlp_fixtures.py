@@ -7,7 +7,12 @@ OTLP JSON writes attribute values as typed ``AnyValue`` objects, 64-bit integers
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
+
+import pytest
+
+from incident_evals.traces import TraceError
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
 
@@ -110,3 +115,22 @@ def text(content: str) -> dict[str, Any]:
 
 def encoded(python: Any) -> str:
     return json.dumps(python)
+
+
+def inferred_tool(name: str, *arguments: str) -> dict[str, Any]:
+    """A tool definition as the importers infer it from the calls made."""
+    properties: dict[str, Any] = {argument: {} for argument in arguments}
+    return {
+        "type": "function",
+        "function": {"name": name, "parameters": {"type": "object", "properties": properties}},
+    }
+
+
+def one_line_error(read: Callable[[Any, str], Any], document: Any) -> str:
+    """The error an importer gives on a bad document: one line, naming the file first."""
+    with pytest.raises(TraceError) as caught:
+        read(document, "bad.json")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("bad.json")
+    return message

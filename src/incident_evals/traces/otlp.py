@@ -226,6 +226,10 @@ def nanos(raw: Any) -> int | None:
     return None
 
 
+#: A tool's result as a tool span records it: trace id, call id, tool name, result text.
+ToolResult = tuple[str | None, str | None, str | None, str]
+
+
 @dataclass
 class Span:
     """One span (or span-less group of log records), decoded enough to tell what it is."""
@@ -277,7 +281,7 @@ def _span_event_body(attributes: dict[str, Any]) -> Any:
 # -- reading messages ----------------------------------------------------------------------------
 
 
-class _Reader:
+class Reader:
     """Reads one span into a model call, collecting the guesses it makes."""
 
     def __init__(self, span: Span) -> None:
@@ -481,26 +485,26 @@ class _Reader:
             what,
         )
 
-    def tools(self, raw: Any) -> list[dict[str, Any]]:
-        decoded = self.json_value("gen_ai.tool.definitions", raw)
+    def tools(self, raw: Any, key: str = "gen_ai.tool.definitions") -> list[dict[str, Any]]:
+        decoded = self.json_value(key, raw)
         if not isinstance(decoded, list):
-            raise self.fail("gen_ai.tool.definitions is not a list")
+            raise self.fail(f"{key} is not a list")
         tools = []
         for n, tool in enumerate(decoded):
             if not isinstance(tool, dict):
-                raise self.fail(f"gen_ai.tool.definitions[{n}] is not an object")
+                raise self.fail(f"{key}[{n}] is not an object")
             function: dict[str, Any] = (
                 tool["function"] if isinstance(tool.get("function"), dict) else tool
             )
             name = function.get("name")
             if not isinstance(name, str) or not name:
-                raise self.fail(f"gen_ai.tool.definitions[{n}] has no name")
+                raise self.fail(f"{key}[{n}] has no name")
             definition: dict[str, Any] = {"name": name}
             if isinstance(function.get("description"), str):
                 definition["description"] = function["description"]
             parameters = function.get("parameters", function.get("input_schema"))
             if isinstance(parameters, str):
-                parameters = self.json_value(f"gen_ai.tool.definitions[{n}].parameters", parameters)
+                parameters = self.json_value(f"{key}[{n}].parameters", parameters)
             definition["parameters"] = (
                 parameters if isinstance(parameters, dict) else {"type": "object"}
             )
@@ -647,7 +651,7 @@ def _has_content(span: Span) -> bool:
 
 
 def _event_messages(
-    reader: _Reader, span: Span
+    reader: Reader, span: Span
 ) -> tuple[str | None, list[dict[str, Any]], dict[str, Any] | None]:
     """The older event form: system text, input messages, and the first choice's message."""
     system: list[str] = []
@@ -691,7 +695,7 @@ def _event_messages(
 
 
 def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Any]:
-    reader = _Reader(span)
+    reader = Reader(span)
     attributes = span.attributes
     if _has_content(span):
         system, messages = reader.messages(
@@ -745,6 +749,26 @@ def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Any]:
     return call, reader
 
 
+def tool_result(span: Span, result: Any, call_id: Any, name: Any) -> ToolResult:
+    """A tool span's record of a result, whatever types the attributes had."""
+    return (
+        span.trace_id,
+        call_id if isinstance(call_id, str) else None,
+        name if isinstance(name, str) else None,
+        result if isinstance(result, str) else json.dumps(result, ensure_ascii=False),
+    )
+
+
+def _execute_tool_result(span: Span) -> ToolResult:
+    attributes = span.attributes
+    return tool_result(
+        span,
+        attributes["gen_ai.tool.call.result"],
+        attributes.get("gen_ai.tool.call.id"),
+        attributes.get("gen_ai.tool.name"),
+    )
+
+
 def operation_unknown(span: Span) -> bool:
     return span.attributes.get("gen_ai.operation.name") is None and _has_content(span)
 
@@ -762,26 +786,20 @@ def order_spans(chats: list[Span]) -> tuple[list[Span], str | None]:
     return ordered, None
 
 
-def _attach_results(
-    calls: list[ModelCall], readers: list[_Reader], tools: list[Span]
+def attach_results(
+    calls: list[ModelCall], readers: list[Reader], results: list[ToolResult]
 ) -> list[ModelCall]:
-    """Each tool call's result: from its ``execute_tool`` span, else from a later call's tool
-    message with the same id, else (with a guess) from an ``execute_tool`` span of the same tool
-    in the same trace whose id names no call."""
+    """Each tool call's result: from the tool span with its id, else from a later call's tool
+    message with the same id, else (with a guess) from a tool span of the same tool in the same
+    trace whose id names no call."""
     by_id: dict[str, str] = {}
     spare: list[tuple[str | None, str, str]] = []
     known = {record.id for call in calls for record in call.tool_calls}
-    for span in tools:
-        result = span.attributes.get("gen_ai.tool.call.result")
-        if result is None:
-            continue
-        text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
-        call_id = span.attributes.get("gen_ai.tool.call.id")
-        name = span.attributes.get("gen_ai.tool.name")
-        if isinstance(call_id, str) and call_id in known:
+    for trace_id, call_id, name, text in results:
+        if call_id is not None and call_id in known:
             by_id[call_id] = text
-        elif isinstance(name, str):
-            spare.append((span.trace_id, name, text))
+        elif name is not None:
+            spare.append((trace_id, name, text))
     for call in calls:
         for message in call.messages:
             if message.get("role") == "tool" and isinstance(message.get("tool_call_id"), str):
@@ -797,8 +815,8 @@ def _attach_results(
                         spare.remove(candidate)
                         result = candidate[2]
                         reader.guess(
-                            f"the result of {record.name} ({record.id}) was matched by tool name: "
-                            "the execute_tool span's call id differs"
+                            f"the result of {record.name} ({record.id}) was matched by tool name "
+                            "(the tool span's call id is missing or differs)"
                         )
                         break
             records.append(
@@ -875,6 +893,14 @@ def read(document: Any, file: str) -> list[ModelCall]:
                 reader.guess(f"{len(empty)} chat span(s) without message content were left out")
             calls.append(call)
             readers.append(reader)
-        return _attach_results(calls, readers, tools)
+        return attach_results(
+            calls,
+            readers,
+            [
+                _execute_tool_result(span)
+                for span in tools
+                if "gen_ai.tool.call.result" in span.attributes
+            ],
+        )
     except RecursionError:
         raise TraceError(f"{file}: the OTLP JSON is nested too deeply") from None

@@ -8,8 +8,18 @@ from typing import Any
 
 import pytest
 
-from incident_evals.traces import TraceError, otlp
-from otlp_fixtures import TRACE_ID, encoded, log_record, logs, span, text, traces
+from incident_evals.traces import otlp
+from otlp_fixtures import (
+    TRACE_ID,
+    encoded,
+    inferred_tool,
+    log_record,
+    logs,
+    one_line_error,
+    span,
+    text,
+    traces,
+)
 
 T0 = 1_760_000_000_000_000_000
 SYSTEM = "You are MailPilot. Resolve group names with lookup_group before sending."
@@ -208,20 +218,8 @@ def test_missing_tool_definitions_are_inferred_from_the_calls() -> None:
     del attrs["gen_ai.tool.definitions"]
     (call,) = otlp.read(traces(span("00f067aa0ba902b9", attrs, start=T0)), "trace.json")
     assert call.tools == (
-        {
-            "type": "function",
-            "function": {
-                "name": "lookup_group",
-                "parameters": {"type": "object", "properties": {"name": {}}},
-            },
-        },
-        {
-            "type": "function",
-            "function": {
-                "name": "send_email",
-                "parameters": {"type": "object", "properties": {"to": {}}},
-            },
-        },
+        inferred_tool("lookup_group", "name"),
+        inferred_tool("send_email", "to"),
     )
     assert call.guesses == (
         "the trace declares no tool definitions; inferred from the calls: lookup_group, send_email",
@@ -297,8 +295,8 @@ def test_an_execute_tool_span_with_another_id_is_matched_by_tool_name_and_said()
     (call,) = otlp.read(document, "f")
     assert call.tool_calls[0].result == GROUPS
     assert call.guesses == (
-        "the result of lookup_group (call_1) was matched by tool name: "
-        "the execute_tool span's call id differs",
+        "the result of lookup_group (call_1) was matched by tool name "
+        "(the tool span's call id is missing or differs)",
     )
 
 
@@ -459,12 +457,7 @@ def test_detection_tells_otlp_from_openinference_and_from_other_json() -> None:
 
 
 def _one_line_error(document: Any) -> str:
-    with pytest.raises(TraceError) as caught:
-        otlp.read(document, "bad.json")
-    message = str(caught.value)
-    assert "\n" not in message
-    assert message.startswith("bad.json")
-    return message
+    return one_line_error(otlp.read, document)
 
 
 @pytest.mark.parametrize(
