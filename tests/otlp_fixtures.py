@@ -6,7 +6,9 @@ OTLP JSON writes attribute values as typed ``AnyValue`` objects, 64-bit integers
 
 from __future__ import annotations
 
+import copy
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -134,3 +136,65 @@ def one_line_error(read: Callable[[Any, str], Any], document: Any) -> str:
     assert "\n" not in message
     assert message.startswith("bad.json")
     return message
+
+
+_JUNK: list[Any] = [
+    None,
+    1,
+    "x",
+    [],
+    {},
+    [1],
+    {"a": 1},
+    True,
+    -1.5,
+    "[",
+    '{"role": 1}',
+    [{"stringValue": 1}],
+    {"stringValue": "[]"},
+    {"intValue": "9" * 50},
+    {"kvlistValue": {"values": [1]}},
+]
+
+
+def _places(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path]
+    if isinstance(node, dict):
+        for key, item in node.items():
+            found += _places(item, (*path, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found += _places(item, (*path, index))
+    return found
+
+
+def mutants(seeds: list[Any], count: int, seed: int = 13) -> list[Any]:
+    """``count`` damaged copies of the seed documents: a value replaced by junk of another
+    type, or JSON text cut in half, at one to three places each."""
+    rng = random.Random(seed)
+    made = []
+    for _ in range(count):
+        document = copy.deepcopy(rng.choice(seeds))
+        for _ in range(rng.randint(1, 3)):
+            # Places are listed again after each change: a change can remove some.
+            *parents, last = rng.choice(_places(document)[1:])
+            node = document
+            for key in parents:
+                node = node[key]
+            old = node[last]
+            if isinstance(old, str) and rng.random() < 0.3:
+                node[last] = old[: len(old) // 2]
+            else:
+                node[last] = copy.deepcopy(rng.choice(_JUNK))
+        made.append(document)
+    return made
+
+
+def read_or_one_line_error(read: Callable[[Any, str], Any], document: Any) -> None:
+    """An importer on a damaged document: calls, or one ``TraceError`` line; nothing else."""
+    problem = ""
+    try:
+        read(document, "damaged.json")
+    except TraceError as error:
+        problem = str(error)
+    assert "\n" not in problem

@@ -261,7 +261,7 @@ def decode_span(raw: dict[str, Any], where: str, position: int) -> Span:
     for n, event in enumerate(_list(raw.get("events"), f"{label}: events")):
         event = _object(event, f"{label}: event #{n}")
         event_name = event.get("name")
-        if event_name in _EVENT_NAMES:
+        if isinstance(event_name, str) and event_name in _EVENT_NAMES:
             attributes = decode_attributes(event.get("attributes"), f"{label}: event {event_name}")
             span.events.append(
                 (event_name, _span_event_body(attributes), nanos(_get(event, "timeUnixNano")))
@@ -602,7 +602,7 @@ def _collect(document: Any, file: str) -> tuple[list[Span], list[Span]]:
     for raw, where in iter_log_records(document, file):
         attributes = decode_attributes(raw.get("attributes"), where)
         name = _get(raw, "eventName") or attributes.get("event.name")
-        if name not in _EVENT_NAMES:
+        if not isinstance(name, str) or name not in _EVENT_NAMES:
             continue
         body = (
             any_value(raw["body"], f"{where}: body") if isinstance(raw.get("body"), dict) else None
@@ -837,13 +837,13 @@ def _attribute_keys(document: Any) -> Iterator[str]:
             ("resourceSpans", "scopeSpans", "spans"),
             ("resourceLogs", "scopeLogs", "logRecords"),
         ):
-            for resource in _get(request, group) or ():
+            for resource in _lenient(_get(request, group)):
                 if not isinstance(resource, dict):
                     continue
-                for scope in _get(resource, scopes) or ():
+                for scope in _lenient(_get(resource, scopes)):
                     if not isinstance(scope, dict):
                         continue
-                    for item in _get(scope, items) or ():
+                    for item in _lenient(_get(scope, items)):
                         if not isinstance(item, dict) or not isinstance(
                             item.get("attributes"), list
                         ):
@@ -851,6 +851,11 @@ def _attribute_keys(document: Any) -> Iterator[str]:
                         for pair in item["attributes"]:
                             if isinstance(pair, dict) and isinstance(pair.get("key"), str):
                                 yield pair["key"]
+
+
+def _lenient(value: Any) -> list[Any]:
+    """A list, or nothing: detection looks without judging (reading judges)."""
+    return value if isinstance(value, list) else []
 
 
 def has_openinference_attributes(document: Any) -> bool:

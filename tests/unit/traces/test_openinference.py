@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from incident_evals.traces import openinference, otlp
-from otlp_fixtures import TRACE_ID, inferred_tool, one_line_error, span, traces
+from otlp_fixtures import (
+    TRACE_ID,
+    inferred_tool,
+    mutants,
+    one_line_error,
+    read_or_one_line_error,
+    span,
+    traces,
+)
 
 T0 = 1_760_000_000_000_000_000
 SYSTEM = "You are MailPilot. Resolve group names with lookup_group before sending."
@@ -248,3 +256,9 @@ def test_a_file_without_llm_spans_or_not_otlp_is_an_error() -> None:
     assert "no OpenInference LLM span" in _one_line_error(traces(tool_span("aa", "x", "y", T0)))
     assert "not OTLP JSON" in _one_line_error({"spans": []})
     assert not openinference.detect({"spans": []})
+
+
+def test_damaged_documents_give_calls_or_one_error_line_never_a_traceback() -> None:
+    for document in mutants([run()], 3000):
+        openinference.detect(document)
+        read_or_one_line_error(openinference.read, document)

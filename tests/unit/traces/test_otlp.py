@@ -15,7 +15,9 @@ from otlp_fixtures import (
     inferred_tool,
     log_record,
     logs,
+    mutants,
     one_line_error,
+    read_or_one_line_error,
     span,
     text,
     traces,
@@ -538,3 +540,23 @@ def test_an_attribute_without_a_key_is_an_error_naming_the_span() -> None:
     document = agent_run()
     document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"].append({"value": {}})
     assert "attribute #" in _one_line_error(document)
+
+
+def test_damaged_documents_give_calls_or_one_error_line_never_a_traceback() -> None:
+    structured = {
+        key: json.loads(item)
+        for key, item in second_chat().items()
+        if isinstance(item, str) and item[:1] in "[{"
+    }
+    seeds = [
+        agent_run(),
+        traces(span("00f067aa0ba902b9", second_chat(**structured), start=T0)),
+        [
+            traces(span("00f067aa0ba902b7", {"gen_ai.operation.name": "chat"}, start=T0)),
+            logs(*_event_records("00f067aa0ba902b7", T0)),
+        ],
+        logs(*_event_records(None, T0)),
+    ]
+    for document in mutants(seeds, 3000):
+        otlp.detect(document)
+        read_or_one_line_error(otlp.read, document)
