@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from incident_evals.intake import capture_exchange
 from incident_evals.traces import openinference, otlp
 from otlp_fixtures import (
     TRACE_ID,
@@ -259,6 +260,22 @@ def test_a_file_without_llm_spans_or_not_otlp_is_an_error() -> None:
 
 
 def test_damaged_documents_give_calls_or_one_error_line_never_a_traceback() -> None:
-    for document in mutants([run()], 3000):
+    for document in mutants([run()], 2000):
         openinference.detect(document)
         read_or_one_line_error(openinference.read, document)
+
+
+def test_each_call_makes_a_case_as_a_captured_exchange_does() -> None:
+    first, second = openinference.read(run(), "phoenix.json")
+    capture = capture_exchange(*second.chat_exchange(), "phoenix.json")
+    assert capture.input["system"] == SYSTEM
+    assert capture.notes == []
+    assert capture.recorded_output == "Sending it now."
+    assert capture.recorded_tool_calls == [
+        {"name": "send_email", "arguments": {"to": "all-staff@acme.example"}}
+    ]
+    assert capture_exchange(*first.chat_exchange(), "phoenix.json").model == {
+        "name": "gpt-4o-mini",
+        "temperature": 0.2,
+        "max_tokens": 512,
+    }

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from incident_evals.intake import capture_exchange
 from incident_evals.traces import otlp
 from otlp_fixtures import (
     TRACE_ID,
@@ -557,6 +558,17 @@ def test_damaged_documents_give_calls_or_one_error_line_never_a_traceback() -> N
         ],
         logs(*_event_records(None, T0)),
     ]
-    for document in mutants(seeds, 3000):
+    for document in mutants(seeds, 2000):
         otlp.detect(document)
         read_or_one_line_error(otlp.read, document)
+
+
+def test_each_call_makes_a_case_as_a_captured_exchange_does() -> None:
+    for call in otlp.read(agent_run(), "trace.json"):
+        capture = capture_exchange(*call.chat_exchange(), "trace.json")
+        assert capture.input["system"] == SYSTEM
+        assert [tool["name"] for tool in capture.input["tools"]] == ["lookup_group", "send_email"]
+        assert capture.recorded_tool_calls == [
+            {"name": record.name, "arguments": record.arguments} for record in call.tool_calls
+        ]
+        assert all(note.startswith("no recorded response for") for note in capture.notes)
