@@ -143,26 +143,16 @@ def any_value(value: Any, where: str) -> Any:
         raise TraceError(f"{where}: the value is not an OTLP AnyValue object")
     if not value:
         return None
-    for kind in ("stringValue", "boolValue", "intValue", "doubleValue"):
+    for kind, accepts in _SCALARS.items():
         found = _get(value, kind)
         if found is None:
             continue
-        if kind == "stringValue" and isinstance(found, str):
-            return found
-        if kind == "boolValue" and isinstance(found, bool):
-            return found
-        if kind == "intValue" and not isinstance(found, bool):
-            try:
-                return int(found) if isinstance(found, int | str) else _not_int()
-            except ValueError:
-                pass
-        if kind == "doubleValue" and not isinstance(found, bool):
-            try:
-                if isinstance(found, int | float | str):
-                    return float(found)
-            except ValueError:
-                pass
-        raise TraceError(f"{where}: {kind} {json.dumps(found)[:40]} is not {_KINDS[kind]}")
+        try:
+            return accepts(found)
+        except (TypeError, ValueError):
+            raise TraceError(
+                f"{where}: {kind} {json.dumps(found)[:40]} is not {_KINDS[kind]}"
+            ) from None
     array = _get(value, "arrayValue")
     if array is not None:
         items = _list(_object(array, f"{where}: arrayValue").get("values"), f"{where}: arrayValue")
@@ -180,16 +170,43 @@ def any_value(value: Any, where: str) -> Any:
     raise TraceError(f"{where}: unknown AnyValue kind {sorted(value)[:3]}")
 
 
+def _string(found: Any) -> str:
+    if not isinstance(found, str):
+        raise TypeError
+    return found
+
+
+def _boolean(found: Any) -> bool:
+    if not isinstance(found, bool):
+        raise TypeError
+    return found
+
+
+def _integer(found: Any) -> int:
+    if isinstance(found, bool) or not isinstance(found, int | str):
+        raise TypeError
+    return int(found)
+
+
+def _double(found: Any) -> float:
+    if isinstance(found, bool) or not isinstance(found, int | float | str):
+        raise TypeError
+    return float(found)
+
+
+#: The scalar kinds of ``AnyValue``, each with what reads it (raising on a wrong type).
+_SCALARS = {
+    "stringValue": _string,
+    "boolValue": _boolean,
+    "intValue": _integer,
+    "doubleValue": _double,
+}
 _KINDS = {
     "stringValue": "a string",
     "boolValue": "a boolean",
     "intValue": "an integer",
     "doubleValue": "a number",
 }
-
-
-def _not_int() -> int:
-    raise ValueError
 
 
 def decode_attributes(pairs: Any, where: str) -> dict[str, Any]:
@@ -230,7 +247,7 @@ def nanos(raw: Any) -> int | None:
 ToolResult = tuple[str | None, str | None, str | None, str]
 
 
-@dataclass
+@dataclass(eq=False)
 class Span:
     """One span (or span-less group of log records), decoded enough to tell what it is."""
 
@@ -694,7 +711,7 @@ def _event_messages(
     return ("\n".join(system) if system else None), messages, choice
 
 
-def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Any]:
+def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Reader]:
     reader = Reader(span)
     attributes = span.attributes
     if _has_content(span):
