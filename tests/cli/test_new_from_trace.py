@@ -215,3 +215,59 @@ def test_a_source_with_unknown_keys_is_invalid(
     capsys.readouterr()
     assert main(["validate", CASE]) == 1
     assert "incident.source" in capsys.readouterr().out
+
+
+def test_an_opentelemetry_trace_becomes_a_case_linked_to_its_span(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import otlp_fixtures as of
+
+    chat = of.span(
+        "00f067aa0ba902b7",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.system_instructions": of.encoded([of.text(ox.SYSTEM)]),
+            "gen_ai.input.messages": of.encoded(
+                [{"role": "user", "parts": [of.text(ox.QUESTION)]}]
+            ),
+            "gen_ai.output.messages": of.encoded(
+                [
+                    {
+                        "role": "assistant",
+                        "parts": [
+                            {
+                                "type": "tool_call",
+                                "id": "call_1",
+                                "name": "lookup_order",
+                                "arguments": {"order_id": "42"},
+                            }
+                        ],
+                    }
+                ]
+            ),
+        },
+        start=1_700_000_000_000_000_000,
+    )
+    Path("trace.json").write_text(json.dumps(of.traces(chat)), encoding="utf-8")
+
+    assert main(["calls", "trace.json", "--json"]) == 0
+    [call] = json.loads(capsys.readouterr().out)
+    assert call["format"] == "otlp"
+    assert call["tool_calls"][0]["arguments"] == {"order_id": "42"}
+
+    assert main(["new", "--from-trace", "trace.json", *FLAGS]) == 0
+    data = case_data()
+    assert data["incident"]["source"] == {
+        "format": "otlp",
+        "file": "trace.json",
+        "trace_id": of.TRACE_ID,
+        "span_id": "00f067aa0ba902b7",
+    }
+    assert data["input"]["system"] == ox.SYSTEM
+    assert data["recorded_tool_calls"] == [
+        {"name": "lookup_order", "arguments": {"order_id": "42"}}
+    ]
+    with_expect(CASE, "  - tool_not_called: lookup_order\n")
+    capsys.readouterr()
+    assert main(["validate", "--check-recorded", CASE]) == 0, capsys.readouterr()

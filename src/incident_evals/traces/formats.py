@@ -51,6 +51,8 @@ __all__ = [
 FORMATS: tuple[str, ...] = (
     "incident_evals.traces.openai_chat",
     "incident_evals.traces.openai_responses",
+    "incident_evals.traces.otlp",
+    "incident_evals.traces.openinference",
 )
 
 #: Larger files are refused before they are read.
@@ -88,6 +90,14 @@ class Format(Protocol):
     def detect(self, document: Document) -> bool: ...
 
     def read(self, document: Document, file: str) -> list[ModelCall]: ...
+
+
+def parsed_value(document: Any) -> Any:
+    """What an importer that reads parsed JSON works on: a :class:`Document`'s JSON value (a JSONL
+    file's list of records), or the value itself; nothing of an SSE stream or a YAML file."""
+    if not isinstance(document, Document):
+        return document
+    return document.value if document.kind in ("json", "jsonl") else None
 
 
 def load_format(module: str) -> Format:
