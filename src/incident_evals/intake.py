@@ -109,22 +109,14 @@ class Capture:
 
 
 def _decode(path: Path, shown: str) -> str:
+    """The file as text, read as every captured trace is (size-bounded, UTF-8, one line)."""
+    from incident_evals.traces import TraceError
+    from incident_evals.traces.formats import read_text
+
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise IntakeError(f"{shown}: no such file") from None
-    except IsADirectoryError:
-        raise IntakeError(f"{shown}: is a folder, not a file") from None
-    except OSError as exc:
-        raise IntakeError(f"{shown}: cannot be read: {exc.strerror or exc}") from None
-    try:
-        # utf-8-sig: a BOM (some Windows tools write one) is not part of the JSON.
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise IntakeError(
-            f"{shown}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} cannot be decoded)"
-        ) from None
+        return read_text(path, shown)
+    except TraceError as exc:
+        raise IntakeError(str(exc)) from None
 
 
 def read_openai(path_text: str, index: int | None) -> tuple[dict[str, Any], dict[str, Any], str]:

@@ -118,7 +118,7 @@ def read_calls(path: Path, format: str | None = None) -> list[ModelCall]:
             known_names = ", ".join(known.NAME for known in formats)
             raise TraceError(f"unknown trace format {format!r} (known: {known_names})")
         formats = chosen
-    document = parse_document(_read_text(path, file), file)
+    document = parse_document(read_text(path, file), file)
     if format is None:
         formats = [known for known in formats if known.detect(document)][:1]
         if not formats:
@@ -153,7 +153,9 @@ def _linked(calls: list[ModelCall]) -> list[ModelCall]:
 # --------------------------------------------------------------------------------------------
 
 
-def _read_text(path: Path, file: str) -> str:
+def read_text(path: Path, file: str) -> str:
+    """A captured file as text: at most :data:`MAX_BYTES`, UTF-8 (a BOM dropped), every problem
+    one :class:`TraceError` line naming ``file``."""
     try:
         with path.open("rb") as stream:
             size = os.fstat(stream.fileno()).st_size
