@@ -4,16 +4,18 @@ format is found: from its content (never its name), by asking each format in tur
 A format is a module with ``NAME`` (what ``--format`` takes), ``detect(document) -> bool`` and
 ``read(document, file) -> list[ModelCall]``. :data:`FORMATS` lists them, one line each, imported
 only when a file is read. The file is read once, size-bounded, and parsed here as its content
-says (JSON, JSONL, a server-sent-event stream, or YAML), so that every format sees the same
-:class:`Document` and a hostile file is refused in one place.
+says (JSON, JSONL, a server-sent-event stream, YAML, or a zip archive's members), so that every
+format sees the same :class:`Document` and a hostile file is refused in one place.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import io
 import json
 import os
+import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -53,12 +55,15 @@ FORMATS: tuple[str, ...] = (
     "incident_evals.traces.openai_responses",
     "incident_evals.traces.otlp",
     "incident_evals.traces.openinference",
+    "incident_evals.traces.inspect_log",
 )
 
 #: Larger files are refused before they are read.
 MAX_BYTES = 256 * 1024 * 1024
+#: A zip archive with more members is refused (its members' total size is bounded by MAX_BYTES).
+MAX_ZIP_MEMBERS = 100_000
 
-Kind = Literal["json", "jsonl", "sse", "yaml"]
+Kind = Literal["json", "jsonl", "sse", "yaml", "zip"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,8 @@ class Document:
     """A trace file, parsed once.
 
     ``value`` is the JSON or YAML value (``json``, ``yaml``), the list of records (``jsonl``,
-    their line numbers in ``lines``) or the list of :class:`SseEvent` (``sse``).
+    their line numbers in ``lines``), the list of :class:`SseEvent` (``sse``) or a zip archive's
+    members, ``{name: bytes}`` in archive order (``zip``).
     """
 
     kind: Kind
@@ -118,7 +124,7 @@ def read_calls(path: Path, format: str | None = None) -> list[ModelCall]:
             known_names = ", ".join(known.NAME for known in formats)
             raise TraceError(f"unknown trace format {format!r} (known: {known_names})")
         formats = chosen
-    document = parse_document(read_text(path, file), file)
+    document = read_document(path, file)
     if format is None:
         formats = [known for known in formats if known.detect(document)][:1]
         if not formats:
@@ -156,6 +162,18 @@ def _linked(calls: list[ModelCall]) -> list[ModelCall]:
 def read_text(path: Path, file: str) -> str:
     """A captured file as text: at most :data:`MAX_BYTES`, UTF-8 (a BOM dropped), every problem
     one :class:`TraceError` line naming ``file``."""
+    return _decoded(_read_bytes(path, file), file)
+
+
+def read_document(path: Path, file: str) -> Document:
+    """A trace file parsed as its content says: a zip archive (by its magic number) or text."""
+    raw = _read_bytes(path, file)
+    if raw.startswith(b"PK\x03\x04"):
+        return Document("zip", unzip(raw, file))
+    return parse_document(_decoded(raw, file), file)
+
+
+def _read_bytes(path: Path, file: str) -> bytes:
     try:
         with path.open("rb") as stream:
             size = os.fstat(stream.fileno()).st_size
@@ -171,6 +189,10 @@ def read_text(path: Path, file: str) -> str:
         raise TraceError(f"{file}: cannot be read: {exc.strerror or exc}") from None
     if len(raw) > MAX_BYTES:
         raise TraceError(f"{file}: too large (at most {_mib(MAX_BYTES)})")
+    return raw
+
+
+def _decoded(raw: bytes, file: str) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -182,6 +204,92 @@ def read_text(path: Path, file: str) -> str:
 
 def _mib(size: int) -> str:
     return f"{size / (1024 * 1024):.0f} MiB"
+
+
+def unzip(raw: bytes, file: str) -> dict[str, bytes]:
+    """A zip archive's members, bounded: at most :data:`MAX_ZIP_MEMBERS` of them and
+    :data:`MAX_BYTES` in all once decompressed (each read no further than what is left, so a
+    zip bomb stops there, whatever its headers say)."""
+    members: dict[str, bytes] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_ZIP_MEMBERS:
+                raise TraceError(
+                    f"{file}: a zip archive of {len(infos)} members (at most {MAX_ZIP_MEMBERS})"
+                )
+            declared = sum(info.file_size for info in infos)
+            if declared > MAX_BYTES:
+                raise TraceError(f"{file}: the zip archive expands beyond {_mib(MAX_BYTES)}")
+            left = MAX_BYTES
+            for info in infos:
+                if info.is_dir():
+                    continue
+                data = _member(archive, raw, info, left, file)
+                left -= len(data)
+                if left < 0:
+                    raise TraceError(f"{file}: the zip archive expands beyond {_mib(MAX_BYTES)}")
+                members[info.filename] = data
+    except TraceError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, RuntimeError) as exc:
+        said = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        raise TraceError(f"{file}: a corrupt zip archive ({said})") from None
+    return members
+
+
+#: Zstandard, which zipfile reads only from Python 3.14 (Inspect AI writes it).
+_ZIP_ZSTANDARD = 93
+
+
+def _member(
+    archive: zipfile.ZipFile, raw: bytes, info: zipfile.ZipInfo, left: int, file: str
+) -> bytes:
+    if info.compress_type == _ZIP_ZSTANDARD and not _zipfile_reads_zstd():
+        data = _zstd_member(raw, info, left, file)
+    else:
+        with archive.open(info) as member:
+            data = member.read(left + 1)
+    if len(data) > left:
+        raise TraceError(f"{file}: the zip archive expands beyond {_mib(MAX_BYTES)}")
+    return data
+
+
+def _zipfile_reads_zstd() -> bool:
+    return getattr(zipfile, "ZIP_ZSTANDARD", None) == _ZIP_ZSTANDARD
+
+
+def _zstd_member(raw: bytes, info: zipfile.ZipInfo, left: int, file: str) -> bytes:
+    try:
+        import zstandard
+    except ImportError:
+        raise TraceError(
+            f"{file}: {info.filename} is zstd-compressed, which needs Python 3.14 or the "
+            "zstandard package (Inspect AI installs it)"
+        ) from None
+    # The member's bytes follow its local header: 30 bytes, then its name and extra field.
+    at = info.header_offset
+    header = raw[at : at + 30]
+    if len(header) < 30 or header[:4] != b"PK\x03\x04":
+        raise TraceError(f"{file}: a corrupt zip archive ({info.filename} has no local header)")
+    at += 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
+    compressed = raw[at : at + info.compress_size]
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=True)
+        while size <= left:
+            chunk = reader.read(min(left + 1 - size, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except zstandard.ZstdError as exc:
+        raise TraceError(f"{file}: a corrupt zip archive ({info.filename}: {exc})") from None
+    data = b"".join(chunks)
+    if len(data) <= left and (len(data) != info.file_size or zlib.crc32(data) != info.CRC):
+        raise TraceError(f"{file}: a corrupt zip archive ({info.filename}: bad size or CRC)")
+    return data
 
 
 def parse_document(text: str, file: str) -> Document:
@@ -301,6 +409,8 @@ def records(document: Document, file: str) -> Iterator[tuple[str, Any]]:
 def first_record(document: Document) -> Any:
     """The first record of a JSON, JSONL or YAML document (what detection looks at)."""
     value = document.value
+    if document.kind == "zip":
+        return None
     if document.kind == "jsonl" or isinstance(value, list):
         return value[0] if value else None
     return value
