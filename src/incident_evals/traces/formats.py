@@ -56,6 +56,7 @@ FORMATS: tuple[str, ...] = (
     "incident_evals.traces.otlp",
     "incident_evals.traces.openinference",
     "incident_evals.traces.inspect_log",
+    "incident_evals.traces.promptfoo",
 )
 
 #: Larger files are refused before they are read.
