@@ -14,7 +14,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelCall", "Source", "ToolCallRecord", "TraceError", "infer_tools", "parse_arguments"]
+__all__ = [
+    "NO_TOOL_DEFINITIONS",
+    "ModelCall",
+    "Source",
+    "ToolCallRecord",
+    "TraceError",
+    "infer_tools",
+    "parse_arguments",
+]
+
+
+#: How a guess that tool definitions were inferred from the calls begins.
+NO_TOOL_DEFINITIONS = "the trace declares no tool definitions"
 
 
 class TraceError(Exception):
@@ -177,5 +189,5 @@ def infer_tools(
     ]
     return (
         tools,
-        f"the trace declares no tool definitions; inferred from the calls: {', '.join(seen)}",
+        f"{NO_TOOL_DEFINITIONS}; inferred from the calls: {', '.join(seen)}",
     )
