@@ -149,6 +149,39 @@ def refund_rows() -> list[dict[str, Any]]:
     ]
 
 
+LOOKED_UP = '{"order_id": "A1", "status": "delivered", "delivered_on": "2025-05-28"}'
+PROMISE = "I have refunded order A1; the money is on its way."
+
+
+def promised_refund_row() -> dict[str, Any]:
+    """A multi-turn chat prompt (the order was looked up: delivered) whose answer promises a
+    refund anyway: the grader failed it."""
+    raw = chat_prompt(
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": ASK},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_l1",
+                    "type": "function",
+                    "function": {"name": "lookup_order", "arguments": '{"order_id": "A1"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_l1", "content": LOOKED_UP},
+    )
+    return result(
+        raw,
+        PROMISE,
+        success=False,
+        score=0,
+        reason='Expected output to not contain "refunded"',
+        test_idx=2,
+    )
+
+
 def config(**options: Any) -> dict[str, Any]:
     """The eval's config, as the results file keeps it."""
     return {

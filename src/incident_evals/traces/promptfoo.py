@@ -109,7 +109,7 @@ def read(document: Document, file: str) -> list[ModelCall]:
         located = list(records(document, file))
     else:
         raise TraceError(f'{file}: not promptfoo results (no "results" list)')
-    providers = _providers(config, file)
+    providers = _providers(config)
     scrubber = Scrubber.from_environment()
     for options in providers.values():
         for key in _KEY_OPTIONS:
@@ -122,7 +122,7 @@ def read(document: Document, file: str) -> list[ModelCall]:
         raise TraceError(f"{file}: the results are nested too deeply") from None
 
 
-def _providers(config: Any, file: str) -> dict[str, dict[str, Any]]:
+def _providers(config: Any) -> dict[str, dict[str, Any]]:
     """Each configured provider's options, by its id and by its label."""
     if not isinstance(config, dict):
         return {}
@@ -170,10 +170,11 @@ def _call(
     error = (response or {}).get("error") or row.get("error")
     if output is None and not tool_calls and isinstance(error, str):
         guesses.append(f"the provider call failed: {said(error)}")
-    guesses.extend(_verdict(row, said))
     model = _model(provider_id, guesses)
     if not providers and "tools" not in options:
         guesses.append("the file holds no config: the provider's tools and parameters are unknown")
+    # Last, so that it ends the call's lines in ``calls``.
+    guesses.extend(_verdict(row, said))
     result_id = row.get("id")
     return ModelCall(
         index=0,
