@@ -275,12 +275,14 @@ def _zstd_member(raw: bytes, info: zipfile.ZipInfo, left: int, file: str) -> byt
         raise TraceError(f"{file}: a corrupt zip archive ({info.filename} has no local header)")
     at += 30 + int.from_bytes(header[26:28], "little") + int.from_bytes(header[28:30], "little")
     compressed = raw[at : at + info.compress_size]
+    # Read no further than the size the headers say (or what the bound leaves, if less).
+    limit = min(left, info.file_size)
     chunks: list[bytes] = []
     size = 0
     try:
         reader = zstandard.ZstdDecompressor().stream_reader(compressed, read_across_frames=True)
-        while size <= left:
-            chunk = reader.read(min(left + 1 - size, 1 << 20))
+        while size <= limit:
+            chunk = reader.read(min(limit + 1 - size, 1 << 20))
             if not chunk:
                 break
             chunks.append(chunk)
@@ -288,7 +290,13 @@ def _zstd_member(raw: bytes, info: zipfile.ZipInfo, left: int, file: str) -> byt
     except zstandard.ZstdError as exc:
         raise TraceError(f"{file}: a corrupt zip archive ({info.filename}: {exc})") from None
     data = b"".join(chunks)
-    if len(data) <= left and (len(data) != info.file_size or zlib.crc32(data) != info.CRC):
+    if len(data) > left:
+        raise TraceError(f"{file}: the zip archive expands beyond {_mib(MAX_BYTES)}")
+    if len(data) > info.file_size:
+        raise TraceError(
+            f"{file}: a corrupt zip archive ({info.filename} is larger than its header says)"
+        )
+    if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
         raise TraceError(f"{file}: a corrupt zip archive ({info.filename}: bad size or CRC)")
     return data
 

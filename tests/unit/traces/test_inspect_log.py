@@ -6,7 +6,9 @@ from __future__ import annotations
 import copy
 import io
 import json
+import random
 import re
+import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,6 +92,17 @@ def test_an_eval_log_is_a_zstd_zip_read_as_one(real_logs: dict[str, Path]) -> No
     assert inspect_log.detect(document)
 
 
+def test_zstd_members_are_read_without_inspect(
+    real_logs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Inspect, once imported, teaches zipfile zstd: read them as a process without it does.
+    monkeypatch.setattr(formats, "_zipfile_reads_zstd", lambda: False)
+    assert [call.output for call in read_calls(real_logs["eval"])] == [None, il.ANSWER]
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    with pytest.raises(TraceError, match=r"_journal/start.json is zstd-compressed, which needs"):
+        read_calls(real_logs["eval"])
+
+
 def test_a_cut_eval_log_is_one_line(real_logs: dict[str, Path], tmp_path: Path) -> None:
     raw = real_logs["eval"].read_bytes()
     path = tmp_path / "cut.eval"
@@ -99,15 +112,13 @@ def test_a_cut_eval_log_is_one_line(real_logs: dict[str, Path], tmp_path: Path) 
     assert "\n" not in str(caught.value)
 
 
-def test_a_zstd_member_that_expands_beyond_the_bound_is_refused(
-    real_logs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_zstd_member_larger_than_its_header_says_is_refused(
+    real_logs: dict[str, Path], tmp_path: Path
 ) -> None:
-    path = tmp_path / "small.eval"
+    path = tmp_path / "liar.eval"
     path.write_bytes(_lie_about_sizes(real_logs["eval"].read_bytes()))
-    monkeypatch.setattr(formats, "MAX_BYTES", 8_000)
-    with pytest.raises(
-        TraceError, match=r"small\.eval: (the zip archive expands beyond|a corrupt)"
-    ):
+    # Read no further than the size said: 1 byte, then one more to see it is more.
+    with pytest.raises(TraceError, match=r"liar\.eval: a corrupt zip archive \(_journal/start"):
         read_calls(path)
 
 
@@ -445,6 +456,22 @@ def test_a_zip_bomb_is_refused_without_being_expanded(
     assert "liar.eval: " in _one_line(liar)
 
 
+def test_a_real_zip_bomb_is_refused_before_it_is_expanded(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.eval"
+    zeros = bytes(1 << 20)
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
+        archive.open("header.json", "w", force_zip64=True) as member,
+    ):
+        for _ in range(formats.MAX_BYTES // len(zeros) + 1):
+            member.write(zeros)
+    assert bomb.stat().st_size < 2 * 1024 * 1024
+    assert _one_line(bomb).endswith("the zip archive expands beyond 256 MiB")
+    liar = tmp_path / "liar.eval"
+    liar.write_bytes(_lie_about_sizes(bomb.read_bytes()))
+    assert "liar.eval: a corrupt zip archive" in _one_line(liar)
+
+
 def test_an_archive_of_too_many_members_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -474,3 +501,21 @@ def _lie_about_sizes(raw: bytes) -> bytes:
         data[at + 24 : at + 28] = (1).to_bytes(4, "little")
         at = data.find(b"PK\x01\x02", at + 4)
     return bytes(data)
+
+
+def test_damaged_archives_are_read_or_one_line(tmp_path: Path) -> None:
+    raw = il.eval_archive(tmp_path / "seed.eval", [il.tool_loop_sample()]).read_bytes()
+    rng = random.Random(7)
+    path = tmp_path / "damaged.eval"
+    for _ in range(300):
+        damaged = bytearray(raw)
+        for _ in range(rng.randint(1, 4)):
+            # Bytes past the magic number: the file stays a zip archive to the format's eye.
+            damaged[rng.randrange(4, len(damaged))] = rng.randrange(256)
+        path.write_bytes(bytes(damaged))
+        problem = ""
+        try:
+            read_calls(path)
+        except TraceError as error:
+            problem = str(error)
+        assert "\n" not in problem
