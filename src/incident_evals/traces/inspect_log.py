@@ -153,6 +153,18 @@ def _ordered(samples: list[tuple[str, Any]], spec: dict[str, Any]) -> list[tuple
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Message:
+    """An input message read: its Chat form (``None`` for a system message), its text, the
+    kinds of its parts that were dropped, and what reading it guessed."""
+
+    raw: Any
+    chat: dict[str, Any] | None
+    text: str | None
+    dropped: tuple[str, ...]
+    guesses: tuple[str, ...]
+
+
 @dataclass
 class _Sample:
     raw: Any
@@ -177,6 +189,7 @@ class _Sample:
         pool = pool.get("messages") if isinstance(pool, dict) else None
         self.pool: list[Any] = pool if isinstance(pool, list) else []
         self.results = self._tool_results()
+        self._messages: dict[int, _Message] = {}
 
     def calls(self) -> list[ModelCall]:
         events = self.raw.get("events") or []
@@ -303,39 +316,52 @@ class _Sample:
         system: list[str] = []
         messages: list[dict[str, Any]] = []
         for n, message in enumerate(raw):
-            message = self._resolved(message, where, guesses)
-            if not isinstance(message, dict):
-                raise TraceError(f"{where}: input message {n} is {a_json_type(message)}")
-            role = message.get("role")
-            text, dropped = text_of(message.get("content"))
-            if dropped:
-                guesses.append(f"input message {n}: its {names(dropped)} parts are dropped")
-            if role == "system":
-                if messages:
-                    guesses.append(
-                        f"input message {n}: a later system message is kept as a user one"
-                    )
-                    messages.append({"role": "user", "content": text})
-                else:
-                    system.append(text or "")
-                continue
-            if role == "tool":
-                messages.append(self._tool_message(message, text, n, where))
-            elif role == "assistant":
-                chat: dict[str, Any] = {"role": "assistant", "content": text or None}
-                calls = _list(message.get("tool_calls"), f"{where}: input message {n} tool_calls")
-                if calls:
-                    chat["tool_calls"] = [
-                        _chat_call(self._record(call, i, where, [])) for i, call in enumerate(calls)
-                    ]
-                messages.append(chat)
-            elif role == "user":
-                messages.append({"role": "user", "content": text})
+            converted = self._converted(message, n, where)
+            guesses.extend(converted.guesses)
+            if converted.dropped:
+                guesses.append(
+                    f"input message {n}: its {names(converted.dropped)} parts are dropped"
+                )
+            if converted.chat is not None:
+                messages.append(converted.chat)
+            elif messages:
+                guesses.append(f"input message {n}: a later system message is kept as a user one")
+                messages.append({"role": "user", "content": converted.text})
             else:
-                raise TraceError(f"{where}: input message {n} has role {_short(role)}")
+                system.append(converted.text or "")
         if len(system) > 1:
             guesses.append(f"{len(system)} system messages joined into one system prompt")
         return ("\n\n".join(system) if system else None), messages
+
+    def _converted(self, raw: Any, n: int, where: str) -> _Message:
+        """An input message as a Chat message, once: a long run repeats its pooled messages in
+        every later call's input, the same objects each time."""
+        found = self._messages.get(id(raw))
+        if found is not None and found.raw is raw:
+            return found
+        guesses: list[str] = []
+        message = self._resolved(raw, where, guesses)
+        if not isinstance(message, dict):
+            raise TraceError(f"{where}: input message {n} is {a_json_type(message)}")
+        role = message.get("role")
+        text, dropped = text_of(message.get("content"))
+        chat: dict[str, Any] | None = None
+        if role == "tool":
+            chat = self._tool_message(message, text, n, where)
+        elif role == "assistant":
+            chat = {"role": "assistant", "content": text or None}
+            calls = _list(message.get("tool_calls"), f"{where}: input message {n} tool_calls")
+            if calls:
+                chat["tool_calls"] = [
+                    _chat_call(self._record(call, i, where, [])) for i, call in enumerate(calls)
+                ]
+        elif role == "user":
+            chat = {"role": "user", "content": text}
+        elif role != "system":
+            raise TraceError(f"{where}: input message {n} has role {_short(role)}")
+        converted = _Message(raw, chat, text, tuple(dropped), tuple(guesses))
+        self._messages[id(raw)] = converted
+        return converted
 
     def _tool_message(
         self, message: dict[str, Any], text: str | None, n: int, where: str
