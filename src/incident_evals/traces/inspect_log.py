@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from incident_evals.json_types import a_json_type
@@ -43,9 +43,10 @@ _PARAMS = {
     "frequency_penalty": "frequency_penalty",
     "presence_penalty": "presence_penalty",
 }
-#: More input messages than this in one model event is refused (``input_refs`` ranges can
-#: name the pool again and again).
+#: More input messages than this in one model event, or in all the calls of a log, is refused:
+#: ``input_refs`` ranges can name the pool again and again, at no cost in the file.
 MAX_INPUT_MESSAGES = 100_000
+MAX_ALL_INPUT_MESSAGES = 10_000_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,8 +80,9 @@ def read(document: Document, file: str) -> list[ModelCall]:
             raise TraceError(f"{file}: not an Inspect AI log (no eval header)")
         eval_id = spec.get("eval_id") or spec.get("run_id")
         calls: list[ModelCall] = []
+        budget = _Budget(MAX_ALL_INPUT_MESSAGES)
         for where, sample in _ordered(samples, spec):
-            calls.extend(_Sample(sample, where, file, eval_id).calls())
+            calls.extend(_Sample(sample, where, file, eval_id, budget).calls())
     except RecursionError:
         raise TraceError(f"{file}: the log is nested too deeply") from None
     if not calls:
@@ -153,6 +155,20 @@ def _ordered(samples: list[tuple[str, Any]], spec: dict[str, Any]) -> list[tuple
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Budget:
+    """How many more input messages the calls of a log may hold."""
+
+    left: int
+
+    def spend(self, count: int, where: str) -> None:
+        self.left -= count
+        if self.left < 0:
+            raise TraceError(
+                f"{where}: more than {MAX_ALL_INPUT_MESSAGES} input messages in all the calls"
+            )
+
+
 @dataclass(frozen=True)
 class _Message:
     """An input message read: its Chat form (``None`` for a system message), its text, the
@@ -171,7 +187,7 @@ class _Sample:
     where: str
     file: str
     eval_id: Any
-    guesses: list[str] = field(default_factory=list)
+    budget: _Budget
 
     def __post_init__(self) -> None:
         if not isinstance(self.raw, dict):
@@ -211,7 +227,9 @@ class _Sample:
                 else []
             )
             skipped = 0
-            calls.append(self._call(event, self._input(event, where), where, guesses))
+            raw_input = self._input(event, where)
+            self.budget.spend(len(raw_input), where)
+            calls.append(self._call(event, raw_input, where, guesses))
         if calls or any(isinstance(e, dict) and e.get("event") == "model" for e in events):
             return calls
         return self._from_messages()

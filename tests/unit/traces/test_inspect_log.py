@@ -414,6 +414,22 @@ def test_a_bad_json_log_is_one_line_naming_where(tmp_path: Path, log: Any, probl
     assert re.search(problem, message), message
 
 
+def test_input_refs_that_name_the_pool_again_and_again_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = il.tool_loop_sample()
+    sample["events_data"] = {"messages": sample["events"][3]["input"]}
+    for event in sample["events"][1::2]:
+        event["input"] = []
+        event["input_refs"] = [[0, 4]] * 3
+    path = _write(tmp_path, il.eval_log([sample]))
+    monkeypatch.setattr(inspect_log, "MAX_INPUT_MESSAGES", 10)
+    assert _one_line(path).endswith("event 1: more than 10 input messages")
+    monkeypatch.setattr(inspect_log, "MAX_INPUT_MESSAGES", 12)
+    monkeypatch.setattr(inspect_log, "MAX_ALL_INPUT_MESSAGES", 20)
+    assert _one_line(path).endswith("event 3: more than 20 input messages in all the calls")
+
+
 def _archive_with(tmp_path: Path, members: dict[str, bytes]) -> Path:
     path = tmp_path / "bad.eval"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
