@@ -170,7 +170,7 @@ def _call(
     error = (response or {}).get("error") or row.get("error")
     if output is None and not tool_calls and isinstance(error, str):
         guesses.append(f"the provider call failed: {said(error)}")
-    model = _model(provider_id, guesses)
+    model = _model(provider_id, guesses, said)
     if not providers and "tools" not in options:
         guesses.append("the file holds no config: the provider's tools and parameters are unknown")
     # Last, so that it ends the call's lines in ``calls``.
@@ -273,13 +273,14 @@ def _provider(raw: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _model(provider_id: str | None, guesses: list[str]) -> str | None:
+def _model(provider_id: str | None, guesses: list[str], said: Callable[[str], str]) -> str | None:
     """``openai:gpt-4o-mini`` -> ``gpt-4o-mini``; ``openai:chat:gpt-4o`` -> ``gpt-4o``."""
     if provider_id is None:
         guesses.append("the result names no provider: the model is unknown")
         return None
     if provider_id.startswith(("file://", "python:", "exec:", "http://", "https://")):
-        guesses.append(f"the provider {provider_id[:60]} is custom: the model is unknown")
+        # An HTTP provider's id is its URL, which may hold credentials.
+        guesses.append(f"the provider {said(provider_id[:80])} is custom: the model is unknown")
         return None
     parts = provider_id.split(":")
     if len(parts) == 1:

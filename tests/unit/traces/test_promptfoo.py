@@ -152,11 +152,13 @@ def test_a_failed_provider_call_says_why_without_its_key() -> None:
         ("anthropic:messages:claude-3-5-haiku-20241022", "claude-3-5-haiku-20241022"),
         ("ollama:chat:llama3.1:8b", "llama3.1:8b"),
         ("file://provider.py", None),
+        ("https://bot:hunter2-pass@llm.internal/v1/chat", None),
     ],
 )
 def test_the_model_is_named_by_the_provider_id(provider: str, model: str | None) -> None:
     [call] = _read(pf.results_file([pf.result("hi", "hello", provider=provider)], config_={}))
     assert call.model == model
+    assert "hunter2" not in json.dumps(call.to_json())
 
 
 def test_prompt_config_overrides_the_provider_options() -> None:
