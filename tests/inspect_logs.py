@@ -84,7 +84,14 @@ def run_inspect(server: ChatServer, log_dir: Path) -> dict[str, Path]:
     """Run a one-sample Inspect task (a tool, then ``generate()``) against ``server``; the logs
     it wrote, by format (``eval``, ``json``)."""
     server.set_script(_script)
-    env = {**os.environ, "OPENAI_API_KEY": "test-key-not-secret", "INSPECT_LOG_DIR": str(log_dir)}
+    env = {
+        **os.environ,
+        "OPENAI_API_KEY": "test-key-not-secret",
+        "INSPECT_LOG_DIR": str(log_dir),
+        # Inspect keeps traces and buffers in the user's data and cache folders: not the tester's.
+        "XDG_DATA_HOME": str(log_dir / "data"),
+        "XDG_CACHE_HOME": str(log_dir / "cache"),
+    }
     done = subprocess.run(
         [sys.executable, "-c", _TASK, server.base_url, str(log_dir), SYSTEM, QUESTION, RESULT],
         env=env,
