@@ -100,13 +100,16 @@ class Notes:
         """A parameter's number; ``None`` (with a guess) for one that means "no limit"."""
         try:
             unlimited = isinstance(value, str | float) and math.isinf(float(value))
-        except ValueError:
+        except (ValueError, OverflowError):
             unlimited = False
         if unlimited:
             # Langfuse's OpenAI integration records an unset max_tokens as infinity.
             self.guess(f"{key} was infinite (no limit set); left out")
             return None
-        return self.reader.number(key, value, integer)
+        try:
+            return self.reader.number(key, value, integer)
+        except OverflowError:
+            raise self.fail(f"{key} is too large a number") from None
 
     def params(self, raw: Any, key: str) -> dict[str, Any]:
         """Request parameters a replay sends again, as Chat Completions names them."""

@@ -287,6 +287,7 @@ def _bad(generation: dict[str, Any]) -> str:
         ({"modelParameters": {"temperature": "warm"}}, "modelParameters.temperature 'warm' is not"),
         ({"modelParameters": {"max_tokens": True}}, "modelParameters.max_tokens is a boolean"),
         ({"modelParameters": [1]}, "modelParameters is an array, not an object"),
+        ({"modelParameters": {"seed": 10**400}}, "modelParameters.seed is too large a number"),
     ],
 )
 def test_bad_generations_are_one_line_errors_naming_the_observation(
