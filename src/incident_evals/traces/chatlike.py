@@ -31,6 +31,7 @@ __all__ = [
     "assemble",
     "by_trace_and_time",
     "guarded",
+    "labelled",
     "model_call",
     "result_text",
     "seconds",
@@ -426,6 +427,13 @@ def tool_message(output: Any) -> tuple[str | None, Any]:
     return (call_id if isinstance(call_id, str) and call_id else None), fields.get("content", "")
 
 
+def labelled(where: str, kind: str, found: Any) -> str:
+    """``where`` with the record's id, when it has one that prints on one line."""
+    if isinstance(found, str) and found and found[:64].isprintable():
+        return f"{where} ({kind} {found[:64]})"
+    return where
+
+
 def seconds(raw: Any) -> float | None:
     """An ISO 8601 time (``2025-11-02T10:00:01.250Z``) as seconds, ``None`` if unreadable."""
     if not isinstance(raw, str) or len(raw) > 40:
@@ -471,6 +479,11 @@ def link_results(
         if run.call_id is not None and run.call_id not in known:
             # An id the calls do not know: only its name and arguments can join it.
             run.call_id = None
+    # Per trace and tool, in execution order: joining by name looks at one trace's runs only.
+    spare: dict[tuple[str | None, str | None], list[ToolRun]] = {}
+    for run in sorted(runs, key=lambda run: run.order):
+        if run.call_id is None:
+            spare.setdefault((run.trace_id, run.name), []).append(run)
     linked = []
     for call, order in zip(calls, orders, strict=True):
         guesses = list(call.guesses)
@@ -484,7 +497,8 @@ def link_results(
             if result is None:
                 result = answered.get(record.id)
             if result is None:
-                result, line = _by_name(call, order, record, runs)
+                bucket = spare.get((call.source.trace_id, record.name), [])
+                result, line = _by_name(order, record, bucket)
                 if line:
                     guesses.append(line)
             records.append(replace(record, result=result))
@@ -495,18 +509,11 @@ def link_results(
 
 
 def _by_name(
-    call: ModelCall, order: tuple[Any, ...], record: ToolCallRecord, runs: list[ToolRun]
+    order: tuple[Any, ...], record: ToolCallRecord, runs: list[ToolRun]
 ) -> tuple[str | None, str | None]:
-    candidates = [
-        run
-        for run in runs
-        if not run.used
-        and run.call_id is None
-        and run.name == record.name
-        and run.trace_id == call.source.trace_id
-        and run.order > order
-    ]
-    candidates.sort(key=lambda run: run.order)
+    """The result of the first unused run (of this tool, in this trace) after the call with
+    the same arguments, else of the first after it at all."""
+    candidates = [run for run in runs if not run.used and run.order > order]
     for run in candidates:
         if run.arguments is not None and run.arguments == record.arguments:
             run.used = True

@@ -121,7 +121,7 @@ def _read(document: Document, file: str) -> list[ModelCall]:
     for position, (where, observation) in enumerate(items):
         if not isinstance(observation, dict):
             raise TraceError(f"{where}: {a_json_type(observation)}, not an observation")
-        where = _label(where, observation)
+        where = chatlike.labelled(where, "observation", observation.get("id"))
         kind = observation.get("type")
         if kind == "GENERATION":
             generations.append((where, observation, position))
@@ -154,11 +154,6 @@ def _read(document: Document, file: str) -> list[ModelCall]:
             observation, where, trace_of(observation), order
         ),
     )
-
-
-def _label(where: str, observation: dict[str, Any]) -> str:
-    found = observation.get("id")
-    return f"{where} (observation {found[:64]})" if isinstance(found, str) and found else where
 
 
 def _generation(

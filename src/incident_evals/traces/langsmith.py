@@ -67,8 +67,7 @@ def _read(document: Document, file: str) -> list[ModelCall]:
     for position, (where, run) in enumerate(_items(document, file)):
         if not isinstance(run, dict):
             raise TraceError(f"{where}: {a_json_type(run)}, not a run")
-        if isinstance(run.get("id"), str):
-            where = f"{where} (run {run['id'][:64]})"
+        where = chatlike.labelled(where, "run", run.get("id"))
         kind = run.get("run_type")
         if kind == "llm":
             llm.append((where, run, position))
@@ -145,7 +144,10 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 def _answer(notes: chatlike.Notes, outputs: Any, error: Any) -> dict[str, Any]:
     if outputs is None:
-        said = f": {error[:80]}" if isinstance(error, str) and error else ""
+        first = (
+            error.strip().splitlines()[0][:80] if isinstance(error, str) and error.strip() else ""
+        )
+        said = f": {first}" if first else ""
         notes.guess(f"the run recorded no outputs{said}")
         return {}
     if not isinstance(outputs, dict):

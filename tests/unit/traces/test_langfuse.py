@@ -306,6 +306,8 @@ def test_bad_files_are_one_line_errors_naming_the_file_and_record() -> None:
         langfuse.read, [lf.first_generation(), 5]
     )
     assert "not a Langfuse export" in one_line_error(langfuse.read, {"something": 1})
+    multiline = lf.first_generation(id="obs\nInjected line", input=None)
+    assert one_line_error(langfuse.read, [multiline]).startswith("bad.json: record 0: ")
     deep = lf.first_generation()
     deep["output"] = "[" * 100_000 + "]" * 100_000
     assert "nested too deeply" in one_line_error(langfuse.read, lf.trace([deep]))

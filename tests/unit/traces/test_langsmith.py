@@ -183,7 +183,7 @@ def test_a_text_generation_and_a_failed_run() -> None:
     llm["outputs"] = {"generations": [[{"text": "Ask a human first.", "type": "Generation"}]]}
     failed = ls.runs()[3]
     failed["outputs"] = None
-    failed["error"] = "RateLimitError: 429"
+    failed["error"] = "RateLimitError: 429\nTraceback (most recent call last): ..."
     first, second = read([llm, failed])
     assert (first.output, first.tool_calls) == ("Ask a human first.", ())
     assert second.output is None
@@ -262,6 +262,8 @@ def test_bad_files_are_one_line_errors_naming_the_file_and_record() -> None:
     assert 'no run with run_type "llm"' in one_line_error(langsmith.read, [ls.runs()[0]])
     assert "record 1: a string, not a run" in one_line_error(langsmith.read, [ls.runs()[1], "x"])
     assert "runs[1]" in one_line_error(langsmith.read, {"runs": [ls.runs()[1], {"id": "r"}]})
+    multiline = {**ls.runs()[1], "id": "run\nInjected line", "inputs": {}}
+    assert one_line_error(langsmith.read, [multiline]).startswith("bad.json: record 0: ")
     deep = ls.runs()[1]
     deep["inputs"] = "[" * 100_000 + "]" * 100_000
     assert "nested too deeply" in one_line_error(langsmith.read, [deep])
