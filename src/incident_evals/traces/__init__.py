@@ -14,7 +14,20 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelCall", "Source", "ToolCallRecord", "TraceError"]
+__all__ = [
+    "NO_TOOL_DEFINITIONS",
+    "ModelCall",
+    "Source",
+    "ToolCallRecord",
+    "TraceError",
+    "infer_tools",
+    "parse_arguments",
+    "seconds",
+]
+
+
+#: How a guess that tool definitions were inferred from the calls begins.
+NO_TOOL_DEFINITIONS = "the trace declares no tool definitions"
 
 
 class TraceError(Exception):
@@ -86,6 +99,8 @@ class ModelCall:
     params: dict[str, Any] = field(default_factory=dict)
     #: What the importer had to guess, one line each.
     guesses: tuple[str, ...] = ()
+    #: When the call was made (seconds since the epoch, UTC), when the trace says.
+    time: float | None = None
 
     @property
     def tool_results(self) -> list[dict[str, Any]]:
@@ -130,11 +145,14 @@ class ModelCall:
                 }
                 for call in self.tool_calls
             ]
-        response = {
+        response: dict[str, Any] = {
             "object": "chat.completion",
             "model": self.model or "unknown",
             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         }
+        if self.time is not None:
+            # The case's date, as a captured exchange gives it.
+            response["created"] = int(self.time)
         return request, response
 
 
@@ -149,3 +167,48 @@ def parse_arguments(raw: Any) -> tuple[str, dict[str, Any] | None]:
     except ValueError:
         return text, None
     return text, parsed if isinstance(parsed, dict) else None
+
+
+def infer_tools(
+    messages: list[dict[str, Any]], calls: list[ToolCallRecord]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Tool definitions inferred from the calls made, when the trace declares none: each tool
+    takes the argument names it was called with. ``None`` guess when no tool was called."""
+    seen: dict[str, dict[str, Any]] = {}
+    made = [
+        (call["function"]["name"], parse_arguments(call["function"]["arguments"])[1])
+        for message in messages
+        for call in message.get("tool_calls", ())
+    ] + [(call.name, call.arguments) for call in calls]
+    for name, arguments in made:
+        properties = seen.setdefault(name, {})
+        for key in arguments or {}:
+            properties.setdefault(key, {})
+    if not seen:
+        return [], None
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": name, "parameters": {"type": "object", "properties": properties}},
+        }
+        for name, properties in seen.items()
+    ]
+    return (
+        tools,
+        f"{NO_TOOL_DEFINITIONS}; inferred from the calls: {', '.join(seen)}",
+    )
+
+
+#: Times outside these bounds (before 2000, after 2100) are not taken as a call's time.
+_EARLIEST, _LATEST = 946_684_800, 4_102_444_800
+
+
+def seconds(value: Any, per_second: int = 1) -> float | None:
+    """A timestamp as a producer writes it (a number, or its digits as a string), in units of
+    ``1 / per_second`` s, as seconds since the epoch; ``None`` when it is no plausible time."""
+    if isinstance(value, str) and value.isdigit() and len(value) <= 30:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    time = value / per_second
+    return float(time) if _EARLIEST <= time <= _LATEST else None

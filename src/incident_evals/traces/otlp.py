@@ -24,7 +24,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from incident_evals.traces import ModelCall, Source, ToolCallRecord, TraceError, parse_arguments
+from incident_evals.traces import (
+    ModelCall,
+    Source,
+    ToolCallRecord,
+    TraceError,
+    infer_tools,
+    parse_arguments,
+    seconds,
+)
 from incident_evals.traces.formats import parsed_value
 
 __all__ = ["NAME", "detect", "read"]
@@ -530,36 +538,6 @@ class Reader:
         return tools
 
 
-def infer_tools(
-    messages: list[dict[str, Any]], calls: list[ToolCallRecord]
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Tool definitions inferred from the calls made, when the trace declares none: each tool
-    takes the argument names it was called with. ``None`` guess when no tool was called."""
-    seen: dict[str, dict[str, Any]] = {}
-    made = [
-        (call["function"]["name"], parse_arguments(call["function"]["arguments"])[1])
-        for message in messages
-        for call in message.get("tool_calls", ())
-    ] + [(call.name, call.arguments) for call in calls]
-    for name, arguments in made:
-        properties = seen.setdefault(name, {})
-        for key in arguments or {}:
-            properties.setdefault(key, {})
-    if not seen:
-        return [], None
-    tools = [
-        {
-            "type": "function",
-            "function": {"name": name, "parameters": {"type": "object", "properties": properties}},
-        }
-        for name, properties in seen.items()
-    ]
-    return (
-        tools,
-        f"the trace declares no tool definitions; inferred from the calls: {', '.join(seen)}",
-    )
-
-
 def tool_records(calls: list[dict[str, Any]]) -> list[ToolCallRecord]:
     records = []
     for call in calls:
@@ -763,6 +741,7 @@ def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Reader]:
         output=answer.get("content") if answer else None,
         params=reader.params(),
         guesses=(),
+        time=seconds(span.start, per_second=1_000_000_000),
     )
     return call, reader
 
