@@ -17,13 +17,21 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from incident_evals.json_types import a_json_type
-from incident_evals.traces import ModelCall, Source, ToolCallRecord, TraceError, parse_arguments
+from incident_evals.traces import (
+    ModelCall,
+    Source,
+    ToolCallRecord,
+    TraceError,
+    infer_tools,
+    parse_arguments,
+    seconds,
+)
 from incident_evals.traces.formats import Document, names, text_of
-from incident_evals.traces.otlp import Reader, Span, infer_tools, match_results
+from incident_evals.traces.otlp import Reader, Span, match_results
 
 __all__ = [
     "Notes",
@@ -31,10 +39,10 @@ __all__ = [
     "assemble",
     "by_trace_and_time",
     "guarded",
+    "iso_seconds",
     "labelled",
     "model_call",
     "result_text",
-    "seconds",
     "source",
     "tool_message",
 ]
@@ -314,9 +322,11 @@ def model_call(
     tools: list[dict[str, Any]],
     answer: dict[str, Any],
     params: dict[str, Any],
+    start: Any,
 ) -> ModelCall:
     """A model call from its messages (``conversation``: the raw list and its key), declared
-    tools, answer and parameters; a tool that is not declared is inferred from the calls."""
+    tools, answer, parameters and ``start`` time (ISO 8601); a tool that is not declared is
+    inferred from the calls."""
     system, messages, listed = notes.conversation(*conversation)
     tools = tools + listed
     for m, message in enumerate(messages):
@@ -342,6 +352,7 @@ def model_call(
         output=answer_text(answer),
         params=params,
         guesses=tuple(notes.guesses),
+        time=seconds(iso_seconds(start)),
     )
 
 
@@ -434,14 +445,17 @@ def labelled(where: str, kind: str, found: Any) -> str:
     return where
 
 
-def seconds(raw: Any) -> float | None:
-    """An ISO 8601 time (``2025-11-02T10:00:01.250Z``) as seconds, ``None`` if unreadable."""
+def iso_seconds(raw: Any) -> float | None:
+    """An ISO 8601 time (``2025-11-02T10:00:01.250Z``, UTC when it has no offset) as seconds,
+    ``None`` if unreadable."""
     if not isinstance(raw, str) or len(raw) > 40:
         return None
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
+    # LangSmith writes UTC times without an offset.
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
 
 
 # -- results recorded by the tools themselves ----------------------------------------------------

@@ -137,7 +137,7 @@ def _read(document: Document, file: str) -> list[ModelCall]:
     timed = chatlike.by_trace_and_time(
         [observation for _, observation, _ in generations + tools],
         trace_of,
-        lambda observation: chatlike.seconds(_get(observation, "startTime")),
+        lambda observation: chatlike.iso_seconds(_get(observation, "startTime")),
     )
     return chatlike.assemble(
         generations,
@@ -190,6 +190,7 @@ def _generation(
         tools=tools,
         answer=_answer(notes, observation.get("output")),
         params=notes.params(_get(observation, "modelParameters"), "modelParameters"),
+        start=_get(observation, "startTime"),
     )
 
 

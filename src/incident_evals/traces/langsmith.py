@@ -96,7 +96,7 @@ def _ordering(runs: list[dict[str, Any]]) -> tuple[chatlike.Order, str | None]:
     timed = chatlike.by_trace_and_time(
         runs,
         lambda run: str(run.get("trace_id")),
-        lambda run: chatlike.seconds(run.get("start_time")),
+        lambda run: chatlike.iso_seconds(run.get("start_time")),
     )
     if timed is not None:
         return timed, "some runs have no dotted_order; ordered by start_time, trace by trace"
@@ -135,6 +135,7 @@ def _llm_call(run: dict[str, Any], where: str, file: str, index: int) -> ModelCa
         tools=notes.tools(declared, "tools") if declared is not None else [],
         answer=_answer(notes, outputs, run.get("error")),
         params=_params(notes, invocation, metadata, inputs),
+        start=run.get("start_time"),
     )
 
 

@@ -40,6 +40,8 @@ def test_a_trace_with_its_observations_is_one_call_per_generation() -> None:
     assert listing.result == lf.TABLES
     assert first.output is None
     assert first.guesses == ()
+    # 2025-11-02T10:00:01.250Z, the generation's startTime.
+    assert first.time == 1762077601.25
     assert first.source.to_json() == {
         "format": "langfuse",
         "file": "lf.json",

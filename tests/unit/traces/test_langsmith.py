@@ -44,6 +44,8 @@ def test_llm_runs_are_calls_with_langchain_messages_read() -> None:
     # LangChain's "" beside tool calls is no output.
     assert first.output is None
     assert first.guesses == ()
+    # 2025-11-02T10:00:01.250000, the run's start_time (UTC without an offset).
+    assert first.time == 1762077601.25
     assert first.source.to_json() == {
         "format": "langsmith",
         "file": "ls.json",
