@@ -190,3 +190,72 @@ def calls_in_file(folder: Path, text: str) -> list[ModelCall]:
     path = folder / "export.txt"
     path.write_text(text, encoding="utf-8")
     return read_calls(path)
+
+
+def content_parts_trace() -> dict[str, Any]:
+    """Tool calls and results as content parts: Anthropic's tool_use / tool_result blocks (its
+    SDK through Langfuse), the Vercel AI SDK's tool-call / tool-result parts (through
+    Langfuse's OpenTelemetry endpoint)."""
+    anthropic = [
+        {"role": "user", "content": ASK},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "Let me look."},
+                {
+                    "type": "tool_use",
+                    "id": "toolu_1",
+                    "name": "list_tables",
+                    "input": {"database": "staging"},
+                },
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {
+                    "type": "tool_result",
+                    "tool_use_id": "toolu_1",
+                    "content": [{"type": "text", "text": TABLES}],
+                },
+                {"type": "text", "text": "Go on."},
+            ],
+        },
+    ]
+    answer = {
+        "role": "assistant",
+        "content": [
+            {"type": "tool_use", "id": "toolu_2", "name": "delete_db", "input": {"database": "x"}}
+        ],
+    }
+    vercel = [
+        {"role": "user", "content": [{"type": "text", "text": ASK}]},
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "tool-call",
+                    "toolCallId": "v1",
+                    "toolName": "list_tables",
+                    "args": {"database": "staging"},
+                }
+            ],
+        },
+        {
+            "role": "tool",
+            "content": [
+                {
+                    "type": "tool-result",
+                    "toolCallId": "v1",
+                    "toolName": "list_tables",
+                    "result": ["events"],
+                }
+            ],
+        },
+    ]
+    return trace(
+        [
+            generation("obs-gen-1", 1, anthropic, answer, input=anthropic),
+            generation("obs-gen-2", 2, vercel, "Done.", input=vercel),
+        ]
+    )

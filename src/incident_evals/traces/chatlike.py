@@ -81,6 +81,21 @@ _PARAMS = {
 }
 
 
+#: Content parts that are tool calls, and tool results, in the producers' several namings.
+_CALL_PARTS = frozenset({"tool_use", "tool-call", "tool_call"})
+_RESULT_PARTS = frozenset({"tool_result", "tool-result", "tool_call_response"})
+_TOOL_PARTS = _CALL_PARTS | _RESULT_PARTS
+
+
+def _part_kind(part: Any) -> str:
+    kind = part.get("type") if isinstance(part, dict) else None
+    return kind if isinstance(kind, str) else ""
+
+
+def _first(part: dict[str, Any], *keys: str) -> Any:
+    return next((part[key] for key in keys if part.get(key) is not None), None)
+
+
 class Notes:
     """What one record (observation, run) says it had to guess, and how it fails: the OTLP
     importer's reader, for a record that is not a span."""
@@ -155,25 +170,76 @@ class Notes:
         tools: list[dict[str, Any]] = []
         for n, item in enumerate(raw):
             what = f"{key}[{n}]"
-            message = self.message(item, what)
-            content = message.get("content")
-            if (
-                message["role"] == "tool"
-                and isinstance(content, dict)
-                and not message.get("tool_call_id")
-            ):
-                # Langfuse's LangChain handler appends the tool definitions as tool messages.
-                tools.extend(self.tools([content], what))
-                self.guess("tool definitions were given as tool messages; read as definitions")
-                continue
-            if message["role"] == "system" and not messages:
-                if content:
-                    system.append(self.text(content, what) or "")
-                continue
-            if not isinstance(content, str | None):
-                message["content"] = self.text(content, what)
-            messages.append(message)
+            for message in self.parts(self.message(item, what), what):
+                content = message.get("content")
+                if (
+                    message["role"] == "tool"
+                    and isinstance(content, dict)
+                    and not message.get("tool_call_id")
+                ):
+                    # Langfuse's LangChain handler appends the tool definitions as tool messages.
+                    tools.extend(self.tools([content], what))
+                    self.guess("tool definitions were given as tool messages; read as definitions")
+                    continue
+                if message["role"] == "system" and not messages:
+                    if content:
+                        system.append(self.text(content, what) or "")
+                    continue
+                if not isinstance(content, str | None):
+                    message["content"] = self.text(content, what)
+                messages.append(message)
         return ("\n\n".join(system) if system else None), messages, tools
+
+    def parts(self, message: dict[str, Any], what: str) -> list[dict[str, Any]]:
+        """A message whose content parts hold tool calls or results (Anthropic's ``tool_use`` /
+        ``tool_result`` blocks, the Vercel AI SDK's ``tool-call`` / ``tool-result`` parts, the
+        GenAI conventions' ``tool_call`` / ``tool_call_response``) as Chat Completions messages:
+        the calls in the message's ``tool_calls``, each result a tool message before it."""
+        content = message.get("content")
+        if not isinstance(content, list) or not any(
+            _part_kind(part) in _TOOL_PARTS for part in content
+        ):
+            return [message]
+        texts: list[Any] = []
+        calls: list[dict[str, Any]] = []
+        results: list[dict[str, Any]] = []
+        for part in content:
+            kind = _part_kind(part)
+            if kind in _CALL_PARTS:
+                found = {
+                    "id": _first(part, "id", "toolCallId", "call_id"),
+                    "name": _first(part, "name", "toolName"),
+                    "args": _first(part, "input", "args", "arguments"),
+                }
+                calls.append(self.tool_call(found, f"{what}: a {kind} part"))
+            elif kind in _RESULT_PARTS:
+                call_id = _first(part, "tool_use_id", "toolCallId", "id", "call_id")
+                result = _first(part, "content", "result", "output", "response")
+                blocks = isinstance(result, list) and all(
+                    isinstance(block, dict) and "type" in block for block in result
+                )
+                text = self.text(result, what) if blocks else result_text(result)
+                results.append(
+                    {
+                        "role": "tool",
+                        "tool_call_id": call_id if isinstance(call_id, str) else None,
+                        "content": text or "",
+                    }
+                )
+            else:
+                texts.append(part)
+        if results and message["role"] != "tool":
+            self.guess(f"{what}: tool results were content parts; read as tool messages")
+        kept = {**message, "content": self.text(texts, what) if texts else None}
+        listed = list(message.get("tool_calls", ()))
+        # LangChain keeps an Anthropic answer's tool_use blocks and its tool_calls both.
+        known = {call["id"] for call in listed}
+        calls = [call for call in calls if call["id"] is None or call["id"] not in known]
+        if calls:
+            kept["tool_calls"] = [*listed, *calls]
+        if results and not texts and not calls:
+            return results
+        return [*results, kept]
 
     def message(self, raw: Any, what: str) -> dict[str, Any]:
         """One message in any of the shapes above, as a Chat Completions message (its content
@@ -207,8 +273,6 @@ class Notes:
             message["tool_call_id"] = call_id if isinstance(call_id, str) else None
             if message["content"] is None:
                 message["content"] = ""
-            if isinstance(message["content"], list):
-                message["content"] = self.text(message["content"], what)
         calls = self.tool_calls(fields, what)
         if calls:
             message["tool_calls"] = calls
@@ -216,7 +280,7 @@ class Notes:
 
     def answer(self, raw: Any, what: str) -> dict[str, Any]:
         """The model's answer as an assistant message, its content as text."""
-        message = self.message(raw, what)
+        message = self.parts(self.message(raw, what), what)[-1]
         if message["role"] != "assistant":
             raise self.fail(f"{what} is a {message['role']} message, not the model's answer")
         message["content"] = self.text(message.get("content"), what)

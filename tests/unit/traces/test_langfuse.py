@@ -190,6 +190,30 @@ def test_langchain_messages_and_tool_definitions_among_them_are_read() -> None:
     assert call.guesses == ("tool definitions were given as tool messages; read as definitions",)
 
 
+def test_tool_calls_and_results_as_content_parts() -> None:
+    """Anthropic's tool_use / tool_result blocks (its SDK through Langfuse) and the Vercel AI
+    SDK's tool-call / tool-result parts (through Langfuse's OpenTelemetry endpoint)."""
+    first, second = read(lf.content_parts_trace())
+    assert first.messages == (
+        {"role": "user", "content": lf.ASK},
+        {
+            "role": "assistant",
+            "content": "Let me look.",
+            "tool_calls": [lf.call("toolu_1", "list_tables", '{"database": "staging"}')],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": lf.TABLES},
+        {"role": "user", "content": "Go on."},
+    )
+    assert [(c.id, c.name, c.arguments) for c in first.tool_calls] == [
+        ("toolu_2", "delete_db", {"database": "x"})
+    ]
+    assert first.output is None
+    assert "input[2]: tool results were content parts; read as tool messages" in first.guesses
+    assert second.messages[1]["tool_calls"][0]["id"] == "v1"
+    assert second.messages[2] == {"role": "tool", "tool_call_id": "v1", "content": '["events"]'}
+    assert second.output == "Done."
+
+
 def test_a_text_input_and_a_choices_output() -> None:
     generation = lf.generation(
         "obs-gen-1",
@@ -316,6 +340,7 @@ def test_bad_files_are_one_line_errors_naming_the_file_and_record() -> None:
 
 
 def test_damaged_exports_give_calls_or_one_error_line_never_a_traceback() -> None:
-    for document in mutants([lf.trace(), lf.page(), lf.observations()], 1500):
+    seeds = [lf.trace(), lf.page(), lf.observations(), lf.content_parts_trace()]
+    for document in mutants(seeds, 2000):
         langfuse.detect(document)
         read_or_one_line_error(langfuse.read, document)

@@ -180,6 +180,21 @@ def test_message_dicts_and_mismatched_ids() -> None:
     )
 
 
+def test_an_anthropic_answer_keeps_its_tool_use_blocks_and_tool_calls_once() -> None:
+    block = {"type": "tool_use", "id": "toolu_1", "name": "delete_db", "input": {"database": "x"}}
+    answer = ls.lc(
+        "AIMessage",
+        content=[{"type": "text", "text": "Dropping it."}, block],
+        tool_calls=[{"name": "delete_db", "args": {"database": "x"}, "id": "toolu_1"}],
+    )
+    (call,) = read([ls.llm_run("e1", 1, ls.FIRST, answer)])
+    assert [(c.id, c.name, c.arguments) for c in call.tool_calls] == [
+        ("toolu_1", "delete_db", {"database": "x"})
+    ]
+    assert call.output == "Dropping it."
+    assert call.guesses == ()
+
+
 def test_a_text_generation_and_a_failed_run() -> None:
     llm = ls.runs()[1]
     llm["outputs"] = {"generations": [[{"text": "Ask a human first.", "type": "Generation"}]]}
