@@ -268,6 +268,37 @@ def test_the_order_is_the_cassettes_whichever_api_comes_first(tmp_path: Path) ->
     assert calls[1].tool_calls[0].result == ox.ORDER
 
 
+def test_a_tool_call_is_linked_to_its_result_across_the_two_apis(tmp_path: Path) -> None:
+    asked = {
+        **CHECK_RESPONSE,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_lookup_1",
+                            "type": "function",
+                            "function": {"name": "lookup_order", "arguments": '{"order_id": "42"}'},
+                        }
+                    ],
+                },
+                "finish_reason": "tool_calls",
+            }
+        ],
+    }
+    ChatCompletion.model_validate(asked)
+    chat_then_responses = [
+        interaction("/chat/completions", CHECK_REQUEST, json.dumps(asked)),
+        agent_cassette()[4],
+    ]
+    calls = read_calls(write(tmp_path, chat_then_responses))
+    assert [c.source.format for c in calls] == ["openai-chat", "openai-responses"]
+    assert calls[0].tool_calls[0].result == ox.ORDER
+
+
 def test_a_cassette_of_one_api_reads_as_before(tmp_path: Path) -> None:
     only_chat = [agent_cassette()[0], agent_cassette()[3], agent_cassette()[5]]
     calls = read_calls(write(tmp_path, only_chat))
