@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from incident_evals.case import LoadedCase
     from incident_evals.constraints import UndecidedError
+    from incident_evals.patterns import BoundedPattern
     from incident_evals.registries import Registries
     from incident_evals.traces import ModelCall
     from incident_evals.variants import Variant
@@ -523,6 +524,16 @@ def _whole_number(text: str) -> int:
     return non_negative_int(text)
 
 
+def _redaction_pattern(text: str) -> BoundedPattern:
+    from incident_evals.intake import redaction_pattern
+    from incident_evals.patterns import PatternError
+
+    try:
+        return redaction_pattern(text)
+    except PatternError as exc:
+        raise argparse.ArgumentTypeError(exc.describe(text)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="incident-evals",
@@ -595,6 +606,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_whole_number,
         metavar="N",
         help="with --from-trace, the call to use (default: the last with a tool call or output)",
+    )
+    new.add_argument(
+        "--redact",
+        action="append",
+        type=_redaction_pattern,
+        metavar="REGEX",
+        help="remove every match of REGEX (Python syntax) from what the case copies, beyond "
+        "the credentials always taken out; repeat it for more",
     )
     new.set_defaults(run=_new)
 

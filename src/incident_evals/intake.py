@@ -13,6 +13,7 @@ overwritten.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -29,13 +30,15 @@ import yaml
 from incident_evals import placeholders
 from incident_evals.case import DEFAULT_DOCUMENT_TEMPLATE
 from incident_evals.json_types import a_json_type
+from incident_evals.patterns import BoundedPattern, PatternError, PatternTimeout, compile_pattern
 from incident_evals.replay import REQUEST_PARAMS
-from incident_evals.traces import Source, TraceError
+from incident_evals.secrets import placeholder
+from incident_evals.traces import NO_TOOL_DEFINITIONS, Source, TraceError, infer_tools
 from incident_evals.vocabulary import CATEGORIES, SEVERITIES_ASCENDING
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "Capture",
@@ -101,6 +104,8 @@ class Capture:
     source: str
     #: What the case could not keep, one line each.
     notes: list[str] = field(default_factory=list)
+    #: Comments the file shows above ``input`` (what in it was guessed), one line each.
+    input_comments: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,7 +200,56 @@ def _exchange(record: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[
     return request, response
 
 
-def read_trace(path_text: str, format: str | None, number: int | None) -> tuple[Capture, Source]:
+class Redaction:
+    """``--redact REGEX``: more that a case made from a capture must not copy, beyond the
+    credentials that are always taken out. Every match in every text is replaced."""
+
+    def __init__(self, patterns: tuple[BoundedPattern, ...]) -> None:
+        self.patterns = patterns
+        #: How many matches were replaced so far.
+        self.count = 0
+
+    def apply(self, value: Any, where: str) -> Any:
+        """``value`` (JSON) with the matches of every pattern replaced in its texts."""
+        if not self.patterns:
+            return value
+        if isinstance(value, str):
+            for pattern in self.patterns:
+                try:
+                    value, found = pattern.sub(REDACTED, value)
+                except PatternTimeout as exc:
+                    raise IntakeError(f"{where}: --redact {exc}") from None
+                self.count += found
+            return value
+        if isinstance(value, dict):
+            return {key: self.apply(item, where) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.apply(item, where) for item in value]
+        return value
+
+    def note(self) -> str:
+        times = "1 match" if self.count == 1 else f"{self.count} matches"
+        return f"--redact replaced {times} with {REDACTED}"
+
+
+#: What ``--redact`` leaves where it removed something.
+REDACTED = placeholder("--redact")
+
+
+def redaction_pattern(text: str) -> BoundedPattern:
+    """A ``--redact`` value, checked: :class:`PatternError` with one line when unusable."""
+    pattern = compile_pattern(text)
+    if pattern.compiled.fullmatch(""):
+        raise PatternError("it matches the empty string, so it would redact between every letter")
+    return pattern
+
+
+def read_trace(
+    path_text: str,
+    format: str | None,
+    number: int | None,
+    redaction: Redaction | None = None,
+) -> tuple[Capture, Source]:
     """The capture of call ``number`` of a trace file (default: its last call with a tool call or
     an output), and where it came from.
 
@@ -232,15 +286,37 @@ def read_trace(path_text: str, format: str | None, number: int | None) -> tuple[
             f"{where}: the trace holds no conversation for this call, only its answer: a case "
             "needs the messages that triggered it"
         )
-    request, response = call.chat_exchange()
-    scrubber = Scrubber.from_environment()
-    scrubbed = scrubber.deep([request, response])
-    capture = capture_exchange(scrubbed[0], scrubbed[1], where)
-    capture.source = f"the trace {where}"
     guesses = [f"the importer guessed: {guess}" for guess in call.guesses]
-    if scrubbed != [request, response]:
+    # An importer that reads tool calls in its own shapes infers the definitions itself.
+    inference = next((g for g in call.guesses if g.startswith(NO_TOOL_DEFINITIONS)), None)
+    if not call.tools:
+        tools, inferred = infer_tools(list(call.messages), list(call.tool_calls))
+        if inferred is not None:
+            call = dataclasses.replace(call, tools=tuple(tools))
+            inference = (
+                f"{inferred}: each takes the argument names it was called with; add their "
+                "types and descriptions"
+            )
+            guesses.append(inference)
+    request, response = call.chat_exchange()
+    # What the tools returned for the call's own tool calls, when the trace has it (a later
+    # call was sent it, or a tool span recorded it).
+    answers = [
+        {"role": "tool", "tool_call_id": record.id, "content": record.result}
+        for record in call.tool_calls
+        if record.result is not None
+    ]
+    scrubber = Scrubber.from_environment()
+    scrubbed = scrubber.deep([request, response, answers])
+    if scrubbed != [request, response, answers]:
         guesses.append("credentials found in the trace are redacted")
-    capture.notes = [*guesses, *capture.notes]
+    if redaction is not None:
+        scrubbed = redaction.apply(scrubbed, where)
+    capture = capture_exchange(scrubbed[0], scrubbed[1], where, answers=scrubbed[2])
+    capture.source = f"the trace {where}"
+    if inference is not None:
+        capture.input_comments.append(inference[0].upper() + inference[1:])
+    capture.notes = [*dict.fromkeys(guesses), *capture.notes]
     return capture, call.source
 
 
@@ -579,14 +655,22 @@ def capture_exchange(
     response: dict[str, Any],
     where: str,
     trigger: dict[str, Any] | None = None,
+    answers: Sequence[dict[str, Any]] = (),
 ) -> Capture:
     """The case an exchange makes: the trigger, and what the model did.
 
     ``trigger`` is the first request of the tool loop ``request`` ends, when that is known (a
     recording): the case replays from it, and the model's tool calls of the loop are part of its
     recorded behaviour. Otherwise the exchange's own request is the trigger.
+
+    ``answers``: ``tool`` messages answering the response's own tool calls, when they are known
+    (a trace holds what the tools returned): they become recorded responses too, so a replay of
+    the incident gets what the tools gave the model then.
     """
     notes: list[str] = []
+    choices = response.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    reply = choice.get("message") if isinstance(choice, dict) else None
     first_request = trigger if trigger is not None else request
     messages = [_message(raw, n, where, notes) for n, raw in enumerate(first_request["messages"])]
     loop = [
@@ -624,7 +708,9 @@ def capture_exchange(
     ]
     if tools:
         # The loop's tool messages too: the answers the model got are the ones to replay.
-        _responses([*conversation, *loop], tools, notes)
+        made_now = reply.get("tool_calls") if isinstance(reply, dict) else None
+        answered = [{"role": "assistant", "tool_calls": made_now}, *answers]
+        _responses([*conversation, *loop, *(answered if answers else ())], tools, notes)
         case_input["tools"] = tools
         unanswered = [str(tool["name"]) for tool in tools if not tool.get("responses")]
         if unanswered:
@@ -650,9 +736,6 @@ def capture_exchange(
         {key: first_request[key] for key in MODEL_PARAMS if first_request.get(key) is not None}
     )
 
-    choices = response.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else None
-    reply = choice.get("message") if isinstance(choice, dict) else None
     if not isinstance(reply, dict):
         raise IntakeError(f"{where}: the response has no choices[0].message")
     made = [m.get("tool_calls") for m in loop if m["role"] == "assistant"]
@@ -807,7 +890,13 @@ STATUS_HELP = "open while the fix has not shipped: the case is then expected to 
 SUMMARY_HELP = "summary: what happened, why, and what the fix changed"
 
 
-def render_case(case: dict[str, Any], schema_ref: str, source: str | None, literal: bool) -> str:
+def render_case(
+    case: dict[str, Any],
+    schema_ref: str,
+    source: str | None,
+    literal: bool,
+    input_comments: Sequence[str] = (),
+) -> str:
     """The case file's text: ``case`` in the examples' layout, with the comments that guide."""
     header = f"# yaml-language-server: $schema={schema_ref}\n"
     if source is not None:
@@ -826,7 +915,7 @@ def render_case(case: dict[str, Any], schema_ref: str, source: str | None, liter
         )
         parts.append(_comment(PLAIN_RECORDED))
     else:
-        parts.append(_dump({"input": case["input"]}, literal))
+        parts.append(_comment("\n".join(input_comments)) + _dump({"input": case["input"]}, literal))
         recorded: dict[str, Any] = {
             key: case[key] for key in ("recorded_output", "recorded_tool_calls") if key in case
         }
@@ -846,7 +935,8 @@ def _checked_text(case: dict[str, Any], schema_ref: str, capture: Capture | None
     problem: str | None = "the YAML does not read back as the case"
     # Block scalars read best; PyYAML's default quoting is the fallback if one does not round-trip.
     for literal in (True, False):
-        text = render_case(case, schema_ref, source, literal)
+        comments = capture.input_comments if capture is not None else ()
+        text = render_case(case, schema_ref, source, literal, comments)
         # _PlainLoader is a SafeLoader: no tags beyond plain data.
         if yaml.load(text, Loader=_PlainLoader) != {**case, "expect": []}:
             continue
@@ -1024,18 +1114,28 @@ def _run(args: argparse.Namespace) -> int:
     ids = catalogue_ids(cases)
     capture = None
     source: Source | None = None
+    redaction = Redaction(tuple(args.redact or ()))
+    if args.redact and not any((args.from_trace, args.from_openai, args.from_recording)):
+        raise IntakeError("--redact goes with --from-trace, --from-openai or --from-recording")
     if args.from_trace is not None:
-        capture, source = read_trace(args.from_trace, args.format, args.call)
+        capture, source = read_trace(args.from_trace, args.format, args.call, redaction)
     elif args.from_openai is not None:
-        capture = capture_exchange(*read_openai(args.from_openai, args.index))
+        request, response, where = read_openai(args.from_openai, args.index)
+        request, response = redaction.apply(request, where), redaction.apply(response, where)
+        capture = capture_exchange(request, response, where)
         capture.source = f"the captured exchange {capture.source}"
     elif args.from_recording is not None:
         directory, recorded_id = args.from_recording
         trigger, request, response, where = read_recording(
             directory, recorded_id, _original(ids, recorded_id, cases)
         )
+        trigger, request, response = (
+            redaction.apply(value, where) for value in (trigger, request, response)
+        )
         capture = capture_exchange(request, response, where, trigger)
         capture.source = f"the recording {where}"
+    if capture is not None and redaction.count:
+        capture.notes.append(redaction.note())
     date = _date(args, capture)
     fields = _incident_fields(args)
     category = str(fields["category"])
