@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import openai
+from openai.lib.streaming.chat import ChatCompletionStreamState
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 import openai_exchanges as ox
 from chat_server import ChatServer, Reply
@@ -30,6 +32,25 @@ REPLY = Reply(
     ],
 )
 MODEL = "gpt-4o-2024-08-06"
+TOOLS: list[dict[str, Any]] = [
+    *ox.TOOLS,
+    {
+        "type": "function",
+        "function": {
+            "name": "refund",
+            "description": "Refund an order (needs a manager's approval)",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "order_id": {"type": "string"},
+                    "amount": {"type": "number"},
+                    "reason": {"type": "string"},
+                },
+                "required": ["order_id", "amount"],
+            },
+        },
+    },
+]
 
 
 @dataclass(frozen=True)
@@ -68,7 +89,7 @@ def streamed_call(reply: Reply = REPLY, include_usage: bool = True) -> StreamedC
                 {"role": "system", "content": ox.SYSTEM},
                 {"role": "user", "content": ox.QUESTION},
             ],
-            "tools": ox.TOOLS,
+            "tools": TOOLS,
             "temperature": 0.2,
         }
         if include_usage:
@@ -86,3 +107,49 @@ def streamed_call(reply: Reply = REPLY, include_usage: bool = True) -> StreamedC
     assert first.streamed is not None
     assert first.body == second.body
     return StreamedCall(request=first.body, sse=first.streamed, chunks=chunks, final=final)
+
+
+#: What the tools returned, in the loop's second request.
+RESULTS = {"call_lookup_1": ox.ORDER, "call_refund_1": '{"refunded": 120, "approved_by": null}'}
+
+
+def streamed_loop() -> list[StreamedCall]:
+    """An agent's tool loop, streamed: the model looks the order up and refunds it (unapproved),
+    the agent runs both tools and sends their results back, the model answers. Each request is
+    streamed and the chunks logged; the assistant message sent back is the one the SDK
+    accumulates from them."""
+    with ChatServer([REPLY, Reply(content=ox.ANSWER)], model=MODEL) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key=ox.API_KEY, max_retries=0)
+        messages: list[Any] = [
+            {"role": "system", "content": ox.SYSTEM},
+            {"role": "user", "content": ox.QUESTION},
+        ]
+        logged: list[tuple[list[str], str]] = []
+        for _ in range(2):
+            state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+            chunks = []
+            stream = client.chat.completions.create(
+                model="gpt-4o",
+                messages=messages,
+                tools=cast("list[ChatCompletionFunctionToolParam]", TOOLS),
+                temperature=0.2,
+                stream=True,
+            )
+            for chunk in stream:
+                chunks.append(chunk.model_dump_json())
+                state.handle_chunk(chunk)
+            final = state.get_final_completion()
+            logged.append((chunks, final.model_dump_json()))
+            message = final.choices[0].message
+            messages.append(message.model_dump(exclude_none=True, exclude={"parsed"}))
+            for call in message.tool_calls or ():
+                messages.append(
+                    {"role": "tool", "tool_call_id": call.id, "content": RESULTS[call.id]}
+                )
+        client.close()
+        requests = server.requests
+    found = []
+    for request, (lines, completion) in zip(requests, logged, strict=True):
+        assert request.streamed is not None
+        found.append(StreamedCall(request.body, request.streamed, lines, completion))
+    return found

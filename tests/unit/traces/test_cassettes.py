@@ -33,20 +33,6 @@ LOOKUP = {
 }
 
 
-def responses_body(output: list[dict[str, Any]], n: int) -> dict[str, Any]:
-    return {
-        "id": f"resp_{n}",
-        "object": "response",
-        "created_at": 1764720000 + n,
-        "status": "completed",
-        "model": "gpt-4.1-2025-04-14",
-        "output": output,
-        "parallel_tool_calls": True,
-        "tool_choice": "auto",
-        "tools": [LOOKUP],
-    }
-
-
 #: 1. The agent asks the Responses API, which looks the order up.
 FIRST_REQUEST = {
     "model": "gpt-4.1",
@@ -54,7 +40,7 @@ FIRST_REQUEST = {
     "input": [{"role": "user", "content": QUESTION}],
     "tools": [LOOKUP],
 }
-FIRST_RESPONSE = responses_body(
+FIRST_RESPONSE = ox.stored_response(
     [
         {
             "type": "function_call",
@@ -66,6 +52,7 @@ FIRST_RESPONSE = responses_body(
         }
     ],
     1,
+    [LOOKUP],
 )
 #: 2. A cheaper Chat Completions model classifies the conversation (streamed).
 CLASSIFY_REQUEST = {
@@ -106,18 +93,7 @@ LAST_REQUEST = {
         {"type": "function_call_output", "call_id": "call_lookup_1", "output": ox.ORDER},
     ],
 }
-LAST_RESPONSE = responses_body(
-    [
-        {
-            "type": "message",
-            "id": "msg_3",
-            "status": "completed",
-            "role": "assistant",
-            "content": [{"type": "output_text", "text": ox.ANSWER, "annotations": []}],
-        }
-    ],
-    3,
-)
+LAST_RESPONSE = ox.stored_response([ox.output_message(ox.ANSWER, 3)], 3, [LOOKUP])
 #: 4. A Chat Completions call that checks the answer (a plain JSON body).
 CHECK_REQUEST = {
     "model": "gpt-4o-mini",

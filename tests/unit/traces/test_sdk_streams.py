@@ -93,7 +93,7 @@ def test_each_artefact_paired_with_its_request_is_the_same_call(
     assert captured.model == "gpt-4o"
     assert captured.system == ox.SYSTEM
     assert captured.messages == ({"role": "user", "content": ox.QUESTION},)
-    assert captured.tools == tuple(ox.TOOLS)
+    assert captured.tools == tuple(st.TOOLS)
     assert captured.params == {"temperature": 0.2}
     assert captured.guesses == ()
 
