@@ -11,7 +11,7 @@ fragments).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import openai
@@ -63,6 +63,8 @@ class StreamedCall:
     chunks: list[str]
     #: The stream helper's final completion, as ``model_dump_json()``.
     final: str
+    #: Each chunk as ``chunk.to_json()`` writes it (indented, over several lines).
+    printed: list[str] = field(default_factory=list)
 
     def chunks_jsonl(self) -> str:
         return "".join(line + "\n" for line in self.chunks)
@@ -94,10 +96,10 @@ def streamed_call(reply: Reply = REPLY, include_usage: bool = True) -> StreamedC
         }
         if include_usage:
             kwargs["stream_options"] = {"include_usage": True}
-        chunks = [
-            chunk.model_dump_json()
-            for chunk in client.chat.completions.create(stream=True, **kwargs)
-        ]
+        chunks, printed = [], []
+        for chunk in client.chat.completions.create(stream=True, **kwargs):
+            chunks.append(chunk.model_dump_json())
+            printed.append(chunk.to_json())
         with client.chat.completions.stream(**kwargs) as stream:
             for _ in stream:
                 pass
@@ -106,7 +108,7 @@ def streamed_call(reply: Reply = REPLY, include_usage: bool = True) -> StreamedC
         first, second = server.requests
     assert first.streamed is not None
     assert first.body == second.body
-    return StreamedCall(request=first.body, sse=first.streamed, chunks=chunks, final=final)
+    return StreamedCall(first.body, first.streamed, chunks, final, printed)
 
 
 #: What the tools returned, in the loop's second request.

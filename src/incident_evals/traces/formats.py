@@ -4,9 +4,10 @@ format is found: from its content (never its name), by asking each format in tur
 A format is a module with ``NAME`` (what ``--format`` takes), ``detect(document) -> bool`` and
 ``read(document, file) -> list[ModelCall]``. :data:`FORMATS` lists them, one line each, imported
 only when a file is read. The file is read once, size-bounded, and parsed here as its content
-says (JSON, JSONL, a server-sent-event stream, or YAML), so that every format sees the same
-:class:`Document` and a hostile file is refused in one place. A cassette that holds calls to
-several APIs is read by all their formats, each interaction by its own, in the cassette's order.
+says (JSON, JSONL or JSON values one after another, a server-sent-event stream, or YAML), so
+that every format sees the same :class:`Document` and a hostile file is refused in one place. A
+cassette that holds calls to several APIs is read by all their formats, each interaction by its
+own, in the cassette's order.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import importlib
 import json
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -225,8 +227,10 @@ def _json_document(text: str, file: str) -> Document:
         raise TraceError(f"{file}: nested too deeply") from None
     except json.JSONDecodeError as exc:
         first_line = text.lstrip().split("\n", 1)[0]
+        if exc.msg == "Extra data" and not _whole_json(first_line):
+            return _concatenated(text, file)
         # JSONL when the first line is a whole JSON value and more follows.
-        if exc.msg != "Extra data" or not _whole_json(first_line):
+        if exc.msg != "Extra data":
             raise TraceError(
                 f"{file}:{exc.lineno}: not JSON ({exc.msg}, column {exc.colno})"
             ) from None
@@ -239,6 +243,36 @@ def _json_document(text: str, file: str) -> Document:
         values.append(json_value(line, f"{file}:{number}"))
         lines.append(number)
     return Document("jsonl", values, tuple(lines))
+
+
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+
+
+def _concatenated(text: str, file: str) -> Document:
+    """JSON values one after another, each over several lines (what printing the openai SDK's
+    ``model.to_json()`` for each chunk of a stream writes), as records numbered by the line
+    they start on."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    lines: list[int] = []
+    line, counted, position = 1, 0, 0
+    while True:
+        space = _JSON_SPACE.match(text, position)
+        position = space.end() if space else position
+        if position == len(text):
+            return Document("jsonl", values, tuple(lines))
+        line += text.count("\n", counted, position)
+        counted = position
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except RecursionError:
+            raise TraceError(f"{file}:{line}: nested too deeply") from None
+        except json.JSONDecodeError as exc:
+            raise TraceError(
+                f"{file}:{exc.lineno}: not JSON ({exc.msg}, column {exc.colno})"
+            ) from None
+        values.append(value)
+        lines.append(line)
 
 
 def _whole_json(text: str) -> bool:

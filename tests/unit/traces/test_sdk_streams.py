@@ -167,3 +167,21 @@ def test_a_bad_line_in_a_log_of_chunks_is_one_line_naming_it(
     assert message.startswith(f"{path}:4: ")
     assert problem in message
     assert "\n" not in message
+
+
+def test_chunks_printed_with_to_json_read_as_their_jsonl(tmp_path: Path) -> None:
+    call = st.streamed_call()
+    assert all(text.startswith("{\n  ") for text in call.printed)
+    printed = only(read(tmp_path, "".join(f"{text}\n" for text in call.printed), "printed"))
+    assert answer(printed) == scripted(st.REPLY)
+    assert printed.guesses == (NO_REQUEST,)
+
+
+def test_a_broken_chunk_among_printed_ones_names_its_line(tmp_path: Path) -> None:
+    printed = st.streamed_call().printed
+    text = "".join(f"{x}\n" for x in printed[:2]) + '{\n  "id": "chatcmpl-1",\n  "choices": [\n'
+    path = tmp_path / "printed"
+    path.write_text(text, encoding="utf-8")
+    line = text.count("\n") + 1
+    with pytest.raises(TraceError, match=rf"^{path}:{line}: not JSON \(Expecting value"):
+        read_calls(path)
