@@ -422,6 +422,7 @@ SHOWN_WORDS = 8
 
 
 def _calls(args: argparse.Namespace) -> int:
+    from incident_evals.secrets import Scrubber
     from incident_evals.traces import TraceError
     from incident_evals.traces.formats import read_calls
 
@@ -430,13 +431,16 @@ def _calls(args: argparse.Namespace) -> int:
     except TraceError as exc:
         print(f"incident-evals calls: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # What is printed lands in terminals and CI logs: credentials are taken out as `new` does.
+    scrubber = Scrubber.from_environment()
     if args.json:
-        print(json.dumps([call.to_json() for call in calls], indent=2, ensure_ascii=False))
+        shown = scrubber.deep([call.to_json() for call in calls])
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
         return EXIT_OK
     for call in calls:
-        print(_call_line(call))
+        print(scrubber.text(_call_line(call)))
         for guess in call.guesses:
-            print(f"    guess: {guess}")
+            print(scrubber.text(f"    guess: {guess}"))
     if not calls:
         print(f"{args.file}: no model calls")
     return EXIT_OK
