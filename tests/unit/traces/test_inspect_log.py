@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 
 import inspect_logs as il
+import langfuse_fixtures as lf
+import langsmith_fixtures as ls
 import openai_exchanges as ox
 from chat_server import ChatServer
 from incident_evals.traces import ModelCall, TraceError, formats, inspect_log
@@ -346,6 +348,11 @@ def test_inspect_claims_no_other_formats_file() -> None:
         Document("json", ox.pairs()[0]),
         Document("jsonl", ox.pairs(), (1, 2)),
         Document("json", traces(span("a" * 16, {"gen_ai.operation.name": "chat"}, start=1))),
+        Document("json", lf.trace()),
+        Document("json", lf.page()),
+        Document("jsonl", lf.observations(), tuple(range(1, len(lf.observations()) + 1))),
+        Document("json", ls.runs()),
+        Document("jsonl", ls.runs(), tuple(range(1, len(ls.runs()) + 1))),
         Document("json", {"eval": "not an object", "status": "success"}),
         Document("zip", {"word/document.xml": b"<w/>"}),
     ]

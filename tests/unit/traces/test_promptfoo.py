@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 import inspect_logs as il
+import langfuse_fixtures as lf
+import langsmith_fixtures as ls
 import openai_exchanges as ox
 import promptfoo_fixtures as pf
 from incident_evals.traces import ModelCall, TraceError, formats, promptfoo
@@ -200,6 +202,11 @@ def test_promptfoo_claims_no_other_formats_file() -> None:
         Document("json", ox.pairs()[0]),
         Document("jsonl", ox.pairs(), (1, 2)),
         Document("json", traces(span("a" * 16, {"gen_ai.operation.name": "chat"}, start=1))),
+        Document("json", lf.trace()),
+        Document("json", lf.page()),
+        Document("jsonl", lf.observations(), tuple(range(1, len(lf.observations()) + 1))),
+        Document("json", ls.runs()),
+        Document("jsonl", ls.runs(), tuple(range(1, len(ls.runs()) + 1))),
         Document("json", il.eval_log([il.tool_loop_sample()])),
         Document("json", {"results": {"results": []}}),
         Document("zip", {"results.json": b"{}"}),
