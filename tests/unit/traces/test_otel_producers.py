@@ -1,0 +1,215 @@
+"""The OTLP importers on files the real instrumentations wrote around the real openai SDK.
+
+Each file comes from running the SDK against the scripted test server under
+``opentelemetry-instrumentation-openai-v2`` (content in span attributes, in an operation-details
+log record, or in its older one-record-per-message form) or ``openinference-instrumentation-
+openai``, exported as the collector's file exporter writes OTLP/JSON (``tests/otel_producers.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat_server import ChatServer
+from incident_evals.traces import ModelCall, TraceError
+from incident_evals.traces.formats import read_calls
+from otel_producers import (
+    ANSWER,
+    ASK,
+    GROUPS,
+    MODES,
+    SYSTEM,
+    TOOLS,
+    Mode,
+    Produced,
+    plain_answer,
+    produce,
+    spans_of,
+    tool_loop,
+)
+
+#: The format each producer's files are detected as.
+FORMAT = {mode: "openinference" if mode == "openinference" else "otlp" for mode in MODES}
+LOOKUP = {
+    "id": "call_lookup_1",
+    "type": "function",
+    "function": {"name": "lookup_group", "arguments": '{"name": "finance"}'},
+}
+
+
+def calls_of(produced: Produced, path: Path) -> list[ModelCall]:
+    return read_calls(produced.write(path))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_tool_loop_reads_as_two_calls_with_the_tool_call_and_its_result(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    produced = produce(mode, tool_loop, chat_server)
+    first, second = calls_of(produced, tmp_path / "trace.jsonl")
+
+    for call in (first, second):
+        assert call.source.format == FORMAT[mode]
+        assert call.model == "gpt-4o-mini"
+        assert call.system == SYSTEM
+        assert call.params == {"temperature": 0.2}
+    assert first.messages == ({"role": "user", "content": ASK},)
+    assert first.output is None
+    [record] = first.tool_calls
+    assert (record.id, record.name, record.arguments) == (
+        "call_lookup_1",
+        "lookup_group",
+        {"name": "finance"},
+    )
+    assert json.loads(record.arguments_raw) == {"name": "finance"}
+    # The result comes from the second call, which was sent it.
+    assert record.result == GROUPS
+
+    assert [message["role"] for message in second.messages] == ["user", "assistant", "tool"]
+    assert second.messages[1]["tool_calls"] == [LOOKUP]
+    assert second.messages[2]["tool_call_id"] == "call_lookup_1"
+    assert second.messages[2]["content"] == GROUPS
+    assert second.tool_calls == ()
+    assert second.output == ANSWER
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_calls_point_at_the_spans_they_came_from(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    produced = produce(mode, tool_loop, chat_server)
+    calls = calls_of(produced, tmp_path / "trace.jsonl")
+
+    chat_spans = [
+        (span["traceId"], span["spanId"])
+        for span in spans_of(produced)
+        if span["name"] in ("chat gpt-4o-mini", "ChatCompletion")
+    ]
+    assert [(call.source.trace_id, call.source.span_id) for call in calls] == chat_spans
+
+
+def test_openinference_keeps_the_declared_tools(chat_server: ChatServer, tmp_path: Path) -> None:
+    produced = produce("openinference", tool_loop, chat_server)
+
+    for call in calls_of(produced, tmp_path / "trace.jsonl"):
+        assert list(call.tools) == TOOLS
+        assert call.guesses == ()
+
+
+@pytest.mark.parametrize("mode", [mode for mode in MODES if mode != "openinference"])
+def test_openai_v2_declares_no_tools_so_they_are_inferred_and_said(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    produced = produce(mode, tool_loop, chat_server)
+
+    for call in calls_of(produced, tmp_path / "trace.jsonl"):
+        assert [tool["function"]["name"] for tool in call.tools] == ["lookup_group"]
+        assert (
+            "the trace declares no tool definitions; inferred from the calls: lookup_group"
+            in call.guesses
+        )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_plain_answer_keeps_the_request_parameters(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    produced = produce(mode, plain_answer, chat_server)
+    [call] = calls_of(produced, tmp_path / "trace.jsonl")
+
+    assert call.model == "gpt-4o-mini"
+    assert call.system == SYSTEM
+    assert call.messages == ({"role": "user", "content": ASK},)
+    assert call.output == ANSWER
+    assert call.tool_calls == ()
+    assert call.tools == ()
+    assert call.params == {
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "max_tokens": 200,
+        "seed": 7,
+        "stop": ["END"],
+    }
+    assert call.guesses == ()
+    request, _ = call.chat_exchange()
+    assert request["messages"][0] == {"role": "system", "content": SYSTEM}
+
+
+@pytest.mark.parametrize("mode", ["otel-event", "otel-legacy"])
+def test_in_the_event_forms_the_content_is_only_in_the_log_records(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    produced = produce(mode, tool_loop, chat_server)
+    assert produced.logs is not None
+    spans_only = Produced(traces=produced.traces, logs=None)
+
+    with pytest.raises(TraceError, match="hold no message content"):
+        calls_of(spans_only, tmp_path / "spans.jsonl")
+    # One document holding both (not JSON Lines) reads the same as the collector's lines.
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps({**produced.traces, **produced.logs}), encoding="utf-8")
+    assert [call.output for call in read_calls(both)] == [None, ANSWER]
+
+
+def test_legacy_event_names_in_attributes_are_read_as_in_the_record(
+    chat_server: ChatServer, tmp_path: Path
+) -> None:
+    """SDKs before the log record's own ``eventName`` field wrote it as ``event.name``."""
+    produced = produce("otel-legacy", tool_loop, chat_server)
+    assert produced.logs is not None
+    for resource in produced.logs["resourceLogs"]:
+        for scope in resource["scopeLogs"]:
+            for record in scope["logRecords"]:
+                name = record.pop("eventName")
+                record["attributes"].append({"key": "event.name", "value": {"stringValue": name}})
+
+    first, second = calls_of(produced, tmp_path / "trace.jsonl")
+    assert first.tool_calls[0].result == GROUPS
+    assert second.output == ANSWER
+
+
+def test_span_and_event_content_is_read_once(chat_server: ChatServer, tmp_path: Path) -> None:
+    produced = produce("otel-span-and-event", tool_loop, chat_server)
+    assert produced.logs is not None
+
+    first, second = calls_of(produced, tmp_path / "trace.jsonl")
+    assert len(second.messages) == 3
+    assert len(first.tool_calls) == 1
+
+
+def test_the_files_are_otlp_json_as_the_specification_spells_it(
+    chat_server: ChatServer,
+) -> None:
+    produced = produce("otel-legacy", tool_loop, chat_server)
+    assert produced.logs is not None
+
+    span = spans_of(produced)[0]
+    assert re.fullmatch("[0-9a-f]{32}", span["traceId"])
+    assert re.fullmatch("[0-9a-f]{16}", span["spanId"])
+    assert span["kind"] == 3  # SPAN_KIND_CLIENT, as an integer
+    assert re.fullmatch("[0-9]+", span["startTimeUnixNano"])
+    tokens = _attribute(span["attributes"], "gen_ai.usage.input_tokens")
+    assert isinstance(tokens["intValue"], str)
+    record = produced.logs["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+    assert record["spanId"] == span["spanId"]
+    assert record["eventName"] == "gen_ai.system.message"
+
+
+def test_no_credential_of_the_client_reaches_the_calls(
+    chat_server: ChatServer, tmp_path: Path
+) -> None:
+    for mode in ("otel-span", "openinference"):
+        produced = produce(mode, tool_loop, chat_server)
+        calls = calls_of(produced, tmp_path / f"{mode}.jsonl")
+        assert "sk-test-unused" not in json.dumps([call.to_json() for call in calls])
+
+
+def _attribute(attributes: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    found: list[dict[str, Any]] = [pair["value"] for pair in attributes if pair["key"] == key]
+    assert len(found) == 1
+    return found[0]
