@@ -13,6 +13,7 @@ overwritten.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -30,12 +31,12 @@ from incident_evals import placeholders
 from incident_evals.case import DEFAULT_DOCUMENT_TEMPLATE
 from incident_evals.json_types import a_json_type
 from incident_evals.replay import REQUEST_PARAMS
-from incident_evals.traces import Source, TraceError
+from incident_evals.traces import NO_TOOL_DEFINITIONS, Source, TraceError, infer_tools
 from incident_evals.vocabulary import CATEGORIES, SEVERITIES_ASCENDING
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "Capture",
@@ -101,6 +102,8 @@ class Capture:
     source: str
     #: What the case could not keep, one line each.
     notes: list[str] = field(default_factory=list)
+    #: Comments the file shows above ``input`` (what in it was guessed), one line each.
+    input_comments: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -232,15 +235,35 @@ def read_trace(path_text: str, format: str | None, number: int | None) -> tuple[
             f"{where}: the trace holds no conversation for this call, only its answer: a case "
             "needs the messages that triggered it"
         )
-    request, response = call.chat_exchange()
-    scrubber = Scrubber.from_environment()
-    scrubbed = scrubber.deep([request, response])
-    capture = capture_exchange(scrubbed[0], scrubbed[1], where)
-    capture.source = f"the trace {where}"
     guesses = [f"the importer guessed: {guess}" for guess in call.guesses]
-    if scrubbed != [request, response]:
+    # An importer that reads tool calls in its own shapes infers the definitions itself.
+    inference = next((g for g in call.guesses if g.startswith(NO_TOOL_DEFINITIONS)), None)
+    if not call.tools:
+        tools, inferred = infer_tools(list(call.messages), list(call.tool_calls))
+        if inferred is not None:
+            call = dataclasses.replace(call, tools=tuple(tools))
+            inference = (
+                f"{inferred}: each takes the argument names it was called with; add their "
+                "types and descriptions"
+            )
+            guesses.append(inference)
+    request, response = call.chat_exchange()
+    # What the tools returned for the call's own tool calls, when the trace has it (a later
+    # call was sent it, or a tool span recorded it).
+    answers = [
+        {"role": "tool", "tool_call_id": record.id, "content": record.result}
+        for record in call.tool_calls
+        if record.result is not None
+    ]
+    scrubber = Scrubber.from_environment()
+    scrubbed = scrubber.deep([request, response, answers])
+    if scrubbed != [request, response, answers]:
         guesses.append("credentials found in the trace are redacted")
-    capture.notes = [*guesses, *capture.notes]
+    capture = capture_exchange(scrubbed[0], scrubbed[1], where, answers=scrubbed[2])
+    capture.source = f"the trace {where}"
+    if inference is not None:
+        capture.input_comments.append(inference[0].upper() + inference[1:])
+    capture.notes = [*dict.fromkeys(guesses), *capture.notes]
     return capture, call.source
 
 
@@ -579,14 +602,22 @@ def capture_exchange(
     response: dict[str, Any],
     where: str,
     trigger: dict[str, Any] | None = None,
+    answers: Sequence[dict[str, Any]] = (),
 ) -> Capture:
     """The case an exchange makes: the trigger, and what the model did.
 
     ``trigger`` is the first request of the tool loop ``request`` ends, when that is known (a
     recording): the case replays from it, and the model's tool calls of the loop are part of its
     recorded behaviour. Otherwise the exchange's own request is the trigger.
+
+    ``answers``: ``tool`` messages answering the response's own tool calls, when they are known
+    (a trace holds what the tools returned): they become recorded responses too, so a replay of
+    the incident gets what the tools gave the model then.
     """
     notes: list[str] = []
+    choices = response.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    reply = choice.get("message") if isinstance(choice, dict) else None
     first_request = trigger if trigger is not None else request
     messages = [_message(raw, n, where, notes) for n, raw in enumerate(first_request["messages"])]
     loop = [
@@ -624,7 +655,9 @@ def capture_exchange(
     ]
     if tools:
         # The loop's tool messages too: the answers the model got are the ones to replay.
-        _responses([*conversation, *loop], tools, notes)
+        made_now = reply.get("tool_calls") if isinstance(reply, dict) else None
+        answered = [{"role": "assistant", "tool_calls": made_now}, *answers]
+        _responses([*conversation, *loop, *(answered if answers else ())], tools, notes)
         case_input["tools"] = tools
         unanswered = [str(tool["name"]) for tool in tools if not tool.get("responses")]
         if unanswered:
@@ -650,9 +683,6 @@ def capture_exchange(
         {key: first_request[key] for key in MODEL_PARAMS if first_request.get(key) is not None}
     )
 
-    choices = response.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices else None
-    reply = choice.get("message") if isinstance(choice, dict) else None
     if not isinstance(reply, dict):
         raise IntakeError(f"{where}: the response has no choices[0].message")
     made = [m.get("tool_calls") for m in loop if m["role"] == "assistant"]
@@ -807,7 +837,13 @@ STATUS_HELP = "open while the fix has not shipped: the case is then expected to 
 SUMMARY_HELP = "summary: what happened, why, and what the fix changed"
 
 
-def render_case(case: dict[str, Any], schema_ref: str, source: str | None, literal: bool) -> str:
+def render_case(
+    case: dict[str, Any],
+    schema_ref: str,
+    source: str | None,
+    literal: bool,
+    input_comments: Sequence[str] = (),
+) -> str:
     """The case file's text: ``case`` in the examples' layout, with the comments that guide."""
     header = f"# yaml-language-server: $schema={schema_ref}\n"
     if source is not None:
@@ -826,7 +862,7 @@ def render_case(case: dict[str, Any], schema_ref: str, source: str | None, liter
         )
         parts.append(_comment(PLAIN_RECORDED))
     else:
-        parts.append(_dump({"input": case["input"]}, literal))
+        parts.append(_comment("\n".join(input_comments)) + _dump({"input": case["input"]}, literal))
         recorded: dict[str, Any] = {
             key: case[key] for key in ("recorded_output", "recorded_tool_calls") if key in case
         }
@@ -846,7 +882,8 @@ def _checked_text(case: dict[str, Any], schema_ref: str, capture: Capture | None
     problem: str | None = "the YAML does not read back as the case"
     # Block scalars read best; PyYAML's default quoting is the fallback if one does not round-trip.
     for literal in (True, False):
-        text = render_case(case, schema_ref, source, literal)
+        comments = capture.input_comments if capture is not None else ()
+        text = render_case(case, schema_ref, source, literal, comments)
         # _PlainLoader is a SafeLoader: no tags beyond plain data.
         if yaml.load(text, Loader=_PlainLoader) != {**case, "expect": []}:
             continue

@@ -14,7 +14,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ModelCall", "Source", "ToolCallRecord", "TraceError"]
+__all__ = [
+    "NO_TOOL_DEFINITIONS",
+    "ModelCall",
+    "Source",
+    "ToolCallRecord",
+    "TraceError",
+    "infer_tools",
+    "parse_arguments",
+]
+
+
+#: How a guess that tool definitions were inferred from the calls begins.
+NO_TOOL_DEFINITIONS = "the trace declares no tool definitions"
 
 
 class TraceError(Exception):
@@ -149,3 +161,33 @@ def parse_arguments(raw: Any) -> tuple[str, dict[str, Any] | None]:
     except ValueError:
         return text, None
     return text, parsed if isinstance(parsed, dict) else None
+
+
+def infer_tools(
+    messages: list[dict[str, Any]], calls: list[ToolCallRecord]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Tool definitions inferred from the calls made, when the trace declares none: each tool
+    takes the argument names it was called with. ``None`` guess when no tool was called."""
+    seen: dict[str, dict[str, Any]] = {}
+    made = [
+        (call["function"]["name"], parse_arguments(call["function"]["arguments"])[1])
+        for message in messages
+        for call in message.get("tool_calls", ())
+    ] + [(call.name, call.arguments) for call in calls]
+    for name, arguments in made:
+        properties = seen.setdefault(name, {})
+        for key in arguments or {}:
+            properties.setdefault(key, {})
+    if not seen:
+        return [], None
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": name, "parameters": {"type": "object", "properties": properties}},
+        }
+        for name, properties in seen.items()
+    ]
+    return (
+        tools,
+        f"{NO_TOOL_DEFINITIONS}; inferred from the calls: {', '.join(seen)}",
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from incident_evals.traces import ModelCall, Source, TraceError
+from incident_evals.traces import ModelCall, Source, TraceError, infer_tools
 from incident_evals.traces.formats import parsed_value
 from incident_evals.traces.otlp import (
     Reader,
@@ -20,7 +20,6 @@ from incident_evals.traces.otlp import (
     decode_span,
     dig,
     has_openinference_attributes,
-    infer_tools,
     is_container,
     iter_spans,
     match_results,

@@ -29,7 +29,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from incident_evals.traces import ModelCall, Source, ToolCallRecord, TraceError, parse_arguments
+from incident_evals.traces import (
+    ModelCall,
+    Source,
+    ToolCallRecord,
+    TraceError,
+    infer_tools,
+    parse_arguments,
+)
 from incident_evals.traces.formats import parsed_value
 
 __all__ = ["NAME", "detect", "read"]
@@ -596,36 +603,6 @@ class Reader:
             )
             tools.append({"type": "function", "function": definition})
         return tools
-
-
-def infer_tools(
-    messages: list[dict[str, Any]], calls: list[ToolCallRecord]
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Tool definitions inferred from the calls made, when the trace declares none: each tool
-    takes the argument names it was called with. ``None`` guess when no tool was called."""
-    seen: dict[str, dict[str, Any]] = {}
-    made = [
-        (call["function"]["name"], parse_arguments(call["function"]["arguments"])[1])
-        for message in messages
-        for call in message.get("tool_calls", ())
-    ] + [(call.name, call.arguments) for call in calls]
-    for name, arguments in made:
-        properties = seen.setdefault(name, {})
-        for key in arguments or {}:
-            properties.setdefault(key, {})
-    if not seen:
-        return [], None
-    tools = [
-        {
-            "type": "function",
-            "function": {"name": name, "parameters": {"type": "object", "properties": properties}},
-        }
-        for name, properties in seen.items()
-    ]
-    return (
-        tools,
-        f"the trace declares no tool definitions; inferred from the calls: {', '.join(seen)}",
-    )
 
 
 def tool_records(calls: list[dict[str, Any]]) -> list[ToolCallRecord]:
