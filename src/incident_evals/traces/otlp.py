@@ -875,7 +875,7 @@ def _event_messages(
 def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Reader]:
     reader = Reader(span)
     attributes = span.attributes
-    if _has_content(span):
+    if "gen_ai.input.messages" in attributes or "gen_ai.output.messages" in attributes:
         system, messages = reader.messages(
             attributes.get("gen_ai.input.messages", "[]"), "gen_ai.input.messages"
         )

@@ -1,0 +1,47 @@
+"""Round trips of OTLP files the real instrumentations wrote around the openai SDK: the tool
+loop's first call becomes a case whose recorded tool call and tool response come from the trace,
+and a replay against the test server does that call again, answered from the case."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chat_server import ChatServer
+from otel_producers import GROUPS, MODES, Mode, produce, tool_loop
+from trace_round_trip import round_trip
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_tool_loops_first_call_replays_with_the_result_the_trace_recorded(
+    mode: Mode, pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    produce(mode, tool_loop, chat_server).write(pytester.path / "trace.jsonl")
+
+    trip = round_trip(
+        pytester,
+        chat_server,
+        endpoint_args,
+        Path("trace.jsonl"),
+        format="openinference" if mode == "openinference" else "otlp",
+        call=0,
+        expect="  - tool_not_called: lookup_group\n",
+    )
+
+    assert trip.case["recorded_tool_calls"] == [
+        {"name": "lookup_group", "arguments": {"name": "finance"}}
+    ]
+    lookup = next(tool for tool in trip.case["input"]["tools"] if tool["name"] == "lookup_group")
+    assert lookup["responses"] == [{"when": {"name": "finance"}, "output": json.loads(GROUPS)}]
+    # The replay sent the trace's tool result back to the model.
+    assert trip.sent[1][-1]["role"] == "tool"
+    assert json.loads(trip.sent[1][-1]["content"]) == json.loads(GROUPS)
+    if mode == "openinference":
+        # OpenInference records the tools the application declared.
+        assert {tool["name"] for tool in trip.case["input"]["tools"]} == {
+            "lookup_group",
+            "send_email",
+        }
+        assert lookup["parameters"]["required"] == ["name"]
