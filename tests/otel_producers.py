@@ -13,7 +13,8 @@ Producers:
   ``gen_ai.client.inference.operation.details`` log record per call (``EVENT_ONLY``), or both;
 - the same instrumentation's older (semantic conventions 1.30) form: one log record per message
   (``gen_ai.user.message``, ..., ``gen_ai.choice``), with ``..._CAPTURE_MESSAGE_CONTENT=true``;
-- ``openinference-instrumentation-openai``: flattened ``llm.*`` span attributes.
+- ``openinference-instrumentation-openai``: flattened ``llm.*`` span attributes (and, with
+  ``OPENINFERENCE_ENABLE_GENAI_SEMCONV``, the GenAI conventions' attributes beside them).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ __all__ = [
     "SYSTEM",
     "TOOLS",
     "Produced",
+    "Scenario",
+    "failed_call",
     "otlp_json",
     "plain_answer",
     "produce",
@@ -59,6 +62,7 @@ Mode = Literal[
     "otel-span-and-event",  # both at once
     "otel-legacy",  # openai-v2, conventions 1.30: one log record per message
     "openinference",
+    "openinference-genai",  # OpenInference writing the GenAI conventions' attributes as well
 ]
 MODES: tuple[Mode, ...] = (
     "otel-span",
@@ -66,6 +70,7 @@ MODES: tuple[Mode, ...] = (
     "otel-span-and-event",
     "otel-legacy",
     "openinference",
+    "openinference-genai",
 )
 
 #: The settings each openai-v2 mode runs with, as a deployment would set them.
@@ -84,6 +89,7 @@ _ENVIRONMENT: dict[Mode, dict[str, str]] = {
     },
     "otel-legacy": {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"},
     "openinference": {},
+    "openinference-genai": {"OPENINFERENCE_ENABLE_GENAI_SEMCONV": "true"},
 }
 _VARIABLES = (
     "OTEL_SEMCONV_STABILITY_OPT_IN",
@@ -94,6 +100,9 @@ _VARIABLES = (
     "OPENINFERENCE_HIDE_OUTPUTS",
     "OPENINFERENCE_HIDE_INPUT_MESSAGES",
     "OPENINFERENCE_HIDE_OUTPUT_MESSAGES",
+    "OPENINFERENCE_HIDE_LLM_TOOLS",
+    "OPENINFERENCE_HIDE_LLM_INVOCATION_PARAMETERS",
+    "OPENINFERENCE_ENABLE_GENAI_SEMCONV",
 )
 
 SYSTEM = "You are MailPilot. Resolve group names with lookup_group before sending."
@@ -191,6 +200,15 @@ def plain_answer(client: openai.OpenAI, server: ChatServer) -> None:
     )
 
 
+def failed_call(client: openai.OpenAI, server: ChatServer) -> None:
+    """A call the endpoint answers with an error: the SDK raises, the span records the error."""
+    server.set_script([Reply(status=500, error_message="upstream failed")])
+    with contextlib.suppress(openai.InternalServerError):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": ASK}]
+        )
+
+
 Scenario = Callable[[openai.OpenAI, ChatServer], None]
 
 
@@ -230,7 +248,7 @@ def _instrumented(
 ) -> Iterator[None]:
     """The instrumentation on the SDK for the ``with`` body, on providers of the caller's own
     (the instrumentors are process-wide singletons: each run installs and removes it)."""
-    if mode == "openinference":
+    if mode.startswith("openinference"):
         from openinference.instrumentation.openai import OpenAIInstrumentor as OpenInference
 
         instrumentor: Any = OpenInference()

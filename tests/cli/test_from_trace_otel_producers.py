@@ -25,7 +25,7 @@ def test_the_tool_loops_first_call_replays_with_the_result_the_trace_recorded(
         chat_server,
         endpoint_args,
         Path("trace.jsonl"),
-        format="openinference" if mode == "openinference" else "otlp",
+        format="openinference" if mode.startswith("openinference") else "otlp",
         call=0,
         expect="  - tool_not_called: lookup_group\n",
     )
@@ -38,7 +38,7 @@ def test_the_tool_loops_first_call_replays_with_the_result_the_trace_recorded(
     # The replay sent the trace's tool result back to the model.
     assert trip.sent[1][-1]["role"] == "tool"
     assert json.loads(trip.sent[1][-1]["content"]) == json.loads(GROUPS)
-    if mode == "openinference":
+    if mode.startswith("openinference"):
         # OpenInference records the tools the application declared.
         assert {tool["name"] for tool in trip.case["input"]["tools"]} == {
             "lookup_group",

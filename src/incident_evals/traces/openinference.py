@@ -13,6 +13,7 @@ from typing import Any
 from incident_evals.traces import ModelCall, Source, TraceError, infer_tools
 from incident_evals.traces.formats import parsed_value
 from incident_evals.traces.otlp import (
+    FAILED,
     Reader,
     Span,
     ToolResult,
@@ -260,6 +261,8 @@ def read(document: Any, file: str) -> list[ModelCall]:
                 reading.reader.guess(order_guess)
             if span.attributes.get("openinference.span.kind") is None:
                 reading.reader.guess("the span has no openinference.span.kind; read as an LLM span")
+            if span.failed:
+                reading.reader.guess(FAILED)
             readers.append(reading.reader)
         return attach_results(calls, readers, results)
     except RecursionError:

@@ -326,6 +326,8 @@ class Span:
     attributes: dict[str, Any]
     #: ``(event name, body, time)`` of the GenAI events attached to this span.
     events: list[tuple[str, Any, int | None]] = field(default_factory=list)
+    #: Whether the span's status is an error (the call raised: the model's answer is missing).
+    failed: bool = False
 
 
 def decode_span(raw: dict[str, Any], where: str, position: int) -> Span:
@@ -340,6 +342,7 @@ def decode_span(raw: dict[str, Any], where: str, position: int) -> Span:
         span_id=span_id,
         start=nanos(_get(raw, "startTimeUnixNano")),
         attributes=decode_attributes(raw.get("attributes"), label),
+        failed=_failed(raw.get("status")),
     )
     for n, event in enumerate(_list(raw.get("events"), f"{label}: events")):
         event = _object(event, f"{label}: event #{n}")
@@ -353,6 +356,16 @@ def decode_span(raw: dict[str, Any], where: str, position: int) -> Span:
                 (event_name, _span_event_body(attributes), nanos(_get(event, "timeUnixNano")))
             )
     return span
+
+
+def _failed(status: Any) -> bool:
+    """An error status: ``code`` 2, or its name as protobuf's own JSON writes it."""
+    code = _get(status, "code") if isinstance(status, dict) else None
+    return code in (2, "2", "STATUS_CODE_ERROR")
+
+
+#: Said of a call whose span failed; the message itself is not copied (it may quote credentials).
+FAILED = "the call failed (the span's status is an error): the trace has no answer from the model"
 
 
 def _add_content(span: Span, attributes: dict[str, Any]) -> None:
@@ -1085,6 +1098,8 @@ def read(document: Any, file: str) -> list[ModelCall]:
                 reader.guess(order_guess)
             if operation_unknown(span):
                 reader.guess("the span names no gen_ai.operation.name; read as a chat call")
+            if span.failed:
+                reader.guess(FAILED)
             if empty:
                 reader.guess(f"{len(empty)} chat span(s) without message content were left out")
             calls.append(call)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from chat_server import ChatServer
-from incident_evals.traces import ModelCall, TraceError
+from incident_evals.traces import ModelCall, TraceError, openinference, otlp
 from incident_evals.traces.formats import read_calls
 from otel_producers import (
     ANSWER,
@@ -27,14 +27,19 @@ from otel_producers import (
     TOOLS,
     Mode,
     Produced,
+    Scenario,
+    failed_call,
     plain_answer,
     produce,
     spans_of,
     tool_loop,
 )
+from otlp_fixtures import mutants, read_or_one_line_error
 
 #: The format each producer's files are detected as.
-FORMAT = {mode: "openinference" if mode == "openinference" else "otlp" for mode in MODES}
+OPENINFERENCE = [mode for mode in MODES if mode.startswith("openinference")]
+OPENAI_V2 = [mode for mode in MODES if mode not in OPENINFERENCE]
+FORMAT = {mode: "openinference" if mode in OPENINFERENCE else "otlp" for mode in MODES}
 LOOKUP = {
     "id": "call_lookup_1",
     "type": "function",
@@ -44,6 +49,11 @@ LOOKUP = {
 
 def calls_of(produced: Produced, path: Path) -> list[ModelCall]:
     return read_calls(produced.write(path))
+
+
+def run(mode: Mode, scenario: Scenario, server: ChatServer, path: Path) -> list[ModelCall]:
+    """The calls read from what ``scenario`` emitted under ``mode``."""
+    return calls_of(produce(mode, scenario, server), path)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -93,21 +103,20 @@ def test_the_calls_point_at_the_spans_they_came_from(
     assert [(call.source.trace_id, call.source.span_id) for call in calls] == chat_spans
 
 
-def test_openinference_keeps_the_declared_tools(chat_server: ChatServer, tmp_path: Path) -> None:
-    produced = produce("openinference", tool_loop, chat_server)
-
-    for call in calls_of(produced, tmp_path / "trace.jsonl"):
+@pytest.mark.parametrize("mode", OPENINFERENCE)
+def test_openinference_keeps_the_declared_tools(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    for call in run(mode, tool_loop, chat_server, tmp_path / "trace.jsonl"):
         assert list(call.tools) == TOOLS
         assert call.guesses == ()
 
 
-@pytest.mark.parametrize("mode", [mode for mode in MODES if mode != "openinference"])
+@pytest.mark.parametrize("mode", OPENAI_V2)
 def test_openai_v2_declares_no_tools_so_they_are_inferred_and_said(
     mode: Mode, chat_server: ChatServer, tmp_path: Path
 ) -> None:
-    produced = produce(mode, tool_loop, chat_server)
-
-    for call in calls_of(produced, tmp_path / "trace.jsonl"):
+    for call in run(mode, tool_loop, chat_server, tmp_path / "trace.jsonl"):
         assert [tool["function"]["name"] for tool in call.tools] == ["lookup_group"]
         assert (
             "the trace declares no tool definitions; inferred from the calls: lookup_group"
@@ -119,8 +128,7 @@ def test_openai_v2_declares_no_tools_so_they_are_inferred_and_said(
 def test_a_plain_answer_keeps_the_request_parameters(
     mode: Mode, chat_server: ChatServer, tmp_path: Path
 ) -> None:
-    produced = produce(mode, plain_answer, chat_server)
-    [call] = calls_of(produced, tmp_path / "trace.jsonl")
+    [call] = run(mode, plain_answer, chat_server, tmp_path / "trace.jsonl")
 
     assert call.model == "gpt-4o-mini"
     assert call.system == SYSTEM
@@ -207,6 +215,33 @@ def test_no_credential_of_the_client_reaches_the_calls(
         produced = produce(mode, tool_loop, chat_server)
         calls = calls_of(produced, tmp_path / f"{mode}.jsonl")
         assert "sk-test-unused" not in json.dumps([call.to_json() for call in calls])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failed_call_is_read_and_said_to_have_no_answer(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    [call] = run(mode, failed_call, chat_server, tmp_path / "trace.jsonl")
+
+    assert call.messages == ({"role": "user", "content": ASK},)
+    assert (call.output, call.tool_calls) == (None, ())
+    assert call.guesses == (
+        "the call failed (the span's status is an error): the trace has no answer from the model",
+    )
+    assert "upstream failed" not in json.dumps(call.to_json())
+
+
+def test_damaged_real_files_give_calls_or_one_error_line_never_a_traceback(
+    chat_server: ChatServer,
+) -> None:
+    seeds: list[Any] = []
+    for mode in ("otel-span", "otel-event", "otel-legacy", "openinference"):
+        produced = produce(mode, tool_loop, chat_server)
+        seeds.append([produced.traces, produced.logs] if produced.logs else produced.traces)
+    for document in mutants(seeds, 1500):
+        for importer in (otlp, openinference):
+            importer.detect(document)
+            read_or_one_line_error(importer.read, document)
 
 
 def _attribute(attributes: list[dict[str, Any]], key: str) -> dict[str, Any]:
