@@ -42,16 +42,22 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from chat_server import ChatServer, Reply
 
 __all__ = [
+    "ANSWER",
+    "ASK",
     "GROUPS",
     "MODES",
     "SYSTEM",
     "TOOLS",
+    "Mode",
     "Produced",
     "Scenario",
+    "content_parts",
     "failed_call",
     "otlp_json",
+    "parallel_tools",
     "plain_answer",
     "produce",
+    "spans_of",
     "tool_loop",
 ]
 
@@ -186,6 +192,30 @@ def tool_loop(client: openai.OpenAI, server: ChatServer) -> None:
     )
 
 
+def parallel_tools(client: openai.OpenAI, server: ChatServer) -> None:
+    """The model asks for two tool calls at once; both results go back in one request."""
+    server.set_script(
+        [
+            Reply(
+                tool_calls=[
+                    {"id": "call_a", "name": "lookup_group", "arguments": '{"name": "finance"}'},
+                    {"id": "call_b", "name": "lookup_group", "arguments": '{"name": "legal"}'},
+                ]
+            ),
+            Reply(content=ANSWER),
+        ]
+    )
+    messages: list[Any] = [{"role": "user", "content": ASK}]
+    first = client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=TOOLS)
+    asked = first.choices[0].message
+    messages.append(asked.model_dump(exclude_none=True))
+    messages.extend(
+        {"role": "tool", "tool_call_id": call.id, "content": f"members of {call.id}"}
+        for call in asked.tool_calls or ()
+    )
+    client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=TOOLS)
+
+
 def plain_answer(client: openai.OpenAI, server: ChatServer) -> None:
     """One call answered with text, with the request parameters a replay sends again."""
     server.set_script([Reply(content=ANSWER)])
@@ -197,6 +227,24 @@ def plain_answer(client: openai.OpenAI, server: ChatServer) -> None:
         max_tokens=200,
         seed=7,
         stop=["END"],
+    )
+
+
+def content_parts(client: openai.OpenAI, server: ChatServer) -> None:
+    """A call whose system and user content are lists of parts (text, and an image)."""
+    server.set_script([Reply(content=ANSWER)])
+    client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=[
+            {"role": "system", "content": [{"type": "text", "text": SYSTEM}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": ASK},
+                    {"type": "image_url", "image_url": {"url": "https://img.example/team.png"}},
+                ],
+            },
+        ],
     )
 
 

@@ -28,7 +28,9 @@ from otel_producers import (
     Mode,
     Produced,
     Scenario,
+    content_parts,
     failed_call,
+    parallel_tools,
     plain_answer,
     produce,
     spans_of,
@@ -125,6 +127,20 @@ def test_openai_v2_declares_no_tools_so_they_are_inferred_and_said(
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_parallel_tool_calls_each_get_their_own_result(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    first, second = run(mode, parallel_tools, chat_server, tmp_path / "trace.jsonl")
+
+    assert [(r.id, r.arguments, r.result) for r in first.tool_calls] == [
+        ("call_a", {"name": "finance"}, "members of call_a"),
+        ("call_b", {"name": "legal"}, "members of call_b"),
+    ]
+    assert [m.get("tool_call_id") for m in second.messages] == [None, None, "call_a", "call_b"]
+    assert second.output == ANSWER
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_a_plain_answer_keeps_the_request_parameters(
     mode: Mode, chat_server: ChatServer, tmp_path: Path
 ) -> None:
@@ -215,6 +231,38 @@ def test_no_credential_of_the_client_reaches_the_calls(
         produced = produce(mode, tool_loop, chat_server)
         calls = calls_of(produced, tmp_path / f"{mode}.jsonl")
         assert "sk-test-unused" not in json.dumps([call.to_json() for call in calls])
+
+
+@pytest.mark.parametrize("mode", OPENAI_V2)
+def test_content_given_as_parts_keeps_its_text_or_says_it_was_lost(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    [call] = run(mode, content_parts, chat_server, tmp_path / "trace.jsonl")
+
+    assert call.output == ANSWER
+    if mode == "otel-legacy":
+        assert (call.system, call.messages) == (SYSTEM, ({"role": "user", "content": ASK},))
+        assert call.guesses == (
+            "dropped a image_url part of event gen_ai.user.message: only text is replayed",
+        )
+    else:
+        # The current form records such messages with no parts at all.
+        assert (call.system, call.messages) == (None, ())
+        assert call.guesses == (
+            "gen_ai.input.messages[0]: a system message without parts (its content was not "
+            "recorded)",
+            "gen_ai.input.messages[1]: a user message without parts (its content was not recorded)",
+        )
+
+
+@pytest.mark.parametrize("mode", OPENINFERENCE)
+def test_openinference_keeps_the_text_of_content_parts(
+    mode: Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    [call] = run(mode, content_parts, chat_server, tmp_path / "trace.jsonl")
+
+    assert (call.system, call.messages) == (SYSTEM, ({"role": "user", "content": ASK},))
+    assert call.guesses == ("dropped a image part of llm.input_messages.1: only text is replayed",)
 
 
 @pytest.mark.parametrize("mode", MODES)
