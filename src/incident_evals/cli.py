@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
     from incident_evals.case import LoadedCase
     from incident_evals.constraints import UndecidedError
+    from incident_evals.patterns import BoundedPattern
     from incident_evals.registries import Registries
     from incident_evals.traces import ModelCall
     from incident_evals.variants import Variant
@@ -421,6 +422,7 @@ SHOWN_WORDS = 8
 
 
 def _calls(args: argparse.Namespace) -> int:
+    from incident_evals.secrets import Scrubber
     from incident_evals.traces import TraceError
     from incident_evals.traces.formats import read_calls
 
@@ -429,13 +431,16 @@ def _calls(args: argparse.Namespace) -> int:
     except TraceError as exc:
         print(f"incident-evals calls: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # What is printed lands in terminals and CI logs: credentials are taken out as `new` does.
+    scrubber = Scrubber.from_environment()
     if args.json:
-        print(json.dumps([call.to_json() for call in calls], indent=2, ensure_ascii=False))
+        shown = scrubber.deep([call.to_json() for call in calls])
+        print(json.dumps(shown, indent=2, ensure_ascii=False))
         return EXIT_OK
     for call in calls:
-        print(_call_line(call))
+        print(scrubber.text(_call_line(call)))
         for guess in call.guesses:
-            print(f"    guess: {guess}")
+            print(scrubber.text(f"    guess: {guess}"))
     if not calls:
         print(f"{args.file}: no model calls")
     return EXIT_OK
@@ -523,6 +528,16 @@ def _whole_number(text: str) -> int:
     return non_negative_int(text)
 
 
+def _redaction_pattern(text: str) -> BoundedPattern:
+    from incident_evals.intake import redaction_pattern
+    from incident_evals.patterns import PatternError
+
+    try:
+        return redaction_pattern(text)
+    except PatternError as exc:
+        raise argparse.ArgumentTypeError(exc.describe(text)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="incident-evals",
@@ -595,6 +610,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_whole_number,
         metavar="N",
         help="with --from-trace, the call to use (default: the last with a tool call or output)",
+    )
+    new.add_argument(
+        "--redact",
+        action="append",
+        type=_redaction_pattern,
+        metavar="REGEX",
+        help="remove every match of REGEX (Python syntax) from what the case copies, beyond "
+        "the credentials always taken out; repeat it for more",
     )
     new.set_defaults(run=_new)
 

@@ -30,7 +30,9 @@ import yaml
 from incident_evals import placeholders
 from incident_evals.case import DEFAULT_DOCUMENT_TEMPLATE
 from incident_evals.json_types import a_json_type
+from incident_evals.patterns import BoundedPattern, PatternError, PatternTimeout, compile_pattern
 from incident_evals.replay import REQUEST_PARAMS
+from incident_evals.secrets import placeholder
 from incident_evals.traces import NO_TOOL_DEFINITIONS, Source, TraceError, infer_tools
 from incident_evals.vocabulary import CATEGORIES, SEVERITIES_ASCENDING
 
@@ -198,7 +200,56 @@ def _exchange(record: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[
     return request, response
 
 
-def read_trace(path_text: str, format: str | None, number: int | None) -> tuple[Capture, Source]:
+class Redaction:
+    """``--redact REGEX``: more that a case made from a capture must not copy, beyond the
+    credentials that are always taken out. Every match in every text is replaced."""
+
+    def __init__(self, patterns: tuple[BoundedPattern, ...]) -> None:
+        self.patterns = patterns
+        #: How many matches were replaced so far.
+        self.count = 0
+
+    def apply(self, value: Any, where: str) -> Any:
+        """``value`` (JSON) with the matches of every pattern replaced in its texts."""
+        if not self.patterns:
+            return value
+        if isinstance(value, str):
+            for pattern in self.patterns:
+                try:
+                    value, found = pattern.sub(REDACTED, value)
+                except PatternTimeout as exc:
+                    raise IntakeError(f"{where}: --redact {exc}") from None
+                self.count += found
+            return value
+        if isinstance(value, dict):
+            return {key: self.apply(item, where) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.apply(item, where) for item in value]
+        return value
+
+    def note(self) -> str:
+        times = "1 match" if self.count == 1 else f"{self.count} matches"
+        return f"--redact replaced {times} with {REDACTED}"
+
+
+#: What ``--redact`` leaves where it removed something.
+REDACTED = placeholder("--redact")
+
+
+def redaction_pattern(text: str) -> BoundedPattern:
+    """A ``--redact`` value, checked: :class:`PatternError` with one line when unusable."""
+    pattern = compile_pattern(text)
+    if pattern.compiled.fullmatch(""):
+        raise PatternError("it matches the empty string, so it would redact between every letter")
+    return pattern
+
+
+def read_trace(
+    path_text: str,
+    format: str | None,
+    number: int | None,
+    redaction: Redaction | None = None,
+) -> tuple[Capture, Source]:
     """The capture of call ``number`` of a trace file (default: its last call with a tool call or
     an output), and where it came from.
 
@@ -259,6 +310,8 @@ def read_trace(path_text: str, format: str | None, number: int | None) -> tuple[
     scrubbed = scrubber.deep([request, response, answers])
     if scrubbed != [request, response, answers]:
         guesses.append("credentials found in the trace are redacted")
+    if redaction is not None:
+        scrubbed = redaction.apply(scrubbed, where)
     capture = capture_exchange(scrubbed[0], scrubbed[1], where, answers=scrubbed[2])
     capture.source = f"the trace {where}"
     if inference is not None:
@@ -1061,18 +1114,28 @@ def _run(args: argparse.Namespace) -> int:
     ids = catalogue_ids(cases)
     capture = None
     source: Source | None = None
+    redaction = Redaction(tuple(args.redact or ()))
+    if args.redact and not any((args.from_trace, args.from_openai, args.from_recording)):
+        raise IntakeError("--redact goes with --from-trace, --from-openai or --from-recording")
     if args.from_trace is not None:
-        capture, source = read_trace(args.from_trace, args.format, args.call)
+        capture, source = read_trace(args.from_trace, args.format, args.call, redaction)
     elif args.from_openai is not None:
-        capture = capture_exchange(*read_openai(args.from_openai, args.index))
+        request, response, where = read_openai(args.from_openai, args.index)
+        request, response = redaction.apply(request, where), redaction.apply(response, where)
+        capture = capture_exchange(request, response, where)
         capture.source = f"the captured exchange {capture.source}"
     elif args.from_recording is not None:
         directory, recorded_id = args.from_recording
         trigger, request, response, where = read_recording(
             directory, recorded_id, _original(ids, recorded_id, cases)
         )
+        trigger, request, response = (
+            redaction.apply(value, where) for value in (trigger, request, response)
+        )
         capture = capture_exchange(request, response, where, trigger)
         capture.source = f"the recording {where}"
+    if capture is not None and redaction.count:
+        capture.notes.append(redaction.note())
     date = _date(args, capture)
     fields = _incident_fields(args)
     category = str(fields["category"])

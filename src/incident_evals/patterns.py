@@ -120,6 +120,14 @@ class BoundedPattern:
         except TimeoutError:
             raise PatternTimeout(self.source, len(text)) from None
 
+    def sub(self, replacement: str, text: str) -> tuple[str, int]:
+        """``text`` with every match replaced by ``replacement`` (taken literally), and how many
+        there were; :class:`PatternTimeout` past :data:`MATCH_TIMEOUT_S`."""
+        try:
+            return self.compiled.subn(lambda _: replacement, text, timeout=MATCH_TIMEOUT_S)
+        except TimeoutError:
+            raise PatternTimeout(self.source, len(text)) from None
+
 
 def compile_pattern(pattern: str, *, ignore_case: bool = False) -> BoundedPattern:
     """``pattern`` checked as Python ``re`` and within the size bounds, ready to search.

@@ -110,3 +110,17 @@ def test_the_installed_command_lists_calls(loop_file: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)) == 2
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_credentials_in_the_trace_are_not_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    pair = ox.pairs()[1]
+    pair["request"]["messages"][1]["content"] = f"Authorization: Bearer {ox.API_KEY} fails"
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(pair), encoding="utf-8")
+    assert main(["calls", str(path), *(["--json"] if as_json else [])]) == 0
+    out = capsys.readouterr().out
+    assert ox.API_KEY not in out
+    assert "[redacted: " in out

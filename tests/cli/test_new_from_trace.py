@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import sys
@@ -271,3 +272,68 @@ def test_an_opentelemetry_trace_becomes_a_case_linked_to_its_span(
     with_expect(CASE, "  - tool_not_called: lookup_order\n")
     capsys.readouterr()
     assert main(["validate", "--check-recorded", CASE]) == 0, capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("file", "record", "day"),
+    [
+        (
+            "r.json",
+            {
+                "request": {"model": "gpt-4.1", "input": ox.QUESTION},
+                "response": {
+                    "object": "response",
+                    "created_at": 1_741_000_000,
+                    "output": [
+                        {
+                            "type": "message",
+                            "role": "assistant",
+                            "content": [{"type": "output_text", "text": ox.ANSWER}],
+                        }
+                    ],
+                },
+            },
+            "2025-03-03",
+        ),
+        (
+            "c.json",
+            {
+                "request": {
+                    "model": "gpt-4o",
+                    "messages": [{"role": "user", "content": ox.QUESTION}],
+                },
+                "response": {
+                    "object": "chat.completion",
+                    "created": "1741000000",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
+                },
+            },
+            "2025-03-03",
+        ),
+        (
+            "c.json",
+            {
+                "request": {
+                    "model": "gpt-4o",
+                    "messages": [{"role": "user", "content": ox.QUESTION}],
+                },
+                "response": {
+                    "object": "chat.completion",
+                    "created": 99,
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
+                },
+            },
+            None,
+        ),
+    ],
+)
+def test_the_case_is_dated_when_the_call_was_made(
+    in_tmp: Path, file: str, record: dict[str, Any], day: str | None
+) -> None:
+    Path(file).write_text(json.dumps(record), encoding="utf-8")
+    flags = [flag for flag in FLAGS if flag not in ("--date", "2025-12-01")]
+    assert main(["new", "--from-trace", file, *flags]) == 0
+    [written] = Path("incident_cases/correctness").glob("*.yaml")
+    data = yaml.safe_load(written.read_text(encoding="utf-8"))
+    # A time that cannot be one (1970) is not taken: the case is dated today.
+    assert data["incident"]["date"] == (day or dt.date.today().isoformat())

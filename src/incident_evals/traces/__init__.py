@@ -22,6 +22,7 @@ __all__ = [
     "TraceError",
     "infer_tools",
     "parse_arguments",
+    "seconds",
 ]
 
 
@@ -98,6 +99,8 @@ class ModelCall:
     params: dict[str, Any] = field(default_factory=dict)
     #: What the importer had to guess, one line each.
     guesses: tuple[str, ...] = ()
+    #: When the call was made (seconds since the epoch, UTC), when the trace says.
+    time: float | None = None
 
     @property
     def tool_results(self) -> list[dict[str, Any]]:
@@ -142,11 +145,14 @@ class ModelCall:
                 }
                 for call in self.tool_calls
             ]
-        response = {
+        response: dict[str, Any] = {
             "object": "chat.completion",
             "model": self.model or "unknown",
             "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
         }
+        if self.time is not None:
+            # The case's date, as a captured exchange gives it.
+            response["created"] = int(self.time)
         return request, response
 
 
@@ -191,3 +197,18 @@ def infer_tools(
         tools,
         f"{NO_TOOL_DEFINITIONS}; inferred from the calls: {', '.join(seen)}",
     )
+
+
+#: Times outside these bounds (before 2000, after 2100) are not taken as a call's time.
+_EARLIEST, _LATEST = 946_684_800, 4_102_444_800
+
+
+def seconds(value: Any, per_second: int = 1) -> float | None:
+    """A timestamp as a producer writes it (a number, or its digits as a string), in units of
+    ``1 / per_second`` s, as seconds since the epoch; ``None`` when it is no plausible time."""
+    if isinstance(value, str) and value.isdigit() and len(value) <= 30:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    time = value / per_second
+    return float(time) if _EARLIEST <= time <= _LATEST else None

@@ -14,7 +14,14 @@ from typing import Any
 
 from incident_evals.json_types import a_json_type
 from incident_evals.replay import REQUEST_PARAMS
-from incident_evals.traces import ModelCall, Source, ToolCallRecord, TraceError, parse_arguments
+from incident_evals.traces import (
+    ModelCall,
+    Source,
+    ToolCallRecord,
+    TraceError,
+    parse_arguments,
+    seconds,
+)
 from incident_evals.traces.formats import (
     Document,
     Exchanges,
@@ -225,6 +232,7 @@ def _call(
         output=output,
         params=_params(request, guesses),
         guesses=tuple(dict.fromkeys(guesses)),
+        time=seconds(response.get("created")),
     )
 
 

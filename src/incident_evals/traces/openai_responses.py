@@ -20,7 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from incident_evals.json_types import a_json_type
-from incident_evals.traces import ModelCall, Source, ToolCallRecord, TraceError, parse_arguments
+from incident_evals.traces import (
+    ModelCall,
+    Source,
+    ToolCallRecord,
+    TraceError,
+    parse_arguments,
+    seconds,
+)
 from incident_evals.traces.formats import (
     Document,
     Exchanges,
@@ -181,6 +188,7 @@ def _call(
         output=output,
         params=params,
         guesses=tuple(dict.fromkeys(guesses)),
+        time=seconds(response.get("created_at")),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from incident_evals.traces import ModelCall, Source, TraceError, infer_tools
+from incident_evals.traces import ModelCall, Source, TraceError, infer_tools, seconds
 from incident_evals.traces.formats import parsed_value
 from incident_evals.traces.otlp import (
     FAILED,
@@ -209,6 +209,7 @@ class _Span:
             tool_calls=tuple(calls),
             output=answer.get("content") if answer else None,
             params=self.params(),
+            time=seconds(span.start, per_second=1_000_000_000),
         )
 
 

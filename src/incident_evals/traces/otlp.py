@@ -36,6 +36,7 @@ from incident_evals.traces import (
     TraceError,
     infer_tools,
     parse_arguments,
+    seconds,
 )
 from incident_evals.traces.formats import parsed_value
 
@@ -946,6 +947,7 @@ def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Reader]:
         output=answer.get("content") if answer else None,
         params=reader.params(),
         guesses=(),
+        time=seconds(span.start, per_second=1_000_000_000),
     )
     return call, reader
 
