@@ -777,8 +777,13 @@ def _is_indexed(span: Span) -> bool:
 
 def _indexed_items(reader: Reader, prefix: str) -> list[Any]:
     """The numbered entries under ``prefix`` (``gen_ai.prompt.0``, ``.1``, ...), in order; the
-    named ones beside them (``gen_ai.prompt.prompt_filter_results``) are no messages."""
-    tree = unflatten(reader.span.attributes, prefix)
+    named ones beside them (``gen_ai.prompt.prompt_filter_results``) are no messages, nor is a
+    value under ``prefix`` itself."""
+    below = prefix + "."
+    tree = unflatten(
+        {key: value for key, value in reader.span.attributes.items() if key.startswith(below)},
+        prefix,
+    )
     if isinstance(tree, list):
         return tree
     if not isinstance(tree, dict):

@@ -229,7 +229,12 @@ def test_a_filtered_answer_is_kept_as_written_and_said() -> None:
 
 
 def test_named_entries_beside_the_numbered_ones_are_not_messages() -> None:
-    attrs = first_chat(**{"gen_ai.prompt.prompt_filter_results": '[{"prompt_index": 0}]'})
+    attrs = first_chat(
+        **{
+            "gen_ai.prompt.prompt_filter_results": '[{"prompt_index": 0}]',
+            "gen_ai.prompt": "a value of its own",
+        }
+    )
     [call] = otlp.read(one_chat(attrs), "f")
     assert call.messages == ({"role": "user", "content": ASK},)
 
