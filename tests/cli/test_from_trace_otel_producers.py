@@ -1,6 +1,7 @@
-"""Round trips of OTLP files the real instrumentations wrote around the openai SDK: the tool
-loop's first call becomes a case whose recorded tool call and tool response come from the trace,
-and a replay against the test server does that call again, answered from the case."""
+"""Round trips of OTLP files the real instrumentations wrote around the openai SDK. The tool
+loop's first call becomes a case whose recorded tool call and tool response come from the trace;
+its second, a case whose conversation holds the loop. A replay against the test server does
+each call again, answered from the case."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from chat_server import ChatServer
-from otel_producers import GROUPS, MODES, Mode, produce, tool_loop
+from otel_producers import ANSWER, GROUPS, MODES, SYSTEM, Mode, produce, tool_loop
 from trace_round_trip import round_trip
 
 
@@ -45,3 +46,26 @@ def test_the_tool_loops_first_call_replays_with_the_result_the_trace_recorded(
             "send_email",
         }
         assert lookup["parameters"]["required"] == ["name"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_answer_after_the_tool_loop_replays_with_the_loop_in_its_conversation(
+    mode: Mode, pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    produce(mode, tool_loop, chat_server).write(pytester.path / "trace.jsonl")
+
+    trip = round_trip(
+        pytester,
+        chat_server,
+        endpoint_args,
+        Path("trace.jsonl"),
+        format="openinference" if mode.startswith("openinference") else "otlp",
+        call=1,
+        expect="  - not_contains: finance@acme.example\n",
+    )
+
+    assert trip.case["recorded_output"] == ANSWER
+    assert trip.case["input"]["system"] == SYSTEM
+    assert [m["role"] for m in trip.sent[0]] == ["system", "user", "assistant", "tool"]
+    assert trip.sent[0][2]["tool_calls"][0]["function"]["name"] == "lookup_group"
+    assert json.loads(trip.sent[0][3]["content"]) == json.loads(GROUPS)
