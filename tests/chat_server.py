@@ -9,7 +9,10 @@ the real ``openai`` SDK, e.g.::
 
 Endpoints:
 
-* ``POST /v1/chat/completions`` -- non-streaming only (``"stream": true`` answers 400).
+* ``POST /v1/chat/completions`` -- a ``chat.completion``; with ``"stream": true`` the same reply as
+  a server-sent-event stream of ``chat.completion.chunk`` objects ending with ``data: [DONE]``
+  (the text in several deltas, each tool call's arguments in fragments), whose bytes are kept
+  (:attr:`RecordedRequest.streamed`) as a proxy would capture them.
 * ``GET /v1/models`` -- lists the server's model.
 * anything else (including ``HEAD``) -- 404 with an OpenAI-style JSON error body.
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import sys
 import threading
@@ -92,6 +96,7 @@ class Reply:
     """Send ``raw_body`` with chunked transfer encoding, this many bytes a chunk (no
     ``Content-Length``), sleeping ``chunk_delay_s`` before each chunk."""
     chunk_delay_s: float = 0.0
+    """Also the pause before each event of a streamed answer."""
     echo_request: bool = False
     """Append the request's headers and body (as JSON) to ``content`` (status 200) or to
     ``error_message`` (other statuses): an endpoint that echoes what it was sent."""
@@ -111,6 +116,9 @@ class RecordedRequest:
     headers: dict[str, str]
     path: str
     time: float
+    #: The body of a streamed answer (the server-sent events, ``data: [DONE]`` included) exactly
+    #: as the server sent it; set before the first byte goes out. ``None``: not streamed.
+    streamed: bytes | None = None
 
 
 _ERROR_TYPES: dict[int, tuple[str, str | None]] = {
@@ -290,23 +298,26 @@ class _Handler(BaseHTTPRequestHandler):
 
         chat = self.server.chat
         headers = {k.lower(): v for k, v in self.headers.items()}
-        if body.get("stream") is True:
-            chat._record(RecordedRequest(body, headers, path, time.monotonic()))
-            self._send_error_json(400, "streaming is not supported by ChatServer")
-            return
-
+        request = RecordedRequest(body, headers, path, time.monotonic())
         try:
-            reply = chat._next_reply(RecordedRequest(body, headers, path, time.monotonic()))
+            reply = chat._next_reply(request)
         except _ScriptError as exc:
             self._send_error_json(500, str(exc))
             return
         chat._enter()
         try:
-            self._answer(chat, body, _echoed(reply, headers, body) if reply.echo_request else reply)
+            reply = _echoed(reply, headers, body) if reply.echo_request else reply
+            self._answer(chat, body, reply, request if body.get("stream") is True else None)
         finally:
             chat._leave()
 
-    def _answer(self, chat: ChatServer, body: dict[str, Any], reply: Reply) -> None:
+    def _answer(
+        self,
+        chat: ChatServer,
+        body: dict[str, Any],
+        reply: Reply,
+        streamed: RecordedRequest | None = None,
+    ) -> None:
         wait = chat.latency_s + reply.delay_s
         if wait > 0 and chat._stopping.wait(wait):
             self._drop()  # server is stopping: abandon the in-flight request
@@ -321,6 +332,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(
                 reply.status, _error_body(reply.status, reply.error_message), reply.headers
             )
+            return
+        if streamed is not None:
+            events = _stream_events(chat._completion(body, reply), body)
+            # Kept before sending: the SDK hangs up at ``[DONE]``, and a test reads it then.
+            streamed.streamed = b"".join(events)
+            self._send_stream(chat, reply, events)
             return
         self._send_json(200, chat._completion(body, reply), reply.headers)
 
@@ -349,6 +366,76 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _send_stream(self, chat: ChatServer, reply: Reply, events: list[bytes]) -> None:
+        extra = {"Content-Type": "text/event-stream; charset=utf-8", **reply.headers}
+        self.send_response(200)
+        if "x-request-id" not in {name.lower() for name in extra}:
+            self.send_header("x-request-id", chat._next_request_id())
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for event in events:
+            if reply.chunk_delay_s and chat._stopping.wait(reply.chunk_delay_s):
+                self._drop()
+                return
+            self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+
+#: How a streamed answer's text is cut into deltas: a word with the spaces before it.
+_TEXT_PIECES = re.compile(r"\s*\S+|\s+")
+#: How long a fragment of a streamed tool call's arguments is, at most.
+_ARGUMENT_PIECE = 6
+
+
+def _stream_events(completion: dict[str, Any], body: dict[str, Any]) -> list[bytes]:
+    """A completion as the server-sent events of the stream OpenAI sends for it: a first chunk
+    with the role, the text in several deltas, each tool call as a head (``id``, ``type``,
+    ``function.name``) and then fragments of its arguments (all keyed by ``index``), the finish
+    reason in a chunk of its own, the usage in a last chunk with no choices when the request's
+    ``stream_options.include_usage`` asks for it, and ``data: [DONE]``."""
+    options = body.get("stream_options")
+    with_usage = isinstance(options, dict) and options.get("include_usage") is True
+    choice = completion["choices"][0]
+    message = choice["message"]
+    content = message.get("content")
+    calls = message.get("tool_calls") or []
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        found = {
+            "id": completion["id"],
+            "object": "chat.completion.chunk",
+            "created": completion["created"],
+            "model": completion["model"],
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        # With usage asked for, every chunk says it has none but the last one.
+        return found | {"usage": None} if with_usage else found
+
+    chunks = [chunk({"role": "assistant", "content": "" if content else None, "refusal": None})]
+    chunks += [chunk({"content": piece}) for piece in _TEXT_PIECES.findall(content or "")]
+    for index, call in enumerate(calls):
+        arguments = call["function"]["arguments"]
+        head = {
+            "index": index,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": call["function"]["name"], "arguments": ""},
+        }
+        chunks.append(chunk({"tool_calls": [head]}))
+        for start in range(0, len(arguments), _ARGUMENT_PIECE):
+            piece = arguments[start : start + _ARGUMENT_PIECE]
+            fragment = {"index": index, "function": {"arguments": piece}}
+            chunks.append(chunk({"tool_calls": [fragment]}))
+    chunks.append(chunk({}, choice["finish_reason"]))
+    if with_usage:
+        chunks.append({**chunk({}), "choices": [], "usage": completion["usage"]})
+    events = [f"data: {json.dumps(item, separators=(',', ':'))}\n\n" for item in chunks]
+    return [event.encode("utf-8") for event in [*events, "data: [DONE]\n\n"]]
 
 
 class _ScriptError(Exception):
@@ -483,10 +570,6 @@ class ChatServer:
     def _untrack(self, conn: socket.socket) -> None:
         with self._lock:
             self._connections.discard(conn)
-
-    def _record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self._requests.append(request)
 
     def _record_error(self, text: str) -> None:
         with self._lock:

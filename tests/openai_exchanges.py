@@ -107,3 +107,32 @@ def cassette(
     ]
     document = {"interactions": [*(extra or []), *interactions], "version": 1}
     return yaml.safe_dump(document, sort_keys=False, width=1000)
+
+
+def stored_response(
+    output: list[dict[str, Any]], n: int, tools: list[dict[str, Any]], **fields: Any
+) -> dict[str, Any]:
+    """A Responses API ``response`` object, as the API returns (and stores) it."""
+    return {
+        "id": f"resp_{n}",
+        "object": "response",
+        "created_at": 1764720000 + n,
+        "status": "completed",
+        "model": "gpt-4.1-2025-04-14",
+        "output": output,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": tools,
+        **fields,
+    }
+
+
+def output_message(text: str, n: int) -> dict[str, Any]:
+    """A Responses API output ``message`` item holding ``text``."""
+    return {
+        "type": "message",
+        "id": f"msg_{n}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": []}],
+    }

@@ -13,8 +13,10 @@ from typing import Any
 
 import openai
 import pytest
+from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import (
     ChatCompletion,
+    ChatCompletionChunk,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCall,
 )
@@ -348,9 +350,166 @@ def test_callable_script_exception_becomes_500(
         ask(client)
 
 
-def test_streaming_is_rejected(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.BadRequestError, match="streaming is not supported"):
-        client.chat.completions.create(model="m", messages=USER_MSG, stream=True)
+STREAMED = Reply(
+    content="Let me look incident 42 up.",
+    tool_calls=[
+        {"name": "get_incident", "arguments": {"id": 42, "fields": ["status", "owner"]}},
+        {"name": "page_oncall", "arguments": "{'team': ", "id": "call_custom"},
+    ],
+)
+
+
+def stream_chunks(client: openai.OpenAI, **options: Any) -> list[ChatCompletionChunk]:
+    stream = client.chat.completions.create(
+        model="m", messages=USER_MSG, tools=[_TOOL], stream=True, **options
+    )
+    return list(stream)
+
+
+def test_a_streamed_text_comes_in_several_deltas_after_a_role_chunk(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([Reply(content="all systems nominal today")])
+
+    chunks = stream_chunks(client)
+
+    deltas = [chunk.choices[0].delta for chunk in chunks]
+    assert deltas[0].role == "assistant"
+    assert deltas[0].content == ""
+    pieces = [delta.content for delta in deltas[1:-1]]
+    assert pieces == ["all", " systems", " nominal", " today"]
+    assert [chunk.choices[0].finish_reason for chunk in chunks] == [None] * 5 + ["stop"]
+    assert deltas[-1].content is None
+    assert {chunk.id for chunk in chunks} == {chunks[0].id}
+    assert all(chunk.object == "chat.completion.chunk" for chunk in chunks)
+    assert all(chunk.usage is None for chunk in chunks)
+
+
+def test_streamed_tool_calls_come_as_a_head_then_argument_fragments(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([STREAMED])
+
+    chunks = stream_chunks(client)
+
+    fragments = [call for chunk in chunks for call in chunk.choices[0].delta.tool_calls or ()]
+    for index, spec in enumerate(STREAMED.tool_calls or []):
+        own = [fragment for fragment in fragments if fragment.index == index]
+        head, rest = own[0], own[1:]
+        assert head.type == "function"
+        assert head.id is not None
+        assert head.function is not None
+        assert head.function.name == spec["name"]
+        assert len(rest) > 1
+        assert all(f.id is None and f.type is None for f in rest)
+        assert all(f.function is not None and f.function.name is None for f in rest)
+        joined = "".join(f.function.arguments or "" for f in own if f.function is not None)
+        arguments = spec["arguments"]
+        assert joined == (arguments if isinstance(arguments, str) else json.dumps(arguments))
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+    assert chunks[0].choices[0].delta.role == "assistant"
+
+
+def test_the_sdk_accumulates_a_stream_into_the_scripted_reply(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([STREAMED])
+    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+    for chunk in stream_chunks(client):
+        state.handle_chunk(chunk)
+
+    message = state.get_final_completion().choices[0].message
+
+    assert message.content == STREAMED.content
+    calls = message.tool_calls or []
+    assert all(isinstance(call, ChatCompletionMessageFunctionToolCall) for call in calls)
+    assert [(c.id, c.function.name) for c in calls if hasattr(c, "function")] == [
+        ("call_1_0", "get_incident"),
+        ("call_custom", "page_oncall"),
+    ]
+    assert [c.function.arguments for c in calls if hasattr(c, "function")] == [
+        json.dumps({"id": 42, "fields": ["status", "owner"]}),
+        "{'team': ",
+    ]
+
+
+def test_the_stream_helper_ends_with_the_completion_create_gives(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([STREAMED, STREAMED])
+    whole = client.chat.completions.create(model="m", messages=USER_MSG, tools=[_TOOL])
+    with client.chat.completions.stream(model="m", messages=USER_MSG, tools=[_TOOL]) as stream:
+        kinds = {event.type for event in stream}
+        final = stream.get_final_completion()
+
+    assert {"content.delta", "tool_calls.function.arguments.delta", "chunk"} <= kinds
+    assert final.choices[0].message.content == whole.choices[0].message.content
+
+    def calls(completion: ChatCompletion) -> list[tuple[str, str, str]]:
+        found = completion.choices[0].message.tool_calls or []
+        return [
+            (call.type, call.function.name, call.function.arguments)
+            for call in found
+            if isinstance(call, ChatCompletionMessageFunctionToolCall)
+        ]
+
+    assert len(calls(final)) == 2
+    assert calls(final) == calls(whole)
+    assert final.choices[0].finish_reason == whole.choices[0].finish_reason == "tool_calls"
+    assert chat_server.requests[1].body["stream"] is True
+
+
+def test_include_usage_adds_a_last_chunk_with_no_choices(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([Reply(content="all systems nominal today")] * 2)
+    whole = client.chat.completions.create(model="m", messages=USER_MSG, tools=[_TOOL])
+
+    chunks = stream_chunks(client, stream_options={"include_usage": True})
+
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage == whole.usage
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert all(chunk.usage is None for chunk in chunks[:-1])
+
+
+def test_the_streamed_bytes_are_kept_as_sent(chat_server: ChatServer) -> None:
+    chat_server.set_script([STREAMED, Reply(content="not streamed")])
+    body = json.dumps({"model": "m", "messages": USER_MSG, "stream": True}).encode()
+    request = urllib.request.Request(chat_server.base_url + "/chat/completions", data=body)
+    with urllib.request.urlopen(request, timeout=5) as response:
+        content_type = response.headers["content-type"]
+        sent = response.read()
+    with make_client(chat_server) as c:
+        ask(c)
+
+    assert content_type == "text/event-stream; charset=utf-8"
+    first, second = chat_server.requests
+    assert first.streamed == sent
+    assert second.streamed is None
+    events = sent.decode().split("\n\n")
+    assert events[-2:] == ["data: [DONE]", ""]
+    assert all(event.startswith("data: {") for event in events[:-2])
+
+
+def test_a_streamed_request_is_answered_with_the_scripted_error(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([Reply(status=429, error_message="slow down")])
+    with pytest.raises(openai.RateLimitError, match="slow down"):
+        stream_chunks(client)
+    assert chat_server.requests[0].streamed is None
+
+
+def test_chunk_delay_paces_the_events_of_a_stream(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([Reply(content="one two", chunk_delay_s=0.1)])
+    start = time.monotonic()
+    chunks = stream_chunks(client)
+    # The role chunk, two words, the finish reason and [DONE]: five pauses.
+    assert len(chunks) == 4
+    assert time.monotonic() - start >= 0.5
 
 
 def test_models_endpoint() -> None:

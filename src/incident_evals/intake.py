@@ -244,6 +244,11 @@ def redaction_pattern(text: str) -> BoundedPattern:
     return pattern
 
 
+def _tool_name(tool: dict[str, Any]) -> Any:
+    function = tool.get("function")
+    return function.get("name") if isinstance(function, dict) else None
+
+
 def read_trace(
     path_text: str,
     format: str | None,
@@ -289,15 +294,22 @@ def read_trace(
     guesses = [f"the importer guessed: {guess}" for guess in call.guesses]
     # An importer that reads tool calls in its own shapes infers the definitions itself.
     inference = next((g for g in call.guesses if g.startswith(NO_TOOL_DEFINITIONS)), None)
-    if not call.tools:
-        tools, inferred = infer_tools(list(call.messages), list(call.tool_calls))
-        if inferred is not None:
-            call = dataclasses.replace(call, tools=tuple(tools))
-            inference = (
-                f"{inferred}: each takes the argument names it was called with; add their "
-                "types and descriptions"
-            )
-            guesses.append(inference)
+    declared = {_tool_name(tool) for tool in call.tools}
+    tools, inferred = infer_tools(list(call.messages), list(call.tool_calls))
+    missing = [tool for tool in tools if _tool_name(tool) not in declared]
+    if inferred is not None and missing:
+        call = dataclasses.replace(call, tools=(*call.tools, *missing))
+        if call.tools == tuple(missing):
+            what = inferred
+        else:
+            # A call to a tool the request did not offer: its responses still need a tool.
+            undeclared = ", ".join(str(_tool_name(tool)) for tool in missing)
+            what = f"the trace declares no definition of {undeclared}; inferred from the calls"
+        inference = (
+            f"{what}: each takes the argument names it was called with; add their types and "
+            "descriptions"
+        )
+        guesses.append(inference)
     request, response = call.chat_exchange()
     # What the tools returned for the call's own tool calls, when the trace has it (a later
     # call was sent it, or a tool span recorded it).

@@ -4,8 +4,10 @@ format is found: from its content (never its name), by asking each format in tur
 A format is a module with ``NAME`` (what ``--format`` takes), ``detect(document) -> bool`` and
 ``read(document, file) -> list[ModelCall]``. :data:`FORMATS` lists them, one line each, imported
 only when a file is read. The file is read once, size-bounded, and parsed here as its content
-says (JSON, JSONL, a server-sent-event stream, or YAML), so that every format sees the same
-:class:`Document` and a hostile file is refused in one place.
+says (JSON, JSONL or JSON values one after another, a server-sent-event stream, or YAML), so
+that every format sees the same :class:`Document` and a hostile file is refused in one place. A
+cassette that holds calls to several APIs is read by all their formats, each interaction by its
+own, in the cassette's order.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import dataclasses
 import importlib
 import json
 import os
+import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ __all__ = [
     "Format",
     "Interaction",
     "SseEvent",
+    "cassette_calls",
     "cassette_exchanges",
     "format_names",
     "interactions",
@@ -120,12 +124,21 @@ def read_calls(path: Path, format: str | None = None) -> list[ModelCall]:
         formats = chosen
     document = parse_document(read_text(path, file), file)
     if format is None:
-        formats = [known for known in formats if known.detect(document)][:1]
+        formats = [known for known in formats if known.detect(document)]
         if not formats:
             tried = ", ".join(format_names())
             raise TraceError(f"{file}: not a trace format this tool reads (tried: {tried})")
-    calls = formats[0].read(document, file)
+    readers = [found for known in formats if isinstance(found := _exchanges(known), Exchanges)]
+    if format is None and is_cassette(document) and len(readers) > 1:
+        # An agent that used several APIs records them all in one cassette, in call order.
+        calls = cassette_calls(document, file, readers)
+    else:
+        calls = formats[0].read(document, file)
     return [dataclasses.replace(call, index=n) for n, call in enumerate(_linked(calls))]
+
+
+def _exchanges(format: Format) -> Any:
+    return getattr(format, "EXCHANGES", None)
 
 
 def _linked(calls: list[ModelCall]) -> list[ModelCall]:
@@ -214,8 +227,10 @@ def _json_document(text: str, file: str) -> Document:
         raise TraceError(f"{file}: nested too deeply") from None
     except json.JSONDecodeError as exc:
         first_line = text.lstrip().split("\n", 1)[0]
+        if exc.msg == "Extra data" and not _whole_json(first_line):
+            return _concatenated(text, file)
         # JSONL when the first line is a whole JSON value and more follows.
-        if exc.msg != "Extra data" or not _whole_json(first_line):
+        if exc.msg != "Extra data":
             raise TraceError(
                 f"{file}:{exc.lineno}: not JSON ({exc.msg}, column {exc.colno})"
             ) from None
@@ -228,6 +243,36 @@ def _json_document(text: str, file: str) -> Document:
         values.append(json_value(line, f"{file}:{number}"))
         lines.append(number)
     return Document("jsonl", values, tuple(lines))
+
+
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+
+
+def _concatenated(text: str, file: str) -> Document:
+    """JSON values one after another, each over several lines (what printing the openai SDK's
+    ``model.to_json()`` for each chunk of a stream writes), as records numbered by the line
+    they start on."""
+    decoder = json.JSONDecoder()
+    values: list[Any] = []
+    lines: list[int] = []
+    line, counted, position = 1, 0, 0
+    while True:
+        space = _JSON_SPACE.match(text, position)
+        position = space.end() if space else position
+        if position == len(text):
+            return Document("jsonl", values, tuple(lines))
+        line += text.count("\n", counted, position)
+        counted = position
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except RecursionError:
+            raise TraceError(f"{file}:{line}: nested too deeply") from None
+        except json.JSONDecodeError as exc:
+            raise TraceError(
+                f"{file}:{exc.lineno}: not JSON ({exc.msg}, column {exc.colno})"
+            ) from None
+        values.append(value)
+        lines.append(line)
 
 
 def _whole_json(text: str) -> bool:
@@ -364,13 +409,35 @@ def cassette_exchanges(
 ) -> Iterator[tuple[str, dict[str, Any], str]]:
     """``(where, request, response text)`` of a cassette's interactions whose URI is
     ``wanted``; an interaction that failed (HTTP 400 and above) is no model call."""
+    for interaction, request in _answered(document, file, wanted):
+        yield interaction.where, request, interaction.response
+
+
+def _answered(
+    document: Document, file: str, wanted: Callable[[str], bool]
+) -> Iterator[tuple[Interaction, dict[str, Any]]]:
     for interaction in interactions(document, file, wanted):
         if interaction.status is not None and interaction.status >= 400:
             continue
         request = json_value(interaction.request, f"{interaction.where}: request body")
         if not isinstance(request, dict):
             raise TraceError(f"{interaction.where}: the request body is not a JSON object")
-        yield interaction.where, request, interaction.response
+        yield interaction, request
+
+
+def cassette_calls(document: Document, file: str, readers: Sequence[Exchanges]) -> list[ModelCall]:
+    """The model calls of a cassette in its order, each interaction read by the first of
+    ``readers`` whose API its URI is (so each call's source names its own API)."""
+
+    def reader(uri: str) -> Exchanges | None:
+        return next((found for found in readers if found.wanted(uri)), None)
+
+    calls = []
+    for interaction, request in _answered(document, file, lambda uri: reader(uri) is not None):
+        chosen = reader(interaction.uri)
+        assert chosen is not None
+        calls.append(chosen.pair(request, interaction.response, interaction.where, file))
+    return calls
 
 
 Joined = tuple[dict[str, Any], list[str]]
@@ -399,10 +466,7 @@ class Exchanges:
             response, guesses = self._streamed(document.value, file)
             return [self.build(None, response, file, file, guesses)]
         if is_cassette(document):
-            return [
-                self.pair(request, text, where, file)
-                for where, request, text in cassette_exchanges(document, file, self.wanted)
-            ]
+            return cassette_calls(document, file, [self])
         calls = []
         for where, record in records(document, file):
             if not isinstance(record, dict):

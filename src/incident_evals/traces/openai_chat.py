@@ -4,8 +4,9 @@ Accepted: a ``{"request": ..., "response": ...}`` pair (what ``new --from-openai
 array or JSONL of them; a response that is a ``chat.completion`` object, a list of
 ``chat.completion.chunk`` objects or a streamed answer's text (``data: {...}`` lines); a
 streamed answer alone (an SSE file); a ``chat.completion`` object alone or with the stored
-``messages`` of its request; and VCR / pytest-recording cassettes whose interactions POST to
-``/chat/completions``. Headers (credentials) are not read.
+``messages`` of its request; the chunks of streams logged one a line (``chunk.model_dump_json()``,
+JSONL or a JSON array; a stream's chunks share their ``id``); and VCR / pytest-recording
+cassettes whose interactions POST to ``/chat/completions``. Headers (credentials) are not read.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from incident_evals.traces.formats import (
     json_value,
     names,
     plural,
+    records,
     text_of,
 )
 
@@ -50,7 +52,9 @@ def detect(document: Document) -> bool:
     if is_cassette(document):
         return any(PATH in str(_uri(item)) for item in document.value["interactions"])
     record = first_record(document)
-    return isinstance(record, dict) and (_is_pair(record) or record.get("object") == COMPLETION)
+    return isinstance(record, dict) and (
+        _is_pair(record) or record.get("object") in (COMPLETION, CHUNK)
+    )
 
 
 def _uri(item: Any) -> Any:
@@ -81,7 +85,34 @@ def _first_chunk(events: list[SseEvent]) -> dict[str, Any] | None:
 
 
 def read(document: Document, file: str) -> list[ModelCall]:
+    record = first_record(document) if document.kind != "sse" else None
+    if isinstance(record, dict) and record.get("object") == CHUNK:
+        return _logged_chunks(document, file)
     return EXCHANGES.read(document, file)
+
+
+def _logged_chunks(document: Document, file: str) -> list[ModelCall]:
+    """Chunks as an application logs them while it streams: a call for each run of chunks that
+    share an ``id`` (one stream), with no request."""
+    streams: list[list[tuple[str, Any]]] = []
+    for where, record in records(document, file):
+        if not isinstance(record, dict) or record.get("object") != CHUNK:
+            kind = record.get("object") if isinstance(record, dict) else None
+            said = repr(kind) if isinstance(kind, str) else a_json_type(record)
+            raise TraceError(f"{where}: {said}, not a {CHUNK} like the records before it")
+        if not streams or record.get("id") != streams[-1][0][1].get("id"):
+            streams.append([])
+        streams[-1].append((where, record))
+    calls = []
+    for chunks in streams:
+        response, guesses = _joined(chunks, chunks[0][0])
+        if response["choices"][0]["finish_reason"] is None:
+            # A log has no ``[DONE]``; a stream that ran to its end says why it ended.
+            guesses.append("no chunk has a finish_reason: the answer may have been cut short")
+        if len(streams) > 1:
+            guesses.append(f"{len(streams)} streams in the file, told apart by their chunks' id")
+        calls.append(_call(None, response, chunks[0][0], file, guesses))
+    return calls
 
 
 def _standalone(record: dict[str, Any], where: str, file: str) -> ModelCall | None:
