@@ -6,6 +6,9 @@ in-memory exporters collect what the instrumentation emitted; the instrumentatio
 afterwards. What they collected is written as the OpenTelemetry Collector's ``file`` exporter
 writes it: each export request as one line of OTLP/JSON.
 
+Scenarios: a tool loop (plain and streamed), parallel tool calls, a plain answer with request
+parameters, content given as parts, and a call the endpoint fails.
+
 Producers:
 
 - ``opentelemetry-instrumentation-openai-v2`` in its current form (``OTEL_SEMCONV_STABILITY_OPT_IN
@@ -58,6 +61,7 @@ __all__ = [
     "plain_answer",
     "produce",
     "spans_of",
+    "streamed_tool_loop",
     "tool_loop",
 ]
 
@@ -155,9 +159,8 @@ class Produced:
         return path
 
 
-def tool_loop(client: openai.OpenAI, server: ChatServer) -> None:
-    """The model asks for a tool, the application runs it and sends the result back, and the
-    model answers from it: two calls."""
+def _loop_opening(server: ChatServer) -> list[Any]:
+    """The tool loop's script (a tool call, then the answer) and its first messages."""
     server.set_script(
         [
             Reply(
@@ -168,10 +171,13 @@ def tool_loop(client: openai.OpenAI, server: ChatServer) -> None:
             Reply(content=ANSWER),
         ]
     )
-    messages: list[Any] = [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": ASK},
-    ]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": ASK}]
+
+
+def tool_loop(client: openai.OpenAI, server: ChatServer) -> None:
+    """The model asks for a tool, the application runs it and sends the result back, and the
+    model answers from it: two calls."""
+    messages = _loop_opening(server)
     first = client.chat.completions.create(
         model="gpt-4o-mini",
         messages=messages,
@@ -190,6 +196,45 @@ def tool_loop(client: openai.OpenAI, server: ChatServer) -> None:
         tools=TOOLS,
         temperature=0.2,
     )
+
+
+def streamed_tool_loop(client: openai.OpenAI, server: ChatServer) -> None:
+    """The tool loop with both answers streamed (``stream=True``): the application puts the
+    tool call together from the chunks' fragments, as SDK users do."""
+    messages = _loop_opening(server)
+    fragments: dict[int, dict[str, str]] = {}
+    for chunk in client.chat.completions.create(
+        model="gpt-4o-mini", messages=messages, tools=TOOLS, temperature=0.2, stream=True
+    ):
+        for choice in chunk.choices:
+            for delta in choice.delta.tool_calls or ():
+                found = fragments.setdefault(delta.index, {"id": "", "name": "", "arguments": ""})
+                found["id"] += delta.id or ""
+                if delta.function is not None:
+                    found["name"] += delta.function.name or ""
+                    found["arguments"] += delta.function.arguments or ""
+    assert fragments, "the scripted server did not stream a tool call"
+    calls = [
+        {
+            "id": f["id"],
+            "type": "function",
+            "function": {"name": f["name"], "arguments": f["arguments"]},
+        }
+        for f in fragments.values()
+    ]
+    messages.append({"role": "assistant", "content": None, "tool_calls": calls})
+    messages.extend(
+        {"role": "tool", "tool_call_id": call["id"], "content": GROUPS} for call in calls
+    )
+    text = "".join(
+        choice.delta.content or ""
+        for chunk in client.chat.completions.create(
+            model="gpt-4o-mini", messages=messages, tools=TOOLS, temperature=0.2, stream=True
+        )
+        for choice in chunk.choices
+    )
+    assert text == ANSWER, text
+    assert all(request.streamed for request in server.requests[-2:]), "not streamed"
 
 
 def parallel_tools(client: openai.OpenAI, server: ChatServer) -> None:

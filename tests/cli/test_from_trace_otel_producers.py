@@ -11,24 +11,37 @@ from pathlib import Path
 import pytest
 
 from chat_server import ChatServer
-from otel_producers import ANSWER, GROUPS, MODES, SYSTEM, Mode, produce, tool_loop
-from trace_round_trip import round_trip
+from otel_producers import (
+    ANSWER,
+    GROUPS,
+    MODES,
+    SYSTEM,
+    Mode,
+    Scenario,
+    produce,
+    streamed_tool_loop,
+    tool_loop,
+)
+from trace_round_trip import RoundTrip, round_trip
 
 
+@pytest.mark.parametrize("scenario", [tool_loop, streamed_tool_loop], ids=["plain", "streamed"])
 @pytest.mark.parametrize("mode", MODES)
 def test_the_tool_loops_first_call_replays_with_the_result_the_trace_recorded(
-    mode: Mode, pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+    mode: Mode,
+    scenario: Scenario,
+    pytester: pytest.Pytester,
+    chat_server: ChatServer,
+    endpoint_args: list[str],
 ) -> None:
-    produce(mode, tool_loop, chat_server).write(pytester.path / "trace.jsonl")
-
-    trip = round_trip(
+    trip = _round_trip(
+        mode,
+        scenario,
         pytester,
         chat_server,
         endpoint_args,
-        Path("trace.jsonl"),
-        format="openinference" if mode.startswith("openinference") else "otlp",
-        call=0,
-        expect="  - tool_not_called: lookup_group\n",
+        0,
+        "  - tool_not_called: lookup_group\n",
     )
 
     assert trip.case["recorded_tool_calls"] == [
@@ -52,16 +65,14 @@ def test_the_tool_loops_first_call_replays_with_the_result_the_trace_recorded(
 def test_the_answer_after_the_tool_loop_replays_with_the_loop_in_its_conversation(
     mode: Mode, pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
 ) -> None:
-    produce(mode, tool_loop, chat_server).write(pytester.path / "trace.jsonl")
-
-    trip = round_trip(
+    trip = _round_trip(
+        mode,
+        tool_loop,
         pytester,
         chat_server,
         endpoint_args,
-        Path("trace.jsonl"),
-        format="openinference" if mode.startswith("openinference") else "otlp",
-        call=1,
-        expect="  - not_contains: finance@acme.example\n",
+        1,
+        "  - not_contains: finance@acme.example\n",
     )
 
     assert trip.case["recorded_output"] == ANSWER
@@ -69,3 +80,25 @@ def test_the_answer_after_the_tool_loop_replays_with_the_loop_in_its_conversatio
     assert [m["role"] for m in trip.sent[0]] == ["system", "user", "assistant", "tool"]
     assert trip.sent[0][2]["tool_calls"][0]["function"]["name"] == "lookup_group"
     assert json.loads(trip.sent[0][3]["content"]) == json.loads(GROUPS)
+
+
+def _round_trip(
+    mode: Mode,
+    scenario: Scenario,
+    pytester: pytest.Pytester,
+    chat_server: ChatServer,
+    endpoint_args: list[str],
+    call: int,
+    expect: str,
+) -> RoundTrip:
+    """What ``scenario`` wrote under ``mode``, its call ``call`` made a case and replayed."""
+    produce(mode, scenario, chat_server).write(pytester.path / "trace.jsonl")
+    return round_trip(
+        pytester,
+        chat_server,
+        endpoint_args,
+        Path("trace.jsonl"),
+        format="openinference" if mode.startswith("openinference") else "otlp",
+        call=call,
+        expect=expect,
+    )

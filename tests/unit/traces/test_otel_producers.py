@@ -34,6 +34,7 @@ from otel_producers import (
     plain_answer,
     produce,
     spans_of,
+    streamed_tool_loop,
     tool_loop,
 )
 from otlp_fixtures import mutants, read_or_one_line_error
@@ -58,11 +59,12 @@ def run(mode: Mode, scenario: Scenario, server: ChatServer, path: Path) -> list[
     return calls_of(produce(mode, scenario, server), path)
 
 
+@pytest.mark.parametrize("scenario", [tool_loop, streamed_tool_loop], ids=["plain", "streamed"])
 @pytest.mark.parametrize("mode", MODES)
 def test_a_tool_loop_reads_as_two_calls_with_the_tool_call_and_its_result(
-    mode: Mode, chat_server: ChatServer, tmp_path: Path
+    mode: Mode, scenario: Scenario, chat_server: ChatServer, tmp_path: Path
 ) -> None:
-    produced = produce(mode, tool_loop, chat_server)
+    produced = produce(mode, scenario, chat_server)
     first, second = calls_of(produced, tmp_path / "trace.jsonl")
 
     for call in (first, second):
