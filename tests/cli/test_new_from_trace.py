@@ -274,57 +274,39 @@ def test_an_opentelemetry_trace_becomes_a_case_linked_to_its_span(
     assert main(["validate", "--check-recorded", CASE]) == 0, capsys.readouterr()
 
 
+def _chat_pair(created: Any) -> dict[str, Any]:
+    return {
+        "request": {"model": "gpt-4o", "messages": [{"role": "user", "content": ox.QUESTION}]},
+        "response": {
+            "object": "chat.completion",
+            "created": created,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
+        },
+    }
+
+
+RESPONSES_PAIR = {
+    "request": {"model": "gpt-4.1", "input": ox.QUESTION},
+    "response": {
+        "object": "response",
+        "created_at": 1_741_000_000,
+        "output": [
+            {
+                "type": "message",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": ox.ANSWER}],
+            }
+        ],
+    },
+}
+
+
 @pytest.mark.parametrize(
     ("file", "record", "day"),
     [
-        (
-            "r.json",
-            {
-                "request": {"model": "gpt-4.1", "input": ox.QUESTION},
-                "response": {
-                    "object": "response",
-                    "created_at": 1_741_000_000,
-                    "output": [
-                        {
-                            "type": "message",
-                            "role": "assistant",
-                            "content": [{"type": "output_text", "text": ox.ANSWER}],
-                        }
-                    ],
-                },
-            },
-            "2025-03-03",
-        ),
-        (
-            "c.json",
-            {
-                "request": {
-                    "model": "gpt-4o",
-                    "messages": [{"role": "user", "content": ox.QUESTION}],
-                },
-                "response": {
-                    "object": "chat.completion",
-                    "created": "1741000000",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
-                },
-            },
-            "2025-03-03",
-        ),
-        (
-            "c.json",
-            {
-                "request": {
-                    "model": "gpt-4o",
-                    "messages": [{"role": "user", "content": ox.QUESTION}],
-                },
-                "response": {
-                    "object": "chat.completion",
-                    "created": 99,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}],
-                },
-            },
-            None,
-        ),
+        ("r.json", RESPONSES_PAIR, "2025-03-03"),
+        ("c.json", _chat_pair("1741000000"), "2025-03-03"),
+        ("c.json", _chat_pair(99), None),
     ],
 )
 def test_the_case_is_dated_when_the_call_was_made(

@@ -57,6 +57,8 @@ FORMATS: tuple[str, ...] = (
     "incident_evals.traces.openai_responses",
     "incident_evals.traces.otlp",
     "incident_evals.traces.openinference",
+    "incident_evals.traces.langfuse",
+    "incident_evals.traces.langsmith",
 )
 
 #: Larger files are refused before they are read.

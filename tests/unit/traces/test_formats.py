@@ -69,8 +69,8 @@ def test_a_file_of_no_known_format_names_the_formats_tried(tmp_path: Path) -> No
 
 
 def test_an_unknown_format_name_lists_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(TraceError, match=r"unknown trace format 'langfuse' \(known: openai-chat"):
-        read_calls(write(tmp_path, "{}"), "langfuse")
+    with pytest.raises(TraceError, match=r"unknown trace format 'zipkin' \(known: openai-chat"):
+        read_calls(write(tmp_path, "{}"), "zipkin")
 
 
 def test_a_format_given_is_read_as_that_format(tmp_path: Path) -> None:
