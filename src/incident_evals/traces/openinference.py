@@ -13,11 +13,13 @@ from typing import Any
 from incident_evals.traces import ModelCall, Source, TraceError, infer_tools, seconds
 from incident_evals.traces.formats import parsed_value
 from incident_evals.traces.otlp import (
+    FAILED,
     Reader,
     Span,
     ToolResult,
     attach_results,
     decode_span,
+    dig,
     has_openinference_attributes,
     is_container,
     iter_spans,
@@ -25,55 +27,16 @@ from incident_evals.traces.otlp import (
     order_spans,
     tool_records,
     tool_result,
+    unflatten,
 )
 
-__all__ = ["NAME", "detect", "read"]
+__all__ = ["NAME", "detect", "read", "unflatten"]
 
 NAME = "openinference"
 
 #: Invocation parameters a replay sends again, as Chat Completions names them.
 _PARAMS = ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "seed")
 _INTEGER_PARAMS = frozenset({"max_tokens", "seed"})
-
-
-def unflatten(attributes: dict[str, Any], prefix: str) -> Any:
-    """The attributes under ``prefix`` as a tree: ``a.0.b`` -> ``[{"b": ...}]``. A producer
-    that wrote the list as one structured value gives that value back."""
-    if prefix in attributes:
-        return attributes[prefix]
-    tree: dict[str, Any] = {}
-    start = len(prefix) + 1
-    for key, value in attributes.items():
-        if not key.startswith(prefix + "."):
-            continue
-        node = tree
-        *path, leaf = key[start:].split(".")
-        for segment in path:
-            child = node.setdefault(segment, {})
-            if not isinstance(child, dict):
-                # ``a.b`` set both as a leaf and as a branch: keep the branch.
-                child = node[segment] = {}
-            node = child
-        node.setdefault(leaf, value)
-    return _lists(tree) if tree else None
-
-
-def _lists(node: Any) -> Any:
-    """Dicts whose keys are all indices become lists in index order."""
-    if not isinstance(node, dict):
-        return node
-    converted = {key: _lists(value) for key, value in node.items()}
-    if converted and all(key.isdigit() for key in converted):
-        return [converted[key] for key in sorted(converted, key=int)]
-    return converted
-
-
-def _dig(node: Any, *path: str) -> Any:
-    for segment in path:
-        if not isinstance(node, dict):
-            return None
-        node = node.get(segment)
-    return node
 
 
 class _Span:
@@ -107,15 +70,15 @@ class _Span:
             content = [self.part(part, what) for part in contents]
         calls = []
         for n, entry in enumerate(message.get("tool_calls") or []):
-            call = _dig(entry, "tool_call")
+            call = dig(entry, "tool_call")
             if not isinstance(call, dict):
                 raise self.reader.fail(f"{what}: tool_calls.{n} is not a tool call")
             calls.append(
                 {
                     "id": call.get("id"),
                     "function": {
-                        "name": _dig(call, "function", "name"),
-                        "arguments": _dig(call, "function", "arguments"),
+                        "name": dig(call, "function", "name"),
+                        "arguments": dig(call, "function", "arguments"),
                     },
                 }
             )
@@ -136,7 +99,7 @@ class _Span:
         }
 
     def part(self, part: Any, what: str) -> dict[str, Any]:
-        content = _dig(part, "message_content")
+        content = dig(part, "message_content")
         if not isinstance(content, dict):
             raise self.reader.fail(f"{what}: a message.contents entry has no message_content")
         kind = content.get("type", "text" if "text" in content else "unknown")
@@ -167,7 +130,7 @@ class _Span:
     def tools(self) -> list[dict[str, Any]]:
         tools = []
         for n, item in enumerate(self.items("llm.tools")):
-            tool = _dig(item, "tool")
+            tool = dig(item, "tool")
             what = f"llm.tools.{n}"
             if not isinstance(tool, dict):
                 raise self.reader.fail(f"{what} is not a tool")
@@ -184,12 +147,7 @@ class _Span:
         return self.reader.tools(tools, "llm.tools") if tools else []
 
     def params(self) -> dict[str, Any]:
-        raw = self.span.attributes.get("llm.invocation_parameters")
-        if raw is None:
-            return {}
-        decoded = self.reader.json_value("llm.invocation_parameters", raw)
-        if not isinstance(decoded, dict):
-            raise self.reader.fail("llm.invocation_parameters is not a JSON object")
+        decoded = self.invocation_parameters()
         found: dict[str, Any] = {}
         for name in _PARAMS:
             if decoded.get(name) is not None:
@@ -208,11 +166,27 @@ class _Span:
         return found
 
     def model(self) -> str | None:
-        for key in ("llm.request.model_name", "llm.model_name", "llm.response.model_name"):
+        """The model asked for: the request's, which the OpenAI instrumentation writes only in
+        ``llm.invocation_parameters`` (its ``llm.model_name`` is the one the response named)."""
+        requested = self.span.attributes.get("llm.request.model_name")
+        if not (isinstance(requested, str) and requested):
+            requested = self.invocation_parameters().get("model")
+        if isinstance(requested, str) and requested:
+            return requested
+        for key in ("llm.model_name", "llm.response.model_name"):
             value = self.span.attributes.get(key)
             if isinstance(value, str) and value:
                 return value
         return None
+
+    def invocation_parameters(self) -> dict[str, Any]:
+        raw = self.span.attributes.get("llm.invocation_parameters")
+        if raw is None:
+            return {}
+        decoded = self.reader.json_value("llm.invocation_parameters", raw)
+        if not isinstance(decoded, dict):
+            raise self.reader.fail("llm.invocation_parameters is not a JSON object")
+        return decoded
 
     def call(self, file: str, index: int) -> ModelCall:
         system, messages = self.conversation()
@@ -288,6 +262,8 @@ def read(document: Any, file: str) -> list[ModelCall]:
                 reading.reader.guess(order_guess)
             if span.attributes.get("openinference.span.kind") is None:
                 reading.reader.guess("the span has no openinference.span.kind; read as an LLM span")
+            if span.failed:
+                reading.reader.guess(FAILED)
             readers.append(reading.reader)
         return attach_results(calls, readers, results)
     except RecursionError:

@@ -6,9 +6,14 @@ object, or the collector ``file`` exporter's JSON Lines parsed into a list of th
 - the current form: one ``chat`` span per model call, with ``gen_ai.system_instructions``,
   ``gen_ai.input.messages``, ``gen_ai.output.messages`` and ``gen_ai.tool.definitions`` (JSON text
   or structured values), and ``execute_tool`` spans that carry the tools' results;
+- the current event form: one ``gen_ai.client.inference.operation.details`` log record (or span
+  event) per call, holding the same attributes as structured values;
 - the older event form: ``gen_ai.system.message``, ``gen_ai.user.message``,
   ``gen_ai.assistant.message``, ``gen_ai.tool.message`` and ``gen_ai.choice``, as span events or as
-  log records, tied to their chat span by span id.
+  log records, tied to their chat span by span id;
+- OpenLLMetry's (Traceloop's) indexed attributes: ``gen_ai.prompt.N.role`` / ``.content`` /
+  ``.tool_call_id`` / ``.tool_calls.J.{id,name,arguments}``, ``gen_ai.completion.N.*`` and
+  ``llm.request.functions.N.{name,description,parameters}``.
 
 The OTLP attribute decoding here is shared with the OpenInference importer, which uses the same
 container.
@@ -49,6 +54,16 @@ _EVENT_NAMES = frozenset(
         "gen_ai.choice",
     }
 )
+#: The current form's event: one per call, with the chat span's content attributes.
+_DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+_CONTENT_KEYS = (
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.definitions",
+)
+#: OpenLLMetry's messages, one attribute per field: ``gen_ai.prompt.0.role``, ...
+_INDEXED = ("gen_ai.prompt.", "gen_ai.completion.")
 #: Request parameters as the conventions name them -> as Chat Completions names them.
 _PARAMS = {
     "gen_ai.request.temperature": "temperature",
@@ -58,6 +73,9 @@ _PARAMS = {
     "gen_ai.request.presence_penalty": "presence_penalty",
     "gen_ai.request.seed": "seed",
     "gen_ai.request.stop_sequences": "stop",
+    # OpenLLMetry's names for two of them.
+    "llm.frequency_penalty": "frequency_penalty",
+    "llm.presence_penalty": "presence_penalty",
 }
 _INTEGER_PARAMS = frozenset({"max_tokens", "seed"})
 #: Attribute keys that only OpenInference writes: a file holding them is OpenInference's.
@@ -252,6 +270,46 @@ def nanos(raw: Any) -> int | None:
     return None
 
 
+def unflatten(attributes: dict[str, Any], prefix: str) -> Any:
+    """The attributes under ``prefix`` as a tree: ``a.0.b`` -> ``[{"b": ...}]``. A producer
+    that wrote the list as one structured value gives that value back."""
+    if prefix in attributes:
+        return attributes[prefix]
+    tree: dict[str, Any] = {}
+    start = len(prefix) + 1
+    for key, value in attributes.items():
+        if not key.startswith(prefix + "."):
+            continue
+        node = tree
+        *path, leaf = key[start:].split(".")
+        for segment in path:
+            child = node.setdefault(segment, {})
+            if not isinstance(child, dict):
+                # ``a.b`` set both as a leaf and as a branch: keep the branch.
+                child = node[segment] = {}
+            node = child
+        node.setdefault(leaf, value)
+    return _lists(tree) if tree else None
+
+
+def _lists(node: Any) -> Any:
+    """Dicts whose keys are all indices become lists in index order."""
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _lists(value) for key, value in node.items()}
+    if converted and all(key.isdigit() for key in converted):
+        return [converted[key] for key in sorted(converted, key=int)]
+    return converted
+
+
+def dig(node: Any, *path: str) -> Any:
+    for segment in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(segment)
+    return node
+
+
 #: A tool's result as a tool span records it: trace id, call id, tool name, result text.
 ToolResult = tuple[str | None, str | None, str | None, str]
 
@@ -269,6 +327,8 @@ class Span:
     attributes: dict[str, Any]
     #: ``(event name, body, time)`` of the GenAI events attached to this span.
     events: list[tuple[str, Any, int | None]] = field(default_factory=list)
+    #: Whether the span's status is an error (the call raised: the model's answer is missing).
+    failed: bool = False
 
 
 def decode_span(raw: dict[str, Any], where: str, position: int) -> Span:
@@ -283,16 +343,37 @@ def decode_span(raw: dict[str, Any], where: str, position: int) -> Span:
         span_id=span_id,
         start=nanos(_get(raw, "startTimeUnixNano")),
         attributes=decode_attributes(raw.get("attributes"), label),
+        failed=_failed(raw.get("status")),
     )
     for n, event in enumerate(_list(raw.get("events"), f"{label}: events")):
         event = _object(event, f"{label}: event #{n}")
         event_name = event.get("name")
-        if isinstance(event_name, str) and event_name in _EVENT_NAMES:
+        if event_name == _DETAILS_EVENT:
+            attributes = decode_attributes(event.get("attributes"), f"{label}: event {event_name}")
+            _add_content(span, attributes)
+        elif isinstance(event_name, str) and event_name in _EVENT_NAMES:
             attributes = decode_attributes(event.get("attributes"), f"{label}: event {event_name}")
             span.events.append(
                 (event_name, _span_event_body(attributes), nanos(_get(event, "timeUnixNano")))
             )
     return span
+
+
+def _failed(status: Any) -> bool:
+    """An error status: ``code`` 2, or its name as protobuf's own JSON writes it."""
+    code = _get(status, "code") if isinstance(status, dict) else None
+    return code in (2, "2", "STATUS_CODE_ERROR")
+
+
+#: Said of a call whose span failed; the message itself is not copied (it may quote credentials).
+FAILED = "the call failed (the span's status is an error): the trace has no answer from the model"
+
+
+def _add_content(span: Span, attributes: dict[str, Any]) -> None:
+    """A details event's content, where its span has none of its own (both may hold it)."""
+    for key in _CONTENT_KEYS:
+        if key in attributes:
+            span.attributes.setdefault(key, attributes[key])
 
 
 def _span_event_body(attributes: dict[str, Any]) -> Any:
@@ -354,7 +435,7 @@ class Reader:
         found: dict[str, Any] = {}
         for key, name in _PARAMS.items():
             value = self.span.attributes.get(key)
-            if value is None:
+            if value is None or name in found:
                 continue
             if name == "stop":
                 found[name] = value if isinstance(value, list) else [value]
@@ -442,6 +523,11 @@ class Reader:
     def parts_message(self, role: str, parts: Any, what: str) -> list[dict[str, Any]]:
         if not isinstance(parts, list):
             raise self.fail(f"{what}: parts is not a list")
+        if not parts:
+            # opentelemetry-instrumentation-openai-v2 records content given as a list of parts
+            # this way: the message was there, its content is lost.
+            self.guess(f"{what}: a {role} message without parts (its content was not recorded)")
+            return []
         texts: list[dict[str, Any]] = []
         calls: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
@@ -598,6 +684,9 @@ def _collect(document: Any, file: str) -> tuple[list[Span], list[Span]]:
     for raw, where in iter_log_records(document, file):
         attributes = decode_attributes(raw.get("attributes"), where)
         name = _get(raw, "eventName") or attributes.get("event.name")
+        if name == _DETAILS_EVENT:
+            position = _details_record(raw, where, attributes, position, chats, by_id)
+            continue
         if not isinstance(name, str) or name not in _EVENT_NAMES:
             continue
         body = (
@@ -642,8 +731,125 @@ def _collect(document: Any, file: str) -> tuple[list[Span], list[Span]]:
     return chats, tools
 
 
+def _details_record(
+    raw: dict[str, Any],
+    where: str,
+    attributes: dict[str, Any],
+    position: int,
+    chats: list[Span],
+    by_id: dict[tuple[str | None, str], Span],
+) -> int:
+    """A ``gen_ai.client.inference.operation.details`` record: its content joins its span's
+    attributes; without a span it is a call of its own. Gives the next span position."""
+    trace_id, span_id = hex_id(_get(raw, "traceId"), 16), hex_id(_get(raw, "spanId"), 8)
+    owner = by_id.get((trace_id, span_id)) if span_id is not None else None
+    if owner is None:
+        owner = Span(
+            where=f"{where} (span {span_id or '?'})",
+            position=position,
+            name="",
+            trace_id=trace_id,
+            span_id=span_id,
+            start=nanos(_get(raw, "timeUnixNano")) or nanos(_get(raw, "observedTimeUnixNano")),
+            attributes=dict(attributes),
+        )
+        position += 1
+        if span_id is not None:
+            by_id[(trace_id, span_id)] = owner
+    else:
+        _add_content(owner, attributes)
+    if owner not in chats:
+        chats.append(owner)
+    return position
+
+
 def _has_content(span: Span) -> bool:
-    return "gen_ai.input.messages" in span.attributes or "gen_ai.output.messages" in span.attributes
+    return (
+        "gen_ai.input.messages" in span.attributes
+        or "gen_ai.output.messages" in span.attributes
+        or _is_indexed(span)
+    )
+
+
+def _is_indexed(span: Span) -> bool:
+    return any(key.startswith(_INDEXED) for key in span.attributes)
+
+
+def _indexed_items(reader: Reader, prefix: str) -> list[Any]:
+    """The numbered entries under ``prefix`` (``gen_ai.prompt.0``, ``.1``, ...), in order; the
+    named ones beside them (``gen_ai.prompt.prompt_filter_results``) are no messages, nor is a
+    value under ``prefix`` itself."""
+    below = prefix + "."
+    tree = unflatten(
+        {key: value for key, value in reader.span.attributes.items() if key.startswith(below)},
+        prefix,
+    )
+    if isinstance(tree, list):
+        return tree
+    if not isinstance(tree, dict):
+        return []
+    return [tree[key] for key in sorted((k for k in tree if k.isdigit()), key=int)]
+
+
+def _indexed_message(reader: Reader, item: Any, what: str, role: str | None) -> dict[str, Any]:
+    """An OpenLLMetry message (``role``, ``content``, ``tool_call_id``, ``tool_calls.J.{id,
+    name,arguments}``) as a Chat Completions-like message."""
+    if not isinstance(item, dict):
+        raise reader.fail(f"{what} is not a message (a value where its fields were expected)")
+    found = item.get("role", role)
+    if not isinstance(found, str) or not found:
+        raise reader.fail(f"{what} has no role")
+    content = item.get("content")
+    if isinstance(content, str) and content.lstrip()[:1] == "[":
+        # Content given as parts is written as the parts' JSON text.
+        try:
+            parts = json.loads(content)
+        except (ValueError, RecursionError):
+            parts = None
+        if isinstance(parts, list) and all(
+            isinstance(part, dict) and "type" in part for part in parts
+        ):
+            reader.guess(f"{what}.content was JSON text of content parts; read as the parts")
+            content = parts
+    calls = item.get("tool_calls")
+    if calls is not None and not isinstance(calls, list):
+        raise reader.fail(f"{what}.tool_calls is not numbered (tool_calls.0.name, ...)")
+    message: dict[str, Any] = {"role": found, "content": content, "tool_calls": calls}
+    if "tool_call_id" in item:
+        message["tool_call_id"] = item["tool_call_id"]
+    return message
+
+
+def _indexed_messages(
+    reader: Reader,
+) -> tuple[str | None, list[dict[str, Any]], dict[str, Any] | None]:
+    """OpenLLMetry's form: system text, input messages, and the first completion's message."""
+    system: list[str] = []
+    messages: list[dict[str, Any]] = []
+    for n, item in enumerate(_indexed_items(reader, "gen_ai.prompt")):
+        what = f"gen_ai.prompt.{n}"
+        message = _indexed_message(reader, item, what, None)
+        converted = reader.chat_message(message["role"], message, what)
+        if message["role"] == "system" and not messages:
+            system.extend(m["content"] for m in converted if m.get("content"))
+            continue
+        messages.extend(converted)
+    completions = _indexed_items(reader, "gen_ai.completion")
+    if len(completions) > 1:
+        reader.guess(f"{len(completions)} completions (choices); kept the first")
+    answer = None
+    if completions:
+        what = "gen_ai.completion.0"
+        first = completions[0]
+        message = _indexed_message(reader, first, what, "assistant")
+        finish = first.get("finish_reason")
+        if finish == "content_filter":
+            reader.guess(f"{what} was filtered (finish_reason content_filter); kept as written")
+        if message["content"] is None and isinstance(first.get("refusal"), str):
+            reader.guess(f"{what} is a refusal; read its text as the answer")
+            message["content"] = first["refusal"]
+        answer = reader.chat_message("assistant", message, what)[0]
+    return ("\n".join(system) if system else None), messages, answer
 
 
 def _event_messages(
@@ -693,7 +899,7 @@ def _event_messages(
 def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Reader]:
     reader = Reader(span)
     attributes = span.attributes
-    if _has_content(span):
+    if "gen_ai.input.messages" in attributes or "gen_ai.output.messages" in attributes:
         system, messages = reader.messages(
             attributes.get("gen_ai.input.messages", "[]"), "gen_ai.input.messages"
         )
@@ -704,6 +910,8 @@ def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Reader]:
         if len(answers) > 1:
             reader.guess(f"{len(answers)} output messages (choices); kept the first")
         answer = answers[0] if answers else None
+    elif _is_indexed(span):
+        system, messages, answer = _indexed_messages(reader)
     elif span.events:
         system, messages, choice = _event_messages(reader, span)
         answer = (
@@ -722,8 +930,11 @@ def _read_span(span: Span, file: str, index: int) -> tuple[ModelCall, Reader]:
         system = "\n".join(filter(None, [text, system]))
     calls = tool_records(answer.get("tool_calls", []) if answer else [])
     messages = match_results(messages, reader.guess)
+    functions = _indexed_items(reader, "llm.request.functions")
     if "gen_ai.tool.definitions" in attributes:
         tools = reader.tools(attributes["gen_ai.tool.definitions"])
+    elif functions:
+        tools = reader.tools(functions, "llm.request.functions")
     else:
         tools, inferred = infer_tools(messages, calls)
         if inferred:
@@ -767,7 +978,13 @@ def _execute_tool_result(span: Span) -> ToolResult:
 
 
 def operation_unknown(span: Span) -> bool:
-    return span.attributes.get("gen_ai.operation.name") is None and _has_content(span)
+    attributes = span.attributes
+    # OpenLLMetry names the operation its own way.
+    return (
+        attributes.get("gen_ai.operation.name") is None
+        and attributes.get("llm.request.type") != "chat"
+        and _has_content(span)
+    )
 
 
 def order_spans(chats: list[Span]) -> tuple[list[Span], str | None]:
@@ -893,6 +1110,8 @@ def read(document: Any, file: str) -> list[ModelCall]:
                 reader.guess(order_guess)
             if operation_unknown(span):
                 reader.guess("the span names no gen_ai.operation.name; read as a chat call")
+            if span.failed:
+                reader.guess(FAILED)
             if empty:
                 reader.guess(f"{len(empty)} chat span(s) without message content were left out")
             calls.append(call)
