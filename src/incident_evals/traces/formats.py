@@ -224,8 +224,8 @@ def _mib(size: int) -> str:
 
 def unzip(raw: bytes, file: str) -> dict[str, bytes]:
     """A zip archive's members, bounded: at most :data:`MAX_ZIP_MEMBERS` of them and
-    :data:`MAX_BYTES` in all once decompressed (each read no further than what is left, so a
-    zip bomb stops there, whatever its headers say)."""
+    :data:`MAX_BYTES` in all once decompressed, by the sizes their headers say and by what is
+    read (no member is read past its stated size, so a zip bomb stops there)."""
     members: dict[str, bytes] = {}
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
