@@ -60,7 +60,8 @@ for log_format in ("eval", "json"):
         task,
         model="openai/test-model",
         model_base_url=base_url,
-        # The test server speaks Chat Completions, not the Responses API.
+        # Chat Completions (Inspect's default is the Responses API): the script reads the
+        # conversation as Chat messages.
         model_args={"responses_api": False},
         log_dir=f"{log_dir}/{log_format}",
         log_format=log_format,
