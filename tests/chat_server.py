@@ -1,4 +1,4 @@
-"""A scripted, real-HTTP OpenAI Chat Completions server for tests and benchmarks.
+"""A scripted, real-HTTP OpenAI Chat Completions and Responses server for tests and benchmarks.
 
 The server listens on ``127.0.0.1`` (OS-chosen port) and is meant to be driven through
 the real ``openai`` SDK, e.g.::
@@ -13,6 +13,9 @@ Endpoints:
   a server-sent-event stream of ``chat.completion.chunk`` objects ending with ``data: [DONE]``
   (the text in several deltas, each tool call's arguments in fragments), whose bytes are kept
   (:attr:`RecordedRequest.streamed`) as a proxy would capture them.
+* ``POST /v1/responses`` -- a ``response`` object answered from the same script (a reasoning
+  item, a message with ``output_text``/``refusal`` parts, one ``function_call`` item a tool call);
+  ``"stream": true`` is refused with a 400 (recorded, but no reply of the script is used).
 * ``GET /v1/models`` -- lists the server's model.
 * anything else (including ``HEAD``) -- 404 with an OpenAI-style JSON error body.
 
@@ -44,6 +47,8 @@ __all__ = [
 ]
 
 CHAT_COMPLETIONS_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
+RESPONSES_STREAM_REFUSED = "streaming is not supported by this test server"
 MODELS_PATH = "/v1/models"
 SCRIPT_EXHAUSTED = "script exhausted"
 
@@ -72,10 +77,16 @@ class ToolCallSpec(_ToolCallRequired, total=False):
 
 @dataclass
 class Reply:
-    """What the server answers to one chat-completions request."""
+    """What the server answers to one request, over Chat Completions or Responses alike."""
 
     content: str | None = None
     tool_calls: list[ToolCallSpec] | None = None
+    refusal: str | None = None
+    """Chat: ``message.refusal``. Responses: a ``refusal`` part of the message item (after the
+    ``output_text`` part, if ``content`` is set too)."""
+    reasoning: str | None = None
+    """Responses only (Chat ignores it): a ``reasoning`` item before the message, with this text
+    as its one ``summary_text``; its words count as ``reasoning_tokens``."""
     status: int = 200
     """Non-200 sends an OpenAI-style ``{"error": {"message", "type", "param", "code"}}``."""
     error_message: str = "scripted error"
@@ -86,7 +97,10 @@ class Reply:
     model: str | None = None
     """Model id to report; defaults to the server's model."""
     finish_reason: str | None = None
-    """Defaults to ``"tool_calls"`` when ``tool_calls`` is set, else ``"stop"``."""
+    """Defaults to ``"tool_calls"`` when ``tool_calls`` is set, else ``"stop"``. Responses:
+    ``"length"`` makes the response ``"incomplete"`` (``incomplete_details.reason``
+    ``"max_output_tokens"``), ``"content_filter"`` likewise (reason ``"content_filter"``); any
+    other value gives ``"completed"``."""
     drop_connection: bool = False
     """Close the socket without sending any response (after the delay, if any)."""
     raw_body: str | bytes | None = None
@@ -107,7 +121,8 @@ Script: TypeAlias = list[Reply] | Callable[[dict[str, Any]], Reply]
 
 @dataclass
 class RecordedRequest:
-    """A chat-completions request as received by the server.
+    """A Chat Completions or Responses request as received by the server; ``path`` tells which
+    (``/v1/chat/completions`` or ``/v1/responses``).
 
     ``headers`` keys are lower-cased. ``time`` is ``time.monotonic()`` at arrival.
     """
@@ -139,18 +154,48 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": err_type, "param": None, "code": code}}
 
 
-def _text_of(content: Any) -> str:
-    """Text of a message ``content`` (a string or a list of content parts)."""
+#: The kinds of text part in a Responses input item's content (an assistant turn sent back
+#: carries ``output_text``).
+_INPUT_TEXT_PARTS = ("input_text", "output_text")
+
+
+def _text_of(content: Any, kinds: tuple[str, ...] = ("text",)) -> str:
+    """Text of a message's ``content`` (a string or a list of content parts); ``kinds``: the
+    types of the parts that hold text (Chat's ``text``, or :data:`_INPUT_TEXT_PARTS`)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         parts = [
             str(part.get("text", ""))
             for part in content
-            if isinstance(part, dict) and part.get("type") == "text"
+            if isinstance(part, dict) and part.get("type") in kinds
         ]
         return " ".join(parts)
     return ""
+
+
+def _input_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Responses request's ``input`` as items (a bare string is one user message)."""
+    found = body.get("input")
+    if isinstance(found, str):
+        return [{"type": "message", "role": "user", "content": found}]
+    if isinstance(found, list):
+        return [item for item in found if isinstance(item, dict)]
+    return []
+
+
+def _responses_prompt_words(body: dict[str, Any]) -> int:
+    """Words a Responses request sends, counted as a Chat request's are: ``instructions`` stand
+    for the system message, ``function_call_output`` items for tool messages."""
+    instructions = body.get("instructions")
+    words = _count_words(instructions) if isinstance(instructions, str) else 0
+    for item in _input_items(body):
+        if item.get("type", "message") == "message":
+            words += _count_words(_text_of(item.get("content"), _INPUT_TEXT_PARTS))
+        elif item.get("type") == "function_call_output":
+            output = item.get("output")
+            words += _count_words(_text_of(output, _INPUT_TEXT_PARTS))
+    return words
 
 
 def _count_words(text: str) -> int:
@@ -158,13 +203,18 @@ def _count_words(text: str) -> int:
 
 
 def _echo_reply(body: dict[str, Any]) -> Reply:
-    """Default script: echo the content of the last user message."""
+    """Default script: echo the content of the last user message (or user input item)."""
     messages = body.get("messages")
     last_user = ""
     if isinstance(messages, list):
         for message in reversed(messages):
             if isinstance(message, dict) and message.get("role") == "user":
                 last_user = _text_of(message.get("content"))
+                break
+    elif "input" in body:
+        for item in reversed(_input_items(body)):
+            if item.get("type", "message") == "message" and item.get("role") == "user":
+                last_user = _text_of(item.get("content"), _INPUT_TEXT_PARTS)
                 break
     return Reply(content=f"echo: {last_user}")
 
@@ -285,7 +335,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = self._path()
         raw = self._read_body()
-        if path != CHAT_COMPLETIONS_PATH:
+        if path not in (CHAT_COMPLETIONS_PATH, RESPONSES_PATH):
             self._send_error_json(404, f"unknown path: POST {path}")
             return
         try:
@@ -299,6 +349,11 @@ class _Handler(BaseHTTPRequestHandler):
         chat = self.server.chat
         headers = {k.lower(): v for k, v in self.headers.items()}
         request = RecordedRequest(body, headers, path, time.monotonic())
+        if path == RESPONSES_PATH and body.get("stream") is True:
+            # Refused before the script is consulted, so the next request still gets its reply.
+            chat._record(request)
+            self._send_error_json(400, RESPONSES_STREAM_REFUSED)
+            return
         try:
             reply = chat._next_reply(request)
         except _ScriptError as exc:
@@ -307,7 +362,8 @@ class _Handler(BaseHTTPRequestHandler):
         chat._enter()
         try:
             reply = _echoed(reply, headers, body) if reply.echo_request else reply
-            self._answer(chat, body, reply, request if body.get("stream") is True else None)
+            streamed = request if body.get("stream") is True else None
+            self._answer(chat, body, reply, streamed, responses=path == RESPONSES_PATH)
         finally:
             chat._leave()
 
@@ -317,6 +373,8 @@ class _Handler(BaseHTTPRequestHandler):
         body: dict[str, Any],
         reply: Reply,
         streamed: RecordedRequest | None = None,
+        *,
+        responses: bool = False,
     ) -> None:
         wait = chat.latency_s + reply.delay_s
         if wait > 0 and chat._stopping.wait(wait):
@@ -339,7 +397,8 @@ class _Handler(BaseHTTPRequestHandler):
             streamed.streamed = b"".join(events)
             self._send_stream(chat, reply, events)
             return
-        self._send_json(200, chat._completion(body, reply), reply.headers)
+        answer = chat._response(body, reply) if responses else chat._completion(body, reply)
+        self._send_json(200, answer, reply.headers)
 
     def _send_raw(self, chat: ChatServer, reply: Reply) -> None:
         raw = reply.raw_body
@@ -418,6 +477,8 @@ def _stream_events(completion: dict[str, Any], body: dict[str, Any]) -> list[byt
 
     chunks = [chunk({"role": "assistant", "content": "" if content else None, "refusal": None})]
     chunks += [chunk({"content": piece}) for piece in _TEXT_PIECES.findall(content or "")]
+    refusal = message.get("refusal")
+    chunks += [chunk({"refusal": piece}) for piece in _TEXT_PIECES.findall(refusal or "")]
     for index, call in enumerate(calls):
         arguments = call["function"]["arguments"]
         head = {
@@ -452,11 +513,12 @@ def _echoed(reply: Reply, headers: dict[str, str], body: dict[str, Any]) -> Repl
 
 
 class ChatServer:
-    """Scripted OpenAI-compatible chat-completions server on ``127.0.0.1``.
+    """Scripted OpenAI-compatible Chat Completions and Responses server on ``127.0.0.1``.
 
     ``script`` is either a list of replies answered in order across requests (then HTTP 500
     ``"script exhausted"``), a callable ``(request_body) -> Reply`` (invoked under a lock, so
-    it never runs concurrently), or ``None`` to echo the last user message.
+    it never runs concurrently), or ``None`` to echo the last user message. Both APIs draw from
+    the one script, in arrival order; a callable gets the body of either API's request.
     """
 
     def __init__(
@@ -545,7 +607,8 @@ class ChatServer:
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Snapshot of the chat-completions requests received so far, in arrival order."""
+        """Snapshot of the Chat Completions and Responses requests received so far, in arrival
+        order (their ``path`` tells them apart)."""
         with self._lock:
             return list(self._requests)
 
@@ -582,7 +645,7 @@ class ChatServer:
 
     @property
     def max_in_flight(self) -> int:
-        """The most chat-completion requests this server was answering at one time."""
+        """The most model requests (either API) this server was answering at one time."""
         with self._lock:
             return self._max_in_flight
 
@@ -594,6 +657,11 @@ class ChatServer:
     def _leave(self) -> None:
         with self._lock:
             self._in_flight -= 1
+
+    def _record(self, request: RecordedRequest) -> None:
+        """Record a request that is answered without consulting the script."""
+        with self._lock:
+            self._requests.append(request)
 
     def _next_reply(self, request: RecordedRequest) -> Reply:
         """Record ``request`` and pick its reply atomically (request i gets reply i)."""
@@ -626,9 +694,9 @@ class ChatServer:
         message: dict[str, Any] = {
             "role": "assistant",
             "content": reply.content,
-            "refusal": None,
+            "refusal": reply.refusal,
         }
-        completion_words = _count_words(reply.content or "")
+        completion_words = _count_words(reply.content or "") + _count_words(reply.refusal or "")
         if reply.tool_calls:
             calls = []
             for i, spec in enumerate(reply.tool_calls):
@@ -671,3 +739,85 @@ class ChatServer:
                 "total_tokens": prompt_words + completion_words,
             },
         }
+
+    def _response(self, body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+        """``reply`` as the ``response`` object of the Responses API."""
+        with self._lock:
+            self._completion_counter += 1
+            n = self._completion_counter
+
+        reason = _INCOMPLETE_REASONS.get(reply.finish_reason or "")
+        status = "completed" if reason is None else "incomplete"
+        output: list[dict[str, Any]] = []
+        reasoning_words = 0
+        if reply.reasoning is not None:
+            reasoning_words = _count_words(reply.reasoning)
+            summary = [{"type": "summary_text", "text": reply.reasoning}]
+            output.append({"type": "reasoning", "id": f"rs_{n}", "summary": summary})
+        parts: list[dict[str, Any]] = []
+        if reply.content is not None:
+            parts.append({"type": "output_text", "text": reply.content, "annotations": []})
+        if reply.refusal is not None:
+            parts.append({"type": "refusal", "refusal": reply.refusal})
+        if parts:
+            message = {"type": "message", "id": f"msg_{n}", "status": status}
+            output.append(message | {"role": "assistant", "content": parts})
+        output_words = _count_words(reply.content or "") + _count_words(reply.refusal or "")
+        for i, spec in enumerate(reply.tool_calls or []):
+            args = spec["arguments"]
+            arguments = args if isinstance(args, str) else json.dumps(args)
+            output_words += _count_words(spec["name"]) + _count_words(arguments)
+            call = {"type": "function_call", "id": f"fc_{n}_{i}"}
+            call |= {"call_id": spec.get("id", f"call_{n}_{i}"), "name": spec["name"]}
+            output.append(call | {"arguments": arguments, "status": "completed"})
+
+        input_words = _responses_prompt_words(body)
+        output_words += reasoning_words  # the API counts reasoning among the output tokens
+        created = int(time.time())
+        tools = body.get("tools")
+        return {
+            "id": f"resp_{n}",
+            "object": "response",
+            "created_at": created,
+            "completed_at": created if status == "completed" else None,
+            "status": status,
+            "background": False,
+            "error": None,
+            "incomplete_details": None if reason is None else {"reason": reason},
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "model": reply.model or self.model,
+            "output": output,
+            "parallel_tool_calls": body.get("parallel_tool_calls", True),
+            "previous_response_id": body.get("previous_response_id"),
+            "reasoning": {"effort": None, "summary": None},
+            "store": body.get("store", True),
+            "temperature": body.get("temperature", 1.0),
+            "text": {"format": {"type": "text"}},
+            "tool_choice": body.get("tool_choice", "auto"),
+            "tools": [_echoed_tool(tool) for tool in tools] if isinstance(tools, list) else [],
+            "top_p": body.get("top_p", 1.0),
+            "truncation": "disabled",
+            "usage": {
+                "input_tokens": input_words,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens": output_words,
+                "output_tokens_details": {"reasoning_tokens": reasoning_words},
+                "total_tokens": input_words + output_words,
+            },
+            "user": None,
+            "metadata": body.get("metadata") or {},
+        }
+
+
+#: The finish reasons that leave a Responses answer ``"incomplete"``, and the reason it gives.
+_INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def _echoed_tool(tool: Any) -> Any:
+    """A request's tool as the API repeats it in the response: a function tool with the fields
+    it may leave out filled in (Responses function tools are strict unless told otherwise)."""
+    if not isinstance(tool, dict) or tool.get("type") != "function":
+        return tool
+    defaults = {"description": None, "parameters": None, "strict": True}
+    return defaults | tool

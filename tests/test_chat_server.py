@@ -1,4 +1,4 @@
-"""Tests for the scripted chat-completions server, exercised through the real ``openai`` SDK."""
+"""Tests for the scripted Chat Completions and Responses server, through the real ``openai`` SDK."""
 
 from __future__ import annotations
 
@@ -20,10 +20,30 @@ from openai.types.chat import (
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageFunctionToolCall,
 )
+from openai.types.responses import (
+    FunctionToolParam,
+    Response,
+    ResponseFunctionToolCall,
+    ResponseInputItemParam,
+    ResponseOutputMessage,
+    ResponseOutputRefusal,
+    ResponseOutputText,
+    ResponseReasoningItem,
+    ResponseUsage,
+)
 
-from chat_server import ChatServer, Reply
+from chat_server import ChatServer, Reply, ToolCallSpec
 
 USER_MSG: list[Any] = [{"role": "user", "content": "what is the status of incident 42"}]
+
+
+MALFORMED = "{'incident': 42, "  # not JSON: must be passed through verbatim
+TWO_CALLS = Reply(
+    tool_calls=[
+        {"name": "get_incident", "arguments": {"id": 42, "verbose": True}},
+        {"name": "page_oncall", "arguments": MALFORMED, "id": "call_custom"},
+    ]
+)
 
 
 def make_client(server: ChatServer, *, timeout: float = 10.0) -> openai.OpenAI:
@@ -127,17 +147,7 @@ def test_reply_model_override(chat_server: ChatServer, client: openai.OpenAI) ->
 
 
 def test_tool_calls_parsed_by_sdk(chat_server: ChatServer, client: openai.OpenAI) -> None:
-    malformed = "{'incident': 42, "  # not JSON: must be passed through verbatim
-    chat_server.set_script(
-        [
-            Reply(
-                tool_calls=[
-                    {"name": "get_incident", "arguments": {"id": 42, "verbose": True}},
-                    {"name": "page_oncall", "arguments": malformed, "id": "call_custom"},
-                ]
-            )
-        ]
-    )
+    chat_server.set_script([TWO_CALLS])
 
     completion = ask(client, tools=[_TOOL])
 
@@ -155,7 +165,7 @@ def test_tool_calls_parsed_by_sdk(chat_server: ChatServer, client: openai.OpenAI
     assert first.id.startswith("call_")
     assert second.id == "call_custom"
     assert second.function.name == "page_oncall"
-    assert second.function.arguments == malformed
+    assert second.function.arguments == MALFORMED
     assert first.id != second.id
 
 
@@ -628,3 +638,426 @@ def test_echo_request_appends_headers_and_body(
         {"role": "user", "content": "hello"}
     ]
     assert '"authorization": "Bearer test"' in str(error.value)
+
+
+# -- the Responses API ---------------------------------------------------------------------
+
+#: ``_TOOL`` in the flat form the Responses API takes.
+_FLAT_TOOL: FunctionToolParam = {
+    "type": "function",
+    "name": _TOOL["function"]["name"],
+    "description": _TOOL["function"].get("description"),
+    "parameters": _TOOL["function"].get("parameters"),
+    "strict": False,
+}
+
+USER_TEXT = "what is the status of incident 42"
+INPUT_ITEMS: list[ResponseInputItemParam] = [
+    {"type": "message", "role": "user", "content": USER_TEXT}
+]
+
+
+def respond(
+    client: openai.OpenAI,
+    items: list[ResponseInputItemParam] | None = None,
+    *,
+    instructions: str | openai.Omit = openai.omit,
+) -> Response:
+    return client.responses.create(
+        model="gpt-test",
+        input=INPUT_ITEMS if items is None else items,
+        instructions=instructions,
+        tools=[_FLAT_TOOL],
+        store=False,
+    )
+
+
+def items_of(response: Response) -> list[str]:
+    return [item.type for item in response.output]
+
+
+def test_responses_text_answer(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script([Reply(content="all systems nominal today")])
+
+    response = respond(client, instructions="be terse")
+
+    assert response.id.startswith("resp_")
+    assert response.object == "response"
+    assert response.status == "completed"
+    assert response.incomplete_details is None
+    assert response.model == "test-model"
+    assert response._request_id is not None
+    assert response._request_id.startswith("req_")
+    assert isinstance(response.created_at, float)
+    assert response.output_text == "all systems nominal today"
+    (message,) = response.output
+    assert isinstance(message, ResponseOutputMessage)
+    assert message.id.startswith("msg_")
+    assert (message.role, message.status) == ("assistant", "completed")
+    (part,) = message.content
+    assert isinstance(part, ResponseOutputText)
+    assert (part.text, part.annotations) == ("all systems nominal today", [])
+    assert response.usage is not None
+    # "be terse" and the seven words of the user message; the four words of the answer.
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (9, 4)
+    assert response.usage.total_tokens == 13
+    assert response.usage.input_tokens_details.cached_tokens == 0
+    assert response.usage.output_tokens_details.reasoning_tokens == 0
+    assert response.instructions == "be terse"
+    assert response.tool_choice == "auto"
+    assert [tool.type for tool in response.tools] == ["function"]
+
+
+def test_a_response_validates_against_the_sdk_models_field_for_field(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    # The SDK builds models leniently and keeps unknown keys: check the raw JSON against the
+    # models, so a misspelt or missing field fails here rather than in the plugin.
+    chat_server.set_script(
+        [
+            Reply(
+                content="plain",
+                refusal="no",
+                reasoning="look it up first",
+                tool_calls=[{"name": "get_incident", "arguments": {"id": 1}}],
+            )
+        ]
+    )
+    raw = client.responses.with_raw_response.create(model="m", input="x", store=False)
+    assert raw.headers["content-type"] == "application/json"
+    data = json.loads(raw.text)
+
+    validated = Response.model_validate(data)
+
+    # The API repeats the request's ``store``, which the SDK's model has no field for.
+    assert set(data) - {"store"} <= set(Response.model_fields)
+    assert set(data["usage"]) == set(ResponseUsage.model_fields) - {"tool_usage"}
+    models: dict[str, type[openai.BaseModel]] = {
+        "reasoning": ResponseReasoningItem,
+        "message": ResponseOutputMessage,
+        "function_call": ResponseFunctionToolCall,
+    }
+    assert [item["type"] for item in data["output"]] == list(models)
+    for item, kind in zip(data["output"], models.values(), strict=True):
+        assert set(item) <= set(kind.model_fields)
+        assert {name for name, f in kind.model_fields.items() if f.is_required()} <= set(item)
+    parts = data["output"][1]["content"]
+    assert set(parts[0]) == {"type", "text", "annotations"}
+    assert set(parts[1]) == set(ResponseOutputRefusal.model_fields)
+    assert [type(item) for item in validated.output] == list(models.values())
+
+
+def test_responses_tool_calls_parsed_by_sdk(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script([TWO_CALLS])
+
+    response = respond(client)
+
+    assert items_of(response) == ["function_call", "function_call"]
+    first, second = response.output
+    assert isinstance(first, ResponseFunctionToolCall)
+    assert isinstance(second, ResponseFunctionToolCall)
+    assert first.name == "get_incident"
+    assert json.loads(first.arguments) == {"id": 42, "verbose": True}
+    assert first.call_id.startswith("call_")
+    assert first.id is not None
+    assert first.id.startswith("fc_")
+    assert first.status == "completed"
+    assert (second.call_id, second.name, second.arguments) == (
+        "call_custom",
+        "page_oncall",
+        MALFORMED,
+    )
+    assert len({first.id, second.id, first.call_id, second.call_id}) == 4
+    assert response.status == "completed"
+    assert response.output_text == ""
+
+
+def test_a_responses_tool_loop_sends_the_whole_input_each_turn(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    call: ToolCallSpec = {"name": "get_incident", "arguments": {"id": 42}, "id": "call_a"}
+    chat_server.set_script([Reply(tool_calls=[call]), Reply(content="incident 42 is resolved")])
+
+    first = respond(client)
+    (fc,) = first.output
+    assert isinstance(fc, ResponseFunctionToolCall)
+    items: list[ResponseInputItemParam] = [
+        *INPUT_ITEMS,
+        {
+            "type": "function_call",
+            "call_id": fc.call_id,
+            "name": fc.name,
+            "arguments": fc.arguments,
+        },
+        {"type": "function_call_output", "call_id": fc.call_id, "output": "status resolved"},
+    ]
+    second = respond(client, items)
+
+    assert second.output_text == "incident 42 is resolved"
+    assert second.usage is not None
+    # The user's seven words and the tool output's two; the call itself is not counted.
+    assert second.usage.input_tokens == 9
+    bodies = [request.body for request in chat_server.requests]
+    assert [body["input"] for body in bodies] == [INPUT_ITEMS, items]
+    assert all(body["store"] is False and body["tools"] == [_FLAT_TOOL] for body in bodies)
+    assert "previous_response_id" not in bodies[1]
+
+
+def test_a_refusal_is_a_part_of_the_message_and_chats_message_refusal(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    refusal = "I cannot help with that."
+    chat_server.set_script([Reply(refusal=refusal), Reply(refusal=refusal)])
+
+    response = respond(client)
+    completion = ask(client)
+
+    (message,) = response.output
+    assert isinstance(message, ResponseOutputMessage)
+    (part,) = message.content
+    assert isinstance(part, ResponseOutputRefusal)
+    assert part.refusal == refusal
+    assert response.output_text == ""
+    assert completion.choices[0].message.refusal == refusal
+    assert completion.choices[0].message.content is None
+    # The same words counted over either API.
+    assert response.usage is not None
+    assert completion.usage is not None
+    assert response.usage.output_tokens == completion.usage.completion_tokens == 5
+
+
+def test_a_streamed_chat_refusal_comes_in_refusal_deltas(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([Reply(refusal="I cannot help with that.")])
+    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+    for chunk in stream_chunks(client):
+        state.handle_chunk(chunk)
+
+    message = state.get_final_completion().choices[0].message
+
+    assert message.refusal == "I cannot help with that."
+    assert message.content is None
+
+
+def test_reasoning_is_an_item_before_the_message_and_chat_ignores_it(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script(
+        [
+            Reply(content="it is resolved", reasoning="check the incident first"),
+            Reply(content="it is resolved", reasoning="check the incident first"),
+        ]
+    )
+
+    response = respond(client)
+    completion = ask(client)
+
+    assert items_of(response) == ["reasoning", "message"]
+    reasoning = response.output[0]
+    assert isinstance(reasoning, ResponseReasoningItem)
+    assert reasoning.id.startswith("rs_")
+    assert [(s.type, s.text) for s in reasoning.summary] == [
+        ("summary_text", "check the incident first")
+    ]
+    assert response.output_text == "it is resolved"
+    assert response.usage is not None
+    assert response.usage.output_tokens_details.reasoning_tokens == 4
+    assert response.usage.output_tokens == 3 + 4
+    assert completion.choices[0].message.content == "it is resolved"
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens == 3
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "reason"),
+    [("length", "max_output_tokens"), ("content_filter", "content_filter")],
+)
+def test_a_cut_answer_is_an_incomplete_response(
+    chat_server: ChatServer, client: openai.OpenAI, finish_reason: str, reason: str
+) -> None:
+    chat_server.set_script([Reply(content="the incident was", finish_reason=finish_reason)])
+
+    response = respond(client)
+
+    assert response.status == "incomplete"
+    assert response.incomplete_details is not None
+    assert response.incomplete_details.reason == reason
+    (message,) = response.output
+    assert isinstance(message, ResponseOutputMessage)
+    assert message.status == "incomplete"
+    assert response.output_text == "the incident was"
+
+
+def test_any_other_finish_reason_leaves_a_response_completed(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([Reply(content="x", finish_reason="stop", model="gpt-4o-2024-08-06")])
+    response = respond(client)
+    assert (response.status, response.incomplete_details) == ("completed", None)
+    assert response.model == "gpt-4o-2024-08-06"
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "code"),
+    [
+        (400, openai.BadRequestError, None),
+        (401, openai.AuthenticationError, "invalid_api_key"),
+        (404, openai.NotFoundError, "not_found"),
+        (429, openai.RateLimitError, "rate_limit_exceeded"),
+        (500, openai.InternalServerError, None),
+        (503, openai.InternalServerError, None),
+    ],
+)
+def test_responses_errors_map_to_the_sdks_exceptions(
+    chat_server: ChatServer,
+    client: openai.OpenAI,
+    status: int,
+    error: type[openai.APIStatusError],
+    code: str | None,
+) -> None:
+    chat_server.set_script(
+        [Reply(status=status, error_message="scripted", headers={"x-request-id": "req_err"})]
+    )
+
+    with pytest.raises(error) as excinfo:
+        respond(client)
+
+    assert excinfo.value.status_code == status
+    assert excinfo.value.code == code
+    assert excinfo.value.request_id == "req_err"
+    assert isinstance(excinfo.value.body, dict)
+    assert excinfo.value.body["message"] == "scripted"
+
+
+def test_responses_retry_after_429_gets_the_next_reply(chat_server: ChatServer) -> None:
+    chat_server.set_script(
+        [Reply(status=429, headers={"Retry-After": "0.05"}), Reply(content="after retry")]
+    )
+    with openai.OpenAI(base_url=chat_server.base_url, api_key="test", max_retries=1) as c:
+        assert respond(c).output_text == "after retry"
+    assert [request.path for request in chat_server.requests] == ["/v1/responses"] * 2
+
+
+@pytest.mark.parametrize("chunk_size", [None, 7])
+def test_malformed_responses_bodies_reach_the_sdk(
+    chat_server: ChatServer, client: openai.OpenAI, chunk_size: int | None
+) -> None:
+    wrong_shape = '{"id": "resp_x", "object": "response", "output": [{"type": "nonsense"}]}'
+    chat_server.set_script(
+        [
+            Reply(raw_body="not json {", chunk_size=chunk_size),
+            Reply(raw_body=wrong_shape, chunk_size=chunk_size),
+            Reply(raw_body=wrong_shape.encode(), chunk_size=chunk_size),
+        ]
+    )
+    strict = openai.OpenAI(
+        base_url=chat_server.base_url,
+        api_key="test",
+        max_retries=0,
+        _strict_response_validation=True,
+    )
+
+    with pytest.raises(json.JSONDecodeError):
+        respond(client)
+    with strict, pytest.raises(openai.APIResponseValidationError):
+        respond(strict)
+    lenient = respond(client)  # the SDK's default builds whatever it gets
+
+    assert lenient.id == "resp_x"
+    assert lenient.created_at is None
+
+
+def test_a_streamed_responses_request_is_refused_without_using_the_script(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([Reply(content="the only reply")])
+
+    with pytest.raises(openai.BadRequestError, match="streaming is not supported"):
+        client.responses.create(model="m", input=INPUT_ITEMS, store=False, stream=True)
+
+    assert respond(client).output_text == "the only reply"
+    first, second = chat_server.requests
+    assert (first.path, first.body["stream"]) == ("/v1/responses", True)
+    assert first.streamed is None
+    assert second.path == "/v1/responses"
+
+
+def test_both_apis_draw_from_one_script_and_are_recorded_with_their_path(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    chat_server.set_script([Reply(content="first"), Reply(content="second"), Reply(content="3")])
+
+    answers = [
+        ask(client).choices[0].message.content,
+        respond(client).output_text,
+        ask(client).choices[0].message.content,
+    ]
+
+    assert answers == ["first", "second", "3"]
+    recorded = chat_server.requests
+    assert [r.path for r in recorded] == [
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/chat/completions",
+    ]
+    assert recorded[1].body["input"] == INPUT_ITEMS
+    assert recorded[1].headers["authorization"] == "Bearer test"
+    assert "messages" not in recorded[1].body
+
+
+def test_a_callable_script_gets_the_responses_body(
+    chat_server: ChatServer, client: openai.OpenAI
+) -> None:
+    def script(body: dict[str, Any]) -> Reply:
+        if "input" in body:
+            return Reply(content=f"responses {body['input'][0]['content']}")
+        return Reply(content="chat")
+
+    chat_server.set_script(script)
+
+    assert respond(client).output_text == f"responses {USER_TEXT}"
+    assert ask(client).choices[0].message.content == "chat"
+
+
+def test_the_default_script_echoes_the_last_user_input(client: openai.OpenAI) -> None:
+    plain = client.responses.create(model="m", input="just a string", store=False)
+    items = respond(
+        client,
+        [
+            {"role": "user", "content": "first"},
+            {"type": "message", "role": "assistant", "content": "ok"},
+            {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "second question"}],
+            },
+        ],
+    )
+    assert plain.output_text == "echo: just a string"
+    assert items.output_text == "echo: second question"
+
+
+def test_responses_delay_drop_and_echo(chat_server: ChatServer, client: openai.OpenAI) -> None:
+    chat_server.set_script(
+        [
+            Reply(content="too late", delay_s=30.0),
+            Reply(drop_connection=True),
+            Reply(content="said: ", echo_request=True, headers={"x-extra": "yes"}),
+        ]
+    )
+
+    with make_client(chat_server, timeout=0.3) as c, pytest.raises(openai.APITimeoutError):
+        respond(c)
+    with pytest.raises(openai.APIConnectionError) as dropped:
+        respond(client)
+    raw = client.responses.with_raw_response.create(model="m", input="hi", store=False)
+
+    assert not isinstance(dropped.value, openai.APITimeoutError)
+    assert raw.headers["x-extra"] == "yes"
+    headers_line, body_line = raw.parse().output_text.removeprefix("said: ").splitlines()
+    assert json.loads(headers_line.removeprefix("request headers: "))["authorization"] == (
+        "Bearer test"
+    )
+    assert json.loads(body_line.removeprefix("request body: "))["input"] == "hi"
+    assert chat_server.errors == []
