@@ -243,6 +243,9 @@ class IncidentEvalsPlugin:
                 *generator_line,
             ]
         lines = [self._endpoint_line(config), cases]
+        api, source = options.resolve(config, "api")
+        if api != "chat":
+            lines.insert(1, f"incident-evals: over the Responses API ({source}); model.api wins")
         judge = self.session.judge_settings.endpoint
         # Inherited with no judge model, it is no judge yet: not worth a header line.
         if judge is not None and (judge.model or judge.source != "the endpoint under test"):

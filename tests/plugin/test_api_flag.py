@@ -168,6 +168,10 @@ def test_the_flag_then_the_environment_then_the_ini_choose_the_api(
 
     result.assert_outcomes(passed=1)
     assert [r.path for r in chat_server.requests] == [expected]
+    header = [line for line in result.outlines if "over the Responses API" in line]
+    source = {"flag": "--incident-api", "ini": "incident_api"}.get(how, "INCIDENT_EVALS_API")
+    expected_header = [f"incident-evals: over the Responses API ({source}); model.api wins"]
+    assert header == (expected_header if expected == RESPONSES_PATH else [])
 
 
 def test_a_case_model_api_wins_over_the_run(
