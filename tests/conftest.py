@@ -45,6 +45,7 @@ def chat_server() -> Iterator[ChatServer]:
 ENDPOINT_VARIABLES = (
     "INCIDENT_EVALS_BASE_URL",
     "INCIDENT_EVALS_MODEL",
+    "INCIDENT_EVALS_API",
     "OPENAI_BASE_URL",
     "OPENAI_API_KEY",
 )

@@ -242,6 +242,37 @@ def compare(
     return regressions, removed
 
 
+def api_difference(
+    items: Sequence[Mapping[str, Any]], baseline_items: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """One line saying that matched items were replayed over different APIs, if any were.
+
+    A baseline item without ``api`` is from a run before the Responses API was spoken: Chat.
+    Items that replayed nothing (``api`` null: recorded items) are not counted.
+    """
+    baseline_api = {_key(item): item.get("api", "chat") for item in baseline_items}
+    pairs: dict[tuple[str, str], int] = {}
+    matched = 0
+    for item in items:
+        then = baseline_api.get(_key(item))
+        now = item.get("api")
+        if then is None or now is None:
+            continue
+        matched += 1
+        if now != then:
+            pairs[str(now), str(then)] = pairs.get((str(now), str(then)), 0) + 1
+    if not pairs:
+        return None
+    described = "; ".join(
+        f"{count} over {now} here and over {then} in the baseline"
+        for (now, then), count in sorted(pairs.items())
+    )
+    return (
+        f"API differs from the baseline for {sum(pairs.values())} of {matched} compared items "
+        f"({described}): a change may come from the API, not the model"
+    )
+
+
 class BaselineError(Exception):
     """A baseline file that cannot be used, as one line naming the file and what is wrong."""
 

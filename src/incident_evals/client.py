@@ -1,4 +1,5 @@
-"""Requests -> replies: one OpenAI-compatible Chat Completions endpoint behind the official SDK.
+"""Requests -> replies: one OpenAI-compatible endpoint behind the official SDK, spoken to over
+Chat Completions or the Responses API (:mod:`incident_evals.responses_api` converts the forms).
 
 Retries live here, not in the SDK (``max_retries=0``), so that one policy covers every call: the
 SDK's own choice of what to retry (408, 409, 429, 5xx, timeouts, connection errors, and the
@@ -319,10 +320,11 @@ def _retry_after(exc: BaseException | None) -> float | None:
 class TargetClient:
     """The application itself as the endpoint (``pytest_incident_evals_target``).
 
-    The target is called with each Chat Completions request body and returns the response body
-    (a dict with ``choices[0].message``). It runs in the dispatcher's threads, like requests to
-    an endpoint; an exception or a reply that is not a response is the item's error, with its
-    cause.
+    The target is called with each request body and returns the response body: in the Chat
+    Completions form (a dict with ``choices[0].message``), or over the Responses API (``--incident-
+    api responses``, ``model.api``) a Responses request and response. It runs in the dispatcher's
+    threads, like requests to an endpoint; an exception or a reply that is not a response is the
+    item's error, with its cause.
     """
 
     def __init__(self, target: Callable[[dict[str, Any]], Any], model: str) -> None:
@@ -347,8 +349,9 @@ class TargetClient:
         latency = time.perf_counter() - started
         if not isinstance(reply, dict):
             raise EndpointError(
-                f"the target {self.name} returned {type(reply).__name__}, not a Chat "
-                "Completions response (a dict with choices[0].message)",
+                f"the target {self.name} returned {type(reply).__name__}, not a response "
+                "(a dict: a Chat Completions completion, or a Responses API response under "
+                "--incident-api responses)",
                 1,
             )
         try:
@@ -370,7 +373,12 @@ class TargetClient:
 
 
 class ChatClient:
-    """Sends Chat Completions requests to one endpoint, retrying what is worth retrying.
+    """Sends requests to one endpoint, retrying what is worth retrying.
+
+    ``api`` is the API spoken: ``chat`` sends Chat Completions request bodies, ``responses``
+    sends Responses request bodies (:class:`incident_evals.responses_api.ResponsesCompleter`
+    makes them). Either way the answer is the body as JSON data, read bounded, and every error
+    is described, scrubbed and retried alike.
 
     ``concurrency`` is how many requests the caller sends at once. The connection pool never
     makes a request wait for a connection, so the timeout of each attempt runs from when it is
@@ -389,10 +397,12 @@ class ChatClient:
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 20.0,
         concurrency: int | None = None,
+        api: str = "chat",
     ) -> None:
         import openai
 
         self.endpoint = endpoint
+        self.api = api
         self.retries = retries
         self.timeout_s = timeout_s
         # Set when the run stops: backoff waits end at once instead of sleeping on.
@@ -486,9 +496,7 @@ class ChatClient:
                     started = time.perf_counter()
                     # The body as bytes, not the SDK's pydantic model: the transcript wants
                     # plain JSON anyway, and the answer must be measured as it arrives.
-                    with self._sdk.chat.completions.with_streaming_response.create(
-                        **request
-                    ) as raw:
+                    with self._create(request) as raw:
                         body = _read_bounded(raw.iter_bytes())
                     latency = time.perf_counter() - started
         except EndpointError:
@@ -504,6 +512,11 @@ class ChatClient:
                 raise EndpointError(describe_error(exc, self._sent), attempts) from exc
             raise
         return load_answer(body, self.source), latency
+
+    def _create(self, request: dict[str, Any]) -> Any:
+        if self.api == "responses":
+            return self._sdk.responses.with_streaming_response.create(**request)
+        return self._sdk.chat.completions.with_streaming_response.create(**request)
 
     def _sleep(self, seconds: float) -> None:
         if self._cancelled.wait(seconds):

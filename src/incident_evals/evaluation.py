@@ -190,6 +190,8 @@ class InconsistentDecisions(Exception):
 
 
 class Run:
+    #: Whether the item's samples are replayed against the endpoint (its results name the API).
+    replays = True
     """What every kind of item shares: its case, its label and how it scrubs."""
 
     case: IncidentCase
@@ -284,6 +286,7 @@ class Run:
             baseline=baseline,
             regression=self.decide_regression(outcome, samples, passed),
             scrubber=self.settings.scrubber,
+            api=self.settings.session.api_for(self.case) if self.replays else None,
         )
 
 
@@ -537,6 +540,8 @@ class RecordedRun(Run):
 
     Offline (no request): see :mod:`incident_evals.recorded`.
     """
+
+    replays = False
 
     variant_id = RECORDED
 

@@ -34,6 +34,12 @@ def pytest_incident_evals_target(config: pytest.Config) -> Callable[[dict[str, A
     raises, or a reply that is not such a dict, makes the item an error with the cause. Returning
     it disables the embedded model; ``--incident-model`` names the model in requests.
 
+    Over the Responses API (``--incident-api responses``, or a case's ``model.api:
+    responses``) the callable gets the Responses request body instead (``instructions``,
+    ``input`` items, flat ``tools``, ``store: false``) and returns a Responses response body
+    (``output`` items: ``message``, ``function_call``); the replay reads it as it reads an
+    endpoint's. One callable serving both can tell them apart by ``"input" in request``.
+
     Example ``conftest.py``, testing the support bot's own pipeline rather than the bare model::
 
         from acme_support.bot import answer  # your application: messages in, reply out

@@ -108,6 +108,16 @@ def url(text: str) -> str:
     return text.rstrip("/")
 
 
+def api(text: str) -> str:
+    """``chat`` or ``responses``: the API the replay speaks to the endpoint."""
+    from incident_evals.vocabulary import APIS
+
+    lowered = text.strip().lower()
+    if lowered not in APIS:
+        raise argparse.ArgumentTypeError(f"expected {' or '.join(APIS)}, got {text!r}")
+    return lowered
+
+
 def env_var_name(text: str) -> str:
     if not text or not text.replace("_", "a").isalnum() or text[0].isdigit():
         raise argparse.ArgumentTypeError(f"expected an environment variable name, got {text!r}")
@@ -152,6 +162,15 @@ OPTIONS = (
     ),
     Option(
         "model", "the model under test (env INCIDENT_EVALS_MODEL)", env=("INCIDENT_EVALS_MODEL",)
+    ),
+    Option(
+        "api",
+        "the API the replay, the judge and the generator speak: chat (Chat Completions, the "
+        "default) or responses (the Responses API); a case's model.api wins (env "
+        "INCIDENT_EVALS_API)",
+        parse=api,
+        env=("INCIDENT_EVALS_API",),
+        default="chat",
     ),
     Option(
         "timeout",

@@ -111,7 +111,7 @@ def finish_results(
 ) -> ResultsJson:
     """The results document of the run: items in run order, then the baseline's items this run
     no longer has; the regression of each item was decided with its verdict."""
-    from incident_evals.baseline import compare
+    from incident_evals.baseline import api_difference, compare
     from incident_evals.collect import EVAL_SESSION, GATE
     from incident_evals.results import build_results, run_data
 
@@ -122,6 +122,9 @@ def finish_results(
     if gate.baseline_items:
         _, removed = compare(listed, list(gate.baseline_items.values()), gate.alpha)
         baseline = {"kind": "file", "path": str(options.value(config, "baseline"))}
+        difference = api_difference(listed, list(gate.baseline_items.values()))
+        if difference is not None:
+            baseline["api_difference"] = difference
     elif gate.baseline_model is not None:
         baseline = {"kind": "model", "model": gate.baseline_model}
     model, base_url = config.stash[EVAL_SESSION].described()
@@ -240,6 +243,9 @@ class IncidentEvalsPlugin:
                 *generator_line,
             ]
         lines = [self._endpoint_line(config), cases]
+        api, source = options.resolve(config, "api")
+        if api != "chat":
+            lines.insert(1, f"incident-evals: over the Responses API ({source}); model.api wins")
         judge = self.session.judge_settings.endpoint
         # Inherited with no judge model, it is no judge yet: not worth a header line.
         if judge is not None and (judge.model or judge.source != "the endpoint under test"):

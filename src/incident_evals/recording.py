@@ -1,13 +1,14 @@
 """Exchanges on disk: ``--incident-record DIR`` writes them, ``--incident-replay DIR`` reads them.
 
 One JSON file per exchange, ``<DIR>/<case id>/<key>.json``, where the key hashes the request
-(without its model) and the sample number. Files are sorted and indented so recordings review
-and diff well in git. Only the request body and the reply are stored: never headers, so never
-the API key. An endpoint may still echo the key or the URL's credentials in its reply: a store
-given the run's scrubber (:meth:`incident_evals.secrets.Scrubber.credentials`) takes them out of
-every request and reply before keying and writing them, and keys lookups the same way, so a
-scrubbed recording still replays. Nothing else is taken out: a recording must replay what the
-model said, sensitive content included, as the case file beside it holds it.
+(without its model), the sample number and the API it went over (``--incident-api``). Files are
+sorted and indented so recordings review and diff well in git. Only the request body and the reply
+are stored: never headers, so never the API key. An endpoint may still echo the key or the URL's
+credentials in its reply: a store given the run's scrubber
+(:meth:`incident_evals.secrets.Scrubber.credentials`) takes them out of every request and reply
+before keying and writing them, and keys lookups the same way, so a scrubbed recording still
+replays. Nothing else is taken out: a recording must replay what the model said, sensitive content
+included, as the case file beside it holds it.
 """
 
 from __future__ import annotations
@@ -43,15 +44,20 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def request_key(request: dict[str, Any], sample: int) -> str:
-    """Names one exchange: the request without its model, and the sample it belongs to.
+def request_key(request: dict[str, Any], sample: int, api: str = "chat") -> str:
+    """Names one exchange: the request without its model, the sample it belongs to, and the
+    API it went over.
 
     The model stays out because a replay run may configure none; it is kept in the file and
     checked there instead. The sample stays in so that repeats replay as the distinct answers
-    they were, not as one cached answer.
+    they were, not as one cached answer. The API stays in so that a Chat recording never
+    answers a Responses replay (Chat keys are unchanged, so existing recordings still replay).
     """
     body = {key: value for key, value in request.items() if key != "model"}
-    digest = hashlib.sha256(_canonical({"request": body, "sample": sample}).encode("utf-8"))
+    keyed: dict[str, Any] = {"request": body, "sample": sample}
+    if api != "chat":
+        keyed["api"] = api
+    digest = hashlib.sha256(_canonical(keyed).encode("utf-8"))
     return digest.hexdigest()[:KEY_LENGTH]
 
 
@@ -72,8 +78,12 @@ class RecordingStore:
         directory: Path,
         subfolder: str = "",
         scrub: Callable[[Any], Any] | None = None,
+        *,
+        api: str = "chat",
     ) -> None:
         self.directory = Path(directory)
+        #: The API of the exchanges: part of every key, and written in every record.
+        self.api = api
         #: Kept apart inside each case's folder (judge exchanges live in ``<case id>/judge/``).
         self.subfolder = subfolder
         #: Takes the run's credentials out of requests and replies (identity when not given).
@@ -84,7 +94,12 @@ class RecordingStore:
         # The id becomes a path component: refuse anything that could leave the directory.
         if not _CASE_ID.fullmatch(case_id) or case_id in {".", ".."}:
             raise ValueError(f"case id {case_id!r} cannot name a recordings folder")
-        return self.directory / case_id / self.subfolder / f"{request_key(request, sample)}.json"
+        return (
+            self.directory
+            / case_id
+            / self.subfolder
+            / f"{request_key(request, sample, self.api)}.json"
+        )
 
     def save(
         self,
@@ -105,6 +120,10 @@ class RecordingStore:
             "response": response,
             "latency_s": round(latency_s, 3),
         }
+        if self.api != "chat":
+            # Chat records stay as they were before the Responses API: re-recording changes
+            # nothing in a reviewed recordings folder.
+            record["api"] = self.api
         text = _dumps(record)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Concurrent writers (threads, xdist workers) of the same key write the same content.
@@ -150,8 +169,11 @@ class RecordingMiss(EndpointError):
 NEVER_RECORDED = "the request differs from every recorded one or was never recorded"
 
 
-def _check(record: dict[str, Any], request: dict[str, Any]) -> str | None:
+def _check(record: dict[str, Any], request: dict[str, Any], api: str = "chat") -> str | None:
     """Why ``record`` cannot answer ``request``, if it cannot (a hand edit, a bad merge)."""
+    recorded_api = record.get("api", "chat")
+    if recorded_api != api:
+        return f"recorded over the {recorded_api} API, not {api} (was the file moved?)"
     stored = record.get("request")
     # Plain equality: the same verdict as comparing canonical dumps, without serialising twice.
     if not isinstance(stored, dict) or {k: v for k, v in stored.items() if k != "model"} != {
@@ -212,7 +234,7 @@ class RecordingCompleter:
             raise self._miss(f"cannot read {path}: {exc}") from exc
         if record is None:
             raise self._miss(NEVER_RECORDED)
-        problem = _check(record, self.store.scrub(request))
+        problem = _check(record, self.store.scrub(request), self.store.api)
         if problem is not None:
             raise self._miss(problem)
         recorded_model = record.get("model")

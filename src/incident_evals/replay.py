@@ -87,17 +87,8 @@ def read_answer(response: Any, source: str = "the endpoint") -> Answer:
     like ``not_contains`` would pass.
     """
 
-    def malformed(problem: str) -> MalformedAnswer:
-        return MalformedAnswer(f"malformed answer from {source}: {problem}")
-
-    def wrong(path: str, value: Any, expected: str) -> MalformedAnswer:
-        return malformed(f"{path} is {a_json_type(value)}, expected {expected}")
-
-    if not isinstance(response, dict):
-        raise wrong("the answer", response, "an object")
-    error = response.get("error")
-    if error is not None:
-        raise malformed(f"it holds an error, not a completion: {_error_text(error)}")
+    malformed, wrong = complaints(source)
+    check_object(response, "a completion", malformed, wrong)
     if "choices" not in response:
         raise malformed("choices is missing")
     choices = response["choices"]
@@ -136,7 +127,38 @@ def read_answer(response: Any, source: str = "the endpoint") -> Answer:
     )
 
 
-def _error_text(error: Any) -> str:
+class Malformed(Protocol):
+    def __call__(self, problem: str) -> MalformedAnswer: ...
+
+
+class Wrong(Protocol):
+    def __call__(self, path: str, value: Any, expected: str) -> MalformedAnswer: ...
+
+
+def complaints(source: str) -> tuple[Malformed, Wrong]:
+    """The two one-line errors about an answer from ``source``: a problem in words, and a field
+    of the wrong JSON type."""
+
+    def malformed(problem: str) -> MalformedAnswer:
+        return MalformedAnswer(f"malformed answer from {source}: {problem}")
+
+    def wrong(path: str, value: Any, expected: str) -> MalformedAnswer:
+        return malformed(f"{path} is {a_json_type(value)}, expected {expected}")
+
+    return malformed, wrong
+
+
+def check_object(response: Any, kind: str, malformed: Malformed, wrong: Wrong) -> None:
+    """Raise unless ``response`` is an object without an ``error``; ``kind`` names what it
+    should be instead ("a completion")."""
+    if not isinstance(response, dict):
+        raise wrong("the answer", response, "an object")
+    error = response.get("error")
+    if error is not None:
+        raise malformed(f"it holds an error, not {kind}: {error_text(error)}")
+
+
+def error_text(error: Any) -> str:
     message = error.get("message") if isinstance(error, dict) else error
     if isinstance(message, str) and message.strip():
         return quote_fragment(one_line(message, len(message)))

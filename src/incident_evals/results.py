@@ -97,6 +97,9 @@ class ItemJson(TypedDict):
     usage: dict[str, int]
     latency_s: float
     model: NotRequired[str | None]
+    #: The API the samples were replayed over (``chat`` or ``responses``); ``None`` when
+    #: nothing was replayed (a recorded item).
+    api: NotRequired[str | None]
     input: NotRequired[dict[str, Any] | None]
     provenance: NotRequired[dict[str, Any] | None]
     regression: RegressionJson | None
@@ -203,6 +206,7 @@ def item_data(
     baseline: Mapping[str, Any] | None = None,
     regression: Regression | None = None,
     scrubber: Scrubber | None = None,
+    api: str | None = None,
 ) -> ItemJson:
     """One item's results entry.
 
@@ -248,6 +252,7 @@ def item_data(
         if transcripts
         else 0.0,
         "model": first.model if first else None,
+        "api": api,
         "input": _input(case, redacting),
         "provenance": dict(provenance) if provenance is not None else None,
         "regression": _regression_json(regression),
@@ -270,7 +275,7 @@ def _regression_json(regression: Regression | None) -> RegressionJson | None:
 
 
 #: The item fields a run produces; a removed item did not run, so the baseline's are not shown.
-_DROPPED_FROM_REMOVED = ("error", "model", "input")
+_DROPPED_FROM_REMOVED = ("error", "model", "api", "input")
 
 
 def removed_item(baseline: Mapping[str, Any], regression: Regression) -> ItemJson:

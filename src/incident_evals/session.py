@@ -71,7 +71,11 @@ class EvalSession:
         generator_cache_dir: Callable[[], Path | None] | None = None,
         target: Callable[[dict[str, Any]], Any] | None = None,
         scrubber: Scrubber | None = None,
+        api: str = "chat",
     ) -> None:
+        #: The API the run speaks (``--incident-api``); a case's ``model.api`` wins for its
+        #: replays. The judge and the generator speak it too.
+        self.api = api
         #: Every text the run writes goes through it (:mod:`incident_evals.secrets`).
         self.scrubber = scrubber if scrubber is not None else Scrubber.from_environment()
         self._configured = endpoint
@@ -79,14 +83,15 @@ class EvalSession:
         self._retries = retries
         self._local_startup_timeout_s = local_startup_timeout_s
         self._recordings = recordings
-        self._stores: dict[str, RecordingStore] = {}
+        self._stores: dict[tuple[str, str], RecordingStore] = {}
         self._local: LocalModelServer | None = None
         self._local_tried = False
         self._local_ready = False
         #: Keep the embedded model server's log after the run (it went wrong).
         self.keep_local_log = False
         self._notices: list[list[str]] = []
-        self._client: ChatClient | None = None
+        #: The endpoint's clients, one per API, each made when first needed.
+        self._clients: dict[str, ChatClient] = {}
         self._failure: EndpointError | None = None
         self._lock = threading.Lock()
         self._judge = judge or options.JudgeSettings(None, "no judge endpoint is configured")
@@ -182,8 +187,8 @@ class EvalSession:
                 _log_lines(server),
                 server.log_path,
             )
-            client = self._client
-        if client is not None:
+            clients = list(self._clients.values())
+        for client in clients:
             # Retries against a dead server end now; the completer names the death instead.
             client.cancel()
 
@@ -228,7 +233,10 @@ class EvalSession:
             base_url=self._local.base_url, model=self._local.model, source=LOCAL_MODEL_SOURCE
         )
 
-    def client(self) -> ChatClient | TargetClient:
+    def client(self, api: str | None = None) -> ChatClient | TargetClient:
+        """The client of the endpoint under test speaking ``api`` (the run's when ``None``), or
+        the target. A target is called with the request in the API's form either way."""
+        api = api or self.api
         # Started by submit() in a run; here for a direct replay() (pytest's thread too).
         self.start_local_model()
         with self._lock:
@@ -239,16 +247,22 @@ class EvalSession:
                     model = self._configured.model if self._configured else TARGET_MODEL
                     self._target_client = TargetClient(self.target, model)
                 return self._target_client
-            if self._client is None:
+            if api not in self._clients:
                 if self.uses_local_model:
                     self._wait_for_local_model()
-                self._client = ChatClient(
+                self._clients[api] = ChatClient(
                     self.endpoint,
                     timeout_s=self._timeout_s,
                     retries=self._retries,
                     concurrency=self.dispatcher.concurrency,
+                    api=api,
                 )
-            return self._client
+            return self._clients[api]
+
+    def api_for(self, case: IncidentCase) -> str:
+        """The API ``case`` replays over: its ``model.api``, else the run's."""
+        api = case.model.get("api")
+        return api if isinstance(api, str) else self.api
 
     def _wait_for_local_model(self) -> None:
         """Under the lock: wait until the started embedded model answers, or fail the session."""
@@ -268,20 +282,21 @@ class EvalSession:
             raise self._failure from None
         self._local_ready = True
 
-    def _store_for_run(self, model: str | None = None) -> RecordingStore | None:
-        """The recordings of the model under test, or of a side-by-side baseline ``model``."""
+    def _store_for_run(self, model: str | None = None, api: str = "chat") -> RecordingStore | None:
+        """The recordings of the model under test, or of a side-by-side baseline ``model``, over
+        ``api`` (keyed apart: a Chat recording never answers a Responses replay)."""
         if self._recordings is None:
             return None
         # A baseline model's exchanges live apart: the recording key leaves the model out.
         subfolder = f"baseline-{_folder_name(model)}" if model else ""
         with self._lock:
-            if subfolder not in self._stores:
+            if (subfolder, api) not in self._stores:
                 from incident_evals.recording import RecordingStore
 
-                self._stores[subfolder] = RecordingStore(
-                    self._recordings.directory, subfolder, self.scrubber.credentials
+                self._stores[subfolder, api] = RecordingStore(
+                    self._recordings.directory, subfolder, self.scrubber.credentials, api=api
                 )
-            return self._stores[subfolder]
+            return self._stores[subfolder, api]
 
     def replay(self, case: IncidentCase, sample: int = 0, model: str | None = None) -> Transcript:
         """One sample of one case, from the endpoint, through or from recordings.
@@ -290,7 +305,8 @@ class EvalSession:
         """
         from incident_evals.replay import replay
 
-        store = self._store_for_run(model)
+        api = self.api_for(case)
+        store = self._store_for_run(model, api)
         completer: Completer
         if self.offline:
             from incident_evals.recording import RecordingCompleter
@@ -298,16 +314,19 @@ class EvalSession:
             assert store is not None
             configured = model or (self._configured.model if self._configured else None)
             completer = RecordingCompleter(store, case.id, sample, None, model=configured)
-            return replay(case, completer, configured or RECORDED_MODEL)
-        client = self.client()
-        completer = client
-        if self._local is not None and isinstance(client, ChatClient):
-            completer = _LocalModelCompleter(self, client)
-        if store is not None:
-            from incident_evals.recording import RecordingCompleter
+            transcript = replay(case, _over(api, completer), configured or RECORDED_MODEL)
+        else:
+            client = self.client(api)
+            completer = client
+            if self._local is not None and isinstance(client, ChatClient):
+                completer = _LocalModelCompleter(self, client)
+            if store is not None:
+                from incident_evals.recording import RecordingCompleter
 
-            completer = RecordingCompleter(store, case.id, sample, client)
-        return replay(case, completer, model or client.endpoint.model)
+                completer = RecordingCompleter(store, case.id, sample, client)
+            transcript = replay(case, _over(api, completer), model or client.endpoint.model)
+        transcript.api = api
+        return transcript
 
     def submit(
         self,
@@ -352,7 +371,8 @@ class EvalSession:
                 directory = self._generator_cache_dir() if self._generator_cache_dir else None
                 self._generator_cache = ResponseCache(directory, self.scrubber.credentials)
             cache = self._generator_cache
-        response = cache.get(request)
+        key = self._cache_key(request)
+        response = cache.get(key)
         if response is None:
             if self.offline:
                 raise EndpointError(
@@ -363,12 +383,15 @@ class EvalSession:
             with self._lock:
                 if self._generator_client is None:
                     self._generator_client = ChatClient(
-                        self.generator, timeout_s=self._timeout_s, retries=self._retries
+                        self.generator,
+                        timeout_s=self._timeout_s,
+                        retries=self._retries,
+                        api=self.api,
                     )
                 client = self._generator_client
-            response, _ = client.complete(request)
+            response, _ = _over(self.api, client).complete(request)
             read_answer(response, "the generator model")  # a malformed answer is not cached
-            cache.put(request, response)
+            cache.put(key, response)
         content = read_answer(response, "the generator model").text
         if not content:
             raise EndpointError("the generator model's reply has no text", 1)
@@ -409,7 +432,7 @@ class EvalSession:
         except JudgeReplyError as exc:
             raise JudgeError(str(exc), 1) from None
         if not cached and not self.offline:
-            self._cache().put(request, response)
+            self._cache().put(self._cache_key(request), response)
         return Judgement(
             rubric=check.rubric,
             constraint_model=check.model,
@@ -439,7 +462,7 @@ class EvalSession:
         except JudgeReplyError as exc:
             raise JudgeError(str(exc), 1) from None
         if not cached and not self.offline:
-            self._cache().put(request, response)
+            self._cache().put(self._cache_key(request), response)
         return decision
 
     def _ask_judge(
@@ -454,13 +477,13 @@ class EvalSession:
                 assert store is not None
                 completer = RecordingCompleter(store, case_id, sample, None, model=model)
                 return completer.complete(request)[0], False
-            response = self._cache().get(request)
+            response = self._cache().get(self._cache_key(request))
             if response is not None:
                 if store is not None:
                     # A cached verdict still goes into the recordings: replay must not need it.
                     store.save(case_id, sample, request, response, 0.0)
                 return response, True
-            response, latency = self._judge_chat_client().complete(request)
+            response, latency = _over(self.api, self._judge_chat_client()).complete(request)
             if store is not None:
                 store.save(case_id, sample, request, response, latency)
             return response, False
@@ -468,6 +491,11 @@ class EvalSession:
             raise
         except EndpointError as exc:
             raise JudgeError(str(exc), 0) from None
+
+    def _cache_key(self, request: dict[str, Any]) -> dict[str, Any]:
+        """What the judge's and the generator's caches key ``request`` by: a reply over one API
+        never answers the other (Chat keys are unchanged, so existing caches still answer)."""
+        return request if self.api == "chat" else {**request, "incident_evals_api": self.api}
 
     def _cache(self) -> ResponseCache:
         with self._lock:
@@ -486,7 +514,7 @@ class EvalSession:
                 from incident_evals.recording import RecordingStore
 
                 self._judge_store = RecordingStore(
-                    self._recordings.directory, "judge", self.scrubber.credentials
+                    self._recordings.directory, "judge", self.scrubber.credentials, api=self.api
                 )
             return self._judge_store
 
@@ -497,17 +525,18 @@ class EvalSession:
         with self._lock:
             if self._judge_client is None:
                 self._judge_client = ChatClient(
-                    endpoint, timeout_s=self._timeout_s, retries=self._retries
+                    endpoint, timeout_s=self._timeout_s, retries=self._retries, api=self.api
                 )
             return self._judge_client
 
     def close(self) -> None:
         self.dispatcher.stop()
         with self._lock:
-            for client in (self._client, self._judge_client, self._generator_client):
+            for client in (*self._clients.values(), self._judge_client, self._generator_client):
                 if client is not None:
                     client.close()
-            self._client = self._judge_client = self._generator_client = None
+            self._clients.clear()
+            self._judge_client = self._generator_client = None
             if self._local is not None:
                 # A run that went wrong keeps the log: the messages point at it.
                 if self.keep_local_log:
@@ -525,6 +554,16 @@ class EvalSession:
 
 #: Log lines quoted when the embedded model server dies or does not start.
 LOG_LINES_SHOWN = 12
+
+
+def _over(api: str, completer: Completer) -> Completer:
+    """``completer`` as the replay, the judge and the generator use it over ``api``: Chat
+    requests in and Chat answers out, whatever goes over the wire."""
+    if api != "responses":
+        return completer
+    from incident_evals.responses_api import ResponsesCompleter
+
+    return ResponsesCompleter(completer)
 
 
 def _log_lines(server: LocalModelServer) -> list[str]:
@@ -625,6 +664,7 @@ def session_from_config(config: pytest.Config) -> EvalSession:
         target=target,
         generator_cache_dir=lambda: _cache_dir(config, "incident-evals-generator"),
         scrubber=options.run_scrubber(config),
+        api=options.value(config, "api"),
     )
 
 

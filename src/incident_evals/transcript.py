@@ -84,6 +84,9 @@ class Transcript:
     #: The model id the endpoint reported (not the one requested).
     model: str | None = None
     finish_reason: str | None = None
+    #: The API the replay spoke: ``chat`` (Chat Completions) or ``responses``. The exchanges
+    #: hold the Chat form either way (the form the replay reads).
+    api: str = "chat"
     #: True when the tool loop stopped at ``max_turns`` with calls still pending.
     truncated: bool = False
     #: Verdicts of the LLM judge, one per ``judge`` constraint, made after the replay.
@@ -113,6 +116,7 @@ class Transcript:
             "latency_s": self.latency_s,
             "model": self.model,
             "finish_reason": self.finish_reason,
+            "api": self.api,
             "truncated": self.truncated,
             "judgements": [judgement.to_json() for judgement in self.judgements],
             "exchanges": [

@@ -11,6 +11,7 @@ schemas list them.
 from __future__ import annotations
 
 __all__ = [
+    "APIS",
     "CATEGORIES",
     "OUTCOMES",
     "REGRESSION_STATUSES",
@@ -32,3 +33,5 @@ STATUSES = ("open", "mitigated", "resolved")
 OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
 #: An item's ``regression.status`` against a baseline.
 REGRESSION_STATUSES = ("regressed", "fixed", "unchanged", "new", "removed")
+#: The APIs a replay speaks (``--incident-api``, ``model.api``); the first is the default.
+APIS = ("chat", "responses")

@@ -106,8 +106,9 @@ def test_a_target_that_raises_or_returns_junk_makes_that_item_an_error(
     )
     result.stdout.fnmatch_lines(
         [
-            "INC-JUNK: endpoint error: the target support_bot returned str, not a Chat "
-            "Completions response (a dict with choices[[]0].message) (after 1 attempt)",
+            "INC-JUNK: endpoint error: the target support_bot returned str, not a response "
+            "(a dict: a Chat Completions completion, or a Responses API response under "
+            "--incident-api responses) (after 1 attempt)",
         ]
     )
 

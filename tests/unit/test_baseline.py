@@ -760,3 +760,23 @@ def test_a_case_variant_twice_is_refused(tmp_path: Path) -> None:
         f"{path}: $.items[5]: case 'INC-2025-044-payroll-leak' variant 'original' "
         "is already $.items[2]"
     )
+
+
+def test_a_baseline_over_another_api_is_named_in_one_line() -> None:
+    from incident_evals.baseline import api_difference
+
+    def item(case_id: str, api: str | None, *, legacy: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {"case_id": case_id, "variant": "original"}
+        if not legacy:
+            data["api"] = api
+        return data
+
+    baseline = [item("A", "chat"), item("B", None, legacy=True), item("C", None)]
+    assert api_difference([item("A", "chat"), item("B", "chat")], baseline) is None
+    # A baseline item without api predates the Responses API: it ran over Chat.
+    assert api_difference([item("A", "responses"), item("B", "responses")], baseline) == (
+        "API differs from the baseline for 2 of 2 compared items (2 over responses here and "
+        "over chat in the baseline): a change may come from the API, not the model"
+    )
+    # Items that replayed nothing (recorded items) are not compared.
+    assert api_difference([item("C", "responses")], baseline) is None

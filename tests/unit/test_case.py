@@ -803,3 +803,12 @@ def test_written_ids_reads_ids_within_the_limits(
 
     # The second case is invalid but holds its id; the third passes the node limit.
     assert written_ids(path) == [("INC-1", 1), ("INC-2", 13)]
+
+
+def test_model_api_is_chat_or_responses(tmp_path: Path) -> None:
+    over_responses = write_case(tmp_path, "r.yaml", case_data(model={"api": "responses"}))
+    assert only_case(over_responses).case.model["api"] == "responses"
+    assert "api" not in only_case(write_case(tmp_path, "c.yaml", case_data())).case.model
+
+    wrong = write_case(tmp_path, "w.yaml", case_data(model={"api": "grpc"}))
+    assert only_error(wrong) == "w.yaml:13: model.api: 'grpc' is not one of ['chat', 'responses']"

@@ -346,3 +346,29 @@ def test_a_store_with_the_runs_scrubber_writes_no_credential_and_still_replays(
     response, latency = RecordingCompleter(store, "INC-1", 0, None).complete(request)
     assert response["choices"][0]["message"]["content"] == "key [redacted: api key]"
     assert latency == 0.5
+
+
+def test_the_api_is_part_of_the_key_and_a_recording_of_one_api_never_answers_the_other(
+    tmp_path: Path,
+) -> None:
+    request = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    # Chat keys are what they were before the Responses API, so older recordings still replay.
+    assert request_key(request, 0) == request_key(request, 0, "chat")
+    assert request_key(request, 0, "responses") != request_key(request, 0)
+    chat = RecordingStore(tmp_path)
+    responses = RecordingStore(tmp_path, api="responses")
+    written = chat.save("INC-1", 0, request, {"choices": []}, 0.1)
+    assert "api" not in json.loads(written.read_text())
+    assert responses.load("INC-1", 0, request) is None
+    with pytest.raises(RecordingMiss, match="the request differs from every recorded one"):
+        RecordingCompleter(responses, "INC-1", 0, None).complete(request)
+    again = responses.save("INC-1", 0, request, {"output": []}, 0.1)
+    assert json.loads(again.read_text())["api"] == "responses"
+    again.unlink()
+
+    # A Chat recording moved under a Responses key (a hand edit) is named as such.
+    moved = responses.path("INC-1", 0, request)
+    moved.parent.mkdir(parents=True, exist_ok=True)
+    moved.write_text(written.read_text())
+    with pytest.raises(RecordingMiss, match="recorded over the chat API, not responses"):
+        RecordingCompleter(responses, "INC-1", 0, None).complete(request)

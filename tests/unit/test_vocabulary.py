@@ -8,6 +8,7 @@ import pytest
 
 from incident_evals.case import load_schema
 from incident_evals.vocabulary import (
+    APIS,
     CATEGORIES,
     OUTCOMES,
     REGRESSION_STATUSES,
@@ -31,6 +32,7 @@ ITEM = ("$defs", "item", "properties")
 @pytest.mark.parametrize(
     ("words", "schema", "path"),
     [
+        (APIS, "case", ("properties", "model", "properties", "api")),
         (CATEGORIES, "case", (*INCIDENT, "category")),
         (SEVERITIES_ASCENDING, "case", (*INCIDENT, "severity")),
         (STATUSES, "case", (*INCIDENT, "status")),

@@ -150,6 +150,9 @@ def markdown(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> st
     counts = escape(outcome_line(reading)).capitalize() + "."
     if reading.has_baseline and reading.status_counts():
         counts += " " + escape(status_line(reading)).capitalize() + "."
+    difference = (results.get("run", {}).get("baseline") or {}).get("api_difference")
+    if isinstance(difference, str):
+        counts += " " + escape(difference) + "."
     lines.extend(["", counts])
     for section in sections(reading):
         lines.extend(["", f"### {section.title()}", "", *_section_body(section)])

@@ -7,7 +7,8 @@ say are left out; every list is ordered by severity, then as in the file):
    (alpha 0.05)`` (or ``no baseline``; ``run stopped early`` when ``complete`` is false).
 2. A table of severity (rows) by category (columns, only those present, plus ``all``); each
    cell is ``passed/items``, ``-`` where there is no item. Then a line of outcome counts and,
-   with a baseline, one of regression statuses.
+   with a baseline, one of regression statuses, and the baseline's ``api_difference`` when
+   items were replayed over another API than in the baseline.
 3. ``CASE FILES THAT FAILED TO LOAD (n)``: each file's one-line error (``file:line: field:
    message``), at most 10, then ``and N more``. Any one of them blocks.
 4. ``REGRESSIONS (n)``: each item's label with its severity and category; under it the first
@@ -176,6 +177,9 @@ def summary_lines(results: Mapping[str, Any], scrubber: Scrubber | None = None) 
     lines.append(outcome_line(reading))
     if reading.has_baseline and reading.status_counts():
         lines.append(status_line(reading))
+    difference = (results.get("run", {}).get("baseline") or {}).get("api_difference")
+    if isinstance(difference, str):
+        lines.append(difference)
     for section in report.sections(reading):
         lines.extend(["", section.title(capitals=True), *_section_body(section)])
     lines.extend(["", release_line(results)])
