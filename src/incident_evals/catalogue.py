@@ -109,6 +109,7 @@ class Catalogue:
         concurrency: int = 8,
         record: str | os.PathLike[str] | None = None,
         replay: str | os.PathLike[str] | None = None,
+        api: str = "chat",
     ) -> Results:
         """Replay every case and its variants against ``base_url`` (an OpenAI-compatible
         endpoint) and ``model``, judge them, and return the results.
@@ -116,7 +117,9 @@ class Catalogue:
         ``api_key`` is sent as the bearer token (default: ``OPENAI_API_KEY`` from the
         environment); ``variants`` is ``"all"``, ``"none"`` or the number of generated variants
         per case; ``repeats`` overrides each case's samples; ``record`` writes every exchange to
-        a folder and ``replay`` answers only from one (offline). Endpoint failures are item
+        a folder and ``replay`` answers only from one (offline); ``api`` is the API the
+        endpoint is spoken to over, ``"chat"`` (Chat Completions) or ``"responses"`` (a case's
+        ``model.api`` wins for its own requests). Endpoint failures are item
         errors with their cause, never passes. ``judge`` constraints are judged by ``model`` on
         the same endpoint only when they name their own judge model.
         """
@@ -130,6 +133,7 @@ class Catalogue:
             concurrency=concurrency,
             record=record,
             replay=replay,
+            api=api,
         )
         selection = _selection(variants)
         if seed < 0:
@@ -227,15 +231,19 @@ def _settings(
     concurrency: int,
     record: str | os.PathLike[str] | None,
     replay: str | os.PathLike[str] | None,
+    api: str,
 ) -> RunSettings:
     from incident_evals import options
     from incident_evals.client import Endpoint
     from incident_evals.evaluation import GateSettings, RunSettings
     from incident_evals.secrets import API_KEY, Scrubber
     from incident_evals.session import EvalSession, Recordings
+    from incident_evals.vocabulary import APIS
 
     if not model:
         raise ValueError("model is required: the model name the endpoint serves")
+    if api not in APIS:
+        raise ValueError(f"api must be one of {', '.join(map(repr, APIS))}, got {api!r}")
     if repeats is not None and not 1 <= repeats <= 1000:
         raise ValueError(f"repeats must be between 1 and 1000, got {repeats}")
     if concurrency < 1:
@@ -276,6 +284,7 @@ def _settings(
         recordings=recordings,
         judge=judge,
         scrubber=scrubber,
+        api=api,
     )
     return RunSettings(session=session, gate=GateSettings(), repeats=repeats)
 

@@ -11,7 +11,9 @@ from case_files import case_data, write_case
 from chat_server import ChatServer, Reply
 from pytest_process import PytestProcess
 
-SLOW = 0.3
+# Long enough that every request of the first wave is sent while the first answer is still
+# awaited, even on a loaded machine (0.3 s was not, under a parallel suite on 2 cores).
+SLOW = 1.0
 
 
 def catalogue(pytester: pytest.Pytester, count: int) -> list[str]:

@@ -29,15 +29,22 @@ def without_timings(document: dict[str, Any]) -> dict[str, Any]:
 
 def answers(body: dict[str, Any]) -> Reply:
     """Some answers fail their case, some pass: the documents must agree on which."""
-    text = json.dumps(body["messages"])
+    # Chat Completions sends "messages", the Responses API "instructions" and "input".
+    text = json.dumps([body.get("messages"), body.get("instructions"), body.get("input")])
     if "refund" in text.lower():
         return Reply(content="Refunds are accepted within 60 days, no receipt needed.")
     return Reply(content="I can't help with that.")
 
 
-@pytest.mark.parametrize("workers", ["-n0", "-n2"])
+@pytest.mark.parametrize(
+    ("workers", "api"), [("-n0", "chat"), ("-n2", "chat"), ("-n0", "responses")]
+)
 def test_the_api_results_equal_the_plugins_on_the_example_catalogue(
-    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str], workers: str
+    pytester: pytest.Pytester,
+    chat_server: ChatServer,
+    endpoint_args: list[str],
+    workers: str,
+    api: str,
 ) -> None:
     from incident_evals import Catalogue
 
@@ -45,16 +52,21 @@ def test_the_api_results_equal_the_plugins_on_the_example_catalogue(
     pytester.makeini("[pytest]\n")
     chat_server.set_script(answers)
 
-    pytester.runpytest(*endpoint_args, "--incident-report=plugin.json", workers)
+    pytester.runpytest(
+        *endpoint_args, "--incident-report=plugin.json", f"--incident-api={api}", workers
+    )
     plugin = json.loads((pytester.path / "plugin.json").read_text(encoding="utf-8"))
     results = Catalogue.load(pytester.path / "incident_cases").run(
-        base_url=chat_server.base_url, model="test-model"
+        base_url=chat_server.base_url, model="test-model", api=api
     )
+    assert {request.path for request in chat_server.requests} == {
+        "/v1/chat/completions" if api == "chat" else "/v1/responses"
+    }
 
-    api = results.to_json()
-    assert without_timings(dict(api)) == without_timings(plugin)
+    document = results.to_json()
+    assert without_timings(dict(document)) == without_timings(plugin)
     # Not a vacuous equality: the run has passes, failures and errors, and a verdict.
-    outcomes = api["summary"]["outcomes"]
+    outcomes = document["summary"]["outcomes"]
     assert outcomes.get("passed")
     assert outcomes.get("failed")
     assert results.verdict == "BLOCK"
@@ -184,6 +196,7 @@ def test_record_then_replay_offline_gives_the_same_verdicts(
         ({"seed": -3}, "seed must be 0 or more, got -3"),
         ({"model": ""}, "model is required"),
         ({"record": "a", "replay": "b"}, "record and replay exclude each other"),
+        ({"api": "grpc"}, "api must be one of 'chat', 'responses', got 'grpc'"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_sent(
