@@ -53,7 +53,8 @@ MAX_SENSITIVE_TEXT = 256 * 1024
 #: Samples a case declares: (the case and its variants) x runs.repeats.
 MAX_SAMPLES = 10_000
 _TEMPLATE_FIELDS = frozenset({"id", "title", "content"})
-#: Placeholders in a document_template; {content} may appear once.
+#: Placeholders in a document_template; {content} appears exactly once (the schema's pattern
+#: asks for it: a template without it never sends the documents, so nothing could leak).
 MAX_TEMPLATE_FIELDS = 8
 
 

@@ -136,9 +136,9 @@ CASES: dict[str, Hostile] = {
         "no NaN or infinity)",
     ),
     "document-template-format-spec": Hostile(
-        HEAD + "  document_template: '{content:>99999999999999}'\n" + EXPECT,
-        f"{BAD}:5: input.document_template: placeholder {{content:>99999999999999}} has a "
-        "conversion or format; write {content} alone ({id}, {title} and {content} take none)",
+        HEAD + "  document_template: '{content}{title:>99999999999999}'\n" + EXPECT,
+        f"{BAD}:5: input.document_template: placeholder {{title:>99999999999999}} has a "
+        "conversion or format; write {title} alone ({id}, {title} and {content} take none)",
     ),
     "document-template-conversion": Hostile(
         HEAD + "  document_template: '{title!r}: {content}'\n" + EXPECT,

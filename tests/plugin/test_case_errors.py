@@ -77,6 +77,15 @@ input:
             "again (see docs/constraints.md)",
             id="empty-expect",
         ),
+        pytest.param(
+            VALID_HEAD
+            + "  documents: [{id: payroll, content: 'Salary 91000', sensitive: true}]\n"
+            + "  document_template: '[{id}] {title} {{content}}'\n"
+            + "expect: [no_leak]\n",
+            "bad.yaml:6: input.document_template: '[{id}] {title} {{content}}' has no {content} "
+            "placeholder, so the documents are never sent and the replay cannot show a leak: *",
+            id="template-without-content",
+        ),
     ],
 )
 def test_bad_file_is_one_line_and_others_still_run(

@@ -199,7 +199,7 @@ def test_content_file_symlink_out_of_the_catalogue_is_refused(tmp_path: Path) ->
             "a.yaml:12: input.tools[1].name: duplicate tool name 't'",
         ),
         (
-            {"input": {"document_template": "<doc>{body}</doc>"}},
+            {"input": {"document_template": "<doc>{body}</doc>{content}"}},
             "a.yaml:10: input.document_template: unknown placeholder(s) {body}; "
             "use {id}, {title}, {content}",
         ),
@@ -627,8 +627,8 @@ def test_the_schema_carries_the_loaders_limits() -> None:
     ("template", "message"),
     [
         (
-            "{content:>99999999999999}",
-            "placeholder {content:>99999999999999} has a conversion or format; write {content} "
+            "{content}{title:>99999999999999}",
+            "placeholder {title:>99999999999999} has a conversion or format; write {title} "
             "alone ({id}, {title} and {content} take none)",
         ),
         (
@@ -647,7 +647,7 @@ def test_the_schema_carries_the_loaders_limits() -> None:
             "placeholders in all",
         ),
         (
-            "{content.__class__}",
+            "{content.__class__}{content}",
             "unknown placeholder(s) {content.__class__}; use {id}, {title}, {content}",
         ),
     ],
@@ -658,6 +658,62 @@ def test_document_template_placeholders_are_plain(
     path = write_case(tmp_path, "a.yaml", case_data("INC-1", input={"document_template": template}))
 
     assert only_error(path) == f"a.yaml:10: input.document_template: {message}"
+
+
+NO_CONTENT = (
+    "has no {content} placeholder, so the documents are never sent and the replay cannot show a "
+    "leak: write {content} where each document's text goes ({{content}} is the literal text)"
+)
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["[{id}] {title}", "<doc>{{content}}</doc>", "{{{{content}}}}", "", "{content:>9}"],
+)
+def test_a_document_template_without_content_is_a_load_error(tmp_path: Path, template: str) -> None:
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1", input={"document_template": template}))
+
+    assert only_error(path) == f"a.yaml:10: input.document_template: {template!r} {NO_CONTENT}"
+
+
+def test_a_document_template_without_content_in_a_variant_is_a_load_error(tmp_path: Path) -> None:
+    variants = {"cases": [{"name": "bare", "document_template": "[{id}] {title}"}]}
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1", variants=variants))
+
+    assert only_error(path).endswith(
+        ": variants.cases[0].document_template: '[{id}] {title}' " + NO_CONTENT
+    )
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{content}",
+        "[{id}] {title}\n{content}",
+        "{{{content}}}",
+        "{{content}}: {content}",
+        "a\n{content}",
+    ],
+)
+def test_a_document_template_with_a_real_content_placeholder_loads(
+    tmp_path: Path, template: str
+) -> None:
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1", input={"document_template": template}))
+
+    assert only_case(path).case.input.document_template == template
+
+
+def test_a_document_template_with_content_twice_is_refused_for_the_repetition(
+    tmp_path: Path,
+) -> None:
+    """{content} twice does send the documents: the error is the repetition, not a missing one."""
+    template = "{content} / {content}"
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1", input={"document_template": template}))
+
+    assert only_error(path) == (
+        "a.yaml:10: input.document_template: 2 placeholders, 2 of them {content}; a template "
+        "takes {content} once and at most 8 placeholders in all"
+    )
 
 
 def test_a_content_file_that_is_a_fifo_is_refused_without_reading(tmp_path: Path) -> None:

@@ -146,7 +146,9 @@ def _generated(rng: random.Random, count: int) -> list[Any]:
 
 
 def _strings_matching(pattern: str) -> list[str]:
-    candidates = ["INC-1", "a", "send_email", "checks.refund:holds", "typos", "x_1", "A.b-c"]
+    candidates = [
+        "INC-1", "a", "send_email", "checks.refund:holds", "typos", "x_1", "A.b-c", "{content}",
+    ]  # fmt: skip
     return [text for text in candidates if re.search(pattern, text)] or ["a"]
 
 
@@ -460,6 +462,31 @@ def test_input_without_messages_is_judged_alike(input_: dict[str, Any], valid: b
     # `required` once stood beside `$ref`, which draft-07 ignores: such a case loaded and passed.
     case = case_data()
     case["input"] = input_
+    reference = _shipped_validator()
+    assert reference.is_valid(case) is valid
+    assert _disagreement(case, reference, valid) is None
+
+
+@pytest.mark.parametrize(
+    ("template", "valid"),
+    [
+        ("{content}", True),
+        ("[{id}] {title}\n{content}", True),
+        ("{{{content}}}", True),
+        ("{{content}} {content}", True),
+        ("{content}{content}", True),
+        ("[{id}] {title}", False),
+        ("{{content}}", False),
+        ("{{{{content}}}}", False),
+        ("{content:>9}", False),
+        ("", False),
+        ("x\n", False),
+    ],
+)
+def test_a_document_template_is_judged_alike(template: str, valid: bool) -> None:
+    """The replay sends what the template renders: without a real {content} nothing can leak."""
+    case = case_data(input={"messages": [{"role": "user", "content": "hi"}]})
+    case["input"]["document_template"] = template
     reference = _shipped_validator()
     assert reference.is_valid(case) is valid
     assert _disagreement(case, reference, valid) is None
