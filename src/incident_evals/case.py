@@ -32,6 +32,7 @@ from incident_evals.errors import describe_exception
 from incident_evals.schema_errors import case_error, most_specific
 from incident_evals.schema_files import load_schema as load_schema
 from incident_evals.traces import Source
+from incident_evals.vocabulary import REGENERATE
 
 if TYPE_CHECKING:
     from incident_evals.variants import VariantRegistry
@@ -841,7 +842,7 @@ def _build_input(
             )
         )
 
-    regenerate = raw.get("regenerate", "last")
+    regenerate = raw.get("regenerate", REGENERATE[0])
     if regenerate == "all" and messages and messages[-1].get("role") in ("assistant", "tool"):
         at = (*base("messages"), "messages", len(messages) - 1, "role")
         raise CaseError(

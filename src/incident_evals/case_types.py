@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from incident_evals.traces import Source
+from incident_evals.vocabulary import REGENERATE
 
 __all__ = [
     "DEFAULT_DOCUMENT_TEMPLATE",
@@ -68,7 +69,7 @@ class CaseInput:
     tools: tuple[Tool, ...] = ()
     #: ``last``: only the reply after the last message is generated; ``all``: every assistant
     #: turn of ``messages`` is generated too (see :func:`generated_turns`).
-    regenerate: str = "last"
+    regenerate: str = REGENERATE[0]
 
 
 @dataclass(frozen=True)
