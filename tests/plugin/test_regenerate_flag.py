@@ -173,12 +173,19 @@ def test_over_the_responses_api_each_turn_is_generated_too(
     pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
 ) -> None:
     result = run_case(
-        pytester, chat_server, [*endpoint_args, "--incident-api", "responses"], JAILBROKEN
+        pytester,
+        chat_server,
+        [*endpoint_args, "--incident-api", "responses", "--incident-report=results.json"],
+        JAILBROKEN,
     )
 
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*at turn 3 of 3: *Damn*"])
     assert {request.path for request in chat_server.requests} == {"/v1/responses"}
+    results = json.loads((pytester.path / "results.json").read_text())
+    assert {item["api"] for item in results["items"] if item["variant"] == "original"} == {
+        "responses"
+    }
     assert assistant_texts(chat_server) == [[], [JAILBROKEN[0]], JAILBROKEN[:2]]
 
 
