@@ -25,12 +25,14 @@ from incident_evals.case_types import RecordedResponse as RecordedResponse
 from incident_evals.case_types import Runs as Runs
 from incident_evals.case_types import Tool as Tool
 from incident_evals.case_types import VariantsSpec as VariantsSpec
+from incident_evals.case_types import generated_turns
 from incident_evals.constraints import BoundConstraint, ConstraintArgumentError, ConstraintRegistry
 from incident_evals.constraints import LoadedCase as LoadedCase
 from incident_evals.errors import describe_exception
 from incident_evals.schema_errors import case_error, most_specific
 from incident_evals.schema_files import load_schema as load_schema
 from incident_evals.traces import Source
+from incident_evals.vocabulary import REGENERATE
 
 if TYPE_CHECKING:
     from incident_evals.variants import VariantRegistry
@@ -840,6 +842,16 @@ def _build_input(
             )
         )
 
+    regenerate = raw.get("regenerate", REGENERATE[0])
+    if regenerate == "all" and messages and messages[-1].get("role") in ("assistant", "tool"):
+        at = (*base("messages"), "messages", len(messages) - 1, "role")
+        raise CaseError(
+            case_path,
+            lines.of(at),
+            "with regenerate: all the last message is the user turn the final reply answers; "
+            "put the incident's final reply in recorded_output",
+            format_field(at),
+        )
     system = raw.get("system")
     built = CaseInput(
         messages=tuple(messages),
@@ -847,6 +859,7 @@ def _build_input(
         documents=tuple(documents),
         document_template=template,
         tools=tuple(tools),
+        regenerate=regenerate,
     )
     _check_input_size(built, case_path, lines, where, base)
     return built
@@ -988,10 +1001,57 @@ def _constraint_specs(
     entries: list[dict[str, Any]], lines: _Lines, at: tuple[str | int, ...]
 ) -> tuple[ConstraintSpec, ...]:
     return tuple(
-        ConstraintSpec(name=name, argument=argument, line=lines.of((*at, index)))
+        ConstraintSpec(
+            name=name,
+            argument=argument,
+            line=lines.of((*at, index)),
+            turn=entry.get("turn"),
+            any_turn=entry.get("any_turn", False),
+        )
         for index, entry in enumerate(entries)
         for name, argument in entry.items()
+        if name not in TURN_KEYS
     )
+
+
+#: The keys an ``expect`` entry may hold beside its constraint: which turns it judges.
+TURN_KEYS = ("turn", "any_turn")
+
+
+def _check_turns(
+    specs: tuple[ConstraintSpec, ...],
+    case_input: CaseInput,
+    path: Path,
+    lines: _Lines,
+    at: tuple[str | int, ...],
+    of: str = "",
+) -> None:
+    """``turn`` and ``any_turn`` name turns the conversation of ``case_input`` generates.
+
+    ``of`` names a hand-written variant whose conversation is checked against the case's own
+    ``expect``."""
+    turns = generated_turns(case_input)
+    for index, spec in enumerate(specs):
+        key = "turn" if spec.turn is not None else "any_turn" if spec.any_turn else None
+        if key is None:
+            continue
+        where = (*at, index, key)
+        if case_input.regenerate != "all":
+            message = (
+                f"{key} needs input.regenerate: all; without it only the final reply is "
+                "generated, and the constraint already judges it"
+            )
+        elif spec.name == "judge":
+            message = f"judge judges the final reply only: remove {key}"
+        elif spec.turn is not None and spec.turn > turns:
+            recorded = turns - 1
+            message = (
+                f"turn {spec.turn}, but the conversation{of} generates {turns} assistant "
+                f"turn(s): {recorded} in input.messages and the final reply"
+            )
+        else:
+            continue
+        raise CaseError(path, lines.of(where), message, format_field(where))
 
 
 #: The most variants one generator entry may ask for (the case schema's limit too).
@@ -1107,7 +1167,9 @@ def _bind_constraints(
             raise _project_code_error(
                 case.path, spec.line, "building the constraint", exc, where
             ) from None
-        bound.append(BoundConstraint(spec.name, spec.argument, spec.line, check))
+        bound.append(
+            BoundConstraint(spec.name, spec.argument, spec.line, check, spec.turn, spec.any_turn)
+        )
     return tuple(bound)
 
 
@@ -1255,6 +1317,14 @@ def _load_document(
     seen_ids[case_id] = lines.of(("id",))
     case = _build_case(data, path, root, lines)
     constraints = _bind_constraints(case, registry, lines)
+    _check_turns(case.expect, case.input, path, lines, ("expect",))
+    for index, variant in enumerate(case.variants.cases):
+        if variant.expect is None:
+            of = f" of variant {variant.name!r}"
+            _check_turns(case.expect, variant.input, path, lines, ("expect",), of)
+        else:
+            at = ("variants", "cases", index, "expect")
+            _check_turns(variant.expect, variant.input, path, lines, at)
     if case.variants.generate:
         # Built lazily: the generators' modules cost an import a catalogue without variants
         # need not pay.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from incident_evals.traces import Source
+from incident_evals.vocabulary import REGENERATE
 
 __all__ = [
     "DEFAULT_DOCUMENT_TEMPLATE",
@@ -27,6 +28,8 @@ __all__ = [
     "Runs",
     "Tool",
     "VariantsSpec",
+    "assistant_turns",
+    "generated_turns",
 ]
 
 DEFAULT_DOCUMENT_TEMPLATE = '<document id="{id}" title="{title}">{content}</document>'
@@ -64,6 +67,9 @@ class CaseInput:
     documents: tuple[Document, ...] = ()
     document_template: str | None = None
     tools: tuple[Tool, ...] = ()
+    #: ``last``: only the reply after the last message is generated; ``all``: every assistant
+    #: turn of ``messages`` is generated too (see :func:`generated_turns`).
+    regenerate: str = REGENERATE[0]
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,10 @@ class ConstraintSpec:
     name: str
     argument: Any
     line: int
+    #: ``turn: N`` written beside it: the Nth generated assistant turn (1-based) is judged.
+    turn: int | None = None
+    #: ``any_turn: true`` written beside it: every generated turn is judged.
+    any_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -146,3 +156,32 @@ class IncidentCase:
 
     def tool(self, name: str) -> Tool | None:
         return next((tool for tool in self.input.tools if tool.name == name), None)
+
+
+def assistant_turns(messages: tuple[dict[str, Any], ...]) -> list[tuple[int, int]]:
+    """The recorded assistant turns of ``messages``, each as ``(start, end)`` indexes.
+
+    One assistant turn is a run of assistant and tool messages between two user (or system)
+    messages: the assistant's reply, with the tool calls it made and their responses on the
+    way. Under ``regenerate: all`` each such run is replaced by one generated reply.
+    """
+    turns: list[tuple[int, int]] = []
+    start: int | None = None
+    for index, message in enumerate(messages):
+        if message.get("role") in ("assistant", "tool"):
+            if start is None:
+                start = index
+        elif start is not None:
+            turns.append((start, index))
+            start = None
+    if start is not None:
+        turns.append((start, len(messages)))
+    return turns
+
+
+def generated_turns(case_input: CaseInput) -> int:
+    """How many assistant turns a sample generates: one per recorded assistant turn under
+    ``regenerate: all``, and the final reply after the last message."""
+    if case_input.regenerate != "all":
+        return 1
+    return len(assistant_turns(case_input.messages)) + 1

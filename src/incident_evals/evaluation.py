@@ -516,11 +516,17 @@ class CaseRun(Run):
             lines.append(f"{indent}{constraint.name} (line {constraint.line}): expected {expected}")
             message = shown_lines(scrub(verdict.message), MESSAGE_LINES_SHOWN, MESSAGE_LINE_WIDTH)
             lines.extend(f"{indent}    {line}" for line in message)
-        output = shown_lines(
-            scrub(sample.transcript.final_text), OUTPUT_LINES_SHOWN, OUTPUT_LINE_WIDTH
+        turns = sample.transcript.turns
+        # A regenerated conversation shows every reply the model gave, in order.
+        replies = (
+            [(f"output, turn {n} of {len(turns)}:", turn) for n, turn in enumerate(turns, 1)]
+            if turns
+            else [("output:", sample.transcript)]
         )
-        lines.append(f"{indent}output:")
-        lines.extend(f"{indent}  | {line}" for line in output or [""])
+        for label, reply in replies:
+            output = shown_lines(scrub(reply.final_text), OUTPUT_LINES_SHOWN, OUTPUT_LINE_WIDTH)
+            lines.append(f"{indent}{label}")
+            lines.extend(f"{indent}  | {line}" for line in output or [""])
         for call in sample.transcript.tool_calls:
             pending = "" if call.answered else "  (unanswered: past max_turns)"
             lines.append(f"{indent}tool call: {shown_call(call, scrub)}{pending}")

@@ -15,10 +15,12 @@ of the other constraints, is "not checked", with the reason, never reported as a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from incident_evals.case_types import assistant_turns
 from incident_evals.constraints import text, tools
 from incident_evals.replay import parse_arguments
 from incident_evals.transcript import ToolCall, Transcript
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from incident_evals.case import LoadedCase
+    from incident_evals.case_types import IncidentCase
     from incident_evals.constraints import BoundConstraint, Verdict
 
 __all__ = [
@@ -51,26 +54,76 @@ TOOLS_ONLY = frozenset(constraint.name for constraint in tools.CONSTRAINTS)
 
 def has_recording(loaded: LoadedCase) -> bool:
     case = loaded.case
-    return case.recorded_output is not None or bool(case.recorded_tool_calls)
+    return (
+        case.recorded_output is not None
+        or bool(case.recorded_tool_calls)
+        or bool(_earlier_turns(case))
+    )
+
+
+def _earlier_turns(case: IncidentCase) -> list[tuple[int, int]]:
+    """The assistant turns of ``input.messages`` that are the incident's own generated turns:
+    those of a case whose conversation is regenerated."""
+    return assistant_turns(case.input.messages) if case.input.regenerate == "all" else []
+
+
+def _recorded_call(index: str, name: Any, arguments: Any, output: Any = None) -> ToolCall:
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    parsed, error = parse_arguments(raw)
+    return ToolCall(
+        id=f"recorded_{index}",
+        name=str(name or ""),
+        arguments_raw=raw,
+        arguments=parsed,
+        arguments_error=error,
+        output=output,
+    )
+
+
+def _recorded_turn(case: IncidentCase, number: int, start: int, end: int) -> Transcript:
+    """Recorded assistant turn ``number``: the text of its last assistant message, and the
+    tool calls its assistant messages made, answered by its tool messages."""
+    messages = case.input.messages[start:end]
+    outputs = {m.get("tool_call_id"): m.get("content") for m in messages if m.get("role") == "tool"}
+    text = ""
+    calls: list[ToolCall] = []
+    for message in messages:
+        if message.get("role") != "assistant":
+            continue
+        content = message.get("content")
+        text = content if isinstance(content, str) else ""
+        for index, call in enumerate(message.get("tool_calls") or ()):
+            function = call.get("function") if isinstance(call, dict) else None
+            if not isinstance(function, dict):
+                continue
+            output = outputs.get(call.get("id"))
+            where = f"t{number}_{len(calls)}_{index}"
+            calls.append(
+                _recorded_call(where, function.get("name"), function.get("arguments", {}), output)
+            )
+    return Transcript(final_text=text, tool_calls=calls)
 
 
 def recorded_transcript(loaded: LoadedCase) -> Transcript:
-    """The incident's behaviour as a transcript: its final text and its tool calls."""
-    calls = []
-    for index, recorded in enumerate(loaded.case.recorded_tool_calls):
-        arguments = recorded.get("arguments", {})
-        raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
-        parsed, error = parse_arguments(raw)
-        calls.append(
-            ToolCall(
-                id=f"recorded_{index}",
-                name=str(recorded.get("name", "")),
-                arguments_raw=raw,
-                arguments=parsed,
-                arguments_error=error,
-            )
-        )
-    return Transcript(final_text=loaded.case.recorded_output or "", tool_calls=calls)
+    """The incident's behaviour as a transcript: its final text and its tool calls.
+
+    Under ``regenerate: all`` it has turns too: the assistant turns of ``input.messages`` (what
+    the model said at the time), then the final reply as recorded.
+    """
+    case = loaded.case
+    calls = [
+        _recorded_call(str(index), recorded.get("name"), recorded.get("arguments", {}))
+        for index, recorded in enumerate(case.recorded_tool_calls)
+    ]
+    transcript = Transcript(final_text=case.recorded_output or "", tool_calls=calls)
+    earlier = _earlier_turns(case)
+    if case.input.regenerate == "all":
+        transcript.turns = [
+            _recorded_turn(case, number, start, end)
+            for number, (start, end) in enumerate(earlier, 1)
+        ]
+        transcript.turns.append(Transcript(final_text=transcript.final_text, tool_calls=calls))
+    return transcript
 
 
 @dataclass(frozen=True)
@@ -138,16 +191,42 @@ def _verb(constraints: list[BoundConstraint], one: str, several: str) -> str:
 
 
 def _split(loaded: LoadedCase) -> tuple[list[BoundConstraint], list[BoundConstraint]]:
-    """The constraints that can judge the recording, and those left out."""
+    """The constraints that can judge the recording, and those left out.
+
+    The rules above are about the final reply. A constraint on an earlier turn of a
+    regenerated conversation (``turn: N``) reads that turn as ``input.messages`` holds it,
+    always recorded; ``any_turn`` reads the earlier turns, and the final one when it reads what
+    was recorded of it.
+    """
     case = loaded.case
-    unjudged = set(NOT_JUDGED)
+    unrecorded: set[str] = set()
     if case.recorded_output is None:
-        unjudged |= TEXT_ONLY
+        unrecorded |= TEXT_ONLY
     if not case.recorded_tool_calls:
-        unjudged |= TOOLS_ONLY
-    judged = [c for c in loaded.constraints if c.name not in unjudged]
-    skipped = [c for c in loaded.constraints if c.name in unjudged]
+        unrecorded |= TOOLS_ONLY
+    earlier = len(_earlier_turns(case))
+    judged = []
+    skipped = []
+    for constraint in loaded.constraints:
+        reads_recorded = (
+            constraint.name not in unrecorded
+            or (constraint.turn is not None and constraint.turn <= earlier)
+            or (constraint.any_turn and earlier > 0)
+        )
+        if constraint.name not in NOT_JUDGED and reads_recorded:
+            judged.append(constraint)
+        else:
+            skipped.append(constraint)
     return judged, skipped
+
+
+def _unrecorded_final(loaded: LoadedCase, constraint: BoundConstraint) -> bool:
+    """An ``any_turn`` constraint reading what the final reply's recording lacks."""
+    case = loaded.case
+    return constraint.any_turn and (
+        (case.recorded_output is None and constraint.name in TEXT_ONLY)
+        or (not case.recorded_tool_calls and constraint.name in TOOLS_ONLY)
+    )
 
 
 def unjudged_check(loaded: LoadedCase) -> SelfCheck | None:
@@ -167,6 +246,11 @@ def self_check(loaded: LoadedCase) -> SelfCheck:
         # transcript and could fake a catch.
         return unjudged
     transcript = recorded_transcript(loaded)
+    # Without the final turn: an empty text or no tool calls would fake a catch.
+    earlier = dataclasses.replace(transcript, turns=transcript.turns[:-1])
     judged, skipped = _split(loaded)
-    verdicts = tuple((c, c.judge(transcript, loaded.case)) for c in judged)
+    verdicts = tuple(
+        (c, c.judge(earlier if _unrecorded_final(loaded, c) else transcript, loaded.case))
+        for c in judged
+    )
     return SelfCheck(verdicts, tuple(skipped))

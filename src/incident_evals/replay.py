@@ -16,7 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from incident_evals.case_types import DEFAULT_DOCUMENT_TEMPLATE, CaseInput, IncidentCase, Tool
+from incident_evals.case_types import (
+    DEFAULT_DOCUMENT_TEMPLATE,
+    CaseInput,
+    IncidentCase,
+    Tool,
+    assistant_turns,
+)
 from incident_evals.client import (
     MAX_ANSWER_DEPTH,
     MalformedAnswer,
@@ -420,10 +426,10 @@ def _tool_message(call: ToolCall) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": call.id, "content": text}
 
 
-def _tool_call(raw: AnswerCall, turn: int, index: int) -> ToolCall:
+def _tool_call(raw: AnswerCall, turn: int, index: int, prefix: str = "call_") -> ToolCall:
     arguments, error = parse_arguments(raw.arguments_raw)
     return ToolCall(
-        id=raw.id or f"call_{turn}_{index}",
+        id=raw.id or f"{prefix}{turn}_{index}",
         name=raw.name,
         arguments_raw=raw.arguments_raw,
         arguments=arguments,
@@ -437,30 +443,93 @@ def replay(
     model: str,
     overrides: Mapping[str, Any] | None = None,
 ) -> Transcript:
-    """Run one sample: call, answer tool calls from recordings, call again, up to ``max_turns``."""
+    """Run one sample: call, answer tool calls from recordings, call again, up to ``max_turns``.
+
+    Under ``input.regenerate: all`` every assistant turn of the conversation is generated so,
+    in order (:func:`_replay_conversation`).
+    """
     source = str(getattr(client, "source", "the endpoint"))
     request = build_request(case, model, overrides)
     transcript = Transcript()
+    if case.input.regenerate == "all":
+        _replay_conversation(case, client, source, request, transcript)
+    else:
+        _generate(case, client, source, request, (transcript,))
+    return transcript
+
+
+def _replay_conversation(
+    case: IncidentCase,
+    client: Completer,
+    source: str,
+    request: dict[str, Any],
+    transcript: Transcript,
+) -> None:
+    """Generate every assistant turn of the case's conversation, in order.
+
+    The user (and system) messages are sent as written. Each recorded assistant turn (an
+    assistant message with the tool calls it made and their tool messages, up to the next user
+    message) is left out: the model's own reply, with its own tool loop, takes its place in
+    every later request. The final reply follows the last message, as without regenerate.
+    A turn that ends still calling tools (``max_turns``) ends the conversation: a user message
+    cannot follow unanswered tool calls.
+    """
+    sent = request["messages"]
+    # build_request puts the system message (with the documents) before the case's messages.
+    head = len(sent) - len(case.input.messages)
+    written = sent[head:]
+    conversation = list(sent[:head])
+    position = 0
+    for start, end in [*assistant_turns(case.input.messages), (len(written), len(written))]:
+        conversation.extend(written[position:start])
+        position = end
+        turn = Transcript(judgements=transcript.judgements)
+        transcript.turns.append(turn)
+        turn_request = normalise_request({**request, "messages": conversation})
+        # Ids the endpoint leaves out are made unique across the conversation's turns.
+        prefix = f"call_t{len(transcript.turns)}_"
+        conversation = _generate(case, client, source, turn_request, (transcript, turn), prefix)
+        if turn.truncated:
+            return
+
+
+def _generate(
+    case: IncidentCase,
+    client: Completer,
+    source: str,
+    request: dict[str, Any],
+    transcripts: Sequence[Transcript],
+    prefix: str = "call_",
+) -> list[dict[str, Any]]:
+    """One assistant turn: call, answer its tool calls from recordings, call again.
+
+    Every exchange, tool call and reply goes into each of ``transcripts`` (the sample's, and
+    the turn's own under ``regenerate: all``). Returns the conversation with the turn in it.
+    """
     turns = 0
     while True:
         response, latency = client.complete(request)
         answer = read_answer(response, source)
-        transcript.exchanges.append(Exchange(request=request, response=response, latency_s=latency))
-        transcript.latency_s += latency
-        transcript.add_usage(answer.usage)
-        transcript.model = answer.model or transcript.model
-        transcript.finish_reason = answer.finish_reason
-        transcript.final_text = answer.text
+        exchange = Exchange(request=request, response=response, latency_s=latency)
+        for transcript in transcripts:
+            transcript.exchanges.append(exchange)
+            transcript.latency_s += latency
+            transcript.add_usage(answer.usage)
+            transcript.model = answer.model or transcript.model
+            transcript.finish_reason = answer.finish_reason
+            transcript.final_text = answer.text
         if not answer.calls:
-            return transcript
-        calls = [_tool_call(raw, turns, index) for index, raw in enumerate(answer.calls)]
-        transcript.tool_calls.extend(calls)
+            return [*request["messages"], {"role": "assistant", "content": answer.text}]
+        calls = [_tool_call(raw, turns, index, prefix) for index, raw in enumerate(answer.calls)]
+        for transcript in transcripts:
+            transcript.tool_calls.extend(calls)
         if turns >= case.runs.max_turns:
             # The model asked for more than the case allows: recorded, left unanswered.
             for call in calls:
                 call.answered = False
-            transcript.truncated = True
-            return transcript
+            for transcript in transcripts:
+                transcript.truncated = True
+            return list(request["messages"])
         turns += 1
         for call in calls:
             if call.arguments_error is None:

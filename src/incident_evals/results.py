@@ -104,6 +104,8 @@ class ItemJson(TypedDict):
     provenance: NotRequired[dict[str, Any] | None]
     regression: RegressionJson | None
     baseline: NotRequired[dict[str, Any]]
+    #: Under ``input.regenerate: all``: sample 0's generated turns, in order.
+    turns: NotRequired[list[dict[str, Any]]]
 
 
 class LoadErrorJson(TypedDict):
@@ -257,6 +259,9 @@ def item_data(
         "provenance": dict(provenance) if provenance is not None else None,
         "regression": _regression_json(regression),
     }
+    if first is not None and first.turns:
+        # A regenerated conversation: sample 0's reply at every turn (output is the last).
+        data["turns"] = first.turns_json()
     if baseline is not None:
         data["baseline"] = dict(baseline)
     scrubbed: ItemJson = scrubber.deep(data, case if redacting else None, keep=IDENTITY_FIELDS)

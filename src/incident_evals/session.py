@@ -326,6 +326,8 @@ class EvalSession:
                 completer = RecordingCompleter(store, case.id, sample, client)
             transcript = replay(case, _over(api, completer), model or client.endpoint.model)
         transcript.api = api
+        for turn in transcript.turns:
+            turn.api = api
         return transcript
 
     def submit(

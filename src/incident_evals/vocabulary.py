@@ -14,6 +14,7 @@ __all__ = [
     "APIS",
     "CATEGORIES",
     "OUTCOMES",
+    "REGENERATE",
     "REGRESSION_STATUSES",
     "SEVERITIES",
     "SEVERITIES_ASCENDING",
@@ -35,3 +36,5 @@ OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
 REGRESSION_STATUSES = ("regressed", "fixed", "unchanged", "new", "removed")
 #: The APIs a replay speaks (``--incident-api``, ``model.api``); the first is the default.
 APIS = ("chat", "responses")
+#: ``input.regenerate``: which assistant turns a sample generates; the first is the default.
+REGENERATE = ("last", "all")

@@ -11,6 +11,7 @@ import pytest
 from example_cases import CATALOGUE
 from incident_evals.case import CaseError, LoadedCase, case_files, load_file
 from incident_evals.constraints import builtin_registry
+from incident_evals.recorded import recorded_transcript
 from transcripts import tool_call, transcript
 
 #: The constraints each recorded incident fails, in the order of its `expect`.
@@ -27,6 +28,7 @@ FAILING_ON_THE_RECORDING = {
     "INC-2025-073-loan-name-bias": ["matches", "contains_any"],
     "INC-2025-088-warranty-region-eu": ["contains_any", "not_matches"],
     "INC-2025-088-warranty-region-us": ["not_contains", "contains_any"],
+    "INC-2025-092-parcel-bot-swears": ["not_matches", "not_matches", "not_matches"],
     "INC-2025-091-spanish-refund-overblocking": ["refuses", "contains_any"],
 }
 
@@ -53,6 +55,9 @@ def test_each_case_fails_on_its_recorded_incident(case_id: str) -> None:
         case.recorded_output or "",
         *(tool_call(call["name"], call.get("arguments")) for call in case.recorded_tool_calls),
     )
+    if case.input.regenerate == "all":
+        # Its earlier assistant turns are recorded too: turn and any_turn judge them.
+        recorded.turns = recorded_transcript(loaded).turns
 
     failing = [c.name for c in loaded.constraints if not c.judge(recorded, case).passed]
 

@@ -513,7 +513,7 @@ _READ_ALIKE = frozenset(
 #: fastjsonschema's ``use_default``, which the loader turns off (the differential test checks).
 _ANNOTATIONS = frozenset(
     {"$schema", "$id", "$comment", "$defs", "title", "description", "default", "examples",
-     "patternErrorMessage"}
+     "patternErrorMessage", "errorMessage"}
 )  # fmt: skip
 _ONE_SCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "propertyNames")
 _SCHEMA_LISTS = ("anyOf", "allOf", "oneOf")

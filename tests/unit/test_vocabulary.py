@@ -11,6 +11,7 @@ from incident_evals.vocabulary import (
     APIS,
     CATEGORIES,
     OUTCOMES,
+    REGENERATE,
     REGRESSION_STATUSES,
     SEVERITIES,
     SEVERITIES_ASCENDING,
@@ -34,6 +35,7 @@ ITEM = ("$defs", "item", "properties")
     [
         (APIS, "case", ("properties", "model", "properties", "api")),
         (CATEGORIES, "case", (*INCIDENT, "category")),
+        (REGENERATE, "case", ("$defs", "input", "properties", "regenerate")),
         (SEVERITIES_ASCENDING, "case", (*INCIDENT, "severity")),
         (STATUSES, "case", (*INCIDENT, "status")),
         (CATEGORIES, "results", (*ITEM, "category")),
