@@ -61,7 +61,8 @@ def test_judge_checks_are_read_from_the_case_once_per_rubric_and_model(tmp_path:
         ("{model: m}", "case.yaml:6: expect[0].judge: needs one of: rubric"),
         (
             "{rubric: r, temperature: 0}",
-            "case.yaml:6: expect[0].judge.temperature: unknown field (known: model, rubric)",
+            "case.yaml:6: expect[0].judge.temperature: unknown field "
+            "(known: model, rubric, samples)",
         ),
     ],
 )
