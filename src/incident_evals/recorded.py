@@ -5,8 +5,8 @@ into a transcript (no request is made), they must FAIL the case's constraints: a
 constraints hold on the very behaviour of its incident would not catch it again. This is the
 ``<case id>[recorded]`` item and ``incident-evals validate --check-recorded``.
 
-Constraints that need a run cannot judge a recording: ``judge`` (no verdict was asked for) and
-the implicit turn limit are left out. So are constraints about what was not recorded: with no
+The implicit turn limit needs a run and is left out; so is ``judge`` when no judge is at hand
+(see below). So are constraints about what was not recorded: with no
 ``recorded_output``, those that read only the final text (an empty text would "fail" them and
 fake a catch); with no ``recorded_tool_calls``, those that read only the tool calls. The case is
 caught when at least one of the other constraints fails. A case with no recording, or with none
