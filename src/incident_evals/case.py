@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 # imported from here as well.
 from incident_evals.case_types import DEFAULT_DOCUMENT_TEMPLATE as DEFAULT_DOCUMENT_TEMPLATE
 from incident_evals.case_types import DEFAULT_MAX_TURNS as DEFAULT_MAX_TURNS
+from incident_evals.case_types import AcceptedOutput as AcceptedOutput
 from incident_evals.case_types import CaseInput as CaseInput
 from incident_evals.case_types import ConstraintSpec as ConstraintSpec
 from incident_evals.case_types import Document as Document
@@ -987,6 +988,7 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
         line=lines.of(("id",)),
         recorded_output=data.get("recorded_output"),
         recorded_tool_calls=tuple(data.get("recorded_tool_calls", ())),
+        accepted_outputs=_accepted_outputs(data.get("accepted_outputs", ()), lines),
         variants=_build_variants(data, case_path, root, lines),
         runs=Runs(
             repeats=runs.get("repeats", 1),
@@ -994,6 +996,51 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
             max_turns=runs.get("max_turns", DEFAULT_MAX_TURNS),
             max_turns_line=lines.by_path.get(("runs", "max_turns")),
         ),
+    )
+
+
+def _accepted_outputs(entries: list[Any], lines: _Lines) -> tuple[AcceptedOutput, ...]:
+    built = []
+    for index, entry in enumerate(entries):
+        line = lines.of(("accepted_outputs", index))
+        if isinstance(entry, str):
+            built.append(AcceptedOutput(entry, line=line))
+        else:
+            calls = entry.get("tool_calls")
+            given = calls is not None
+            built.append(AcceptedOutput(entry["output"], tuple(calls or ()), given, line))
+    return tuple(built)
+
+
+def _check_accepted(loaded: LoadedCase) -> None:
+    """A known-good answer that fails a constraint is the case's error: the case would fail
+    the fix it was written for."""
+    from incident_evals.constraints import UndecidedError
+    from incident_evals.recorded import accepted_failure
+
+    case = loaded.case
+    try:
+        failed = accepted_failure(loaded)
+    except UndecidedError as exc:
+        constraint = exc.constraint
+        line = constraint.line if constraint is not None else case.line
+        where = f"{constraint.name} (line {line})" if constraint is not None else "a constraint"
+        raise CaseError(
+            case.path,
+            line,
+            f"{where} reached no verdict on an accepted output: {exc.message}",
+            "accepted_outputs",
+        ) from None
+    if failed is None:
+        return
+    index, constraint, verdict = failed
+    message = _one_line(verdict.message) if verdict.message else "it does not hold"
+    raise CaseError(
+        case.path,
+        case.accepted_outputs[index].line,
+        f"this known-good answer fails {constraint.name} (line {constraint.line}), expected "
+        f"{_one_line(verdict.expected)}: {_clip_text(message, 200)}",
+        format_field(("accepted_outputs", index)),
     )
 
 
@@ -1349,6 +1396,8 @@ def _load_document(
             "the incident's own text"
         )
         raise CaseError(path, lines.of(where), message, format_field(where))
+    if case.accepted_outputs:
+        _check_accepted(LoadedCase(case, constraints))
     return LoadedCase(case, constraints, variant_constraints)
 
 

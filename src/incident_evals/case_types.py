@@ -17,6 +17,7 @@ from incident_evals.vocabulary import REGENERATE
 __all__ = [
     "DEFAULT_DOCUMENT_TEMPLATE",
     "DEFAULT_MAX_TURNS",
+    "AcceptedOutput",
     "CaseInput",
     "ConstraintSpec",
     "Document",
@@ -136,6 +137,17 @@ class Runs:
 
 
 @dataclass(frozen=True)
+class AcceptedOutput:
+    """One entry of ``accepted_outputs``: a known-good answer, written after the fix."""
+
+    output: str
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    #: False for a plain string: its tool calls were not written, so nothing reads them.
+    tool_calls_given: bool = False
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class IncidentCase:
     id: str
     incident: Incident
@@ -148,6 +160,7 @@ class IncidentCase:
     model: dict[str, Any] = field(default_factory=dict)
     recorded_output: str | None = None
     recorded_tool_calls: tuple[dict[str, Any], ...] = ()
+    accepted_outputs: tuple[AcceptedOutput, ...] = ()
     variants: VariantsSpec = field(default_factory=VariantsSpec)
     runs: Runs = field(default_factory=Runs)
 

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from incident_evals.baseline import Regression
     from incident_evals.case import IncidentCase
     from incident_evals.session import EvalSession
-    from incident_evals.transcript import ToolCall, Transcript
+    from incident_evals.transcript import Judgement, ToolCall, Transcript
     from incident_evals.variants import Variant
 
 COUNTERFACTUAL = "counterfactual"
@@ -555,16 +555,30 @@ class RecordedRun(Run):
         self.settings = settings
         self.loaded = loaded
         self.case = loaded.case
-        self.check: SelfCheck | None = unjudged_check(loaded)
+        judges = judge_checks(loaded.constraints)
+        #: Why the judge constraints cannot be calibrated in this run (``None``: they can).
+        self.uncalibrated = settings.session.judge_problem(judges)
+        self.check: SelfCheck | None = unjudged_check(loaded, self.uncalibrated)
         if self.check is not None:
             self.skip_reason = self.scrub(f"{self.label}: {self.check.describe()}")
 
     def prepare(self) -> str | None:
-        # Judged here: a constraint that reaches no verdict on the recording is an error.
+        # Judged here: a constraint that reaches no verdict on the recording is an error, and
+        # so is a judge that cannot answer.
+        session = self.settings.session
+
+        def judge(check: JudgeCheck, transcript: Transcript, index: int) -> Judgement:
+            return session.judge(check, transcript, self.case, index)
+
         try:
-            self.check = self_check(self.loaded)
+            if self.uncalibrated is None:
+                self.check = self_check(self.loaded, judge)
+            else:
+                self.check = self_check(self.loaded, uncalibrated=self.uncalibrated)
         except UndecidedError as exc:
             return self.scrub(f"{self.label}: constraint error: {exc}")
+        except JudgeError as exc:
+            return self.error_line(f"judge error: calibrating the judge: {exc}")
         return None
 
     def verdict(self) -> Judged:
@@ -572,7 +586,7 @@ class RecordedRun(Run):
         assert check is not None
         if not check.checkable:
             return Judged("skipped", skip_reason=self.scrub(f"{self.label}: {check.describe()}"))
-        if not check.caught:
+        if not check.sound:
             return Judged("failed", failure=NotCaught(check))
         return Judged("passed")
 
@@ -600,23 +614,32 @@ class RecordedRun(Run):
     def result_data(self, nodeid: str, outcome: str, error: str | None) -> ItemJson:
         check = self.check
         failures = []
-        if check is not None and check.checkable and not check.caught:
+        if check is not None and check.checkable and not check.sound:
             failures = [
                 (
                     0,
                     RECORDED,
-                    "the constraints fail on the recorded incident",
+                    "the constraints fail on the recorded incident and every judge is calibrated"
+                    if check.calibrations
+                    else "the constraints fail on the recorded incident",
                     check.describe(),
                     self.case.line,
                 )
             ]
         samples = 1 if check is not None and check.checkable else 0
-        passed = 1 if check is not None and check.caught else 0
+        passed = 1 if check is not None and check.sound else 0
+        transcript = recorded_transcript(self.loaded)
+        if check is not None:
+            # The calibration's verdicts (on the recording and the accepted outputs), for the
+            # results document's judgements.
+            for calibration in check.calibrations:
+                transcript.judgements.append(calibration.recorded)
+                transcript.judgements.extend(j for _, j in calibration.accepted)
         return self._result(
             nodeid,
             outcome,
             error,
-            transcripts=[recorded_transcript(self.loaded)],
+            transcripts=[transcript],
             failures=failures,
             samples=samples,
             passed=passed,

@@ -5,23 +5,36 @@ into a transcript (no request is made), they must FAIL the case's constraints: a
 constraints hold on the very behaviour of its incident would not catch it again. This is the
 ``<case id>[recorded]`` item and ``incident-evals validate --check-recorded``.
 
-Constraints that need a run cannot judge a recording: ``judge`` (no verdict was asked for) and
-the implicit turn limit are left out. So are constraints about what was not recorded: with no
+The implicit turn limit needs a run and is left out; so is ``judge`` when no judge is at hand
+(see below). So are constraints about what was not recorded: with no
 ``recorded_output``, those that read only the final text (an empty text would "fail" them and
 fake a catch); with no ``recorded_tool_calls``, those that read only the tool calls. The case is
 caught when at least one of the other constraints fails. A case with no recording, or with none
 of the other constraints, is "not checked", with the reason, never reported as a pass.
+
+A case may also list ``accepted_outputs``: known-good answers, written after the fix. Each must
+pass the constraints that can read it (a plain string has no tool calls, so constraints that read
+only tool calls leave it alone); one that fails is a load error of the case
+(:func:`accepted_failure`), since a case that fails its own good answer would fail the fix.
+
+``judge`` constraints are calibrated when a judge is at hand: each must fail the recorded output
+and pass every accepted output (:func:`calibrate`). A judge that passes the incident, or fails a
+good answer, makes the self-check fail however the other constraints do. Without a judge, a case
+whose only reader of the recording is a judge is "not checked", and a case with other readers says
+its judges were not calibrated.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from incident_evals.case_types import assistant_turns
 from incident_evals.constraints import text, tools
+from incident_evals.constraints.judge import JudgeCheck
 from incident_evals.replay import parse_arguments
 from incident_evals.transcript import ToolCall, Transcript
 
@@ -29,12 +42,17 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from incident_evals.case import LoadedCase
-    from incident_evals.case_types import IncidentCase
+    from incident_evals.case_types import AcceptedOutput, IncidentCase
     from incident_evals.constraints import BoundConstraint, Verdict
+    from incident_evals.transcript import Judgement
 
 __all__ = [
     "RECORDED",
+    "Calibration",
     "SelfCheck",
+    "accepted_failure",
+    "accepted_transcript",
+    "calibrate",
     "has_recording",
     "recorded_transcript",
     "self_check",
@@ -126,6 +144,52 @@ def recorded_transcript(loaded: LoadedCase) -> Transcript:
     return transcript
 
 
+def accepted_transcript(accepted: AcceptedOutput, index: int) -> Transcript:
+    """A known-good answer as a transcript, as the recorded incident is one."""
+    calls = [
+        _recorded_call(f"accepted_{index}_{n}", written.get("name"), written.get("arguments", {}))
+        for n, written in enumerate(accepted.tool_calls)
+    ]
+    return Transcript(final_text=accepted.output, tool_calls=calls)
+
+
+#: Asks the judge about one transcript: ``(check, transcript, index)``, the index 0 for the
+#: recording and ``n + 1`` for ``accepted_outputs[n]`` (they are told apart in recordings).
+Judge = Callable[[JudgeCheck, Transcript, int], "Judgement"]
+#: Why judges go uncalibrated when the caller names no reason.
+NO_JUDGE = "no judge is configured"
+
+
+def _said(judgement: Judgement) -> str:
+    model = judgement.model or judgement.requested_model
+    agreement = (
+        f", {judgement.agreeing}/{judgement.samples} samples agree" if judgement.samples > 1 else ""
+    )
+    return f"judge {model}: {judgement.reason}{agreement}"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A ``judge`` constraint asked about the recorded incident and every accepted output."""
+
+    constraint: BoundConstraint
+    recorded: Judgement
+    accepted: tuple[tuple[AcceptedOutput, Judgement], ...] = ()
+
+    def problems(self) -> list[str]:
+        """What the judge got wrong: it must fail the incident and pass every good answer."""
+        found = []
+        if self.recorded.holds:
+            found.append(f"it passes the recorded output ({_said(self.recorded)})")
+        for index, (accepted, judgement) in enumerate(self.accepted):
+            if not judgement.holds:
+                found.append(
+                    f"it fails accepted_outputs[{index}] (line {accepted.line}) "
+                    f"({_said(judgement)})"
+                )
+        return found
+
+
 @dataclass(frozen=True)
 class SelfCheck:
     #: The constraints that judged the recording, each with its verdict.
@@ -134,31 +198,68 @@ class SelfCheck:
     skipped: tuple[BoundConstraint, ...]
     #: The case has a recording (``recorded_output`` or ``recorded_tool_calls``).
     recorded: bool = True
+    #: The judge constraints, calibrated against the recording and the accepted outputs.
+    calibrations: tuple[Calibration, ...] = ()
+    #: Why the judge constraints (in ``skipped``) were not calibrated.
+    uncalibrated: str = NO_JUDGE
 
     @property
     def checkable(self) -> bool:
-        return bool(self.verdicts)
+        return bool(self.verdicts) or bool(self.calibrations)
 
     @property
     def caught(self) -> bool:
         """At least one constraint fails on the recorded behaviour."""
-        return any(not verdict.passed for _, verdict in self.verdicts)
+        return any(not verdict.passed for _, verdict in self.verdicts) or any(
+            not calibration.recorded.holds for calibration in self.calibrations
+        )
+
+    @property
+    def sound(self) -> bool:
+        """The incident is caught and every judge is calibrated: the self-check passes."""
+        return self.caught and not self.miscalibrated()
+
+    def miscalibrated(self) -> list[Calibration]:
+        return [c for c in self.calibrations if c.problems()]
+
+    def uncalibrated_judges(self) -> list[BoundConstraint]:
+        """The judge constraints left out: no judge was at hand to calibrate them."""
+        return [c for c in self.skipped if c.name in NOT_JUDGED]
 
     def failing(self) -> list[tuple[BoundConstraint, Verdict]]:
         return [(c, v) for c, v in self.verdicts if not v.passed]
 
     def describe(self) -> str:
-        """One line: what caught the incident, why the case would not catch it, or why it was
-        not checked."""
+        """One line: what caught the incident, why the case would not catch it, which judge is
+        not calibrated, or why it was not checked."""
         if not self.checkable:
             return f"not checked: {self.reason()}"
+        wrong = self.miscalibrated()
+        if wrong:
+            return "; ".join(
+                f"{_names([c.constraint])} is not calibrated: {'; '.join(c.problems())}"
+                for c in wrong
+            )
         if self.caught:
-            failing = self.failing()
+            failing = [c for c, _ in self.failing()]
+            failing += [c.constraint for c in self.calibrations if not c.recorded.holds]
             verb = "fails" if len(failing) == 1 else "fail"
-            return f"catches its recorded incident: {_names(c for c, _ in failing)} {verb} on it"
+            line = f"catches its recorded incident: {_names(failing)} {verb} on it"
+            if self.calibrations:
+                accepted = len(self.calibrations[0].accepted)
+                judges = [c.constraint for c in self.calibrations]
+                line += (
+                    f"; {_names(judges)} calibrated: {_verb(judges, 'passes', 'pass')} "
+                    f"{accepted} accepted output(s)"
+                )
+            uncalibrated = self.uncalibrated_judges()
+            if uncalibrated:
+                line += f"; {_names(uncalibrated)} not calibrated: {self.uncalibrated}"
+            return line
+        judged = [c for c, _ in self.verdicts] + [c.constraint for c in self.calibrations]
         return (
             "would not have caught its own incident: every constraint holds on the recorded "
-            f"behaviour ({_names(c for c, _ in self.verdicts)}); add a constraint that fails on it"
+            f"behaviour ({_names(judged)}); add a constraint that fails on it"
         )
 
     def reason(self) -> str:
@@ -168,7 +269,8 @@ class SelfCheck:
         judges = [c for c in self.skipped if c.name in NOT_JUDGED]
         parts = []
         if judges:
-            parts.append(f"{_names(judges)} {_verb(judges, 'needs', 'need')} a run")
+            verb = _verb(judges, "needs", "need")
+            parts.append(f"{_names(judges)} {verb} a judge to be calibrated: {self.uncalibrated}")
         text_only = [c for c in self.skipped if c.name in TEXT_ONLY]
         if text_only:
             verb = _verb(text_only, "reads", "read")
@@ -190,8 +292,11 @@ def _verb(constraints: list[BoundConstraint], one: str, several: str) -> str:
     return one if len(constraints) == 1 else several
 
 
-def _split(loaded: LoadedCase) -> tuple[list[BoundConstraint], list[BoundConstraint]]:
-    """The constraints that can judge the recording, and those left out.
+def _split(
+    loaded: LoadedCase, judging: bool = False
+) -> tuple[list[BoundConstraint], list[BoundConstraint], list[BoundConstraint]]:
+    """The constraints that can judge the recording, the judges to calibrate (when
+    ``judging``: a judge reads the whole transcript), and those left out.
 
     The rules above are about the final reply. A constraint on an earlier turn of a
     regenerated conversation (``turn: N``) reads that turn as ``input.messages`` holds it,
@@ -205,19 +310,20 @@ def _split(loaded: LoadedCase) -> tuple[list[BoundConstraint], list[BoundConstra
     if not case.recorded_tool_calls:
         unrecorded |= TOOLS_ONLY
     earlier = len(_earlier_turns(case))
-    judged = []
-    skipped = []
+    judged: list[BoundConstraint] = []
+    judges: list[BoundConstraint] = []
+    skipped: list[BoundConstraint] = []
     for constraint in loaded.constraints:
+        if constraint.name in NOT_JUDGED:
+            (judges if judging else skipped).append(constraint)
+            continue
         reads_recorded = (
             constraint.name not in unrecorded
             or (constraint.turn is not None and constraint.turn <= earlier)
             or (constraint.any_turn and earlier > 0)
         )
-        if constraint.name not in NOT_JUDGED and reads_recorded:
-            judged.append(constraint)
-        else:
-            skipped.append(constraint)
-    return judged, skipped
+        (judged if reads_recorded else skipped).append(constraint)
+    return judged, judges, skipped
 
 
 def _unrecorded_final(loaded: LoadedCase, constraint: BoundConstraint) -> bool:
@@ -229,18 +335,25 @@ def _unrecorded_final(loaded: LoadedCase, constraint: BoundConstraint) -> bool:
     )
 
 
-def unjudged_check(loaded: LoadedCase) -> SelfCheck | None:
+def unjudged_check(loaded: LoadedCase, uncalibrated: str | None = NO_JUDGE) -> SelfCheck | None:
     """The self-check of a case nothing of whose recording can be judged (no recording, or no
     constraint that reads it), without judging anything; ``None`` when something can
-    (collection uses it: judging is the item's work)."""
+    (collection uses it: judging is the item's work). ``uncalibrated`` is why no judge can be
+    asked, ``None`` when one can."""
     if not has_recording(loaded):
         return SelfCheck((), loaded.constraints, recorded=False)
-    judged, skipped = _split(loaded)
-    return None if judged else SelfCheck((), tuple(skipped))
+    judged, judges, skipped = _split(loaded, uncalibrated is None)
+    if judged or judges:
+        return None
+    return SelfCheck((), tuple(skipped), uncalibrated=uncalibrated or NO_JUDGE)
 
 
-def self_check(loaded: LoadedCase) -> SelfCheck:
-    unjudged = unjudged_check(loaded)
+def self_check(
+    loaded: LoadedCase, judge: Judge | None = None, uncalibrated: str = NO_JUDGE
+) -> SelfCheck:
+    """The self-check; ``judge`` asks the judge (its errors are the caller's), ``uncalibrated``
+    says why there is none."""
+    unjudged = unjudged_check(loaded, None if judge is not None else uncalibrated)
     if unjudged is not None:
         # Nothing to judge: with no recording, a `python:` check would judge an empty
         # transcript and could fake a catch.
@@ -248,9 +361,45 @@ def self_check(loaded: LoadedCase) -> SelfCheck:
     transcript = recorded_transcript(loaded)
     # Without the final turn: an empty text or no tool calls would fake a catch.
     earlier = dataclasses.replace(transcript, turns=transcript.turns[:-1])
-    judged, skipped = _split(loaded)
+    judged, judges, skipped = _split(loaded, judge is not None)
     verdicts = tuple(
         (c, c.judge(earlier if _unrecorded_final(loaded, c) else transcript, loaded.case))
         for c in judged
     )
-    return SelfCheck(verdicts, tuple(skipped))
+    calibrations = tuple(calibrate(loaded, c, judge) for c in judges if judge is not None)
+    return SelfCheck(verdicts, tuple(skipped), calibrations=calibrations, uncalibrated=uncalibrated)
+
+
+def calibrate(loaded: LoadedCase, constraint: BoundConstraint, judge: Judge) -> Calibration:
+    """The judge's verdicts on the recording and on every accepted output."""
+    check = constraint.check
+    assert isinstance(check, JudgeCheck)
+    recorded = judge(check, recorded_transcript(loaded), 0)
+    accepted = tuple(
+        (entry, judge(check, accepted_transcript(entry, index), index + 1))
+        for index, entry in enumerate(loaded.case.accepted_outputs)
+    )
+    return Calibration(constraint, recorded, accepted)
+
+
+def accepted_failure(
+    loaded: LoadedCase,
+) -> tuple[int, BoundConstraint, Verdict] | None:
+    """The first accepted output a constraint fails, with that constraint and its verdict.
+
+    Judges are left out (they are calibrated by the self-check), and so, for an entry that does
+    not write its tool calls, are the constraints that read only tool calls. A constraint that
+    reaches no verdict raises :class:`~incident_evals.constraints.UndecidedError`.
+    """
+    for index, entry in enumerate(loaded.case.accepted_outputs):
+        left_out = NOT_JUDGED if entry.tool_calls_given else NOT_JUDGED | TOOLS_ONLY
+        transcript = accepted_transcript(entry, index)
+        for constraint in loaded.constraints:
+            # An accepted output is a final reply: a constraint on an earlier turn has no turn
+            # to read in it.
+            if constraint.name in left_out or constraint.turn is not None:
+                continue
+            verdict = constraint.judge(transcript, loaded.case)
+            if not verdict.passed:
+                return index, constraint, verdict
+    return None

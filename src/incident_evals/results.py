@@ -106,6 +106,9 @@ class ItemJson(TypedDict):
     baseline: NotRequired[dict[str, Any]]
     #: Under ``input.regenerate: all``: sample 0's generated turns, in order.
     turns: NotRequired[list[dict[str, Any]]]
+    #: The judge's verdicts on sample 0 (on the recording and accepted outputs, for a recorded
+    #: item), each with its samples and how many agree; absent when no judge was asked.
+    judgements: NotRequired[list[dict[str, Any]]]
 
 
 class LoadErrorJson(TypedDict):
@@ -264,6 +267,8 @@ def item_data(
         data["turns"] = first.turns_json()
     if baseline is not None:
         data["baseline"] = dict(baseline)
+    if first is not None and first.judgements:
+        data["judgements"] = [judgement.to_json() for judgement in first.judgements]
     scrubbed: ItemJson = scrubber.deep(data, case if redacting else None, keep=IDENTITY_FIELDS)
     return scrubbed
 

@@ -50,6 +50,9 @@ class Judgement:
     prompt_version: int
     #: True when the verdict came from the judge cache rather than a new request.
     cached: bool = False
+    #: How many times the verdict was sampled, and how many samples agree with it.
+    samples: int = 1
+    agreeing: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,8 @@ class Judgement:
             "reason": self.reason,
             "prompt_version": self.prompt_version,
             "cached": self.cached,
+            "samples": self.samples,
+            "agreeing": self.agreeing,
         }
 
 
@@ -96,12 +101,16 @@ class Transcript:
     #: itself holds them all: every exchange and tool call, the final turn's text.
     turns: list[Transcript] = field(default_factory=list)
 
-    def judgement(self, rubric: str, constraint_model: str | None) -> Judgement | None:
+    def judgement(
+        self, rubric: str, constraint_model: str | None, samples: int = 1
+    ) -> Judgement | None:
         return next(
             (
                 j
                 for j in self.judgements
-                if j.rubric == rubric and j.constraint_model == constraint_model
+                if j.rubric == rubric
+                and j.constraint_model == constraint_model
+                and j.samples == samples
             ),
             None,
         )

@@ -28,8 +28,9 @@ FAILING_ON_THE_RECORDING = {
     "INC-2025-073-loan-name-bias": ["matches", "contains_any"],
     "INC-2025-088-warranty-region-eu": ["contains_any", "not_matches"],
     "INC-2025-088-warranty-region-us": ["not_contains", "contains_any"],
-    "INC-2025-092-parcel-bot-swears": ["not_matches", "not_matches", "not_matches"],
+    "INC-2025-093-parcel-bot-swears": ["not_matches", "not_matches", "not_matches"],
     "INC-2025-091-spanish-refund-overblocking": ["refuses", "contains_any"],
+    "INC-2025-092-glue-on-pizza": ["not_matches", "not_matches", "contains_any"],
 }
 
 
