@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from incident_evals.constraints import text, tools
 from incident_evals.replay import parse_arguments
+from incident_evals.tool_world import ToolError, ToolWorld
 from incident_evals.transcript import ToolCall, Transcript
 
 if TYPE_CHECKING:
@@ -55,21 +56,31 @@ def has_recording(loaded: LoadedCase) -> bool:
 
 
 def recorded_transcript(loaded: LoadedCase) -> Transcript:
-    """The incident's behaviour as a transcript: its final text and its tool calls."""
+    """The incident's behaviour as a transcript: its final text and its tool calls.
+
+    Each recorded call is answered as the replay would answer it, in order, from the case's
+    recorded responses (so ``tool_sequence``'s ``not_after_failed`` can see which failed). A
+    ``python`` handler is project code and is not run here: its calls get no answer (``None``),
+    and neither does a call whose ``match`` regex ran out of time.
+    """
     calls = []
+    world = ToolWorld(loaded.case.input.tools, run_handlers=False)
     for index, recorded in enumerate(loaded.case.recorded_tool_calls):
         arguments = recorded.get("arguments", {})
         raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
         parsed, error = parse_arguments(raw)
-        calls.append(
-            ToolCall(
-                id=f"recorded_{index}",
-                name=str(recorded.get("name", "")),
-                arguments_raw=raw,
-                arguments=parsed,
-                arguments_error=error,
-            )
+        call = ToolCall(
+            id=f"recorded_{index}",
+            name=str(recorded.get("name", "")),
+            arguments_raw=raw,
+            arguments=parsed,
+            arguments_error=error,
         )
+        try:
+            call.output = world.answer(call)
+        except ToolError:
+            call.output = None
+        calls.append(call)
     return Transcript(final_text=loaded.case.recorded_output or "", tool_calls=calls)
 
 
