@@ -144,9 +144,7 @@ def compile_matches(raw: Mapping[str, Any]) -> tuple[ArgumentMatch, ...]:
                 argument_validator(dict(value), None)
             except ConstraintArgumentError as error:
                 inside = getattr(error, "at", None) or ()
-                raise MatchError(
-                    f"{argument}.schema: {error}", (argument, operator, *inside)
-                ) from None
+                raise MatchError(str(error), (argument, operator, *inside)) from None
             matches.append(ArgumentMatch(argument, schema=dict(value)))
         else:
             raise MatchError(
