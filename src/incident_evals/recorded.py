@@ -61,10 +61,10 @@ def recorded_transcript(loaded: LoadedCase) -> Transcript:
     Each recorded call is answered as the replay would answer it, in order, from the case's
     recorded responses (so ``tool_sequence``'s ``not_after_failed`` can see which failed). A
     ``python`` handler is project code and is not run here: its calls get no answer (``None``),
-    and neither does a call whose ``match`` regex ran out of time.
+    and neither do a call whose ``match`` regex ran out of time and the calls after it.
     """
     calls = []
-    world = ToolWorld(loaded.case.input.tools, run_handlers=False)
+    world: ToolWorld | None = ToolWorld(loaded.case.input.tools, run_handlers=False)
     for index, recorded in enumerate(loaded.case.recorded_tool_calls):
         arguments = recorded.get("arguments", {})
         raw = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
@@ -76,10 +76,13 @@ def recorded_transcript(loaded: LoadedCase) -> Transcript:
             arguments=parsed,
             arguments_error=error,
         )
-        try:
-            call.output = world.answer(call)
-        except ToolError:
-            call.output = None
+        if world is not None:
+            try:
+                call.output = world.answer(call)
+            except ToolError:
+                # One regex timeout is enough: the calls after it are left unanswered rather
+                # than each spending the timeout again.
+                world = None
         calls.append(call)
     return Transcript(final_text=loaded.case.recorded_output or "", tool_calls=calls)
 
