@@ -32,6 +32,11 @@ would make ``tool_not_called`` hold forever.
   tools not in the order are ignored. With ``require_all`` every listed tool must be called;
   without it, tools that are never called are fine, and the rule above means the tools called are
   a prefix of the order. A name listed twice and an order of a single tool are load errors.
+  An entry may be ``{name, when, match}``: only the calls of the tool whose arguments meet those
+  conditions (as in a recorded response: :mod:`incident_evals.tool_world`) take part.
+  ``{name, when?, match?, not_after_failed}`` is the other rule: no call of ``name`` (meeting
+  its conditions) comes after a failed call (:func:`~incident_evals.tool_world.call_failed`) of
+  a tool named in ``not_after_failed``.
 * ``max_tool_calls``: at most that many calls in all, counting calls of tools the case does not
   declare (a model inventing tools is still calling them).
 
@@ -432,18 +437,19 @@ class ToolSequenceCheck:
 
     def __call__(self, transcript: Transcript, case: IncidentCase) -> Verdict:
         first_call: dict[int, int] = {}
-        out_of_order: list[tuple[int, ToolCall, str]] = []
+        #: (call index, call, rank of the step it needed before it)
+        out_of_order: list[tuple[int, ToolCall, int]] = []
         for index, call in enumerate(transcript.tool_calls):
             rank = next((i for i, step in enumerate(self.order) if step.takes(call)), None)
             if rank is None:
                 continue
             if rank > 0 and rank - 1 not in first_call:
-                out_of_order.append((index, call, self.order[rank - 1].label))
+                out_of_order.append((index, call, rank - 1))
             first_call.setdefault(rank, index)
         if out_of_order:
-            index, call, before = out_of_order[0]
-            rank = next(i for i, step in enumerate(self.order) if step.label == before)
-            later = first_call.get(rank)
+            index, call, needed = out_of_order[0]
+            before = self.order[needed].label
+            later = first_call.get(needed)
             when = (
                 f"the first {before} call is call {later + 1}"
                 if later is not None
