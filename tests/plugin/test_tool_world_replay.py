@@ -106,13 +106,16 @@ def test_a_tool_handler_that_raises_is_an_item_error(
     pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
 ) -> None:
     pytester.makeini("[pytest]\npythonpath = .\n")
-    (pytester.path / "ops_world.py").write_text(
+    (pytester.path / "freeze_handlers.py").write_text(
         "def answer(name, arguments, calls):\n"
         "    if calls:\n"
         "        raise RuntimeError('the staging replica is down')\n"
         "    return {'status': 'applied'}\n"
     )
-    handled = [{"name": "run_migration", "python": "ops_world:answer"}, TOOLS[1]]
+    handled: list[dict[str, Any]] = [
+        {"name": "run_migration", "python": "freeze_handlers:answer"},
+        TOOLS[1],
+    ]
     write_ops_case(pytester, handled)
     chat_server.set_script(list(SCRIPT))
 
@@ -121,8 +124,8 @@ def test_a_tool_handler_that_raises_is_an_item_error(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "*INC-FREEZE: tool error: run_migration call 2: handler ops_world:answer raised "
-            "RuntimeError: the staging replica is down (ops_world.py:3)*"
+            "*INC-FREEZE: tool error: run_migration call 2: handler freeze_handlers:answer raised "
+            "RuntimeError: the staging replica is down (freeze_handlers.py:3)*"
         ]
     )
     # The run stopped at the failing call: the model was never asked again.

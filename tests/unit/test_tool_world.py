@@ -8,7 +8,9 @@ tool that must not be dropped after it.
 from __future__ import annotations
 
 import json
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -294,12 +296,15 @@ HANDLER = """
 
 
 @pytest.fixture
-def handlers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def handlers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder on sys.path for ``ops_world.py``; each test imports its own version of it."""
     folder = tmp_path / "handlers"
     folder.mkdir()
     monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.delitem(__import__("sys").modules, "ops_world", raising=False)
-    return folder
+    sys.modules.pop("ops_world", None)
+    yield folder
+    # Not left for a later test (a pytester run in this process) to import.
+    sys.modules.pop("ops_world", None)
 
 
 def test_a_handler_gets_the_name_arguments_and_calls_so_far(tmp_path: Path, handlers: Path) -> None:
