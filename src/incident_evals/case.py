@@ -837,9 +837,10 @@ def _build_input(
                 description=tool.get("description", ""),
                 parameters=tool.get("parameters", {"type": "object", "properties": {}}),
                 responses=tuple(
-                    RecordedResponse(output=response["output"], when=response.get("when"))
-                    for response in tool.get("responses", ())
+                    _recorded_response(response, case_path, lines, (*at, "responses", i))
+                    for i, response in enumerate(tool.get("responses", ()))
                 ),
+                python=_tool_handler(tool, case_path, lines, at),
             )
         )
 
@@ -864,6 +865,51 @@ def _build_input(
     )
     _check_input_size(built, case_path, lines, where, base)
     return built
+
+
+def _recorded_response(
+    raw: dict[str, Any], case_path: Path, lines: _Lines, at: tuple[str | int, ...]
+) -> RecordedResponse:
+    """One entry of a tool's ``responses``, its ``match`` regexes and schemas checked."""
+    from incident_evals.tool_world import MatchError, compile_matches
+
+    try:
+        match = compile_matches(raw.get("match", {}))
+    except MatchError as error:
+        where = (*at, "match", *error.at)
+        raise CaseError(case_path, lines.of(where), str(error), format_field(where)) from None
+    return RecordedResponse(
+        output=raw["output"],
+        when=raw.get("when"),
+        match=match,
+        times=raw.get("times"),
+        when_state=raw.get("when_state"),
+        set_state=raw.get("set"),
+    )
+
+
+def _tool_handler(
+    tool: dict[str, Any], case_path: Path, lines: _Lines, at: tuple[str | int, ...]
+) -> str | None:
+    """A tool's ``python`` handler, imported now so that a missing one is a load error."""
+    reference = tool.get("python")
+    if reference is None:
+        return None
+    field = (*at, "python")
+    if "responses" in tool:
+        raise CaseError(
+            case_path,
+            lines.of(field),
+            "a tool answered by a python handler has no responses: remove one of the two",
+            format_field(field),
+        )
+    from incident_evals.constraints.custom import resolve_function
+
+    try:
+        resolve_function(reference)
+    except ConstraintArgumentError as error:
+        raise CaseError(case_path, lines.of(field), str(error), format_field(field)) from None
+    return str(reference)
 
 
 def _check_input_size(

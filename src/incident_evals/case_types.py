@@ -18,6 +18,7 @@ __all__ = [
     "DEFAULT_DOCUMENT_TEMPLATE",
     "DEFAULT_MAX_TURNS",
     "AcceptedOutput",
+    "ArgumentMatch",
     "CaseInput",
     "ConstraintSpec",
     "Document",
@@ -47,10 +48,28 @@ class Document:
 
 
 @dataclass(frozen=True)
+class ArgumentMatch:
+    """One entry of a ``match``: the argument's string value holds ``regex``, or its value is
+    valid under ``schema`` (exactly one of the two is set)."""
+
+    argument: str
+    regex: str | None = None
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class RecordedResponse:
     output: Any
-    #: Subset of the parsed arguments that selects this response; ``None`` is the fallback.
+    #: Subset of the parsed arguments that selects this response.
     when: dict[str, Any] | None = None
+    #: Per-argument regex or JSON Schema conditions (``match``).
+    match: tuple[ArgumentMatch, ...] = ()
+    #: Answers at most this many calls of a sample, then the next response applies.
+    times: int | None = None
+    #: State variables that must hold these values.
+    when_state: dict[str, str] | None = None
+    #: State variables this response sets once it has answered.
+    set_state: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,8 @@ class Tool:
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     responses: tuple[RecordedResponse, ...] = ()
+    #: ``"module:function"`` answering every call instead of ``responses`` (project code).
+    python: str | None = None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from incident_evals.case_types import assistant_turns
 from incident_evals.constraints import text, tools
 from incident_evals.constraints.judge import JudgeCheck
 from incident_evals.replay import parse_arguments
+from incident_evals.tool_world import ToolError, ToolWorld
 from incident_evals.transcript import ToolCall, Transcript
 
 if TYPE_CHECKING:
@@ -127,12 +128,26 @@ def recorded_transcript(loaded: LoadedCase) -> Transcript:
 
     Under ``regenerate: all`` it has turns too: the assistant turns of ``input.messages`` (what
     the model said at the time), then the final reply as recorded.
+
+    Each recorded call of the final reply is answered as the replay would answer it, in order,
+    from the case's recorded responses (so ``tool_sequence``'s ``not_after_failed`` can see which
+    failed). A ``python`` handler is project code and is not run here: its calls get no answer
+    (``None``), and neither do a call whose ``match`` regex ran out of time and the calls after
+    it. The earlier turns' calls keep the answers their tool messages recorded.
     """
     case = loaded.case
     calls = [
         _recorded_call(str(index), recorded.get("name"), recorded.get("arguments", {}))
         for index, recorded in enumerate(case.recorded_tool_calls)
     ]
+    world = ToolWorld(case.input.tools, run_handlers=False)
+    for call in calls:
+        try:
+            call.output = world.answer(call)
+        except ToolError:
+            # One regex timeout is enough: the calls after it are left unanswered rather than
+            # each spending the timeout again.
+            break
     transcript = Transcript(final_text=case.recorded_output or "", tool_calls=calls)
     earlier = _earlier_turns(case)
     if case.input.regenerate == "all":

@@ -1,7 +1,8 @@
 """Items -> requests -> transcript: one sample of one case replayed against the endpoint.
 
-Tools are never executed: each call the model makes is answered with the first recorded
-response whose ``when`` is a subset of the call's parsed arguments, else the fallback.
+Tools are never executed: each call the model makes is answered by the sample's
+:class:`~incident_evals.tool_world.ToolWorld` from the case's recorded responses (or by the
+tool's own ``python`` handler).
 
 Every answer, from an endpoint, a target or a recording, is checked by :func:`read_answer`
 before anything reads it: an answer that is not a well-formed completion is an endpoint error,
@@ -31,12 +32,14 @@ from incident_evals.client import (
     quote_fragment,
 )
 from incident_evals.json_types import a_json_type
+from incident_evals.tool_world import NO_RECORDED_RESPONSE as NO_RECORDED_RESPONSE
+from incident_evals.tool_world import ToolWorld
+from incident_evals.tool_world import is_subset as is_subset
 from incident_evals.transcript import Exchange, ToolCall, Transcript
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-NO_RECORDED_RESPONSE = {"error": "no recorded response for this call"}
 #: Model params a case may set; ``model.name`` is the record of what ran, never sent.
 REQUEST_PARAMS = (
     "temperature",
@@ -373,25 +376,12 @@ def build_request(
     return normalise_request(request)
 
 
-def is_subset(expected: Any, actual: Any) -> bool:
-    """``expected`` matches ``actual`` when every key it names (recursively) has an equal value."""
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(
-            key in actual and is_subset(value, actual[key]) for key, value in expected.items()
-        )
-    return bool(expected == actual)
-
-
 def recorded_response(tool: Tool | None, arguments: dict[str, Any] | None) -> Any:
+    """The answer a first call of ``tool`` with ``arguments`` gets, in a fresh world."""
     if tool is None:
         return NO_RECORDED_RESPONSE
-    for response in tool.responses:
-        if response.when is None:
-            continue
-        if arguments is not None and is_subset(response.when, arguments):
-            return response.output
-    fallback = next((r for r in tool.responses if r.when is None), None)
-    return fallback.output if fallback is not None else NO_RECORDED_RESPONSE
+    call = ToolCall(id="", name=tool.name, arguments_raw="", arguments=arguments)
+    return ToolWorld((tool,)).answer(call)
 
 
 def parse_arguments(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -451,10 +441,13 @@ def replay(
     source = str(getattr(client, "source", "the endpoint"))
     request = build_request(case, model, overrides)
     transcript = Transcript()
+    # One world per sample: counts (`times`) and state start afresh on every repeat, and carry
+    # over from one turn of a regenerated conversation to the next.
+    world = ToolWorld(case.input.tools)
     if case.input.regenerate == "all":
-        _replay_conversation(case, client, source, request, transcript)
+        _replay_conversation(case, client, source, request, transcript, world)
     else:
-        _generate(case, client, source, request, (transcript,))
+        _generate(case, client, source, request, (transcript,), world)
     return transcript
 
 
@@ -464,6 +457,7 @@ def _replay_conversation(
     source: str,
     request: dict[str, Any],
     transcript: Transcript,
+    world: ToolWorld,
 ) -> None:
     """Generate every assistant turn of the case's conversation, in order.
 
@@ -488,7 +482,9 @@ def _replay_conversation(
         turn_request = normalise_request({**request, "messages": conversation})
         # Ids the endpoint leaves out are made unique across the conversation's turns.
         prefix = f"call_t{len(transcript.turns)}_"
-        conversation = _generate(case, client, source, turn_request, (transcript, turn), prefix)
+        conversation = _generate(
+            case, client, source, turn_request, (transcript, turn), world, prefix
+        )
         if turn.truncated:
             return
 
@@ -499,6 +495,7 @@ def _generate(
     source: str,
     request: dict[str, Any],
     transcripts: Sequence[Transcript],
+    world: ToolWorld,
     prefix: str = "call_",
 ) -> list[dict[str, Any]]:
     """One assistant turn: call, answer its tool calls from recordings, call again.
@@ -532,8 +529,7 @@ def _generate(
             return list(request["messages"])
         turns += 1
         for call in calls:
-            if call.arguments_error is None:
-                call.output = recorded_response(case.tool(call.name), call.arguments)
+            call.output = world.answer(call)
         assistant = {
             "role": "assistant",
             "content": answer.text,

@@ -114,7 +114,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from incident_evals.case_types import CaseInput, IncidentCase, RecordedResponse
+from incident_evals.case_types import CaseInput, IncidentCase
 from incident_evals.variants import (
     Draw,
     Generated,
@@ -687,7 +687,8 @@ def _map_input(case_input: CaseInput, text: Callable[[str], str], visit: ValueMa
         dataclasses.replace(
             tool,
             responses=tuple(
-                RecordedResponse(
+                dataclasses.replace(
+                    response,
                     output=_walk(response.output, visit),
                     when=_walk(response.when, visit) if response.when is not None else None,
                 )

@@ -399,7 +399,7 @@ def _lookalike_values(case: IncidentCase, options: Mapping[str, Any], draw: Draw
             dataclasses.replace(
                 tool,
                 responses=tuple(
-                    RecordedResponse(output=_map_strings(r.output, change), when=r.when)
+                    dataclasses.replace(r, output=_map_strings(r.output, change))
                     for r in tool.responses
                 ),
             )
@@ -492,8 +492,9 @@ def _tool_errors(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> 
             kind, output = ERRORS[(start + step) % len(ERRORS)]
             if tool.responses != (RecordedResponse(output=output),):
                 break
+    # The error replaces a python handler too: the tool fails on every call.
     error_tool = dataclasses.replace(
-        tool, responses=(RecordedResponse(output=copy.deepcopy(output)),)
+        tool, responses=(RecordedResponse(output=copy.deepcopy(output)),), python=None
     )
     tools = tuple(error_tool if t.name == tool.name else t for t in case.input.tools)
     replaced = len(tool.responses)
