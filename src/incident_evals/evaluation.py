@@ -87,6 +87,8 @@ class GateSettings:
     baseline_items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: A baseline model run side by side with the same requests.
     baseline_model: str | None = None
+    #: How many items the run compares: each regression is decided at ``alpha / compared``.
+    compared: int = 1
     #: Sensitive document content is redacted from reports unless asked otherwise.
     redact: bool = True
 
@@ -250,7 +252,8 @@ class Run:
         if baseline is None and not self.settings.gate.baseline_items:
             return None
         current = {"outcome": outcome, "samples": samples, "passed_samples": passed}
-        self.regression = regression(current, baseline, self.settings.gate.alpha)
+        gate = self.settings.gate
+        self.regression = regression(current, baseline, gate.alpha, gate.compared)
         return self.regression
 
     def baseline_item(self) -> Mapping[str, Any] | None:

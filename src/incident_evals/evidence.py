@@ -179,7 +179,10 @@ def wilson(passed: int, samples: int, z: float = _Z95) -> tuple[float, float]:
     spread = z * z / samples
     centre = (rate + spread / 2) / (1 + spread)
     half = z * math.sqrt(rate * (1 - rate) / samples + spread / (4 * samples)) / (1 + spread)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The bounds at 0 and at every sample passing are exact; rounding would leave 5e-17.
+    low = 0.0 if passed == 0 else max(0.0, centre - half)
+    high = 1.0 if passed == samples else min(1.0, centre + half)
+    return low, high
 
 
 def stability(passed: int, samples: int) -> str | None:

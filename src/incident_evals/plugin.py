@@ -27,6 +27,18 @@ def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def count_compared(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """How many items the run compares with a baseline: the multiplicity every item's regression
+    is decided under. Every xdist worker collects every selected item, so all count the same."""
+    from incident_evals.collect import GATE, EvalItem
+    from incident_evals.evaluation import CaseRun
+
+    gate = config.stash[GATE]
+    gate.compared = max(
+        1, sum(isinstance(item, EvalItem) and isinstance(item.run, CaseRun) for item in items)
+    )
+
+
 def dispatch_items(items: list[pytest.Item]) -> None:
     from incident_evals.collect import EvalItem
 
@@ -140,6 +152,10 @@ def finish_results(
         baseline=baseline,
         redacted=gate.redact,
     )
+    if baseline is not None:
+        from incident_evals.baseline import settle
+
+        listed = settle(listed, gate.alpha)
     return build_results([*listed, *removed], run=run, load_errors=load_errors)
 
 
@@ -286,6 +302,7 @@ class IncidentEvalsPlugin:
         # "collected" line (whose hook names its address). An xdist worker only learns its items
         # as it runs them.
         self.order = {item.nodeid: index for index, item in enumerate(session.items)}
+        count_compared(self.config, session.items)
         # pytest stops before running anything when a module failed to collect: send nothing.
         stopping = session.testsfailed and not self.config.option.continue_on_collection_errors
         if not self._runs_no_items() and not _is_xdist_worker(self.config) and not stopping:

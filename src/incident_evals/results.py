@@ -74,6 +74,14 @@ class RegressionJson(TypedDict):
     baseline_pass_rate: float | None
     status: str
     p_value: float | None
+    #: Present when a test compared the two sides (repeats on either side).
+    test: NotRequired[str]
+    p_drop: NotRequired[float]
+    p_rise: NotRequired[float]
+    q_value: NotRequired[float | None]
+    pass_rate_interval: NotRequired[list[float]]
+    baseline_pass_rate_interval: NotRequired[list[float]]
+    smallest_detectable_drop: NotRequired[float | None]
 
 
 class ItemJson(TypedDict):
@@ -266,12 +274,8 @@ def item_data(
 def _regression_json(regression: Regression | None) -> RegressionJson | None:
     if regression is None:
         return None
-    return {
-        "baseline_outcome": regression.baseline_outcome,
-        "baseline_pass_rate": regression.baseline_pass_rate,
-        "status": regression.status,
-        "p_value": regression.p_value,
-    }
+    data: RegressionJson = regression.to_json()  # type: ignore[assignment]
+    return data
 
 
 #: The item fields a run produces; a removed item did not run, so the baseline's are not shown.

@@ -32,6 +32,14 @@ STATUSES = ("open", "mitigated", "resolved")
 #: An item's ``outcome`` in the results document.
 OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
 #: An item's ``regression.status`` against a baseline.
-REGRESSION_STATUSES = ("regressed", "fixed", "unchanged", "new", "removed")
+REGRESSION_STATUSES = (
+    "regressed",
+    "inconclusive",
+    "fixed",
+    "unchanged",
+    "changed",
+    "new",
+    "removed",
+)
 #: The APIs a replay speaks (``--incident-api``, ``model.api``); the first is the default.
 APIS = ("chat", "responses")

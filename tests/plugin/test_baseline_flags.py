@@ -245,6 +245,15 @@ def test_with_repeats_the_fisher_test_decides_at_alpha(
         "baseline_pass_rate": 1.0,
         "status": status,
         "p_value": 0.05,
+        "test": "fisher",
+        "p_drop": 0.05,
+        "p_rise": 1.0,
+        # One item compared: nothing to adjust for.
+        "q_value": 0.05,
+        "pass_rate_interval": [0.0, pytest.approx(0.5615, abs=1e-4)],
+        "baseline_pass_rate_interval": [pytest.approx(0.4385, abs=1e-4), 1.0],
+        # 0/3 against 3/3 is the most a drop can show with three samples.
+        "smallest_detectable_drop": 1.0 if status == "regressed" else None,
     }
     assert (item["samples"], item["passed_samples"]) == (3, 0)
 
