@@ -89,6 +89,9 @@ class GateSettings:
     baseline_model: str | None = None
     #: How many items the run compares: each regression is decided at ``alpha / compared``.
     compared: int = 1
+    #: Each item's stability class in the baseline file or, failing that, the last run, by
+    #: (case id, variant): the marker ``-m flaky`` selects by.
+    stability_hints: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Sensitive document content is redacted from reports unless asked otherwise.
     redact: bool = True
 

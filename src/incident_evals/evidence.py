@@ -35,7 +35,6 @@ __all__ = [
     "DEFAULT_FIRST_SAMPLES",
     "DEFAULT_MAX_SAMPLES",
     "MAX_BET",
-    "STABILITY_CLASSES",
     "PairedEvidence",
     "bet",
     "e_bh",
@@ -54,8 +53,6 @@ DEFAULT_MAX_SAMPLES = 30
 MAX_BET = 0.9
 #: 95 % two-sided normal quantile, for Wilson intervals.
 _Z95 = 1.959963984540054
-
-STABILITY_CLASSES = ("stable_pass", "flaky", "stable_fail")
 
 
 def bet(favourable: int, unfavourable: int) -> float:

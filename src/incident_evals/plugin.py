@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -105,12 +105,57 @@ def gate_from_config(config: pytest.Config) -> Any:
         except BaselineError as exc:
             raise pytest.UsageError(f"--incident-baseline: {exc}") from None
         gate.baseline_items = {(i["case_id"], i["variant"]): i for i in baseline["items"]}
+    gate.stability_hints = stability_hints(config, gate.baseline_items.values())
     if gate.fail_on == "regressions" and not (path or gate.baseline_model):
         raise pytest.UsageError(
             "--incident-fail-on regressions needs a baseline: --incident-baseline RESULTS or "
             "--incident-baseline-model NAME"
         )
     return gate
+
+
+#: Where the last run's stability class of each item is kept (pytest's cache directory).
+STABILITY_CACHE = "incident_evals/stability"
+
+
+def stability_hints(
+    config: pytest.Config, baseline_items: Iterable[Mapping[str, Any]]
+) -> dict[tuple[str, str], str]:
+    """Each item's stability class as the baseline file says (its ``stability``, or its counts
+    for a file written before items carried one), else as the last run left it in the cache."""
+    from incident_evals.evidence import stability
+    from incident_evals.vocabulary import STABILITY_CLASSES
+
+    hints: dict[tuple[str, str], str] = {}
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        kept = cache.get(STABILITY_CACHE, {})
+        if isinstance(kept, dict):
+            for key, value in kept.items():
+                case_id, _, variant = str(key).rpartition("::")
+                if case_id and value in STABILITY_CLASSES:
+                    hints[case_id, variant] = value
+    for item in baseline_items:
+        found = item.get("stability")
+        if found is None and item.get("outcome") not in ("error", "skipped"):
+            found = stability(item["passed_samples"], item["samples"])
+        if found is not None:
+            hints[str(item["case_id"]), str(item["variant"])] = found
+    return hints
+
+
+def keep_stability(config: pytest.Config, items: Iterable[Mapping[str, Any]]) -> None:
+    """Leave each item's stability class in the cache for the next run's ``-m``; items this run
+    did not run keep theirs."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return
+    kept = cache.get(STABILITY_CACHE, {})
+    kept = dict(kept) if isinstance(kept, dict) else {}
+    for item in items:
+        if item.get("stability") is not None:
+            kept[f"{item['case_id']}::{item['variant']}"] = item["stability"]
+    cache.set(STABILITY_CACHE, kept)
 
 
 def finish_results(
@@ -448,6 +493,7 @@ class IncidentEvalsPlugin:
             self.started,
             complete,
         )
+        keep_stability(self.config, self.results["items"])
         path = options.value(self.config, "report")
         if path:
             from incident_evals.results import write_results

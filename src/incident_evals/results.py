@@ -28,6 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from incident_evals.evidence import stability
 from incident_evals.files import write_atomic
 from incident_evals.secrets import Scrubber, placeholder
 from incident_evals.verdict import Reading, read, release_line
@@ -108,6 +109,8 @@ class ItemJson(TypedDict):
     #: The API the samples were replayed over (``chat`` or ``responses``); ``None`` when
     #: nothing was replayed (a recorded item).
     api: NotRequired[str | None]
+    #: ``stable_pass``, ``flaky`` or ``stable_fail`` from the samples; ``None`` without any.
+    stability: NotRequired[str | None]
     input: NotRequired[dict[str, Any] | None]
     provenance: NotRequired[dict[str, Any] | None]
     regression: RegressionJson | None
@@ -242,6 +245,7 @@ def item_data(
         "samples": samples,
         "passed_samples": passed_samples,
         "pass_rate": round(passed_samples / samples, 6) if samples and error is None else None,
+        "stability": stability(passed_samples, samples) if error is None else None,
         "failures": [
             {
                 "constraint": constraint,
@@ -279,7 +283,7 @@ def _regression_json(regression: Regression | None) -> RegressionJson | None:
 
 
 #: The item fields a run produces; a removed item did not run, so the baseline's are not shown.
-_DROPPED_FROM_REMOVED = ("error", "model", "api", "input")
+_DROPPED_FROM_REMOVED = ("error", "model", "api", "input", "stability")
 
 
 def removed_item(baseline: Mapping[str, Any], regression: Regression) -> ItemJson:

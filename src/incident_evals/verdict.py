@@ -43,7 +43,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from incident_evals.vocabulary import CATEGORIES, OUTCOMES, REGRESSION_STATUSES, SEVERITIES
+from incident_evals.vocabulary import (
+    CATEGORIES,
+    OUTCOMES,
+    REGRESSION_STATUSES,
+    SEVERITIES,
+    STABILITY_CLASSES,
+)
 
 __all__ = [
     "BLOCK",
@@ -127,6 +133,18 @@ class Reading:
             if state is not None:
                 counts[state] = counts.get(state, 0) + 1
         return {state: count for state, count in counts.items() if count}
+
+    def stability_counts(self) -> dict[str, int]:
+        """Items by stability class, when any item took more than one sample (with one sample
+        each, every item is trivially stable and the count says nothing)."""
+        if not any(item.get("samples", 0) > 1 for item in self.items):
+            return {}
+        counts = dict.fromkeys(STABILITY_CLASSES, 0)
+        for item in self.items:
+            found = item.get("stability")
+            if found in counts:
+                counts[found] += 1
+        return {name: count for name, count in counts.items() if count}
 
     def cases(self) -> int:
         return len({item["case_id"] for item in self.items})

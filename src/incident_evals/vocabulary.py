@@ -17,6 +17,7 @@ __all__ = [
     "REGRESSION_STATUSES",
     "SEVERITIES",
     "SEVERITIES_ASCENDING",
+    "STABILITY_CLASSES",
     "STATUSES",
 ]
 
@@ -41,5 +42,7 @@ REGRESSION_STATUSES = (
     "new",
     "removed",
 )
+#: An item's ``stability``, from its samples: all passed, some did, none did.
+STABILITY_CLASSES = ("stable_pass", "flaky", "stable_fail")
 #: The APIs a replay speaks (``--incident-api``, ``model.api``); the first is the default.
 APIS = ("chat", "responses")
