@@ -144,7 +144,7 @@ def test_a_baseline_without_classes_gets_them_from_its_counts(
 
 @pytest.mark.usefixtures("catalogue")
 @pytest.mark.parametrize(
-    "kept", ['[1, 2]', '{"INC-F::original": "wobbly", "::": "flaky", "INC-X": 3}', "not json"]
+    "kept", ["[1, 2]", '{"INC-F::original": "wobbly", "::": "flaky", "INC-X": 3}', "not json"]
 )
 def test_a_damaged_cache_entry_selects_nothing_and_breaks_nothing(
     pytester: pytest.Pytester, chat_server: ChatServer, kept: str
