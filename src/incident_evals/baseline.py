@@ -206,6 +206,10 @@ def regression(
 
     if current is None:
         return made("removed")
+    then_hash, now_hash = baseline.get("content_hash"), current.get("content_hash")
+    if then_hash is not None and now_hash is not None and then_hash != now_hash:
+        # The case was edited since: the two runs tested different things.
+        return made("changed")
     now = _outcome(current, "current")
     current_passed, current_samples = _counts(current, "current")
     baseline_passed, baseline_samples = _counts(baseline, "baseline")

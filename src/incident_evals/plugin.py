@@ -494,6 +494,12 @@ class IncidentEvalsPlugin:
             complete,
         )
         keep_stability(self.config, self.results["items"])
+        from incident_evals.verdict import BLOCK, read
+
+        if read(self.results).verdict == BLOCK and session.exitstatus == pytest.ExitCode.OK:
+            # A block no item's outcome shows (regressions only the items together show, a
+            # baseline case that did not run) must fail the CI step all the same.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         path = options.value(self.config, "report")
         if path:
             from incident_evals.results import write_results

@@ -22,9 +22,12 @@ once more when written (:func:`write_results`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
+import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -34,7 +37,7 @@ from incident_evals.secrets import Scrubber, placeholder
 from incident_evals.verdict import Reading, read, release_line
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from typing_extensions import NotRequired
 
@@ -49,6 +52,7 @@ __all__ = [
     "ResultsJson",
     "RunJson",
     "build_results",
+    "content_hash",
     "item_data",
     "load_error_data",
     "outcome_of",
@@ -111,6 +115,8 @@ class ItemJson(TypedDict):
     api: NotRequired[str | None]
     #: ``stable_pass``, ``flaky`` or ``stable_fail`` from the samples; ``None`` without any.
     stability: NotRequired[str | None]
+    #: What the item tests (:func:`content_hash`).
+    content_hash: NotRequired[str]
     input: NotRequired[dict[str, Any] | None]
     provenance: NotRequired[dict[str, Any] | None]
     regression: RegressionJson | None
@@ -201,6 +207,46 @@ def _input(case: IncidentCase, redacting: bool) -> dict[str, Any]:
     }
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` as plain JSON data; a dataclass keeps only the fields that differ from their
+    default, so that a field a later version adds leaves every existing case's hash alone."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        kept: dict[str, Any] = {}
+        for spec in dataclasses.fields(value):
+            if spec.name in ("path", "line") or spec.name.endswith("_line"):
+                continue  # where the case sits in its file is not what it tests
+            found = getattr(value, spec.name)
+            if spec.default is not dataclasses.MISSING and found == spec.default:
+                continue
+            if spec.default_factory is not dataclasses.MISSING and found == spec.default_factory():
+                continue
+            kept[spec.name] = _canonical(found)
+        return kept
+    if isinstance(value, Mapping):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def content_hash(case: IncidentCase, *parts: Any) -> str:
+    """What an item tests, as 16 hex digits of SHA-256: the case's input, constraints, model
+    settings and runs, and ``parts`` (a variant's provenance). Its incident record, title, file
+    and lines are left out: they do not change what is sent or judged. A baseline item with
+    another hash tested something else, so it is ``changed``, not compared."""
+    tested = {
+        "input": _canonical(case.input),
+        "expect": [[spec.name, _canonical(spec.argument)] for spec in case.expect],
+        "model": _canonical(case.model),
+        "runs": _canonical(case.runs),
+        "parts": _canonical(list(parts)),
+    }
+    text = json.dumps(
+        tested, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def item_data(
     *,
     nodeid: str,
@@ -218,6 +264,7 @@ def item_data(
     regression: Regression | None = None,
     scrubber: Scrubber | None = None,
     api: str | None = None,
+    content: str | None = None,
 ) -> ItemJson:
     """One item's results entry.
 
@@ -246,6 +293,7 @@ def item_data(
         "passed_samples": passed_samples,
         "pass_rate": round(passed_samples / samples, 6) if samples and error is None else None,
         "stability": stability(passed_samples, samples) if error is None else None,
+        "content_hash": content if content is not None else content_hash(case, provenance),
         "failures": [
             {
                 "constraint": constraint,

@@ -25,8 +25,9 @@ Without a baseline, *failures* are the items with outcome ``failed``.
 **Verdict**, the first that applies:
 
 1. ``BLOCK``: a case file failed to load (under either ``fail_on``: a case that cannot load
-   cannot show it still holds); any item regressed; or ``run.fail_on`` is ``failures`` (the
-   default when absent) and any item's outcome is ``failed``. Under ``fail_on regressions``
+   cannot show it still holds); any item regressed; under ``fail_on regressions``, a baseline
+   case of which no item ran (every item of it ``removed``); or ``run.fail_on`` is ``failures``
+   (the default when absent) and any item's outcome is ``failed``. Under ``fail_on regressions``
    known and new failures are reported and do not block (the upgrade gate).
 2. ``INCOMPLETE``: ``run.complete`` is false, any item is an ``error``, or no item ran. A run
    that could not judge everything cannot pass, but a regression it did find still blocks.
@@ -96,6 +97,8 @@ class Reading:
     #: Items that ran (everything but the removed), in the file's order.
     items: list[Item]
     removed: list[Item]
+    #: Under ``fail_on regressions``, the removed items' cases of which nothing ran: they block.
+    missing_cases: list[str]
     #: Case files that failed to load: ``{"nodeid", "path", "line", "field", "message"}``.
     load_errors: list[Item]
     has_baseline: bool
@@ -212,7 +215,12 @@ def read(results: Mapping[str, Any]) -> Reading:
     )
     errors = [item for item in ordered if item["outcome"] == "error"]
     load_errors: list[Item] = list(results.get("load_errors") or [])
-    if load_errors or regressions or blocking:
+    ran = {item["case_id"] for item in items}
+    # Under the upgrade gate a case the candidate did not run at all cannot show it still holds.
+    missing = (
+        [item for item in removed if item["case_id"] not in ran] if fail_on == "regressions" else []
+    )
+    if load_errors or regressions or blocking or missing:
         verdict = BLOCK
     elif not complete or errors or not items:
         verdict = INCOMPLETE
@@ -222,6 +230,7 @@ def read(results: Mapping[str, Any]) -> Reading:
         results=results,
         items=items,
         removed=_by_severity(removed),
+        missing_cases=list(dict.fromkeys(str(item["case_id"]) for item in _by_severity(missing))),
         load_errors=load_errors,
         has_baseline=has_baseline,
         baseline_name=name,
@@ -292,7 +301,12 @@ def release_line(results: Mapping[str, Any]) -> str:
     if reading.skipped:
         parts.append(f"{len(reading.skipped)} skipped")
     if reading.removed:
-        parts.append(f"{len(reading.removed)} removed")
+        removed = f"{len(reading.removed)} removed"
+        if reading.missing_cases:
+            missing = reading.missing_cases
+            more = [f"and {len(missing) - 3} more"] if len(missing) > 3 else []
+            removed += f" (not run: {', '.join(missing[:3] + more)})"
+        parts.append(removed)
     if not reading.complete:
         parts.append("run stopped early")
     if reading.model:
