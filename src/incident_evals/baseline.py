@@ -132,7 +132,13 @@ class Regression:
             "status": self.status,
             "p_value": self.p_value,
         }
-        if self.test is not None:
+        if self.test == "any_failure":
+            data.update(
+                test=self.test,
+                pass_rate_interval=_pair(self.pass_rate_interval),
+                baseline_pass_rate_interval=_pair(self.baseline_pass_rate_interval),
+            )
+        elif self.test is not None:
             data.update(
                 test=self.test,
                 p_drop=self.p_drop,
@@ -179,6 +185,7 @@ def regression(
     baseline: Mapping[str, Any] | None,
     alpha: float = DEFAULT_ALPHA,
     compared: int = 1,
+    gate: str = "pass_rate",
 ) -> Regression:
     """How ``current`` compares with ``baseline``, both results-JSON items (mappings with
     outcome, samples, passed_samples, pass_rate) or None where that side has no item.
@@ -187,10 +194,12 @@ def regression(
     item is ``regressed`` (or ``fixed``) here only when its p-value is at most ``alpha /
     compared``, a bar that every multiplicity procedure of :func:`settle` accepts, and
     ``inconclusive`` when it is a drop at ``alpha`` on its own but not at that bar (:func:`settle`
-    decides those with the whole run in view). ``baseline_pass_rate`` is the baseline's
-    ``pass_rate``, or passed_samples/samples when it has none (a side-by-side baseline model's
-    counts). ValueError for an alpha outside (0, 1), ``compared`` below 1, both sides None, an
-    unknown outcome, or passed_samples outside 0..samples.
+    decides those with the whole run in view). Under ``gate`` ``any_failure``, one failing
+    sample is a regression when the baseline never failed, without a test.
+    ``baseline_pass_rate`` is the baseline's ``pass_rate``, or passed_samples/samples when it has
+    none (a side-by-side baseline model's counts). ValueError for an alpha outside (0, 1),
+    ``compared`` below 1, both sides None, an unknown outcome, or passed_samples outside
+    0..samples.
     """
     _check_alpha(alpha)
     if compared < 1:
@@ -221,6 +230,16 @@ def regression(
         if current_passed and not baseline_passed:
             return made("fixed")
         return made("unchanged")
+    hard = gate == "any_failure" and baseline_passed == baseline_samples
+    if hard and current_passed < current_samples:
+        # One failing sample of a hard constraint (a leak, a forbidden call) that never failed
+        # before is the regression: no statistics can argue it away.
+        return dataclasses.replace(
+            made("regressed"),
+            test="any_failure",
+            pass_rate_interval=wilson(current_passed, current_samples),
+            baseline_pass_rate_interval=wilson(baseline_passed, baseline_samples),
+        )
     bar = alpha / compared
     lower = fisher_one_sided(current_passed, current_samples, baseline_passed, baseline_samples)
     higher = fisher_one_sided(baseline_passed, baseline_samples, current_passed, current_samples)

@@ -87,6 +87,8 @@ class GateSettings:
     baseline_items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: A baseline model run side by side with the same requests.
     baseline_model: str | None = None
+    #: Critical items whose comparison is inconclusive do not block.
+    allow_inconclusive: bool = False
     #: How many items the run compares: each regression is decided at ``alpha / compared``.
     compared: int = 1
     #: Each item's stability class in the baseline file or, failing that, the last run, by
@@ -261,7 +263,10 @@ class Run:
             "content_hash": self.content_hash(),
         }
         gate = self.settings.gate
-        self.regression = regression(current, baseline, gate.alpha, gate.compared)
+        case = self.case
+        self.regression = regression(
+            current, baseline, gate.alpha, gate.compared, case.runs.gate_for(case.incident.severity)
+        )
         return self.regression
 
     def content_hash(self) -> str:

@@ -90,6 +90,7 @@ def gate_from_config(config: pytest.Config) -> Any:
         alpha=options.value(config, "alpha"),
         baseline_model=options.value(config, "baseline_model"),
         redact=not options.value(config, "report_sensitive"),
+        allow_inconclusive=options.value(config, "allow_inconclusive"),
     )
     path = options.value(config, "baseline")
     if path and gate.baseline_model:
@@ -196,6 +197,7 @@ def finish_results(
         alpha=gate.alpha,
         baseline=baseline,
         redacted=gate.redact,
+        allow_inconclusive=gate.allow_inconclusive,
     )
     if baseline is not None:
         from incident_evals.baseline import settle

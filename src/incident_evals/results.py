@@ -145,6 +145,7 @@ class RunJson(TypedDict):
     alpha: NotRequired[float]
     baseline: NotRequired[dict[str, Any] | None]
     redacted: NotRequired[bool]
+    allow_inconclusive: NotRequired[bool]
 
 
 class SummaryJson(TypedDict):
@@ -439,11 +440,12 @@ def run_data(
     alpha: float,
     baseline: dict[str, Any] | None,
     redacted: bool,
+    allow_inconclusive: bool = False,
 ) -> RunJson:
     """The ``run`` of a results document."""
     from incident_evals._version import __version__
 
-    return {
+    data: RunJson = {
         "model": model,
         "base_url": base_url,
         "seed": seed,
@@ -456,6 +458,10 @@ def run_data(
         "baseline": baseline,
         "redacted": redacted,
     }
+    if allow_inconclusive:
+        # Only when asked: a run that did not ask writes what it always wrote.
+        data["allow_inconclusive"] = True
+    return data
 
 
 class Results:

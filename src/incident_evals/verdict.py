@@ -26,7 +26,8 @@ Without a baseline, *failures* are the items with outcome ``failed``.
 
 1. ``BLOCK``: a case file failed to load (under either ``fail_on``: a case that cannot load
    cannot show it still holds); any item regressed; under ``fail_on regressions``, a baseline
-   case of which no item ran (every item of it ``removed``); or ``run.fail_on`` is ``failures``
+   case of which no item ran (every item of it ``removed``); a critical item whose comparison is
+   ``inconclusive``, unless ``run.allow_inconclusive``; or ``run.fail_on`` is ``failures``
    (the default when absent) and any item's outcome is ``failed``. Under ``fail_on regressions``
    known and new failures are reported and do not block (the upgrade gate).
 2. ``INCOMPLETE``: ``run.complete`` is false, any item is an ``error``, or no item ran. A run
@@ -99,6 +100,8 @@ class Reading:
     removed: list[Item]
     #: Under ``fail_on regressions``, the removed items' cases of which nothing ran: they block.
     missing_cases: list[str]
+    #: Critical items whose comparison is inconclusive: they block unless the run allows them.
+    inconclusive_critical: list[Item]
     #: Case files that failed to load: ``{"nodeid", "path", "line", "field", "message"}``.
     load_errors: list[Item]
     has_baseline: bool
@@ -220,7 +223,16 @@ def read(results: Mapping[str, Any]) -> Reading:
     missing = (
         [item for item in removed if item["case_id"] not in ran] if fail_on == "regressions" else []
     )
-    if load_errors or regressions or blocking or missing:
+    undecided = (
+        []
+        if run.get("allow_inconclusive") is True
+        else [
+            item
+            for item in ordered
+            if status(item) == "inconclusive" and item.get("severity") == "critical"
+        ]
+    )
+    if load_errors or regressions or blocking or missing or undecided:
         verdict = BLOCK
     elif not complete or errors or not items:
         verdict = INCOMPLETE
@@ -231,6 +243,7 @@ def read(results: Mapping[str, Any]) -> Reading:
         items=items,
         removed=_by_severity(removed),
         missing_cases=list(dict.fromkeys(str(item["case_id"]) for item in _by_severity(missing))),
+        inconclusive_critical=undecided,
         load_errors=load_errors,
         has_baseline=has_baseline,
         baseline_name=name,
@@ -283,6 +296,9 @@ def release_line(results: Mapping[str, Any]) -> str:
         shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
         failed = "case file failed" if len(paths) == 1 else "case files failed"
         parts.insert(0, f"{len(paths)} {failed} to load ({shown})")
+    if reading.inconclusive_critical:
+        undecided = reading.inconclusive_critical
+        parts.append(f"{len(undecided)} critical inconclusive ({labels(undecided)})")
     if reading.has_baseline:
         if reading.new_failures:
             parts.append(plural(len(reading.new_failures), "new failure"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     "APIS",
     "CATEGORIES",
+    "GATES",
     "OUTCOMES",
     "REGRESSION_STATUSES",
     "SEVERITIES",
@@ -44,5 +45,7 @@ REGRESSION_STATUSES = (
 )
 #: An item's ``stability``, from its samples: all passed, some did, none did.
 STABILITY_CLASSES = ("stable_pass", "flaky", "stable_fail")
+#: ``runs.gate``: how a regression of the item is decided against its baseline.
+GATES = ("any_failure", "pass_rate")
 #: The APIs a replay speaks (``--incident-api``, ``model.api``); the first is the default.
 APIS = ("chat", "responses")

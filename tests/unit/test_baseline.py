@@ -318,6 +318,42 @@ def test_fewer_than_one_compared_item_is_refused(compared: int) -> None:
         regression(item(REFUND), item(REFUND), compared=compared)
 
 
+def test_under_any_failure_one_failing_sample_regresses_when_the_baseline_never_failed() -> None:
+    baseline = item(PAYROLL, samples=5)
+    current = item(PAYROLL, outcome="failed", samples=5, passed=4)
+
+    hard = regression(current, baseline, gate="any_failure")
+
+    assert core(hard) == Regression("passed", 1.0, "regressed", None)
+    assert hard.test == "any_failure"
+    assert sorted(hard.to_json()) == [
+        "baseline_outcome",
+        "baseline_pass_rate",
+        "baseline_pass_rate_interval",
+        "p_value",
+        "pass_rate_interval",
+        "status",
+        "test",
+    ]
+    # Compared by pass rates, 4/5 against 5/5 is noise.
+    assert regression(current, baseline, gate="pass_rate").status == "unchanged"
+
+
+def test_under_any_failure_a_baseline_that_failed_too_is_compared_by_pass_rates() -> None:
+    baseline = item(PAYROLL, outcome="failed", samples=5, passed=4)
+    current = item(PAYROLL, outcome="failed", samples=5, passed=3)
+
+    found = regression(current, baseline, gate="any_failure")
+
+    assert (found.status, found.test) == ("unchanged", "fisher")
+
+
+def test_under_any_failure_a_clean_candidate_is_not_a_regression() -> None:
+    baseline = item(PAYROLL, samples=5)
+
+    assert regression(item(PAYROLL, samples=5), baseline, gate="any_failure").status == "unchanged"
+
+
 # --- settle(): every comparison decided with the whole run in view ---------------------------
 
 
