@@ -1041,6 +1041,7 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
             min_pass_rate=runs.get("min_pass_rate", 1.0),
             max_turns=runs.get("max_turns", DEFAULT_MAX_TURNS),
             max_turns_line=lines.by_path.get(("runs", "max_turns")),
+            gate=runs.get("gate"),
         ),
     )
 

@@ -155,6 +155,15 @@ class Runs:
     max_turns: int = DEFAULT_MAX_TURNS
     #: Where ``runs.max_turns`` is written, if it is.
     max_turns_line: int | None = None
+    #: ``any_failure`` or ``pass_rate``; ``None``: ``any_failure`` for critical cases.
+    gate: str | None = None
+
+    def gate_for(self, severity: str) -> str:
+        """How a regression is decided: as written, else one failing sample is enough for a
+        critical case (a leak or a forbidden call) and pass rates are compared for the rest."""
+        if self.gate is not None:
+            return self.gate
+        return "any_failure" if severity == "critical" else "pass_rate"
 
 
 @dataclass(frozen=True)

@@ -396,7 +396,13 @@ def _shown(path: Path) -> str:
 
 def _report(args: argparse.Namespace) -> int:
     """Render a results file; exit 0 PASS, 1 BLOCK, 3 INCOMPLETE, 2 on bad usage or input."""
-    from incident_evals.baseline import DEFAULT_ALPHA, BaselineError, compare, load_baseline
+    from incident_evals.baseline import (
+        DEFAULT_ALPHA,
+        BaselineError,
+        compare,
+        load_baseline,
+        settle,
+    )
     from incident_evals.report import BLOCK, PASS, read
     from incident_evals.report.html import html
     from incident_evals.report.markdown import markdown
@@ -444,6 +450,7 @@ def _report(args: argparse.Namespace) -> int:
             return usage(f"cannot compare {path} with {args.baseline}: {exc}")
         for item in items:
             item["regression"] = found[(item["case_id"], item["variant"])].to_json()
+        items = settle(items, alpha)
         items = [*items, *(dict(item) for item in removed)]
         run.update(
             baseline={"kind": "file", "path": args.baseline, "model": baseline["run"]["model"]},

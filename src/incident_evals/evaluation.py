@@ -41,7 +41,7 @@ from incident_evals.recorded import (
     self_check,
     unjudged_check,
 )
-from incident_evals.results import ItemJson, item_data
+from incident_evals.results import ItemJson, content_hash, item_data
 from incident_evals.secrets import Scrubber, clip
 from incident_evals.variants import ORIGINAL, VariantGenerationError, VariantRegistry, expand
 from incident_evals.variants.consistency import (
@@ -87,6 +87,13 @@ class GateSettings:
     baseline_items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: A baseline model run side by side with the same requests.
     baseline_model: str | None = None
+    #: Critical items whose comparison is inconclusive do not block.
+    allow_inconclusive: bool = False
+    #: How many items the run compares: each regression is decided at ``alpha / compared``.
+    compared: int = 1
+    #: Each item's stability class in the baseline file or, failing that, the last run, by
+    #: (case id, variant): the marker ``-m flaky`` selects by.
+    stability_hints: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Sensitive document content is redacted from reports unless asked otherwise.
     redact: bool = True
 
@@ -249,9 +256,22 @@ class Run:
         baseline = self.baseline_item()
         if baseline is None and not self.settings.gate.baseline_items:
             return None
-        current = {"outcome": outcome, "samples": samples, "passed_samples": passed}
-        self.regression = regression(current, baseline, self.settings.gate.alpha)
+        current = {
+            "outcome": outcome,
+            "samples": samples,
+            "passed_samples": passed,
+            "content_hash": self.content_hash(),
+        }
+        gate = self.settings.gate
+        case = self.case
+        self.regression = regression(
+            current, baseline, gate.alpha, gate.compared, case.runs.gate_for(case.incident.severity)
+        )
         return self.regression
+
+    def content_hash(self) -> str:
+        """What this item tests (:func:`~incident_evals.results.content_hash`)."""
+        return content_hash(self.case)
 
     def baseline_item(self) -> Mapping[str, Any] | None:
         """What this item is compared with: its item in the baseline file, if any."""
@@ -287,6 +307,7 @@ class Run:
             regression=self.decide_regression(outcome, samples, passed),
             scrubber=self.settings.scrubber,
             api=self.settings.session.api_for(self.case) if self.replays else None,
+            content=self.content_hash(),
         )
 
 
@@ -436,6 +457,10 @@ class CaseRun(Run):
             )
         return Judged("failed", failure=failure)
 
+    def content_hash(self) -> str:
+        made = self.variant.provenance.to_json() if self.variant is not None else None
+        return content_hash(self.case, made)
+
     def baseline_item(self) -> Mapping[str, Any] | None:
         if self.settings.gate.baseline_model is None:
             return super().baseline_item()
@@ -562,6 +587,11 @@ class RecordedRun(Run):
         if self.check is not None:
             self.skip_reason = self.scrub(f"{self.label}: {self.check.describe()}")
 
+    def content_hash(self) -> str:
+        # What it judges is the recording, not a reply.
+        case = self.case
+        return content_hash(case, "recorded", case.recorded_output, case.recorded_tool_calls)
+
     def prepare(self) -> str | None:
         # Judged here: a constraint that reaches no verdict on the recording is an error, and
         # so is a judge that cannot answer.
@@ -664,6 +694,11 @@ class ConsistencyRun(Run):
         self.decision = Decision.from_options(spec.options)
         self.decisions: list[Member] = []
         self.compared: Verdict | None = None
+
+    def content_hash(self) -> str:
+        # What it compares depends on how the family was made too.
+        generators = [spec for spec in self.case.variants.generate if spec.name == COUNTERFACTUAL]
+        return content_hash(self.case, CONSISTENCY, [(g.options, g.count) for g in generators])
 
     def dispatch(self) -> None:
         for member in self.family:

@@ -15,6 +15,7 @@ from incident_evals.vocabulary import (
     REGRESSION_STATUSES,
     SEVERITIES,
     SEVERITIES_ASCENDING,
+    STABILITY_CLASSES,
     STATUSES,
 )
 
@@ -43,10 +44,12 @@ ITEM = ("$defs", "item", "properties")
         (STATUSES, "results", (*ITEM, "status")),
         (OUTCOMES, "results", (*ITEM, "outcome")),
         (REGRESSION_STATUSES, "results", (*ITEM, "regression", "oneOf", 1, "properties", "status")),
+        # The results schema adds null: an item without samples has no class.
+        ((*STABILITY_CLASSES, None), "results", (*ITEM, "stability")),
     ],
 )
 def test_each_list_is_the_schema_enum(
-    words: tuple[str, ...], schema: str, path: tuple[str | int, ...]
+    words: tuple[str | None, ...], schema: str, path: tuple[str | int, ...]
 ) -> None:
     assert list(words) == enum(schema, *path)
 
