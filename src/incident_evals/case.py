@@ -1352,6 +1352,16 @@ def _check_generators(case: IncidentCase, registry: VariantRegistry) -> None:
                 raise _project_code_error(
                     case.path, spec.line, "checking the generator's options", exc, where
                 ) from None
+        # `count` variants of each combination (counterfactual): the product is bounded too.
+        made = generator.variants_made(spec.options, spec.count)
+        if made > MAX_VARIANT_COUNT:
+            raise CaseError(
+                case.path,
+                spec.line,
+                f"count {spec.count} makes {made} variants ({spec.count} for each of "
+                f"{made // spec.count} combinations), more than the limit of {MAX_VARIANT_COUNT}",
+                format_field((*where, "count")),
+            )
     for index, variant in enumerate(case.variants.cases):
         taken = variant.name.rpartition("-")
         if taken[0] in declared and taken[2].isdigit():

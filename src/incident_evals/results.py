@@ -104,6 +104,8 @@ class ItemJson(TypedDict):
     provenance: NotRequired[dict[str, Any] | None]
     regression: RegressionJson | None
     baseline: NotRequired[dict[str, Any]]
+    #: A consistency item's rates of changed decisions, per attribute and per combination.
+    consistency: NotRequired[dict[str, Any]]
 
 
 class LoadErrorJson(TypedDict):
