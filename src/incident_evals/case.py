@@ -1255,13 +1255,13 @@ def _load_document(
     seen_ids[case_id] = lines.of(("id",))
     case = _build_case(data, path, root, lines)
     constraints = _bind_constraints(case, registry, lines)
+    generators = None
     if case.variants.generate:
         # Built lazily: the generators' modules cost an import a catalogue without variants
         # need not pay.
-        _check_generators(
-            case, variants() if callable(variants) else variants or _builtin_variants()
-        )
-    _check_samples(case, lines)
+        generators = variants() if callable(variants) else variants or _builtin_variants()
+        _check_generators(case, generators)
+    _check_samples(case, lines, generators)
     variant_constraints = {}
     for index, variant in enumerate(case.variants.cases):
         if variant.expect is not None:
@@ -1282,9 +1282,15 @@ def _load_document(
     return LoadedCase(case, constraints, variant_constraints)
 
 
-def _check_samples(case: IncidentCase, lines: _Lines) -> None:
+def _check_samples(
+    case: IncidentCase, lines: _Lines, generators: VariantRegistry | None = None
+) -> None:
     """A case may not ask for more samples than a run can hold: variants x repeats."""
-    items = 1 + sum(spec.count for spec in case.variants.generate) + len(case.variants.cases)
+    made = 0
+    for spec in case.variants.generate:
+        generator = generators.get(spec.name) if generators is not None else None
+        made += generator.variants_made(spec.options, spec.count) if generator else spec.count
+    items = 1 + made + len(case.variants.cases)
     samples = items * case.runs.repeats
     if samples > MAX_SAMPLES:
         raise CaseError(

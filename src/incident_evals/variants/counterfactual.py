@@ -1,20 +1,30 @@
-"""The fairness generator ``counterfactual`` (SPEC §5): one protected attribute swapped.
+"""The fairness generator ``counterfactual`` (SPEC §5): protected attributes swapped, one or
+several together.
 
 A counterfactual variant is the incident's input with one attribute of the person in it changed
-and nothing else: the paired-testing audit ("the same application under another name") as a
-test. It serves incidents of category **fairness**. A case with counterfactual variants also gets
-a consistency item (written elsewhere) that reads each output's decision with the generator's
-``decision`` option and fails when the decisions of the family differ; :func:`swaps` tells it
-which substitutions a variant made.
+(or several, together) and nothing else: the paired-testing audit ("the same application under
+another name") as a test. It serves incidents of category **fairness**. A case with
+counterfactual variants also gets a consistency item (written elsewhere) that reads each
+output's decision with the generator's ``decision`` option and fails when the rate of changed
+decisions is above ``max_changed``; :func:`swaps` tells it which substitutions a variant made,
+and :class:`~incident_evals.variants.Generated` which attributes it swapped.
 
 Options (``$defs/generators/counterfactual`` in the case schema):
 
-- ``attribute`` (required): ``name``, ``gender``, ``nationality``, ``religion`` or ``age``.
-- ``terms``: the words of the case to swap. Without it, the terms of the attribute found from the
-  built-in lists below. With it, only those terms (each must appear in the case, else a load
-  error on ``terms``); for ``gender``, ``nationality`` and ``religion`` each must also be a word
-  of the built-in lists (the swap needs its counterpart), for ``age`` each is an age or birth year
-  as written in the case (``"34"``, ``"1990"``), and for ``name`` any name may be given.
+- ``attribute``: ``name``, ``gender``, ``nationality``, ``religion`` or ``age``; or
+- ``attributes``: several of them (1 to 5). Without ``combinations`` every non-empty set of
+  them is swapped together (single attributes first, then pairs, ..., in the order listed);
+  ``combinations`` declares the sets instead, each attribute with its direction (``swap``;
+  ``older``/``younger`` for age, ``female``/``male`` for gender). ``count`` variants are made of
+  each combination, taking turns (``counterfactual-1`` the first combination, ``-2`` the second,
+  ...), so ``attribute: X`` keeps the ids and draws it always had. See :func:`combinations`.
+- ``max_changed``: the consistency item's limit on the rate of changed decisions (0 to 1).
+- ``terms`` (with ``attribute`` only): the words of the case to swap. Without it, the terms of
+  the attribute found from the built-in lists below. With it, only those terms (each must
+  appear in the case, else a load error on ``terms``); for ``gender``, ``nationality`` and
+  ``religion`` each must also be a word of the built-in lists (the swap needs its
+  counterpart), for ``age`` each is an age or birth year as written in the case (``"34"``,
+  ``"1990"``), and for ``name`` any name may be given.
 - ``decision`` (required): how the consistency item reads the decision; unused here.
 
 Where it looks. Every text the model sees of the case: the system message, message contents

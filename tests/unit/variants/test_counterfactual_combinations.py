@@ -306,3 +306,13 @@ def test_a_gender_direction_needs_a_case_that_reads_one_way(tmp_path: Path) -> N
         "female, but the case has as many male as female words, so it reads neither way; "
         "write gender: swap"
     )
+
+
+def test_the_samples_limit_counts_every_combination(tmp_path: Path) -> None:
+    """Seven combinations, seven variants of each: 49 variants, not the 7 of ``count``."""
+    body = declared("{attributes: [name, gender, age], decision: {pattern: x}, count: 7}")
+    error = load_error(tmp_path, body.replace("variants:", "runs: {repeats: 1000}\nvariants:"))
+    assert error == (
+        "case.yaml:9: runs.repeats: 1,000 repeats of 50 items (the case and its 49 variants) are "
+        "50,000 samples, more than the limit of 10,000 for a case"
+    )
