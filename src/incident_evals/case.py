@@ -1419,13 +1419,13 @@ def _load_document(
         else:
             at = ("variants", "cases", index, "expect")
             _check_turns(variant.expect, variant.input, path, lines, at)
+    generators = None
     if case.variants.generate:
         # Built lazily: the generators' modules cost an import a catalogue without variants
         # need not pay.
-        _check_generators(
-            case, variants() if callable(variants) else variants or _builtin_variants()
-        )
-    _check_samples(case, lines)
+        generators = variants() if callable(variants) else variants or _builtin_variants()
+        _check_generators(case, generators)
+    _check_samples(case, lines, generators)
     variant_constraints = {}
     for index, variant in enumerate(case.variants.cases):
         if variant.expect is not None:
@@ -1448,9 +1448,15 @@ def _load_document(
     return LoadedCase(case, constraints, variant_constraints)
 
 
-def _check_samples(case: IncidentCase, lines: _Lines) -> None:
+def _check_samples(
+    case: IncidentCase, lines: _Lines, generators: VariantRegistry | None = None
+) -> None:
     """A case may not ask for more samples than a run can hold: variants x repeats."""
-    items = 1 + sum(spec.count for spec in case.variants.generate) + len(case.variants.cases)
+    made = 0
+    for spec in case.variants.generate:
+        generator = generators.get(spec.name) if generators is not None else None
+        made += generator.variants_made(spec.options, spec.count) if generator else spec.count
+    items = 1 + made + len(case.variants.cases)
     samples = items * case.runs.repeats
     if samples > MAX_SAMPLES:
         raise CaseError(
@@ -1518,6 +1524,16 @@ def _check_generators(case: IncidentCase, registry: VariantRegistry) -> None:
                 raise _project_code_error(
                     case.path, spec.line, "checking the generator's options", exc, where
                 ) from None
+        # `count` variants of each combination (counterfactual): the product is bounded too.
+        made = generator.variants_made(spec.options, spec.count)
+        if made > MAX_VARIANT_COUNT:
+            raise CaseError(
+                case.path,
+                spec.line,
+                f"count {spec.count} makes {made} variants ({spec.count} for each of "
+                f"{made // spec.count} combinations), more than the limit of {MAX_VARIANT_COUNT}",
+                format_field((*where, "count")),
+            )
     for index, variant in enumerate(case.variants.cases):
         taken = variant.name.rpartition("-")
         if taken[0] in declared and taken[2].isdigit():

@@ -49,8 +49,10 @@ from incident_evals.variants.consistency import (
     Decision,
     Member,
     compare,
-    decision_from_pattern,
     decision_of,
+    max_changed,
+    rates,
+    read_pattern,
 )
 
 if TYPE_CHECKING:
@@ -692,6 +694,7 @@ class ConsistencyRun(Run):
         self.case = family[0].case
         spec = next(s for s in self.case.variants.generate if s.name == COUNTERFACTUAL)
         self.decision = Decision.from_options(spec.options)
+        self.max_changed = max_changed(spec.options)
         self.decisions: list[Member] = []
         self.compared: Verdict | None = None
 
@@ -714,7 +717,7 @@ class ConsistencyRun(Run):
         for member in self.family:
             try:
                 transcripts = member.wait()
-                decisions = [
+                read = [
                     self._read(transcript, member.case, sample)
                     for sample, transcript in enumerate(transcripts)
                 ]
@@ -727,21 +730,34 @@ class ConsistencyRun(Run):
             except UndecidedError as exc:
                 # The decision pattern timed out on this output: no decision to compare.
                 return self.error_line(f"decision error: {member.label}: {exc}")
-            swaps = member.variant.provenance.description if member.variant else ""
-            self.decisions.append(Member(member.variant_id, swaps, decision_of(decisions)))
+            provenance = member.variant.provenance if member.variant else None
+            decision = decision_of([found for found, _ in read])
+            span = next(text for found, text in read if found == decision)
+            self.decisions.append(
+                Member(
+                    member.variant_id,
+                    provenance.description if provenance else "",
+                    decision,
+                    provenance.attributes if provenance else (),
+                    span,
+                )
+            )
         return None
 
-    def _read(self, transcript: Transcript, case: IncidentCase, sample: int) -> str:
+    def _read(self, transcript: Transcript, case: IncidentCase, sample: int) -> tuple[str, str]:
+        """The decision of one sample, and the text it was read from."""
         if self.decision.pattern is not None:
-            return decision_from_pattern(self.decision.pattern, transcript.final_text)
+            return read_pattern(self.decision.pattern, transcript.final_text)
         assert self.decision.judge is not None
         answer = self.settings.session.extract_decision(
             self.decision.judge, transcript, case, sample
         )
-        return normalize(answer).text or NO_DECISION
+        return normalize(answer).text or NO_DECISION, answer
 
     def verdict(self) -> Judged:
-        compared = self.compared = compare(self.decisions[0], self.decisions[1:], self.decision)
+        compared = self.compared = compare(
+            self.decisions[0], self.decisions[1:], self.decision, self.max_changed
+        )
         if not compared.passed:
             return Judged("failed", failure=InconsistentDecisions(compared))
         return Judged("passed")
@@ -770,7 +786,7 @@ class ConsistencyRun(Run):
         )
         samples = 1 if compared is not None else 0
         passed = 1 if compared is not None and compared.passed else 0
-        return self._result(
+        data = self._result(
             nodeid,
             outcome,
             error,
@@ -779,6 +795,14 @@ class ConsistencyRun(Run):
             samples=samples,
             passed=passed,
         )
+        if compared is not None:
+            by_attribute, by_combination = rates(self.decisions[0], self.decisions[1:])
+            data["consistency"] = {
+                "max_changed": self.max_changed,
+                "attributes": {rate.name: rate.to_json() for rate in by_attribute},
+                "combinations": {rate.name: rate.to_json() for rate in by_combination},
+            }
+        return data
 
 
 @dataclass(frozen=True)

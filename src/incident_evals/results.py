@@ -126,6 +126,8 @@ class ItemJson(TypedDict):
     #: The judge's verdicts on sample 0 (on the recording and accepted outputs, for a recorded
     #: item), each with its samples and how many agree; absent when no judge was asked.
     judgements: NotRequired[list[dict[str, Any]]]
+    #: A consistency item's rates of changed decisions, per attribute and per combination.
+    consistency: NotRequired[dict[str, Any]]
 
 
 class LoadErrorJson(TypedDict):
