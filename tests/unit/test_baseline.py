@@ -355,7 +355,7 @@ def test_under_any_failure_a_clean_candidate_is_not_a_regression() -> None:
     assert regression(item(PAYROLL, samples=5), baseline, gate="any_failure").status == "unchanged"
 
 
-def _sampled(baseline: list[bool], current: list[bool]) -> tuple[dict[str, Any], ...]:
+def _sampled(baseline: list[bool], current: list[bool]) -> tuple[dict[str, Any], dict[str, Any]]:
     return (
         item(REFUND, outcome="failed", samples=len(current), passed=sum(current)),
         item(REFUND, samples=len(baseline), passed=sum(baseline)),
