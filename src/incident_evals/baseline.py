@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from incident_evals.evidence import wilson
+from incident_evals.evidence import PairedEvidence, smallest_detectable_drop, wilson
 from incident_evals.results import ItemJson, removed_item
 from incident_evals.vocabulary import OUTCOMES
 
@@ -186,6 +186,7 @@ def regression(
     alpha: float = DEFAULT_ALPHA,
     compared: int = 1,
     gate: str = "pass_rate",
+    evidence: PairedEvidence | None = None,
 ) -> Regression:
     """How ``current`` compares with ``baseline``, both results-JSON items (mappings with
     outcome, samples, passed_samples, pass_rate) or None where that side has no item.
@@ -195,7 +196,9 @@ def regression(
     compared``, a bar that every multiplicity procedure of :func:`settle` accepts, and
     ``inconclusive`` when it is a drop at ``alpha`` on its own but not at that bar (:func:`settle`
     decides those with the whole run in view). Under ``gate`` ``any_failure``, one failing
-    sample is a regression when the baseline never failed, without a test.
+    sample is a regression when the baseline never failed, without a test. ``evidence``, from an
+    item sampled until decided (``--incident-repeats auto``), replaces the Fisher test: its
+    p-values are ``1 / E`` of the anytime-valid evidence, valid however the samples were stopped.
     ``baseline_pass_rate`` is the baseline's ``pass_rate``, or passed_samples/samples when it has
     none (a side-by-side baseline model's counts). ValueError for an alpha outside (0, 1),
     ``compared`` below 1, both sides None, an unknown outcome, or passed_samples outside
@@ -241,24 +244,36 @@ def regression(
             baseline_pass_rate_interval=wilson(baseline_passed, baseline_samples),
         )
     bar = alpha / compared
-    lower = fisher_one_sided(current_passed, current_samples, baseline_passed, baseline_samples)
-    higher = fisher_one_sided(baseline_passed, baseline_samples, current_passed, current_samples)
+    if evidence is not None:
+        test = "sequential"
+        lower, higher = min(1.0, 1 / evidence.drop), min(1.0, 1 / evidence.rise)
+        detectable = smallest_detectable_drop(evidence.pairs, 1 / bar)
+    else:
+        test = "fisher"
+        lower = fisher_one_sided(current_passed, current_samples, baseline_passed, baseline_samples)
+        higher = fisher_one_sided(
+            baseline_passed, baseline_samples, current_passed, current_samples
+        )
+        detectable = fisher_detectable_drop(current_samples, baseline_samples, bar)
     if lower <= bar:
         status, p_value = "regressed", lower
     elif lower <= alpha:
         status, p_value = "inconclusive", lower
     elif higher <= bar:
         status, p_value = "fixed", higher
+    elif evidence is not None and evidence.candidate_passed < evidence.baseline_passed:
+        # Sampling stopped (at the most samples) with the drop neither shown nor ruled out.
+        status, p_value = "inconclusive", lower
     else:
         status, p_value = "unchanged", lower
     return dataclasses.replace(
         made(status, p_value),
-        test="fisher",
+        test=test,
         p_drop=lower,
         p_rise=higher,
         pass_rate_interval=wilson(current_passed, current_samples),
         baseline_pass_rate_interval=wilson(baseline_passed, baseline_samples),
-        smallest_detectable_drop=fisher_detectable_drop(current_samples, baseline_samples, bar),
+        smallest_detectable_drop=detectable,
     )
 
 
@@ -307,7 +322,9 @@ def settle(items: Sequence[_Item], alpha: float = DEFAULT_ALPHA) -> list[_Item]:
         found: dict[str, Any] = settled[n]["regression"]
         if q_drop <= alpha:
             found.update(status="regressed", p_value=found["p_drop"])
-        elif found["p_drop"] <= alpha:
+        elif found["p_drop"] <= alpha or (
+            found.get("test") == "sequential" and found["status"] == "inconclusive"
+        ):
             found.update(status="inconclusive", p_value=found["p_drop"])
         elif q_rise <= alpha:
             found.update(status="fixed", p_value=found["p_rise"])

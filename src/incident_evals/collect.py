@@ -89,6 +89,7 @@ def run_settings(config: pytest.Config) -> RunSettings:
         session=config.stash[EVAL_SESSION],
         gate=config.stash[GATE],
         repeats=options.value(config, "repeats"),
+        max_samples=options.value(config, "max_samples"),
     )
 
 

@@ -27,7 +27,8 @@ class _Deferred(Future[T]):
         self._job = job
 
     def result(self, timeout: float | None = None) -> T:
-        if self.set_running_or_notify_cancel():
+        # Asked again once it ran (a sequential top-up reads its samples twice): the answer.
+        if not self.done() and self.set_running_or_notify_cancel():
             try:
                 self.set_result(self._job())
             except BaseException as exc:

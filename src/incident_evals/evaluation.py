@@ -21,7 +21,9 @@ whoever drives it (the pytest plugin's items, or :meth:`incident_evals.Catalogue
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field, replace
@@ -33,6 +35,13 @@ from incident_evals.constraints import BoundConstraint, UndecidedError, Verdict
 from incident_evals.constraints.judge import JudgeCheck, judge_checks
 from incident_evals.constraints.normalize import normalize
 from incident_evals.constraints.tools import render_call
+from incident_evals.evidence import (
+    DEFAULT_FIRST_SAMPLES,
+    DEFAULT_MAX_SAMPLES,
+    PairedEvidence,
+    sure_threshold,
+)
+from incident_evals.options import AUTO
 from incident_evals.recorded import (
     RECORDED,
     SelfCheck,
@@ -106,8 +115,11 @@ class RunSettings:
 
     session: EvalSession
     gate: GateSettings
-    #: Samples per item overriding the cases' ``runs.repeats`` (``None``: the cases').
-    repeats: int | None = None
+    #: Samples per item overriding the cases' ``runs.repeats`` (``None``: the cases'), or
+    #: ``auto``: sampled side by side with the baseline model until decided.
+    repeats: int | str | None = None
+    #: Under ``auto``, the most samples an item takes per side.
+    max_samples: int = DEFAULT_MAX_SAMPLES
 
     @property
     def scrubber(self) -> Scrubber:
@@ -267,13 +279,23 @@ class Run:
         gate = self.settings.gate
         case = self.case
         self.regression = regression(
-            current, baseline, gate.alpha, gate.compared, case.runs.gate_for(case.incident.severity)
+            current,
+            baseline,
+            gate.alpha,
+            gate.compared,
+            case.runs.gate_for(case.incident.severity),
+            self.paired_evidence(),
         )
         return self.regression
 
     def content_hash(self) -> str:
         """What this item tests (:func:`~incident_evals.results.content_hash`)."""
         return content_hash(self.case)
+
+    def paired_evidence(self) -> PairedEvidence | None:
+        """The sequential evidence against the baseline, when the item was sampled until
+        decided (``--incident-repeats auto``)."""
+        return None
 
     def baseline_item(self) -> Mapping[str, Any] | None:
         """What this item is compared with: its item in the baseline file, if any."""
@@ -327,7 +349,16 @@ class CaseRun(Run):
         self.constraints = own if own is not None else loaded.constraints
         self.turn_limit = turn_limit(loaded.case)
         self.judges = judge_checks(self.constraints)
-        self.samples: int = settings.repeats or self.case.runs.repeats
+        #: ``--incident-repeats auto``: both models sampled side by side, topped up a pair at a
+        #: time while the comparison may still turn into a regression.
+        self.adaptive = settings.repeats == AUTO and settings.gate.baseline_model is not None
+        fixed = settings.repeats if isinstance(settings.repeats, int) else None
+        self.samples: int = (
+            DEFAULT_FIRST_SAMPLES if self.adaptive else fixed or self.case.runs.repeats
+        )
+        self.evidence = PairedEvidence()
+        self._sampling = threading.Lock()
+        self._settled = threading.Event()
         self.futures: list[Future[Transcript]] | None = None
         self.transcripts: list[Transcript] = []
         #: The side-by-side baseline model's samples.
@@ -362,6 +393,100 @@ class CaseRun(Run):
                 self.session.submit(self.case, sample, self.judges, baseline_model)
                 for sample in range(self.samples)
             ]
+        if self.adaptive:
+            for future in (*self.futures, *self.baseline_futures):
+                future.add_done_callback(self._sampled)
+
+    def _sampled(self, _: Future[Transcript]) -> None:
+        """Under ``auto``, as each sample comes back: once every sample taken is back, the new
+        pairs are judged, and one more pair is taken if the comparison may still turn into a
+        regression. Runs in the dispatcher's thread, so top-ups go out at once, not when pytest
+        reaches the item."""
+        try:
+            taken = self._top_up()
+        except BaseException:
+            self._settled.set()
+            raise
+        for future in taken:
+            future.add_done_callback(self._sampled)
+
+    def _top_up(self) -> list[Future[Transcript]]:
+        with self._sampling:
+            futures = [*(self.futures or ()), *self.baseline_futures]
+            if self._settled.is_set() or not all(future.done() for future in futures):
+                return []
+            if any(future.cancelled() or future.exception() is not None for future in futures):
+                # prepare() reports the error; no more requests for an item that has one.
+                self._settled.set()
+                return []
+            assert self.futures is not None
+            try:
+                while self.evidence.pairs < len(self.futures):
+                    pair = self.evidence.pairs
+                    self.evidence.add(
+                        self._sample_passes(self.baseline_futures[pair].result()),
+                        self._sample_passes(self.futures[pair].result()),
+                    )
+            except UndecidedError:
+                self._settled.set()
+                return []
+            gate = self.settings.gate
+            threshold = sure_threshold(gate.compared, gate.alpha)
+            if self._hard_failure() or not self.evidence.worth_more_samples(
+                threshold, self.settings.max_samples
+            ):
+                self._settled.set()
+                return []
+            sample = len(self.futures)
+            taken = [
+                self.session.submit(self.case, sample, self.judges),
+                self.session.submit(self.case, sample, self.judges, gate.baseline_model),
+            ]
+            self.futures.append(taken[0])
+            self.baseline_futures.append(taken[1])
+            return taken
+
+    def _sample_passes(self, transcript: Transcript) -> bool:
+        return all(
+            constraint.judge(transcript, self.case).passed
+            for constraint in (*self.constraints, self.turn_limit)
+        )
+
+    def _hard_failure(self) -> bool:
+        """A failing sample under ``runs.gate: any_failure`` where the baseline never failed:
+        decided, more samples cannot undo it."""
+        evidence = self.evidence
+        hard = self.case.runs.gate_for(self.case.incident.severity) == "any_failure"
+        return (
+            hard
+            and evidence.baseline_passed == evidence.pairs
+            and evidence.candidate_passed < evidence.pairs
+        )
+
+    def _wait_sampled(self) -> None:
+        """Under ``auto``, until the top-ups end. Each pending sample's result is asked for:
+        without dispatcher threads (answers from recordings), that is what runs it."""
+        if not self.adaptive:
+            return
+        while not self._settled.is_set():
+            with self._sampling:
+                pending = [
+                    future
+                    for future in (*(self.futures or ()), *self.baseline_futures)
+                    if not future.done()
+                ]
+            for future in pending:
+                # An error is reported by prepare() with the sample it belongs to.
+                with contextlib.suppress(EndpointError, CancelledError):
+                    future.result()
+            if not pending:
+                # A callback is taking the next pair: its samples appear in a moment.
+                self._settled.wait(0.01)
+        assert self.futures is not None
+        self.samples = len(self.futures)
+
+    def paired_evidence(self) -> PairedEvidence | None:
+        return self.evidence if self.adaptive else None
 
     def wait(self) -> list[Transcript]:
         """Every sample's transcript (for the consistency item, which reads its family's).
@@ -369,6 +494,7 @@ class CaseRun(Run):
         Raises what the samples raised: :class:`EndpointError`, or ``CancelledError``.
         """
         self.dispatch()
+        self._wait_sampled()
         assert self.futures is not None
         if not self.futures:
             problem = self.session.judge_problem(self.judges)
@@ -379,6 +505,7 @@ class CaseRun(Run):
         # Waiting for the model belongs here: an endpoint that cannot answer makes the item an
         # error (infrastructure), never a failure.
         self.dispatch()
+        self._wait_sampled()
         assert self.futures is not None
         kind, cause = "endpoint", None
         problem = self.session.judge_problem(self.judges)

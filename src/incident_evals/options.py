@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
+from incident_evals.evidence import DEFAULT_FIRST_SAMPLES, DEFAULT_MAX_SAMPLES
+
 if TYPE_CHECKING:
     from incident_evals.client import Endpoint
     from incident_evals.secrets import Scrubber
@@ -56,6 +58,22 @@ def whole_number(minimum: int) -> Callable[[str], int]:
 
 non_negative_int = whole_number(0)
 positive_int = whole_number(1)
+
+
+#: ``--incident-repeats auto``: sample until each comparison with the baseline is decided.
+AUTO = "auto"
+
+
+def repeats(text: str) -> int | str:
+    """``auto``, or a whole number of samples per item."""
+    if text.strip().lower() == AUTO:
+        return AUTO
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number >= 1 or auto, got {text!r}"
+        ) from None
 
 
 def variant_selection(text: str) -> int | None:
@@ -193,8 +211,15 @@ OPTIONS = (
     ),
     Option(
         "repeats",
-        "samples per item, overriding each case's runs.repeats",
-        parse=positive_int,
+        "samples per item, overriding each case's runs.repeats; auto (with "
+        "--incident-baseline-model): a few per side, topped up until the comparison is decided",
+        parse=repeats,
+    ),
+    Option(
+        "max_samples",
+        "under --incident-repeats auto, the most samples an item takes per side (default 30)",
+        parse=whole_number(DEFAULT_FIRST_SAMPLES),
+        default=DEFAULT_MAX_SAMPLES,
     ),
     Option(
         "variants",

@@ -107,6 +107,11 @@ def gate_from_config(config: pytest.Config) -> Any:
             raise pytest.UsageError(f"--incident-baseline: {exc}") from None
         gate.baseline_items = {(i["case_id"], i["variant"]): i for i in baseline["items"]}
     gate.stability_hints = stability_hints(config, gate.baseline_items.values())
+    if options.value(config, "repeats") == options.AUTO and not gate.baseline_model:
+        raise pytest.UsageError(
+            "--incident-repeats auto needs --incident-baseline-model NAME: it samples both "
+            "models side by side until each item's comparison is decided"
+        )
     if gate.fail_on == "regressions" and not (path or gate.baseline_model):
         raise pytest.UsageError(
             "--incident-fail-on regressions needs a baseline: --incident-baseline RESULTS or "

@@ -89,7 +89,9 @@ def test_ini_twin_and_bad_value(
     assert len(chat_server.requests) == 2
 
     result = pytester.runpytest("--incident-evals", "--incident-repeats=many")
-    result.stderr.fnmatch_lines(["*--incident-repeats: expected a whole number >= 1, got 'many'"])
+    result.stderr.fnmatch_lines(
+        ["*--incident-repeats: expected a whole number >= 1 or auto, got 'many'"]
+    )
 
 
 def test_one_sample_that_cannot_be_answered_makes_the_item_an_error(

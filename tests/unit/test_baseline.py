@@ -25,6 +25,7 @@ from incident_evals.baseline import (
     settle,
 )
 from incident_evals.case import load_schema
+from incident_evals.evidence import PairedEvidence, pairs_needed
 
 REFUND = "INC-2025-031-refund"
 PAYROLL = "INC-2025-044-payroll-leak"
@@ -352,6 +353,41 @@ def test_under_any_failure_a_clean_candidate_is_not_a_regression() -> None:
     baseline = item(PAYROLL, samples=5)
 
     assert regression(item(PAYROLL, samples=5), baseline, gate="any_failure").status == "unchanged"
+
+
+def _sampled(baseline: list[bool], current: list[bool]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return (
+        item(REFUND, outcome="failed", samples=len(current), passed=sum(current)),
+        item(REFUND, samples=len(baseline), passed=sum(baseline)),
+    )
+
+
+def test_sequential_evidence_replaces_the_fisher_test() -> None:
+    drops = pairs_needed(4 / 0.05)
+    evidence = PairedEvidence.of([True] * drops, [False] * drops)
+
+    found = regression(*_sampled([True] * drops, [False] * drops), compared=4, evidence=evidence)
+
+    assert (found.status, found.test) == ("regressed", "sequential")
+    assert found.p_drop == pytest.approx(1 / evidence.drop)
+    assert found.smallest_detectable_drop == pytest.approx(1.0)
+
+
+def test_sequential_evidence_stopped_short_of_a_drop_is_inconclusive() -> None:
+    evidence = PairedEvidence.of([True] * 3, [False] * 3)
+
+    found = regression(*_sampled([True] * 3, [False] * 3), compared=4, evidence=evidence)
+
+    assert (found.status, found.test) == ("inconclusive", "sequential")
+    assert found.smallest_detectable_drop is None  # three pairs could never show it
+
+
+def test_sequential_evidence_with_no_drop_is_unchanged() -> None:
+    evidence = PairedEvidence.of([True, False, True], [True, True, True])
+
+    found = regression(*_sampled([True, False, True], [True] * 3), compared=4, evidence=evidence)
+
+    assert found.status == "unchanged"
 
 
 # --- settle(): every comparison decided with the whole run in view ---------------------------
