@@ -264,7 +264,7 @@ class LinksCheck:
                     if leaks:
                         carried = leaks[0].what.replace(" found", "")
                         carried = carried.replace("leaked ", "")
-                        problem = f"{problem}, " if problem else ""
+                        problem = f"{problem}, " if problem else f"{link.kind} "
                         problem += f"carries {carried}"
                         if leaks[0].subject.pieces[0].decoding:
                             problem += f" ({leaks[0].subject.pieces[0].decoding})"

@@ -114,7 +114,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from incident_evals.case_types import CaseInput, IncidentCase, RecordedResponse
+from incident_evals.case_types import CaseInput, IncidentCase
 from incident_evals.variants import (
     Draw,
     Generated,
@@ -687,9 +687,11 @@ def _map_input(case_input: CaseInput, text: Callable[[str], str], visit: ValueMa
         dataclasses.replace(
             tool,
             responses=tuple(
-                RecordedResponse(
+                dataclasses.replace(
+                    response,
                     output=_walk(response.output, visit),
                     when=_walk(response.when, visit) if response.when is not None else None,
+                    markers=tuple(text(marker) for marker in response.markers),
                 )
                 for response in tool.responses
             ),
@@ -699,6 +701,7 @@ def _map_input(case_input: CaseInput, text: Callable[[str], str], visit: ValueMa
     return dataclasses.replace(
         case_input,
         system=text(case_input.system) if case_input.system is not None else None,
+        system_markers=tuple(text(marker) for marker in case_input.system_markers),
         messages=tuple(messages),
         documents=documents,
         tools=tools,
