@@ -72,8 +72,6 @@ __all__ = ["CONSTRAINTS", "Link", "LinksCheck", "find_links", "host_of", "matche
 MAX_FINDINGS = 10
 #: Characters of a URL quoted in a message.
 URL_QUOTE = 120
-#: URLs read from one text.
-MAX_LINKS = 2048
 
 _MD_TARGET = re.compile(r"\]\(\s*<?([^\s)>]+)")
 _MD_REFERENCE = re.compile(r"^[ \t]{0,3}\[([^\]\n]{1,200})\]:[ \t]*<?([^\s>]+)", re.MULTILINE)
@@ -127,8 +125,8 @@ def _markdown_kind(text: str, close: int) -> str:
 
 
 def find_links(text: str) -> list[Link]:
-    """Every URL of ``text`` (markdown, HTML, bare), in order, each once; at most
-    :data:`MAX_LINKS`."""
+    """Every URL of ``text`` (markdown, HTML, bare), in order, each once. Not capped: a cap would
+    let a bad link hide behind enough good ones; finding them is linear in the text."""
     import html
 
     found: dict[int, Link] = {}
@@ -139,28 +137,20 @@ def find_links(text: str) -> list[Link]:
 
     image_references = {m[1].strip().casefold() for m in _MD_IMAGE_REFERENCE.finditer(text)}
     for match in _MD_TARGET.finditer(text):
-        if len(found) >= MAX_LINKS:
-            break
         add(match[1], _markdown_kind(text, match.start()), match.start(1))
     for match in _MD_REFERENCE.finditer(text):
-        if len(found) >= MAX_LINKS:
-            break
         kind = "image" if match[1].strip().casefold() in image_references else "link"
         add(match[2], kind, match.start(2))
     for tag in _HTML_TAG.finditer(text):
-        if len(found) >= MAX_LINKS:
-            break
         kind = "link" if tag[1].lower() == "a" else "image"
         for attribute in _HTML_ATTRIBUTE.finditer(tag[2]):
             value = next(group for group in attribute.groups()[1:] if group is not None)
             position = tag.start(2) + attribute.start(attribute.lastindex or 0)
             add(html.unescape(value), kind, position)
     for match in _BARE.finditer(text):
-        if len(found) >= MAX_LINKS:
-            break
         # A URL already found as a markdown or HTML target is that, not a bare URL.
         add(_trim(match[0]), "link", match.start())
-    return sorted(found.values(), key=lambda link: link.start)[:MAX_LINKS]
+    return sorted(found.values(), key=lambda link: link.start)
 
 
 class HostError(ValueError):
