@@ -28,7 +28,7 @@ FAILING_ON_THE_RECORDING = {
     "INC-2025-088-warranty-region-eu": ["contains_any", "not_matches"],
     "INC-2025-088-warranty-region-us": ["not_contains", "contains_any"],
     "INC-2025-091-spanish-refund-overblocking": ["refuses", "contains_any"],
-    "INC-2025-092-markdown-image-exfiltration": ["no_leak", "links"],
+    "INC-2025-096-markdown-image-exfiltration": ["no_leak", "links"],
 }
 
 
