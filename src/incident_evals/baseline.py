@@ -40,13 +40,16 @@ every problem is a :class:`BaselineError` with a one-line message that names the
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from incident_evals.evidence import wilson
 from incident_evals.results import ItemJson, removed_item
 from incident_evals.vocabulary import OUTCOMES
 
@@ -54,13 +57,19 @@ __all__ = [
     "DEFAULT_ALPHA",
     "BaselineError",
     "Regression",
+    "benjamini_hochberg",
     "compare",
+    "fisher_detectable_drop",
     "fisher_one_sided",
     "load_baseline",
     "regression",
+    "settle",
 ]
 
 DEFAULT_ALPHA = 0.05
+
+#: A results item: the typed one a run makes, or a mapping read from a results file.
+_Item = TypeVar("_Item", bound=Mapping[str, Any])
 
 #: Outcomes whose counts say nothing about the model: the run never judged it.
 _NOT_JUDGED = frozenset({"error", "skipped"})
@@ -102,16 +111,48 @@ class Regression:
 
     baseline_outcome: str | None
     baseline_pass_rate: float | None
-    status: str  # regressed | fixed | unchanged | new | removed
+    status: str  # one of REGRESSION_STATUSES
     p_value: float | None
+    #: The test behind the p-values (``fisher``), ``None`` where no test ran.
+    test: str | None = None
+    #: One-sided p-values of "the candidate passes less often" and "... more often".
+    p_drop: float | None = None
+    p_rise: float | None = None
+    #: ``p_drop`` adjusted for every item compared in the run (Benjamini-Hochberg).
+    q_value: float | None = None
+    pass_rate_interval: tuple[float, float] | None = None
+    baseline_pass_rate_interval: tuple[float, float] | None = None
+    #: The smallest drop in pass rate these samples could have shown as a regression.
+    smallest_detectable_drop: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "baseline_outcome": self.baseline_outcome,
             "baseline_pass_rate": self.baseline_pass_rate,
             "status": self.status,
             "p_value": self.p_value,
         }
+        if self.test == "any_failure":
+            data.update(
+                test=self.test,
+                pass_rate_interval=_pair(self.pass_rate_interval),
+                baseline_pass_rate_interval=_pair(self.baseline_pass_rate_interval),
+            )
+        elif self.test is not None:
+            data.update(
+                test=self.test,
+                p_drop=self.p_drop,
+                p_rise=self.p_rise,
+                q_value=self.q_value,
+                pass_rate_interval=_pair(self.pass_rate_interval),
+                baseline_pass_rate_interval=_pair(self.baseline_pass_rate_interval),
+                smallest_detectable_drop=self.smallest_detectable_drop,
+            )
+        return data
+
+
+def _pair(interval: tuple[float, float] | None) -> list[float] | None:
+    return list(interval) if interval is not None else None
 
 
 def _check_alpha(alpha: float) -> None:
@@ -143,16 +184,26 @@ def regression(
     current: Mapping[str, Any] | None,
     baseline: Mapping[str, Any] | None,
     alpha: float = DEFAULT_ALPHA,
+    compared: int = 1,
+    gate: str = "pass_rate",
 ) -> Regression:
     """How ``current`` compares with ``baseline``, both results-JSON items (mappings with
     outcome, samples, passed_samples, pass_rate) or None where that side has no item.
 
-    Applies the module's rules in order. ``baseline_pass_rate`` is the baseline's ``pass_rate``,
-    or passed_samples/samples when it has none (a side-by-side baseline model's counts).
-    ValueError for an alpha outside (0, 1), both sides None, an unknown outcome, or
-    passed_samples outside 0..samples.
+    Applies the module's rules in order. ``compared`` is how many items the run compares: an
+    item is ``regressed`` (or ``fixed``) here only when its p-value is at most ``alpha /
+    compared``, a bar that every multiplicity procedure of :func:`settle` accepts, and
+    ``inconclusive`` when it is a drop at ``alpha`` on its own but not at that bar (:func:`settle`
+    decides those with the whole run in view). Under ``gate`` ``any_failure``, one failing
+    sample is a regression when the baseline never failed, without a test.
+    ``baseline_pass_rate`` is the baseline's ``pass_rate``, or passed_samples/samples when it has
+    none (a side-by-side baseline model's counts). ValueError for an alpha outside (0, 1),
+    ``compared`` below 1, both sides None, an unknown outcome, or passed_samples outside
+    0..samples.
     """
     _check_alpha(alpha)
+    if compared < 1:
+        raise ValueError(f"compared must be at least 1, got {compared!r}")
     if baseline is None:
         if current is None:
             raise ValueError("regression() needs a current item, a baseline item or both")
@@ -164,6 +215,10 @@ def regression(
 
     if current is None:
         return made("removed")
+    then_hash, now_hash = baseline.get("content_hash"), current.get("content_hash")
+    if then_hash is not None and now_hash is not None and then_hash != now_hash:
+        # The case was edited since: the two runs tested different things.
+        return made("changed")
     now = _outcome(current, "current")
     current_passed, current_samples = _counts(current, "current")
     baseline_passed, baseline_samples = _counts(baseline, "baseline")
@@ -175,13 +230,101 @@ def regression(
         if current_passed and not baseline_passed:
             return made("fixed")
         return made("unchanged")
+    hard = gate == "any_failure" and baseline_passed == baseline_samples
+    if hard and current_passed < current_samples:
+        # One failing sample of a hard constraint (a leak, a forbidden call) that never failed
+        # before is the regression: no statistics can argue it away.
+        return dataclasses.replace(
+            made("regressed"),
+            test="any_failure",
+            pass_rate_interval=wilson(current_passed, current_samples),
+            baseline_pass_rate_interval=wilson(baseline_passed, baseline_samples),
+        )
+    bar = alpha / compared
     lower = fisher_one_sided(current_passed, current_samples, baseline_passed, baseline_samples)
-    if lower <= alpha:
-        return made("regressed", lower)
     higher = fisher_one_sided(baseline_passed, baseline_samples, current_passed, current_samples)
-    if higher <= alpha:
-        return made("fixed", higher)
-    return made("unchanged", lower)
+    if lower <= bar:
+        status, p_value = "regressed", lower
+    elif lower <= alpha:
+        status, p_value = "inconclusive", lower
+    elif higher <= bar:
+        status, p_value = "fixed", higher
+    else:
+        status, p_value = "unchanged", lower
+    return dataclasses.replace(
+        made(status, p_value),
+        test="fisher",
+        p_drop=lower,
+        p_rise=higher,
+        pass_rate_interval=wilson(current_passed, current_samples),
+        baseline_pass_rate_interval=wilson(baseline_passed, baseline_samples),
+        smallest_detectable_drop=fisher_detectable_drop(current_samples, baseline_samples, bar),
+    )
+
+
+def fisher_detectable_drop(current_samples: int, baseline_samples: int, bar: float) -> float | None:
+    """The smallest drop in pass rate the Fisher test at ``bar`` finds with these samples, in
+    the most favourable case (the baseline passing every sample): the share of the current
+    samples that must fail. ``None`` when even all of them failing would not be enough."""
+    for failed in range(1, current_samples + 1):
+        passed = current_samples - failed
+        if fisher_one_sided(passed, current_samples, baseline_samples, baseline_samples) <= bar:
+            return failed / current_samples
+    return None
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the order given: an item is a
+    discovery at false discovery rate alpha when its q-value is at most alpha."""
+    count = len(p_values)
+    order = sorted(range(count), key=lambda index: p_values[index])
+    adjusted = [1.0] * count
+    smallest = 1.0
+    for rank in range(count, 0, -1):
+        index = order[rank - 1]
+        smallest = min(smallest, p_values[index] * count / rank)
+        adjusted[index] = smallest
+    return adjusted
+
+
+def settle(items: Sequence[_Item], alpha: float = DEFAULT_ALPHA) -> list[_Item]:
+    """The run's items with every tested comparison decided with the whole run in view.
+
+    The p-values of a drop (``p_drop``) of every item a test compared are adjusted together
+    (Benjamini-Hochberg: among the items called regressed, the expected share of false alarms
+    is at most ``alpha``; when nothing changed at all, the chance of any false alarm is at most
+    ``alpha``). An item is ``regressed`` when its ``q_value`` is at most alpha; ``inconclusive``
+    when its own p-value is but its adjusted one is not; else ``fixed`` when its ``p_rise``,
+    adjusted the same way, is at most alpha; else ``unchanged``. Items without a test (one sample
+    a side, errors, new and removed items) keep their status. Items are copied, not changed.
+    """
+    _check_alpha(alpha)
+    tested = [n for n, item in enumerate(items) if _tested(item)]
+    drops = benjamini_hochberg([_p(items[n], "p_drop") for n in tested])
+    rises = benjamini_hochberg([_p(items[n], "p_rise") for n in tested])
+    settled = [copy.deepcopy(item) for item in items]
+    for n, q_drop, q_rise in zip(tested, drops, rises, strict=True):
+        found: dict[str, Any] = settled[n]["regression"]
+        if q_drop <= alpha:
+            found.update(status="regressed", p_value=found["p_drop"])
+        elif found["p_drop"] <= alpha:
+            found.update(status="inconclusive", p_value=found["p_drop"])
+        elif q_rise <= alpha:
+            found.update(status="fixed", p_value=found["p_rise"])
+        else:
+            found.update(status="unchanged", p_value=found["p_drop"])
+        found["q_value"] = q_drop
+    return settled
+
+
+def _p(item: Mapping[str, Any], key: str) -> float:
+    value: float = item["regression"][key]
+    return value
+
+
+def _tested(item: Mapping[str, Any]) -> bool:
+    found = item.get("regression")
+    return isinstance(found, Mapping) and found.get("p_drop") is not None
 
 
 def _pass_rate(item: Mapping[str, Any]) -> float | None:
@@ -226,11 +369,13 @@ def compare(
     _check_alpha(alpha)
     current_index = _by_key(items, "current")
     baseline_index = _by_key(baseline_items, "baseline")
+    compared = max(1, sum(key in baseline_index for key in current_index))
     regressions = {
         key: regression(
             items[position],
             baseline_items[baseline_index[key]] if key in baseline_index else None,
             alpha,
+            compared,
         )
         for key, position in current_index.items()
     }

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 # imported from here as well.
 from incident_evals.case_types import DEFAULT_DOCUMENT_TEMPLATE as DEFAULT_DOCUMENT_TEMPLATE
 from incident_evals.case_types import DEFAULT_MAX_TURNS as DEFAULT_MAX_TURNS
+from incident_evals.case_types import AcceptedOutput as AcceptedOutput
 from incident_evals.case_types import CaseInput as CaseInput
 from incident_evals.case_types import ConstraintSpec as ConstraintSpec
 from incident_evals.case_types import Document as Document
@@ -25,12 +26,14 @@ from incident_evals.case_types import RecordedResponse as RecordedResponse
 from incident_evals.case_types import Runs as Runs
 from incident_evals.case_types import Tool as Tool
 from incident_evals.case_types import VariantsSpec as VariantsSpec
+from incident_evals.case_types import generated_turns
 from incident_evals.constraints import BoundConstraint, ConstraintArgumentError, ConstraintRegistry
 from incident_evals.constraints import LoadedCase as LoadedCase
 from incident_evals.errors import describe_exception
 from incident_evals.schema_errors import case_error, most_specific
 from incident_evals.schema_files import load_schema as load_schema
 from incident_evals.traces import Source
+from incident_evals.vocabulary import REGENERATE
 
 if TYPE_CHECKING:
     from incident_evals.variants import VariantRegistry
@@ -834,19 +837,23 @@ def _build_input(
                 description=tool.get("description", ""),
                 parameters=tool.get("parameters", {"type": "object", "properties": {}}),
                 responses=tuple(
-                    RecordedResponse(
-                        output=response["output"],
-                        when=response.get("when"),
-                        sensitive=_sensitive_flag(
-                            response, case_path, lines, (*at, "responses", number)
-                        ),
-                        markers=tuple(response.get("markers", ())),
-                    )
-                    for number, response in enumerate(tool.get("responses", ()))
+                    _recorded_response(response, case_path, lines, (*at, "responses", i))
+                    for i, response in enumerate(tool.get("responses", ()))
                 ),
+                python=_tool_handler(tool, case_path, lines, at),
             )
         )
 
+    regenerate = raw.get("regenerate", REGENERATE[0])
+    if regenerate == "all" and messages and messages[-1].get("role") in ("assistant", "tool"):
+        at = (*base("messages"), "messages", len(messages) - 1, "role")
+        raise CaseError(
+            case_path,
+            lines.of(at),
+            "with regenerate: all the last message is the user turn the final reply answers; "
+            "put the incident's final reply in recorded_output",
+            format_field(at),
+        )
     system = raw.get("system")
     system_at = (*base("system"), "system")
     system_sensitive = False
@@ -869,6 +876,7 @@ def _build_input(
         documents=tuple(documents),
         document_template=template,
         tools=tuple(tools),
+        regenerate=regenerate,
         system_sensitive=system_sensitive,
         system_markers=system_markers,
     )
@@ -890,6 +898,53 @@ def _sensitive_flag(
             format_field((*at, "markers")),
         )
     return sensitive
+
+
+def _recorded_response(
+    raw: dict[str, Any], case_path: Path, lines: _Lines, at: tuple[str | int, ...]
+) -> RecordedResponse:
+    """One entry of a tool's ``responses``, its ``match`` regexes and schemas checked."""
+    from incident_evals.tool_world import MatchError, compile_matches
+
+    try:
+        match = compile_matches(raw.get("match", {}))
+    except MatchError as error:
+        where = (*at, "match", *error.at)
+        raise CaseError(case_path, lines.of(where), str(error), format_field(where)) from None
+    return RecordedResponse(
+        output=raw["output"],
+        when=raw.get("when"),
+        match=match,
+        times=raw.get("times"),
+        when_state=raw.get("when_state"),
+        set_state=raw.get("set"),
+        sensitive=_sensitive_flag(raw, case_path, lines, at),
+        markers=tuple(raw.get("markers", ())),
+    )
+
+
+def _tool_handler(
+    tool: dict[str, Any], case_path: Path, lines: _Lines, at: tuple[str | int, ...]
+) -> str | None:
+    """A tool's ``python`` handler, imported now so that a missing one is a load error."""
+    reference = tool.get("python")
+    if reference is None:
+        return None
+    field = (*at, "python")
+    if "responses" in tool:
+        raise CaseError(
+            case_path,
+            lines.of(field),
+            "a tool answered by a python handler has no responses: remove one of the two",
+            format_field(field),
+        )
+    from incident_evals.constraints.custom import resolve_function
+
+    try:
+        resolve_function(reference)
+    except ConstraintArgumentError as error:
+        raise CaseError(case_path, lines.of(field), str(error), format_field(field)) from None
+    return str(reference)
 
 
 def _check_input_size(
@@ -1024,13 +1079,60 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
         line=lines.of(("id",)),
         recorded_output=data.get("recorded_output"),
         recorded_tool_calls=tuple(data.get("recorded_tool_calls", ())),
+        accepted_outputs=_accepted_outputs(data.get("accepted_outputs", ()), lines),
         variants=_build_variants(data, case_path, root, lines),
         runs=Runs(
             repeats=runs.get("repeats", 1),
             min_pass_rate=runs.get("min_pass_rate", 1.0),
             max_turns=runs.get("max_turns", DEFAULT_MAX_TURNS),
             max_turns_line=lines.by_path.get(("runs", "max_turns")),
+            gate=runs.get("gate"),
         ),
+    )
+
+
+def _accepted_outputs(entries: list[Any], lines: _Lines) -> tuple[AcceptedOutput, ...]:
+    built = []
+    for index, entry in enumerate(entries):
+        line = lines.of(("accepted_outputs", index))
+        if isinstance(entry, str):
+            built.append(AcceptedOutput(entry, line=line))
+        else:
+            calls = entry.get("tool_calls")
+            given = calls is not None
+            built.append(AcceptedOutput(entry["output"], tuple(calls or ()), given, line))
+    return tuple(built)
+
+
+def _check_accepted(loaded: LoadedCase) -> None:
+    """A known-good answer that fails a constraint is the case's error: the case would fail
+    the fix it was written for."""
+    from incident_evals.constraints import UndecidedError
+    from incident_evals.recorded import accepted_failure
+
+    case = loaded.case
+    try:
+        failed = accepted_failure(loaded)
+    except UndecidedError as exc:
+        constraint = exc.constraint
+        line = constraint.line if constraint is not None else case.line
+        where = f"{constraint.name} (line {line})" if constraint is not None else "a constraint"
+        raise CaseError(
+            case.path,
+            line,
+            f"{where} reached no verdict on an accepted output: {exc.message}",
+            "accepted_outputs",
+        ) from None
+    if failed is None:
+        return
+    index, constraint, verdict = failed
+    message = _one_line(verdict.message) if verdict.message else "it does not hold"
+    raise CaseError(
+        case.path,
+        case.accepted_outputs[index].line,
+        f"this known-good answer fails {constraint.name} (line {constraint.line}), expected "
+        f"{_one_line(verdict.expected)}: {_clip_text(message, 200)}",
+        format_field(("accepted_outputs", index)),
     )
 
 
@@ -1038,10 +1140,57 @@ def _constraint_specs(
     entries: list[dict[str, Any]], lines: _Lines, at: tuple[str | int, ...]
 ) -> tuple[ConstraintSpec, ...]:
     return tuple(
-        ConstraintSpec(name=name, argument=argument, line=lines.of((*at, index)))
+        ConstraintSpec(
+            name=name,
+            argument=argument,
+            line=lines.of((*at, index)),
+            turn=entry.get("turn"),
+            any_turn=entry.get("any_turn", False),
+        )
         for index, entry in enumerate(entries)
         for name, argument in entry.items()
+        if name not in TURN_KEYS
     )
+
+
+#: The keys an ``expect`` entry may hold beside its constraint: which turns it judges.
+TURN_KEYS = ("turn", "any_turn")
+
+
+def _check_turns(
+    specs: tuple[ConstraintSpec, ...],
+    case_input: CaseInput,
+    path: Path,
+    lines: _Lines,
+    at: tuple[str | int, ...],
+    of: str = "",
+) -> None:
+    """``turn`` and ``any_turn`` name turns the conversation of ``case_input`` generates.
+
+    ``of`` names a hand-written variant whose conversation is checked against the case's own
+    ``expect``."""
+    turns = generated_turns(case_input)
+    for index, spec in enumerate(specs):
+        key = "turn" if spec.turn is not None else "any_turn" if spec.any_turn else None
+        if key is None:
+            continue
+        where = (*at, index, key)
+        if case_input.regenerate != "all":
+            message = (
+                f"{key} needs input.regenerate: all; without it only the final reply is "
+                "generated, and the constraint already judges it"
+            )
+        elif spec.name == "judge":
+            message = f"judge judges the final reply only: remove {key}"
+        elif spec.turn is not None and spec.turn > turns:
+            recorded = turns - 1
+            message = (
+                f"turn {spec.turn}, but the conversation{of} generates {turns} assistant "
+                f"turn(s): {recorded} in input.messages and the final reply"
+            )
+        else:
+            continue
+        raise CaseError(path, lines.of(where), message, format_field(where))
 
 
 #: The most variants one generator entry may ask for (the case schema's limit too).
@@ -1157,7 +1306,9 @@ def _bind_constraints(
             raise _project_code_error(
                 case.path, spec.line, "building the constraint", exc, where
             ) from None
-        bound.append(BoundConstraint(spec.name, spec.argument, spec.line, check))
+        bound.append(
+            BoundConstraint(spec.name, spec.argument, spec.line, check, spec.turn, spec.any_turn)
+        )
     return tuple(bound)
 
 
@@ -1305,13 +1456,21 @@ def _load_document(
     seen_ids[case_id] = lines.of(("id",))
     case = _build_case(data, path, root, lines)
     constraints = _bind_constraints(case, registry, lines)
+    _check_turns(case.expect, case.input, path, lines, ("expect",))
+    for index, variant in enumerate(case.variants.cases):
+        if variant.expect is None:
+            of = f" of variant {variant.name!r}"
+            _check_turns(case.expect, variant.input, path, lines, ("expect",), of)
+        else:
+            at = ("variants", "cases", index, "expect")
+            _check_turns(variant.expect, variant.input, path, lines, at)
+    generators = None
     if case.variants.generate:
         # Built lazily: the generators' modules cost an import a catalogue without variants
         # need not pay.
-        _check_generators(
-            case, variants() if callable(variants) else variants or _builtin_variants()
-        )
-    _check_samples(case, lines)
+        generators = variants() if callable(variants) else variants or _builtin_variants()
+        _check_generators(case, generators)
+    _check_samples(case, lines, generators)
     variant_constraints = {}
     for index, variant in enumerate(case.variants.cases):
         if variant.expect is not None:
@@ -1329,12 +1488,20 @@ def _load_document(
             "the incident's own text"
         )
         raise CaseError(path, lines.of(where), message, format_field(where))
+    if case.accepted_outputs:
+        _check_accepted(LoadedCase(case, constraints))
     return LoadedCase(case, constraints, variant_constraints)
 
 
-def _check_samples(case: IncidentCase, lines: _Lines) -> None:
+def _check_samples(
+    case: IncidentCase, lines: _Lines, generators: VariantRegistry | None = None
+) -> None:
     """A case may not ask for more samples than a run can hold: variants x repeats."""
-    items = 1 + sum(spec.count for spec in case.variants.generate) + len(case.variants.cases)
+    made = 0
+    for spec in case.variants.generate:
+        generator = generators.get(spec.name) if generators is not None else None
+        made += generator.variants_made(spec.options, spec.count) if generator else spec.count
+    items = 1 + made + len(case.variants.cases)
     samples = items * case.runs.repeats
     if samples > MAX_SAMPLES:
         raise CaseError(
@@ -1402,6 +1569,16 @@ def _check_generators(case: IncidentCase, registry: VariantRegistry) -> None:
                 raise _project_code_error(
                     case.path, spec.line, "checking the generator's options", exc, where
                 ) from None
+        # `count` variants of each combination (counterfactual): the product is bounded too.
+        made = generator.variants_made(spec.options, spec.count)
+        if made > MAX_VARIANT_COUNT:
+            raise CaseError(
+                case.path,
+                spec.line,
+                f"count {spec.count} makes {made} variants ({spec.count} for each of "
+                f"{made // spec.count} combinations), more than the limit of {MAX_VARIANT_COUNT}",
+                format_field((*where, "count")),
+            )
     for index, variant in enumerate(case.variants.cases):
         taken = variant.name.rpartition("-")
         if taken[0] in declared and taken[2].isdigit():

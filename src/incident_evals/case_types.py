@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from incident_evals.traces import Source
+from incident_evals.vocabulary import REGENERATE
 
 __all__ = [
     "DEFAULT_DOCUMENT_TEMPLATE",
     "DEFAULT_MAX_TURNS",
+    "AcceptedOutput",
+    "ArgumentMatch",
     "CaseInput",
     "ConstraintSpec",
     "Document",
@@ -29,6 +32,8 @@ __all__ = [
     "SensitiveSource",
     "Tool",
     "VariantsSpec",
+    "assistant_turns",
+    "generated_turns",
 ]
 
 DEFAULT_DOCUMENT_TEMPLATE = '<document id="{id}" title="{title}">{content}</document>'
@@ -45,10 +50,28 @@ class Document:
 
 
 @dataclass(frozen=True)
+class ArgumentMatch:
+    """One entry of a ``match``: the argument's string value holds ``regex``, or its value is
+    valid under ``schema`` (exactly one of the two is set)."""
+
+    argument: str
+    regex: str | None = None
+    schema: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class RecordedResponse:
     output: Any
-    #: Subset of the parsed arguments that selects this response; ``None`` is the fallback.
+    #: Subset of the parsed arguments that selects this response.
     when: dict[str, Any] | None = None
+    #: Per-argument regex or JSON Schema conditions (``match``).
+    match: tuple[ArgumentMatch, ...] = ()
+    #: Answers at most this many calls of a sample, then the next response applies.
+    times: int | None = None
+    #: State variables that must hold these values.
+    when_state: dict[str, str] | None = None
+    #: State variables this response sets once it has answered.
+    set_state: dict[str, str] | None = None
     #: Its output is secret once the replay returns it to the model (``no_leak``, ``links``).
     sensitive: bool = False
     markers: tuple[str, ...] = ()
@@ -60,6 +83,8 @@ class Tool:
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
     responses: tuple[RecordedResponse, ...] = ()
+    #: ``"module:function"`` answering every call instead of ``responses`` (project code).
+    python: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +94,9 @@ class CaseInput:
     documents: tuple[Document, ...] = ()
     document_template: str | None = None
     tools: tuple[Tool, ...] = ()
+    #: ``last``: only the reply after the last message is generated; ``all``: every assistant
+    #: turn of ``messages`` is generated too (see :func:`generated_turns`).
+    regenerate: str = REGENERATE[0]
     #: ``system: {content: ..., sensitive: true, markers: [...]}``: the prompt itself is secret.
     system_sensitive: bool = False
     system_markers: tuple[str, ...] = ()
@@ -154,6 +182,10 @@ class ConstraintSpec:
     name: str
     argument: Any
     line: int
+    #: ``turn: N`` written beside it: the Nth generated assistant turn (1-based) is judged.
+    turn: int | None = None
+    #: ``any_turn: true`` written beside it: every generated turn is judged.
+    any_turn: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,6 +222,26 @@ class Runs:
     max_turns: int = DEFAULT_MAX_TURNS
     #: Where ``runs.max_turns`` is written, if it is.
     max_turns_line: int | None = None
+    #: ``any_failure`` or ``pass_rate``; ``None``: ``any_failure`` for critical cases.
+    gate: str | None = None
+
+    def gate_for(self, severity: str) -> str:
+        """How a regression is decided: as written, else one failing sample is enough for a
+        critical case (a leak or a forbidden call) and pass rates are compared for the rest."""
+        if self.gate is not None:
+            return self.gate
+        return "any_failure" if severity == "critical" else "pass_rate"
+
+
+@dataclass(frozen=True)
+class AcceptedOutput:
+    """One entry of ``accepted_outputs``: a known-good answer, written after the fix."""
+
+    output: str
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    #: False for a plain string: its tool calls were not written, so nothing reads them.
+    tool_calls_given: bool = False
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -205,6 +257,7 @@ class IncidentCase:
     model: dict[str, Any] = field(default_factory=dict)
     recorded_output: str | None = None
     recorded_tool_calls: tuple[dict[str, Any], ...] = ()
+    accepted_outputs: tuple[AcceptedOutput, ...] = ()
     variants: VariantsSpec = field(default_factory=VariantsSpec)
     runs: Runs = field(default_factory=Runs)
 
@@ -213,3 +266,32 @@ class IncidentCase:
 
     def tool(self, name: str) -> Tool | None:
         return next((tool for tool in self.input.tools if tool.name == name), None)
+
+
+def assistant_turns(messages: tuple[dict[str, Any], ...]) -> list[tuple[int, int]]:
+    """The recorded assistant turns of ``messages``, each as ``(start, end)`` indexes.
+
+    One assistant turn is a run of assistant and tool messages between two user (or system)
+    messages: the assistant's reply, with the tool calls it made and their responses on the
+    way. Under ``regenerate: all`` each such run is replaced by one generated reply.
+    """
+    turns: list[tuple[int, int]] = []
+    start: int | None = None
+    for index, message in enumerate(messages):
+        if message.get("role") in ("assistant", "tool"):
+            if start is None:
+                start = index
+        elif start is not None:
+            turns.append((start, index))
+            start = None
+    if start is not None:
+        turns.append((start, len(messages)))
+    return turns
+
+
+def generated_turns(case_input: CaseInput) -> int:
+    """How many assistant turns a sample generates: one per recorded assistant turn under
+    ``regenerate: all``, and the final reply after the last message."""
+    if case_input.regenerate != "all":
+        return 1
+    return len(assistant_turns(case_input.messages)) + 1

@@ -18,9 +18,13 @@ if TYPE_CHECKING:
 
     from incident_evals.case import LoadedCase
     from incident_evals.constraints import UndecidedError
+    from incident_evals.constraints.judge import JudgeCheck
     from incident_evals.patterns import BoundedPattern
+    from incident_evals.recorded import SelfCheck
     from incident_evals.registries import Registries
+    from incident_evals.session import EvalSession
     from incident_evals.traces import ModelCall
+    from incident_evals.transcript import Judgement, Transcript
     from incident_evals.variants import Variant
 
 EXIT_OK = 0
@@ -40,8 +44,8 @@ def _validate(args: argparse.Namespace) -> int:
         case_files,
         load_claimed,
     )
+    from incident_evals.client import JudgeError
     from incident_evals.constraints import UndecidedError
-    from incident_evals.recorded import self_check
     from incident_evals.registries import ProjectError, ProjectScan, ScanError, scan
 
     cwd = Path.cwd()
@@ -72,6 +76,9 @@ def _validate(args: argparse.Namespace) -> int:
     cases = errors = checked = unchecked = 0
     # A conftest or hook that fails is one line, however many files are under it.
     said: set[str] = set()
+    judging = _calibration_judge(args) if args.check_recorded else None
+    if isinstance(judging, int):
+        return judging
     try:
         try:
             project = scan(given, paths, cwd) if paths else ProjectScan({})
@@ -99,25 +106,32 @@ def _validate(args: argparse.Namespace) -> int:
                 cases += 1
                 if not args.check_recorded:
                     continue
+                where = f"{_shown(result.case.path)}:{result.case.line}"
                 try:
-                    check = self_check(result)
+                    check = _self_check(result, judging)
                 except UndecidedError as exc:
                     errors += 1
                     print(_undecided(result, exc))
                     continue
+                except JudgeError as exc:
+                    errors += 1
+                    print(f"{where}: {result.case.id}: judge error: calibrating the judge: {exc}")
+                    continue
                 checked += check.checkable
                 # Not an error: a case need not have a recording; but never silently skipped.
                 unchecked += not check.checkable
-                where = f"{_shown(result.case.path)}:{result.case.line}"
-                if check.checkable and not check.caught:
+                if check.checkable and not check.sound:
                     errors += 1
                     print(f"{where}: {result.case.id}: {check.describe()}")
-                elif args.verbose or not check.checkable:
+                elif args.verbose or not check.checkable or check.uncalibrated_judges():
                     print(f"{where}: {result.case.id}: {check.describe()}")
     except KeyboardInterrupt:
         # Ctrl-C (or project code raising KeyboardInterrupt, which looks the same): stop, say so.
         print("incident-evals validate: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        if judging is not None:
+            judging.close()
     summary = f"{cases} case(s) in {len(paths)} file(s), {errors} error(s)"
     if args.check_recorded:
         summary += f", {checked} checked on their recorded incident"
@@ -125,6 +139,79 @@ def _validate(args: argparse.Namespace) -> int:
             summary += f", {unchecked} not checked"
     print(summary, file=sys.stderr if errors else sys.stdout)
     return EXIT_INVALID if errors else EXIT_OK
+
+
+def _calibration_judge(args: argparse.Namespace) -> EvalSession | int | None:
+    """The session whose judge calibrates ``judge`` constraints (``--judge-model``, or recorded
+    judge verdicts with ``--judge-replay``); ``None`` without one; an exit code on bad usage."""
+    from incident_evals import options
+    from incident_evals.client import Endpoint
+    from incident_evals.secrets import Scrubber
+    from incident_evals.session import EvalSession, Recordings
+
+    if args.judge_record and args.judge_replay:
+        print(
+            "incident-evals validate: --judge-record and --judge-replay exclude each other",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    recordings: Recordings | None = None
+    if args.judge_replay:
+        directory = Path(args.judge_replay).resolve()
+        if not directory.is_dir():
+            print(
+                f"incident-evals validate: --judge-replay: {args.judge_replay} is not a "
+                "directory of recordings",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        recordings = Recordings(directory, "replay")
+    elif args.judge_model:
+        recordings = (
+            Recordings(Path(args.judge_record).resolve(), "record") if args.judge_record else None
+        )
+    elif args.judge_record or args.judge_base_url:
+        print(
+            "incident-evals validate: --judge-base-url and --judge-record need --judge-model NAME",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    else:
+        return None
+    judge = options.JudgeSettings(
+        Endpoint(args.judge_base_url, args.judge_model or "", "--judge-base-url"),
+        "no judge model: pass --judge-model NAME",
+    )
+    return EvalSession(
+        None,
+        timeout_s=options.DEFAULT_TIMEOUT_S,
+        retries=options.DEFAULT_RETRIES,
+        local_startup_timeout_s=options.DEFAULT_LOCAL_STARTUP_TIMEOUT_S,
+        recordings=recordings,
+        judge=judge,
+        # pytest's own cache folder, so `pytest --incident-judge-model` reuses these verdicts.
+        judge_cache_dir=lambda: Path(".pytest_cache", "d", "incident-evals-judge"),
+        scrubber=Scrubber.from_environment(urls=[args.judge_base_url or ""]),
+    )
+
+
+#: Why validate calibrates no judge, said in each case's "not checked" line.
+NO_VALIDATE_JUDGE = (
+    "no judge is configured: pass --judge-model NAME (and --judge-base-url URL), or replay "
+    "recorded verdicts with --judge-replay DIR"
+)
+
+
+def _self_check(loaded: LoadedCase, session: EvalSession | None) -> SelfCheck:
+    from incident_evals.recorded import self_check
+
+    if session is None:
+        return self_check(loaded, uncalibrated=NO_VALIDATE_JUDGE)
+
+    def judge(check: JudgeCheck, transcript: Transcript, index: int) -> Judgement:
+        return session.judge(check, transcript, loaded.case, index)
+
+    return self_check(loaded, judge)
 
 
 def _undecided(loaded: LoadedCase, error: UndecidedError) -> str:
@@ -309,7 +396,13 @@ def _shown(path: Path) -> str:
 
 def _report(args: argparse.Namespace) -> int:
     """Render a results file; exit 0 PASS, 1 BLOCK, 3 INCOMPLETE, 2 on bad usage or input."""
-    from incident_evals.baseline import DEFAULT_ALPHA, BaselineError, compare, load_baseline
+    from incident_evals.baseline import (
+        DEFAULT_ALPHA,
+        BaselineError,
+        compare,
+        load_baseline,
+        settle,
+    )
     from incident_evals.report import BLOCK, PASS, read
     from incident_evals.report.html import html
     from incident_evals.report.markdown import markdown
@@ -357,6 +450,7 @@ def _report(args: argparse.Namespace) -> int:
             return usage(f"cannot compare {path} with {args.baseline}: {exc}")
         for item in items:
             item["regression"] = found[(item["case_id"], item["variant"])].to_json()
+        items = settle(items, alpha)
         items = [*items, *(dict(item) for item in removed)]
         run.update(
             baseline={"kind": "file", "path": args.baseline, "model": baseline["run"]["model"]},
@@ -659,6 +753,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "-v", "--verbose", action="store_true", help="with --check-recorded, a line per case"
+    )
+    validate.add_argument(
+        "--judge-model",
+        metavar="NAME",
+        help="with --check-recorded, calibrate each judge constraint with this judge model: it "
+        "must fail the recorded output and pass every accepted output",
+    )
+    validate.add_argument(
+        "--judge-base-url",
+        metavar="URL",
+        help="the judge model's OpenAI-compatible endpoint (default: the SDK's)",
+    )
+    validate.add_argument(
+        "--judge-record",
+        metavar="DIR",
+        help="also write the judge's exchanges into DIR (as pytest --incident-record does)",
+    )
+    validate.add_argument(
+        "--judge-replay",
+        metavar="DIR",
+        help="calibrate offline from the judge exchanges recorded in DIR (by --judge-record or "
+        "pytest --incident-record)",
     )
     validate.set_defaults(run=_validate)
 

@@ -199,6 +199,9 @@ class EvalItem(pytest.Item):
             )
         self.add_marker(case.incident.severity)
         self.add_marker(case.incident.category)
+        hint = run.settings.gate.stability_hints.get((case.id, run.variant_id))
+        if hint is not None:
+            self.add_marker(hint)
         self.user_properties.extend(
             [
                 ("case_id", case.id),
@@ -280,4 +283,13 @@ def register_markers(config: pytest.Config) -> None:
     for category in CATEGORIES:
         config.addinivalue_line(
             "markers", f"{category}: incident category {category} (incident-evals)"
+        )
+    for stability, meaning in (
+        ("stable_pass", "every sample passed"),
+        ("flaky", "some samples passed"),
+        ("stable_fail", "no sample passed"),
+    ):
+        config.addinivalue_line(
+            "markers",
+            f"{stability}: {meaning} in the baseline file, else in the last run (incident-evals)",
         )

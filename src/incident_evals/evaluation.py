@@ -41,7 +41,7 @@ from incident_evals.recorded import (
     self_check,
     unjudged_check,
 )
-from incident_evals.results import ItemJson, item_data
+from incident_evals.results import ItemJson, content_hash, item_data
 from incident_evals.secrets import Scrubber, clip
 from incident_evals.variants import ORIGINAL, VariantGenerationError, VariantRegistry, expand
 from incident_evals.variants.consistency import (
@@ -49,15 +49,17 @@ from incident_evals.variants.consistency import (
     Decision,
     Member,
     compare,
-    decision_from_pattern,
     decision_of,
+    max_changed,
+    rates,
+    read_pattern,
 )
 
 if TYPE_CHECKING:
     from incident_evals.baseline import Regression
     from incident_evals.case import IncidentCase
     from incident_evals.session import EvalSession
-    from incident_evals.transcript import ToolCall, Transcript
+    from incident_evals.transcript import Judgement, ToolCall, Transcript
     from incident_evals.variants import Variant
 
 COUNTERFACTUAL = "counterfactual"
@@ -87,6 +89,13 @@ class GateSettings:
     baseline_items: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: A baseline model run side by side with the same requests.
     baseline_model: str | None = None
+    #: Critical items whose comparison is inconclusive do not block.
+    allow_inconclusive: bool = False
+    #: How many items the run compares: each regression is decided at ``alpha / compared``.
+    compared: int = 1
+    #: Each item's stability class in the baseline file or, failing that, the last run, by
+    #: (case id, variant): the marker ``-m flaky`` selects by.
+    stability_hints: dict[tuple[str, str], str] = field(default_factory=dict)
     #: Sensitive document content is redacted from reports unless asked otherwise.
     redact: bool = True
 
@@ -249,9 +258,22 @@ class Run:
         baseline = self.baseline_item()
         if baseline is None and not self.settings.gate.baseline_items:
             return None
-        current = {"outcome": outcome, "samples": samples, "passed_samples": passed}
-        self.regression = regression(current, baseline, self.settings.gate.alpha)
+        current = {
+            "outcome": outcome,
+            "samples": samples,
+            "passed_samples": passed,
+            "content_hash": self.content_hash(),
+        }
+        gate = self.settings.gate
+        case = self.case
+        self.regression = regression(
+            current, baseline, gate.alpha, gate.compared, case.runs.gate_for(case.incident.severity)
+        )
         return self.regression
+
+    def content_hash(self) -> str:
+        """What this item tests (:func:`~incident_evals.results.content_hash`)."""
+        return content_hash(self.case)
 
     def baseline_item(self) -> Mapping[str, Any] | None:
         """What this item is compared with: its item in the baseline file, if any."""
@@ -287,6 +309,7 @@ class Run:
             regression=self.decide_regression(outcome, samples, passed),
             scrubber=self.settings.scrubber,
             api=self.settings.session.api_for(self.case) if self.replays else None,
+            content=self.content_hash(),
         )
 
 
@@ -436,6 +459,10 @@ class CaseRun(Run):
             )
         return Judged("failed", failure=failure)
 
+    def content_hash(self) -> str:
+        made = self.variant.provenance.to_json() if self.variant is not None else None
+        return content_hash(self.case, made)
+
     def baseline_item(self) -> Mapping[str, Any] | None:
         if self.settings.gate.baseline_model is None:
             return super().baseline_item()
@@ -516,11 +543,17 @@ class CaseRun(Run):
             lines.append(f"{indent}{constraint.name} (line {constraint.line}): expected {expected}")
             message = shown_lines(scrub(verdict.message), MESSAGE_LINES_SHOWN, MESSAGE_LINE_WIDTH)
             lines.extend(f"{indent}    {line}" for line in message)
-        output = shown_lines(
-            scrub(sample.transcript.final_text), OUTPUT_LINES_SHOWN, OUTPUT_LINE_WIDTH
+        turns = sample.transcript.turns
+        # A regenerated conversation shows every reply the model gave, in order.
+        replies = (
+            [(f"output, turn {n} of {len(turns)}:", turn) for n, turn in enumerate(turns, 1)]
+            if turns
+            else [("output:", sample.transcript)]
         )
-        lines.append(f"{indent}output:")
-        lines.extend(f"{indent}  | {line}" for line in output or [""])
+        for label, reply in replies:
+            output = shown_lines(scrub(reply.final_text), OUTPUT_LINES_SHOWN, OUTPUT_LINE_WIDTH)
+            lines.append(f"{indent}{label}")
+            lines.extend(f"{indent}  | {line}" for line in output or [""])
         for call in sample.transcript.tool_calls:
             pending = "" if call.answered else "  (unanswered: past max_turns)"
             lines.append(f"{indent}tool call: {shown_call(call, scrub)}{pending}")
@@ -549,16 +582,35 @@ class RecordedRun(Run):
         self.settings = settings
         self.loaded = loaded
         self.case = loaded.case
-        self.check: SelfCheck | None = unjudged_check(loaded)
+        judges = judge_checks(loaded.constraints)
+        #: Why the judge constraints cannot be calibrated in this run (``None``: they can).
+        self.uncalibrated = settings.session.judge_problem(judges)
+        self.check: SelfCheck | None = unjudged_check(loaded, self.uncalibrated)
         if self.check is not None:
             self.skip_reason = self.scrub(f"{self.label}: {self.check.describe()}")
 
+    def content_hash(self) -> str:
+        # What it judges is the recording, not a reply.
+        case = self.case
+        return content_hash(case, "recorded", case.recorded_output, case.recorded_tool_calls)
+
     def prepare(self) -> str | None:
-        # Judged here: a constraint that reaches no verdict on the recording is an error.
+        # Judged here: a constraint that reaches no verdict on the recording is an error, and
+        # so is a judge that cannot answer.
+        session = self.settings.session
+
+        def judge(check: JudgeCheck, transcript: Transcript, index: int) -> Judgement:
+            return session.judge(check, transcript, self.case, index)
+
         try:
-            self.check = self_check(self.loaded)
+            if self.uncalibrated is None:
+                self.check = self_check(self.loaded, judge)
+            else:
+                self.check = self_check(self.loaded, uncalibrated=self.uncalibrated)
         except UndecidedError as exc:
             return self.scrub(f"{self.label}: constraint error: {exc}")
+        except JudgeError as exc:
+            return self.error_line(f"judge error: calibrating the judge: {exc}")
         return None
 
     def verdict(self) -> Judged:
@@ -566,7 +618,7 @@ class RecordedRun(Run):
         assert check is not None
         if not check.checkable:
             return Judged("skipped", skip_reason=self.scrub(f"{self.label}: {check.describe()}"))
-        if not check.caught:
+        if not check.sound:
             return Judged("failed", failure=NotCaught(check))
         return Judged("passed")
 
@@ -594,23 +646,32 @@ class RecordedRun(Run):
     def result_data(self, nodeid: str, outcome: str, error: str | None) -> ItemJson:
         check = self.check
         failures = []
-        if check is not None and check.checkable and not check.caught:
+        if check is not None and check.checkable and not check.sound:
             failures = [
                 (
                     0,
                     RECORDED,
-                    "the constraints fail on the recorded incident",
+                    "the constraints fail on the recorded incident and every judge is calibrated"
+                    if check.calibrations
+                    else "the constraints fail on the recorded incident",
                     check.describe(),
                     self.case.line,
                 )
             ]
         samples = 1 if check is not None and check.checkable else 0
-        passed = 1 if check is not None and check.caught else 0
+        passed = 1 if check is not None and check.sound else 0
+        transcript = recorded_transcript(self.loaded)
+        if check is not None:
+            # The calibration's verdicts (on the recording and the accepted outputs), for the
+            # results document's judgements.
+            for calibration in check.calibrations:
+                transcript.judgements.append(calibration.recorded)
+                transcript.judgements.extend(j for _, j in calibration.accepted)
         return self._result(
             nodeid,
             outcome,
             error,
-            transcripts=[recorded_transcript(self.loaded)],
+            transcripts=[transcript],
             failures=failures,
             samples=samples,
             passed=passed,
@@ -633,8 +694,14 @@ class ConsistencyRun(Run):
         self.case = family[0].case
         spec = next(s for s in self.case.variants.generate if s.name == COUNTERFACTUAL)
         self.decision = Decision.from_options(spec.options)
+        self.max_changed = max_changed(spec.options)
         self.decisions: list[Member] = []
         self.compared: Verdict | None = None
+
+    def content_hash(self) -> str:
+        # What it compares depends on how the family was made too.
+        generators = [spec for spec in self.case.variants.generate if spec.name == COUNTERFACTUAL]
+        return content_hash(self.case, CONSISTENCY, [(g.options, g.count) for g in generators])
 
     def dispatch(self) -> None:
         for member in self.family:
@@ -650,7 +717,7 @@ class ConsistencyRun(Run):
         for member in self.family:
             try:
                 transcripts = member.wait()
-                decisions = [
+                read = [
                     self._read(transcript, member.case, sample)
                     for sample, transcript in enumerate(transcripts)
                 ]
@@ -663,21 +730,34 @@ class ConsistencyRun(Run):
             except UndecidedError as exc:
                 # The decision pattern timed out on this output: no decision to compare.
                 return self.error_line(f"decision error: {member.label}: {exc}")
-            swaps = member.variant.provenance.description if member.variant else ""
-            self.decisions.append(Member(member.variant_id, swaps, decision_of(decisions)))
+            provenance = member.variant.provenance if member.variant else None
+            decision = decision_of([found for found, _ in read])
+            span = next(text for found, text in read if found == decision)
+            self.decisions.append(
+                Member(
+                    member.variant_id,
+                    provenance.description if provenance else "",
+                    decision,
+                    provenance.attributes if provenance else (),
+                    span,
+                )
+            )
         return None
 
-    def _read(self, transcript: Transcript, case: IncidentCase, sample: int) -> str:
+    def _read(self, transcript: Transcript, case: IncidentCase, sample: int) -> tuple[str, str]:
+        """The decision of one sample, and the text it was read from."""
         if self.decision.pattern is not None:
-            return decision_from_pattern(self.decision.pattern, transcript.final_text)
+            return read_pattern(self.decision.pattern, transcript.final_text)
         assert self.decision.judge is not None
         answer = self.settings.session.extract_decision(
             self.decision.judge, transcript, case, sample
         )
-        return normalize(answer).text or NO_DECISION
+        return normalize(answer).text or NO_DECISION, answer
 
     def verdict(self) -> Judged:
-        compared = self.compared = compare(self.decisions[0], self.decisions[1:], self.decision)
+        compared = self.compared = compare(
+            self.decisions[0], self.decisions[1:], self.decision, self.max_changed
+        )
         if not compared.passed:
             return Judged("failed", failure=InconsistentDecisions(compared))
         return Judged("passed")
@@ -706,7 +786,7 @@ class ConsistencyRun(Run):
         )
         samples = 1 if compared is not None else 0
         passed = 1 if compared is not None and compared.passed else 0
-        return self._result(
+        data = self._result(
             nodeid,
             outcome,
             error,
@@ -715,6 +795,14 @@ class ConsistencyRun(Run):
             samples=samples,
             passed=passed,
         )
+        if compared is not None:
+            by_attribute, by_combination = rates(self.decisions[0], self.decisions[1:])
+            data["consistency"] = {
+                "max_changed": self.max_changed,
+                "attributes": {rate.name: rate.to_json() for rate in by_attribute},
+                "combinations": {rate.name: rate.to_json() for rate in by_combination},
+            }
+        return data
 
 
 @dataclass(frozen=True)

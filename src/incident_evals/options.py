@@ -256,10 +256,14 @@ OPTIONS = (
     ),
     Option(
         "alpha",
-        "significance level of the one-sided Fisher test that decides a regression with repeats "
-        "(default 0.05)",
+        "false discovery rate of regressions across the run, with repeats (default 0.05)",
         parse=alpha,
         default=0.05,
+    ),
+    Option(
+        "allow_inconclusive",
+        "do not block on critical items whose comparison with the baseline is inconclusive",
+        is_switch=True,
     ),
     Option(
         "api_key_env",

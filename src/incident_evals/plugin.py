@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -25,6 +25,18 @@ if TYPE_CHECKING:
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
+
+
+def count_compared(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """How many items the run compares with a baseline: the multiplicity every item's regression
+    is decided under. Every xdist worker collects every selected item, so all count the same."""
+    from incident_evals.collect import GATE, EvalItem
+    from incident_evals.evaluation import CaseRun
+
+    gate = config.stash[GATE]
+    gate.compared = max(
+        1, sum(isinstance(item, EvalItem) and isinstance(item.run, CaseRun) for item in items)
+    )
 
 
 def dispatch_items(items: list[pytest.Item]) -> None:
@@ -78,6 +90,7 @@ def gate_from_config(config: pytest.Config) -> Any:
         alpha=options.value(config, "alpha"),
         baseline_model=options.value(config, "baseline_model"),
         redact=not options.value(config, "report_sensitive"),
+        allow_inconclusive=options.value(config, "allow_inconclusive"),
     )
     path = options.value(config, "baseline")
     if path and gate.baseline_model:
@@ -93,12 +106,57 @@ def gate_from_config(config: pytest.Config) -> Any:
         except BaselineError as exc:
             raise pytest.UsageError(f"--incident-baseline: {exc}") from None
         gate.baseline_items = {(i["case_id"], i["variant"]): i for i in baseline["items"]}
+    gate.stability_hints = stability_hints(config, gate.baseline_items.values())
     if gate.fail_on == "regressions" and not (path or gate.baseline_model):
         raise pytest.UsageError(
             "--incident-fail-on regressions needs a baseline: --incident-baseline RESULTS or "
             "--incident-baseline-model NAME"
         )
     return gate
+
+
+#: Where the last run's stability class of each item is kept (pytest's cache directory).
+STABILITY_CACHE = "incident_evals/stability"
+
+
+def stability_hints(
+    config: pytest.Config, baseline_items: Iterable[Mapping[str, Any]]
+) -> dict[tuple[str, str], str]:
+    """Each item's stability class as the baseline file says (its ``stability``, or its counts
+    for a file written before items carried one), else as the last run left it in the cache."""
+    from incident_evals.evidence import stability
+    from incident_evals.vocabulary import STABILITY_CLASSES
+
+    hints: dict[tuple[str, str], str] = {}
+    cache = getattr(config, "cache", None)
+    if cache is not None:
+        kept = cache.get(STABILITY_CACHE, {})
+        if isinstance(kept, dict):
+            for key, value in kept.items():
+                case_id, _, variant = str(key).rpartition("::")
+                if case_id and value in STABILITY_CLASSES:
+                    hints[case_id, variant] = value
+    for item in baseline_items:
+        found = item.get("stability")
+        if found is None and item.get("outcome") not in ("error", "skipped"):
+            found = stability(item["passed_samples"], item["samples"])
+        if found is not None:
+            hints[str(item["case_id"]), str(item["variant"])] = found
+    return hints
+
+
+def keep_stability(config: pytest.Config, items: Iterable[Mapping[str, Any]]) -> None:
+    """Leave each item's stability class in the cache for the next run's ``-m``; items this run
+    did not run keep theirs."""
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return
+    kept = cache.get(STABILITY_CACHE, {})
+    kept = dict(kept) if isinstance(kept, dict) else {}
+    for item in items:
+        if item.get("stability") is not None:
+            kept[f"{item['case_id']}::{item['variant']}"] = item["stability"]
+    cache.set(STABILITY_CACHE, kept)
 
 
 def finish_results(
@@ -139,7 +197,12 @@ def finish_results(
         alpha=gate.alpha,
         baseline=baseline,
         redacted=gate.redact,
+        allow_inconclusive=gate.allow_inconclusive,
     )
+    if baseline is not None:
+        from incident_evals.baseline import settle
+
+        listed = settle(listed, gate.alpha)
     return build_results([*listed, *removed], run=run, load_errors=load_errors)
 
 
@@ -286,6 +349,7 @@ class IncidentEvalsPlugin:
         # "collected" line (whose hook names its address). An xdist worker only learns its items
         # as it runs them.
         self.order = {item.nodeid: index for index, item in enumerate(session.items)}
+        count_compared(self.config, session.items)
         # pytest stops before running anything when a module failed to collect: send nothing.
         stopping = session.testsfailed and not self.config.option.continue_on_collection_errors
         if not self._runs_no_items() and not _is_xdist_worker(self.config) and not stopping:
@@ -431,6 +495,13 @@ class IncidentEvalsPlugin:
             self.started,
             complete,
         )
+        keep_stability(self.config, self.results["items"])
+        from incident_evals.verdict import BLOCK, read
+
+        if read(self.results).verdict == BLOCK and session.exitstatus == pytest.ExitCode.OK:
+            # A block no item's outcome shows (regressions only the items together show, a
+            # baseline case that did not run) must fail the CI step all the same.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
         path = options.value(self.config, "report")
         if path:
             from incident_evals.results import write_results

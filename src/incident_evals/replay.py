@@ -1,7 +1,8 @@
 """Items -> requests -> transcript: one sample of one case replayed against the endpoint.
 
-Tools are never executed: each call the model makes is answered with the first recorded
-response whose ``when`` is a subset of the call's parsed arguments, else the fallback.
+Tools are never executed: each call the model makes is answered by the sample's
+:class:`~incident_evals.tool_world.ToolWorld` from the case's recorded responses (or by the
+tool's own ``python`` handler).
 
 Every answer, from an endpoint, a target or a recording, is checked by :func:`read_answer`
 before anything reads it: an answer that is not a well-formed completion is an endpoint error,
@@ -16,7 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from incident_evals.case_types import DEFAULT_DOCUMENT_TEMPLATE, CaseInput, IncidentCase, Tool
+from incident_evals.case_types import (
+    DEFAULT_DOCUMENT_TEMPLATE,
+    CaseInput,
+    IncidentCase,
+    Tool,
+    assistant_turns,
+)
 from incident_evals.client import (
     MAX_ANSWER_DEPTH,
     MalformedAnswer,
@@ -25,12 +32,14 @@ from incident_evals.client import (
     quote_fragment,
 )
 from incident_evals.json_types import a_json_type
+from incident_evals.tool_world import NO_RECORDED_RESPONSE as NO_RECORDED_RESPONSE
+from incident_evals.tool_world import ToolWorld
+from incident_evals.tool_world import is_subset as is_subset
 from incident_evals.transcript import Exchange, ToolCall, Transcript
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-NO_RECORDED_RESPONSE = {"error": "no recorded response for this call"}
 #: Model params a case may set; ``model.name`` is the record of what ran, never sent.
 REQUEST_PARAMS = (
     "temperature",
@@ -367,25 +376,12 @@ def build_request(
     return normalise_request(request)
 
 
-def is_subset(expected: Any, actual: Any) -> bool:
-    """``expected`` matches ``actual`` when every key it names (recursively) has an equal value."""
-    if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(
-            key in actual and is_subset(value, actual[key]) for key, value in expected.items()
-        )
-    return bool(expected == actual)
-
-
 def recorded_response(tool: Tool | None, arguments: dict[str, Any] | None) -> Any:
+    """The answer a first call of ``tool`` with ``arguments`` gets, in a fresh world."""
     if tool is None:
         return NO_RECORDED_RESPONSE
-    for response in tool.responses:
-        if response.when is None:
-            continue
-        if arguments is not None and is_subset(response.when, arguments):
-            return response.output
-    fallback = next((r for r in tool.responses if r.when is None), None)
-    return fallback.output if fallback is not None else NO_RECORDED_RESPONSE
+    call = ToolCall(id="", name=tool.name, arguments_raw="", arguments=arguments)
+    return ToolWorld((tool,)).answer(call)
 
 
 def parse_arguments(raw: str | None) -> tuple[dict[str, Any] | None, str | None]:
@@ -420,10 +416,10 @@ def _tool_message(call: ToolCall) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": call.id, "content": text}
 
 
-def _tool_call(raw: AnswerCall, turn: int, index: int) -> ToolCall:
+def _tool_call(raw: AnswerCall, turn: int, index: int, prefix: str = "call_") -> ToolCall:
     arguments, error = parse_arguments(raw.arguments_raw)
     return ToolCall(
-        id=raw.id or f"call_{turn}_{index}",
+        id=raw.id or f"{prefix}{turn}_{index}",
         name=raw.name,
         arguments_raw=raw.arguments_raw,
         arguments=arguments,
@@ -437,34 +433,103 @@ def replay(
     model: str,
     overrides: Mapping[str, Any] | None = None,
 ) -> Transcript:
-    """Run one sample: call, answer tool calls from recordings, call again, up to ``max_turns``."""
+    """Run one sample: call, answer tool calls from recordings, call again, up to ``max_turns``.
+
+    Under ``input.regenerate: all`` every assistant turn of the conversation is generated so,
+    in order (:func:`_replay_conversation`).
+    """
     source = str(getattr(client, "source", "the endpoint"))
     request = build_request(case, model, overrides)
     transcript = Transcript()
+    # One world per sample: counts (`times`) and state start afresh on every repeat, and carry
+    # over from one turn of a regenerated conversation to the next.
+    world = ToolWorld(case.input.tools)
+    if case.input.regenerate == "all":
+        _replay_conversation(case, client, source, request, transcript, world)
+    else:
+        _generate(case, client, source, request, (transcript,), world)
+    return transcript
+
+
+def _replay_conversation(
+    case: IncidentCase,
+    client: Completer,
+    source: str,
+    request: dict[str, Any],
+    transcript: Transcript,
+    world: ToolWorld,
+) -> None:
+    """Generate every assistant turn of the case's conversation, in order.
+
+    The user (and system) messages are sent as written. Each recorded assistant turn (an
+    assistant message with the tool calls it made and their tool messages, up to the next user
+    message) is left out: the model's own reply, with its own tool loop, takes its place in
+    every later request. The final reply follows the last message, as without regenerate.
+    A turn that ends still calling tools (``max_turns``) ends the conversation: a user message
+    cannot follow unanswered tool calls.
+    """
+    sent = request["messages"]
+    # build_request puts the system message (with the documents) before the case's messages.
+    head = len(sent) - len(case.input.messages)
+    written = sent[head:]
+    conversation = list(sent[:head])
+    position = 0
+    for start, end in [*assistant_turns(case.input.messages), (len(written), len(written))]:
+        conversation.extend(written[position:start])
+        position = end
+        turn = Transcript(judgements=transcript.judgements)
+        transcript.turns.append(turn)
+        turn_request = normalise_request({**request, "messages": conversation})
+        # Ids the endpoint leaves out are made unique across the conversation's turns.
+        prefix = f"call_t{len(transcript.turns)}_"
+        conversation = _generate(
+            case, client, source, turn_request, (transcript, turn), world, prefix
+        )
+        if turn.truncated:
+            return
+
+
+def _generate(
+    case: IncidentCase,
+    client: Completer,
+    source: str,
+    request: dict[str, Any],
+    transcripts: Sequence[Transcript],
+    world: ToolWorld,
+    prefix: str = "call_",
+) -> list[dict[str, Any]]:
+    """One assistant turn: call, answer its tool calls from recordings, call again.
+
+    Every exchange, tool call and reply goes into each of ``transcripts`` (the sample's, and
+    the turn's own under ``regenerate: all``). Returns the conversation with the turn in it.
+    """
     turns = 0
     while True:
         response, latency = client.complete(request)
         answer = read_answer(response, source)
-        transcript.exchanges.append(Exchange(request=request, response=response, latency_s=latency))
-        transcript.latency_s += latency
-        transcript.add_usage(answer.usage)
-        transcript.model = answer.model or transcript.model
-        transcript.finish_reason = answer.finish_reason
-        transcript.final_text = answer.text
+        exchange = Exchange(request=request, response=response, latency_s=latency)
+        for transcript in transcripts:
+            transcript.exchanges.append(exchange)
+            transcript.latency_s += latency
+            transcript.add_usage(answer.usage)
+            transcript.model = answer.model or transcript.model
+            transcript.finish_reason = answer.finish_reason
+            transcript.final_text = answer.text
         if not answer.calls:
-            return transcript
-        calls = [_tool_call(raw, turns, index) for index, raw in enumerate(answer.calls)]
-        transcript.tool_calls.extend(calls)
+            return [*request["messages"], {"role": "assistant", "content": answer.text}]
+        calls = [_tool_call(raw, turns, index, prefix) for index, raw in enumerate(answer.calls)]
+        for transcript in transcripts:
+            transcript.tool_calls.extend(calls)
         if turns >= case.runs.max_turns:
             # The model asked for more than the case allows: recorded, left unanswered.
             for call in calls:
                 call.answered = False
-            transcript.truncated = True
-            return transcript
+            for transcript in transcripts:
+                transcript.truncated = True
+            return list(request["messages"])
         turns += 1
         for call in calls:
-            if call.arguments_error is None:
-                call.output = recorded_response(case.tool(call.name), call.arguments)
+            call.output = world.answer(call)
         assistant = {
             "role": "assistant",
             "content": answer.text,

@@ -22,19 +22,23 @@ once more when written (:func:`write_results`).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
+import hashlib
 import json
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from incident_evals.case_types import SYSTEM_PROMPT_SOURCE
+from incident_evals.evidence import stability
 from incident_evals.files import write_atomic
 from incident_evals.secrets import Scrubber, placeholder
 from incident_evals.verdict import Reading, read, release_line
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from typing_extensions import NotRequired
 
@@ -49,6 +53,7 @@ __all__ = [
     "ResultsJson",
     "RunJson",
     "build_results",
+    "content_hash",
     "item_data",
     "load_error_data",
     "outcome_of",
@@ -75,6 +80,14 @@ class RegressionJson(TypedDict):
     baseline_pass_rate: float | None
     status: str
     p_value: float | None
+    #: Present when a test compared the two sides (repeats on either side).
+    test: NotRequired[str]
+    p_drop: NotRequired[float]
+    p_rise: NotRequired[float]
+    q_value: NotRequired[float | None]
+    pass_rate_interval: NotRequired[list[float]]
+    baseline_pass_rate_interval: NotRequired[list[float]]
+    smallest_detectable_drop: NotRequired[float | None]
 
 
 class ItemJson(TypedDict):
@@ -101,10 +114,21 @@ class ItemJson(TypedDict):
     #: The API the samples were replayed over (``chat`` or ``responses``); ``None`` when
     #: nothing was replayed (a recorded item).
     api: NotRequired[str | None]
+    #: ``stable_pass``, ``flaky`` or ``stable_fail`` from the samples; ``None`` without any.
+    stability: NotRequired[str | None]
+    #: What the item tests (:func:`content_hash`).
+    content_hash: NotRequired[str]
     input: NotRequired[dict[str, Any] | None]
     provenance: NotRequired[dict[str, Any] | None]
     regression: RegressionJson | None
     baseline: NotRequired[dict[str, Any]]
+    #: Under ``input.regenerate: all``: sample 0's generated turns, in order.
+    turns: NotRequired[list[dict[str, Any]]]
+    #: The judge's verdicts on sample 0 (on the recording and accepted outputs, for a recorded
+    #: item), each with its samples and how many agree; absent when no judge was asked.
+    judgements: NotRequired[list[dict[str, Any]]]
+    #: A consistency item's rates of changed decisions, per attribute and per combination.
+    consistency: NotRequired[dict[str, Any]]
 
 
 class LoadErrorJson(TypedDict):
@@ -129,6 +153,7 @@ class RunJson(TypedDict):
     alpha: NotRequired[float]
     baseline: NotRequired[dict[str, Any] | None]
     redacted: NotRequired[bool]
+    allow_inconclusive: NotRequired[bool]
 
 
 class SummaryJson(TypedDict):
@@ -195,6 +220,46 @@ def _input(case: IncidentCase, redacting: bool) -> dict[str, Any]:
     }
 
 
+def _canonical(value: Any) -> Any:
+    """``value`` as plain JSON data; a dataclass keeps only the fields that differ from their
+    default, so that a field a later version adds leaves every existing case's hash alone."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        kept: dict[str, Any] = {}
+        for spec in dataclasses.fields(value):
+            if spec.name in ("path", "line") or spec.name.endswith("_line"):
+                continue  # where the case sits in its file is not what it tests
+            found = getattr(value, spec.name)
+            if spec.default is not dataclasses.MISSING and found == spec.default:
+                continue
+            if spec.default_factory is not dataclasses.MISSING and found == spec.default_factory():
+                continue
+            kept[spec.name] = _canonical(found)
+        return kept
+    if isinstance(value, Mapping):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(item) for item in value]
+    return value
+
+
+def content_hash(case: IncidentCase, *parts: Any) -> str:
+    """What an item tests, as 16 hex digits of SHA-256: the case's input, constraints, model
+    settings and runs, and ``parts`` (a variant's provenance). Its incident record, title, file
+    and lines are left out: they do not change what is sent or judged. A baseline item with
+    another hash tested something else, so it is ``changed``, not compared."""
+    tested = {
+        "input": _canonical(case.input),
+        "expect": [[spec.name, _canonical(spec.argument)] for spec in case.expect],
+        "model": _canonical(case.model),
+        "runs": _canonical(case.runs),
+        "parts": _canonical(list(parts)),
+    }
+    text = json.dumps(
+        tested, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 def item_data(
     *,
     nodeid: str,
@@ -212,6 +277,7 @@ def item_data(
     regression: Regression | None = None,
     scrubber: Scrubber | None = None,
     api: str | None = None,
+    content: str | None = None,
 ) -> ItemJson:
     """One item's results entry.
 
@@ -239,6 +305,8 @@ def item_data(
         "samples": samples,
         "passed_samples": passed_samples,
         "pass_rate": round(passed_samples / samples, 6) if samples and error is None else None,
+        "stability": stability(passed_samples, samples) if error is None else None,
+        "content_hash": content if content is not None else content_hash(case, provenance),
         "failures": [
             {
                 "constraint": constraint,
@@ -262,8 +330,13 @@ def item_data(
         "provenance": dict(provenance) if provenance is not None else None,
         "regression": _regression_json(regression),
     }
+    if first is not None and first.turns:
+        # A regenerated conversation: sample 0's reply at every turn (output is the last).
+        data["turns"] = first.turns_json()
     if baseline is not None:
         data["baseline"] = dict(baseline)
+    if first is not None and first.judgements:
+        data["judgements"] = [judgement.to_json() for judgement in first.judgements]
     scrubbed: ItemJson = scrubber.deep(data, case if redacting else None, keep=IDENTITY_FIELDS)
     return scrubbed
 
@@ -271,16 +344,12 @@ def item_data(
 def _regression_json(regression: Regression | None) -> RegressionJson | None:
     if regression is None:
         return None
-    return {
-        "baseline_outcome": regression.baseline_outcome,
-        "baseline_pass_rate": regression.baseline_pass_rate,
-        "status": regression.status,
-        "p_value": regression.p_value,
-    }
+    data: RegressionJson = regression.to_json()  # type: ignore[assignment]
+    return data
 
 
 #: The item fields a run produces; a removed item did not run, so the baseline's are not shown.
-_DROPPED_FROM_REMOVED = ("error", "model", "api", "input")
+_DROPPED_FROM_REMOVED = ("error", "model", "api", "input", "stability")
 
 
 def removed_item(baseline: Mapping[str, Any], regression: Regression) -> ItemJson:
@@ -388,11 +457,12 @@ def run_data(
     alpha: float,
     baseline: dict[str, Any] | None,
     redacted: bool,
+    allow_inconclusive: bool = False,
 ) -> RunJson:
     """The ``run`` of a results document."""
     from incident_evals._version import __version__
 
-    return {
+    data: RunJson = {
         "model": model,
         "base_url": base_url,
         "seed": seed,
@@ -405,6 +475,10 @@ def run_data(
         "baseline": baseline,
         "redacted": redacted,
     }
+    if allow_inconclusive:
+        # Only when asked: a run that did not ask writes what it always wrote.
+        data["allow_inconclusive"] = True
+    return data
 
 
 class Results:

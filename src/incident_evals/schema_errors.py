@@ -90,6 +90,9 @@ def case_error(error: Any, sensitive_limit: int) -> tuple[Where, str]:
         return where, (
             f"has {len(error.instance):,} entries, more than the limit of {error.validator_value:,}"
         )
+    if error.validator != "pattern" and "errorMessage" in error.schema:
+        # The schema's own words for a rule that jsonschema would state as the rule itself.
+        return where, str(error.schema["errorMessage"])
     if error.validator == "pattern" and "patternErrorMessage" in error.schema:
         return where, f"{_shown(error.instance)} {error.schema['patternErrorMessage']}"
     # jsonschema quotes the whole value: one long string would make the line as long.

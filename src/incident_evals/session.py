@@ -326,6 +326,8 @@ class EvalSession:
                 completer = RecordingCompleter(store, case.id, sample, client)
             transcript = replay(case, _over(api, completer), model or client.endpoint.model)
         transcript.api = api
+        for turn in transcript.turns:
+            turn.api = api
         return transcript
 
     def submit(
@@ -415,7 +417,11 @@ class EvalSession:
     def judge(
         self, check: JudgeCheck, transcript: Transcript, case: IncidentCase, sample: int
     ) -> Judgement:
-        """The judge's verdict on one sample: from the cache, recordings or the judge endpoint."""
+        """The judge's verdict on one sample: from the cache, recordings or the judge endpoint.
+
+        Asked ``check.samples`` times, the majority decides (a tie fails) and the verdict keeps
+        how many samples agree with it, and the reason and model of the first that does.
+        """
         from incident_evals.constraints.judge import (
             JUDGE_PROMPT_VERSION,
             JudgeReplyError,
@@ -425,23 +431,34 @@ class EvalSession:
         from incident_evals.transcript import Judgement
 
         configured = self._judge.model_for(check.model)
-        request = build_judge_request(check, transcript, case, configured or RECORDED_MODEL)
-        response, cached = self._ask_judge(request, case.id, sample, configured)
-        try:
-            holds, reason = parse_judge_reply(response)
-        except JudgeReplyError as exc:
-            raise JudgeError(str(exc), 1) from None
-        if not cached and not self.offline:
-            self._cache().put(self._cache_key(request), response)
+        votes: list[tuple[bool, str, str | None, bool]] = []
+        requested = configured or RECORDED_MODEL
+        for draw in range(check.samples):
+            request = build_judge_request(check, transcript, case, requested, draw)
+            response, cached = self._ask_judge(request, case.id, sample, configured)
+            try:
+                holds, reason = parse_judge_reply(response)
+            except JudgeReplyError as exc:
+                raise JudgeError(str(exc), 1) from None
+            if not cached and not self.offline:
+                self._cache().put(self._cache_key(request), response)
+            model = response.get("model") if isinstance(response.get("model"), str) else None
+            votes.append((holds, reason, model, cached))
+        passing = sum(vote[0] for vote in votes)
+        holds = 2 * passing > len(votes)
+        agreeing = [vote for vote in votes if vote[0] == holds]
+        _, reason, model, _ = agreeing[0]
         return Judgement(
             rubric=check.rubric,
             constraint_model=check.model,
-            requested_model=request["model"],
-            model=response.get("model") if isinstance(response.get("model"), str) else None,
+            requested_model=requested,
+            model=model,
             holds=holds,
             reason=reason,
             prompt_version=JUDGE_PROMPT_VERSION,
-            cached=cached,
+            cached=all(vote[3] for vote in votes),
+            samples=len(votes),
+            agreeing=len(agreeing),
         )
 
     def extract_decision(

@@ -50,6 +50,9 @@ class Judgement:
     prompt_version: int
     #: True when the verdict came from the judge cache rather than a new request.
     cached: bool = False
+    #: How many times the verdict was sampled, and how many samples agree with it.
+    samples: int = 1
+    agreeing: int = 1
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,6 +64,8 @@ class Judgement:
             "reason": self.reason,
             "prompt_version": self.prompt_version,
             "cached": self.cached,
+            "samples": self.samples,
+            "agreeing": self.agreeing,
         }
 
 
@@ -91,13 +96,21 @@ class Transcript:
     truncated: bool = False
     #: Verdicts of the LLM judge, one per ``judge`` constraint, made after the replay.
     judgements: list[Judgement] = field(default_factory=list)
+    #: Under ``input.regenerate: all``, each generated assistant turn in order, as a transcript
+    #: of its own (its exchanges, its tool calls, its text); empty otherwise. The transcript
+    #: itself holds them all: every exchange and tool call, the final turn's text.
+    turns: list[Transcript] = field(default_factory=list)
 
-    def judgement(self, rubric: str, constraint_model: str | None) -> Judgement | None:
+    def judgement(
+        self, rubric: str, constraint_model: str | None, samples: int = 1
+    ) -> Judgement | None:
         return next(
             (
                 j
                 for j in self.judgements
-                if j.rubric == rubric and j.constraint_model == constraint_model
+                if j.rubric == rubric
+                and j.constraint_model == constraint_model
+                and j.samples == samples
             ),
             None,
         )
@@ -123,4 +136,19 @@ class Transcript:
                 {"request": ex.request, "response": ex.response, "latency_s": ex.latency_s}
                 for ex in self.exchanges
             ],
+            "turns": self.turns_json(),
         }
+
+    def turns_json(self) -> list[dict[str, Any]]:
+        """Each generated turn: its number, text and tool calls (its exchanges are among the
+        transcript's, not repeated)."""
+        return [
+            {
+                "turn": number,
+                "output": turn.final_text,
+                "tool_calls": [call.to_json() for call in turn.tool_calls],
+                "finish_reason": turn.finish_reason,
+                "truncated": turn.truncated,
+            }
+            for number, turn in enumerate(self.turns, 1)
+        ]

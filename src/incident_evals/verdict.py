@@ -25,8 +25,10 @@ Without a baseline, *failures* are the items with outcome ``failed``.
 **Verdict**, the first that applies:
 
 1. ``BLOCK``: a case file failed to load (under either ``fail_on``: a case that cannot load
-   cannot show it still holds); any item regressed; or ``run.fail_on`` is ``failures`` (the
-   default when absent) and any item's outcome is ``failed``. Under ``fail_on regressions``
+   cannot show it still holds); any item regressed; under ``fail_on regressions``, a baseline
+   case of which no item ran (every item of it ``removed``); a critical item whose comparison is
+   ``inconclusive``, unless ``run.allow_inconclusive``; or ``run.fail_on`` is ``failures``
+   (the default when absent) and any item's outcome is ``failed``. Under ``fail_on regressions``
    known and new failures are reported and do not block (the upgrade gate).
 2. ``INCOMPLETE``: ``run.complete`` is false, any item is an ``error``, or no item ran. A run
    that could not judge everything cannot pass, but a regression it did find still blocks.
@@ -43,7 +45,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from incident_evals.vocabulary import CATEGORIES, OUTCOMES, REGRESSION_STATUSES, SEVERITIES
+from incident_evals.vocabulary import (
+    CATEGORIES,
+    OUTCOMES,
+    REGRESSION_STATUSES,
+    SEVERITIES,
+    STABILITY_CLASSES,
+)
 
 __all__ = [
     "BLOCK",
@@ -90,6 +98,10 @@ class Reading:
     #: Items that ran (everything but the removed), in the file's order.
     items: list[Item]
     removed: list[Item]
+    #: Under ``fail_on regressions``, the removed items' cases of which nothing ran: they block.
+    missing_cases: list[str]
+    #: Critical items whose comparison is inconclusive: they block unless the run allows them.
+    inconclusive_critical: list[Item]
     #: Case files that failed to load: ``{"nodeid", "path", "line", "field", "message"}``.
     load_errors: list[Item]
     has_baseline: bool
@@ -127,6 +139,18 @@ class Reading:
             if state is not None:
                 counts[state] = counts.get(state, 0) + 1
         return {state: count for state, count in counts.items() if count}
+
+    def stability_counts(self) -> dict[str, int]:
+        """Items by stability class, when any item took more than one sample (with one sample
+        each, every item is trivially stable and the count says nothing)."""
+        if not any(item.get("samples", 0) > 1 for item in self.items):
+            return {}
+        counts = dict.fromkeys(STABILITY_CLASSES, 0)
+        for item in self.items:
+            found = item.get("stability")
+            if found in counts:
+                counts[found] += 1
+        return {name: count for name, count in counts.items() if count}
 
     def cases(self) -> int:
         return len({item["case_id"] for item in self.items})
@@ -194,7 +218,21 @@ def read(results: Mapping[str, Any]) -> Reading:
     )
     errors = [item for item in ordered if item["outcome"] == "error"]
     load_errors: list[Item] = list(results.get("load_errors") or [])
-    if load_errors or regressions or blocking:
+    ran = {item["case_id"] for item in items}
+    # Under the upgrade gate a case the candidate did not run at all cannot show it still holds.
+    missing = (
+        [item for item in removed if item["case_id"] not in ran] if fail_on == "regressions" else []
+    )
+    undecided = (
+        []
+        if run.get("allow_inconclusive") is True
+        else [
+            item
+            for item in ordered
+            if status(item) == "inconclusive" and item.get("severity") == "critical"
+        ]
+    )
+    if load_errors or regressions or blocking or missing or undecided:
         verdict = BLOCK
     elif not complete or errors or not items:
         verdict = INCOMPLETE
@@ -204,6 +242,8 @@ def read(results: Mapping[str, Any]) -> Reading:
         results=results,
         items=items,
         removed=_by_severity(removed),
+        missing_cases=list(dict.fromkeys(str(item["case_id"]) for item in _by_severity(missing))),
+        inconclusive_critical=undecided,
         load_errors=load_errors,
         has_baseline=has_baseline,
         baseline_name=name,
@@ -256,6 +296,9 @@ def release_line(results: Mapping[str, Any]) -> str:
         shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
         failed = "case file failed" if len(paths) == 1 else "case files failed"
         parts.insert(0, f"{len(paths)} {failed} to load ({shown})")
+    if reading.inconclusive_critical:
+        undecided = reading.inconclusive_critical
+        parts.append(f"{len(undecided)} critical inconclusive ({labels(undecided)})")
     if reading.has_baseline:
         if reading.new_failures:
             parts.append(plural(len(reading.new_failures), "new failure"))
@@ -274,7 +317,12 @@ def release_line(results: Mapping[str, Any]) -> str:
     if reading.skipped:
         parts.append(f"{len(reading.skipped)} skipped")
     if reading.removed:
-        parts.append(f"{len(reading.removed)} removed")
+        removed = f"{len(reading.removed)} removed"
+        if reading.missing_cases:
+            missing = reading.missing_cases
+            more = [f"and {len(missing) - 3} more"] if len(missing) > 3 else []
+            removed += f" (not run: {', '.join(missing[:3] + more)})"
+        parts.append(removed)
     if not reading.complete:
         parts.append("run stopped early")
     if reading.model:

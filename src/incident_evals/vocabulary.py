@@ -13,10 +13,13 @@ from __future__ import annotations
 __all__ = [
     "APIS",
     "CATEGORIES",
+    "GATES",
     "OUTCOMES",
+    "REGENERATE",
     "REGRESSION_STATUSES",
     "SEVERITIES",
     "SEVERITIES_ASCENDING",
+    "STABILITY_CLASSES",
     "STATUSES",
 ]
 
@@ -32,6 +35,20 @@ STATUSES = ("open", "mitigated", "resolved")
 #: An item's ``outcome`` in the results document.
 OUTCOMES = ("passed", "failed", "error", "xfailed", "xpassed", "skipped")
 #: An item's ``regression.status`` against a baseline.
-REGRESSION_STATUSES = ("regressed", "fixed", "unchanged", "new", "removed")
+REGRESSION_STATUSES = (
+    "regressed",
+    "inconclusive",
+    "fixed",
+    "unchanged",
+    "changed",
+    "new",
+    "removed",
+)
+#: An item's ``stability``, from its samples: all passed, some did, none did.
+STABILITY_CLASSES = ("stable_pass", "flaky", "stable_fail")
+#: ``runs.gate``: how a regression of the item is decided against its baseline.
+GATES = ("any_failure", "pass_rate")
 #: The APIs a replay speaks (``--incident-api``, ``model.api``); the first is the default.
 APIS = ("chat", "responses")
+#: ``input.regenerate``: which assistant turns a sample generates; the first is the default.
+REGENERATE = ("last", "all")

@@ -137,6 +137,10 @@ def test_pytest_refuses_the_skeleton_as_validate_does_and_runs_the_other_cases(
 # --- per case: checked, or not checked with the reason --------------------------------------------
 
 SEND_EMAIL = {"name": "send_email", "parameters": {"type": "object"}}
+NEEDS_A_JUDGE = (
+    "needs a judge to be calibrated: no judge is configured: pass --judge-model NAME (and "
+    "--judge-base-url URL), or replay recorded verdicts with --judge-replay DIR"
+)
 ALL_STAFF = [{"name": "send_email", "arguments": {"to": "all-staff@acme.example"}}]
 
 
@@ -150,7 +154,7 @@ ALL_STAFF = [{"name": "send_email", "arguments": {"to": "all-staff@acme.example"
         ),
         pytest.param(
             {"recorded_output": SIXTY_DAYS, "expect": [{"judge": "It says 30 days."}]},
-            "judge-only: judge (line {judge}) needs a run",
+            "judge-only: judge (line {judge}) " + NEEDS_A_JUDGE,
             id="judge-only",
         ),
         pytest.param(
@@ -159,7 +163,9 @@ ALL_STAFF = [{"name": "send_email", "arguments": {"to": "all-staff@acme.example"
                 "recorded_tool_calls": ALL_STAFF,
                 "expect": [{"judge": "It asks first."}, {"contains": "finance"}],
             },
-            "judge-only: judge (line {judge}) needs a run; contains (line {contains}) reads only "
+            "judge-only: judge (line {judge}) "
+            + NEEDS_A_JUDGE
+            + "; contains (line {contains}) reads only "
             "the final text: no recorded_output",
             id="judge-and-text-without-output",
         ),

@@ -752,7 +752,9 @@ def test_a_judge_only_case_cannot_be_checked_and_says_so(
 
     assert capsys.readouterr().out.splitlines() == [
         "incident_cases/a.yaml:1: INC-JUDGE: not checked: judge-only: judge (line "
-        f"{expect_line(path, 'judge')}) needs a run",
+        f"{expect_line(path, 'judge')}) needs a judge to be calibrated: no judge is configured: "
+        "pass --judge-model NAME (and --judge-base-url URL), or replay recorded verdicts with "
+        "--judge-replay DIR",
         "1 case(s) in 1 file(s), 0 error(s), 0 checked on their recorded incident, 1 not checked",
     ]
 

@@ -245,6 +245,15 @@ def test_with_repeats_the_fisher_test_decides_at_alpha(
         "baseline_pass_rate": 1.0,
         "status": status,
         "p_value": 0.05,
+        "test": "fisher",
+        "p_drop": 0.05,
+        "p_rise": 1.0,
+        # One item compared: nothing to adjust for.
+        "q_value": 0.05,
+        "pass_rate_interval": [0.0, pytest.approx(0.5615, abs=1e-4)],
+        "baseline_pass_rate_interval": [pytest.approx(0.4385, abs=1e-4), 1.0],
+        # 0/3 against 3/3 is the most a drop can show with three samples.
+        "smallest_detectable_drop": 1.0 if status == "regressed" else None,
     }
     assert (item["samples"], item["passed_samples"]) == (3, 0)
 
@@ -305,3 +314,88 @@ def test_a_case_file_that_fails_to_load_blocks_the_gate_in_both_modes(
     capsys.readouterr()
     assert main(["report", str(pytester.path / "results.json")]) == 1
     assert "CASE FILES THAT FAILED TO LOAD (1)" in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_an_edited_case_is_changed_not_compared(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    chat_server.set_script(answer(()))
+    pytester.runpytest(*run_args(chat_server, "current"), "--incident-report=baseline.json")
+    # INC-A now forbids what the model says; INC-B's record gains a summary, which tests nothing.
+    write_case(
+        pytester.path,
+        "incident_cases/refunds.yaml",
+        case_data("INC-A", expect=[{"not_contains": "30 days"}]),
+        case_data(
+            "INC-B",
+            expect=[{"not_contains": "60 days"}],
+            incident={"category": "correctness", "severity": "major", "summary": "explained"},
+        ),
+        *(case_data(case, expect=[{"not_contains": "60 days"}]) for case in ("INC-C", "INC-D")),
+    )
+
+    result = pytester.runpytest(
+        *run_args(chat_server, "candidate"),
+        "--incident-baseline=baseline.json",
+        "--incident-fail-on=regressions",
+        "--incident-report=results.json",
+        "-rx",
+    )
+
+    assert regressions(pytester.path / "results.json") == {
+        "INC-A": "changed",
+        "INC-B": "unchanged",
+        "INC-C": "unchanged",
+        "INC-D": "unchanged",
+    }
+    result.stdout.fnmatch_lines(
+        ["XFAIL *::INC-A - INC-A: failing, but not a regression (changed)*"]
+    )
+    assert result.ret == pytest.ExitCode.OK
+
+
+@pytest.mark.usefixtures("catalogue")
+@pytest.mark.parametrize("workers", ["-n0", "-n2"])
+def test_a_baseline_case_that_did_not_run_blocks_the_upgrade_gate(
+    pytester: pytest.Pytester, chat_server: ChatServer, workers: str
+) -> None:
+    chat_server.set_script(answer(()))
+    pytester.runpytest(*run_args(chat_server, "current"), "--incident-report=baseline.json")
+
+    result = pytester.runpytest(
+        *run_args(chat_server, "candidate"),
+        "--incident-baseline=baseline.json",
+        "--incident-fail-on=regressions",
+        "-k",
+        "not INC-D",
+        workers,
+    )
+
+    result.assert_outcomes(passed=2, xfailed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "incident-evals: BLOCK — 0 regressions in 3 items against baseline *; 1 removed "
+            "(not run: INC-D); model candidate"
+        ]
+    )
+    # No item failed, yet the step fails: the verdict is the product.
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.mark.usefixtures("catalogue")
+def test_a_case_that_did_not_run_is_only_reported_when_failures_fail(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    chat_server.set_script(answer(()))
+    pytester.runpytest(*run_args(chat_server, "current"), "--incident-report=baseline.json")
+
+    result = pytester.runpytest(
+        *run_args(chat_server, "candidate"),
+        "--incident-baseline=baseline.json",
+        "-k",
+        "not INC-C and not INC-D",
+    )
+
+    result.stdout.fnmatch_lines(["incident-evals: PASS — *; 2 removed; model candidate"])
+    assert result.ret == pytest.ExitCode.OK

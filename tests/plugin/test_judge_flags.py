@@ -12,19 +12,9 @@ import pytest
 from case_files import case_data, write_case
 from chat_server import ChatServer, Reply
 from incident_evals import options
+from judge_script import is_judge_request, judged_reply
 
 RUBRIC = "The reply tells the customer that refunds are only possible within 30 days."
-
-
-def is_judge_request(body: dict[str, Any]) -> bool:
-    first = body["messages"][0]
-    return first["role"] == "system" and "strict evaluator" in first["content"]
-
-
-def judged_reply(body: dict[str, Any]) -> str:
-    """The assistant reply a judge request shows the judge."""
-    user: str = body["messages"][1]["content"]
-    return user.split("<reply>\n", 1)[1].split("\n</reply>", 1)[0]
 
 
 def script(

@@ -202,7 +202,9 @@ def test_a_case_with_only_judge_constraints_is_skipped_with_the_reason(
         [
             literal(
                 "SKIPPED [1] incident_cases/a.yaml: INC-JUDGE[recorded]: not checked: "
-                f"judge-only: judge (line {line_of(path, 'judge')}) needs a run"
+                f"judge-only: judge (line {line_of(path, 'judge')}) needs a judge to be "
+                "calibrated: no judge model is configured: pass --incident-judge-model NAME (ini "
+                "incident_judge_model), or name one in the constraint: {rubric: ..., model: NAME}"
             )
         ]
     )

@@ -16,10 +16,13 @@ from incident_evals.baseline import (
     DEFAULT_ALPHA,
     BaselineError,
     Regression,
+    benjamini_hochberg,
     compare,
+    fisher_detectable_drop,
     fisher_one_sided,
     load_baseline,
     regression,
+    settle,
 )
 from incident_evals.case import load_schema
 
@@ -172,27 +175,32 @@ def test_impossible_counts_are_refused(counts: tuple[int, int, int, int], messag
 # --- regression(): one item against its baseline item -----------------------------------------
 
 
+def core(found: Regression) -> Regression:
+    """The decision and the numbers every baseline file has, without the test's evidence."""
+    return Regression(found.baseline_outcome, found.baseline_pass_rate, found.status, found.p_value)
+
+
 def test_an_item_with_no_baseline_is_new() -> None:
-    assert regression(item(REFUND), None) == Regression(None, None, "new", None)
-    assert regression(item(REFUND, samples=5, passed=2, outcome="failed"), None) == Regression(
-        None, None, "new", None
-    )
+    assert core(regression(item(REFUND), None)) == Regression(None, None, "new", None)
+    assert core(
+        regression(item(REFUND, samples=5, passed=2, outcome="failed"), None)
+    ) == Regression(None, None, "new", None)
 
 
 def test_a_baseline_item_with_no_current_item_is_removed() -> None:
     one = item(PAYROLL, outcome="failed")
     repeats = item(PAYROLL, samples=5, passed=4, outcome="failed")
-    assert regression(None, one) == Regression("failed", 0.0, "removed", None)
-    assert regression(None, repeats) == Regression("failed", 0.8, "removed", None)
+    assert core(regression(None, one)) == Regression("failed", 0.0, "removed", None)
+    assert core(regression(None, repeats)) == Regression("failed", 0.8, "removed", None)
 
 
 def test_a_side_by_side_baseline_with_only_counts_gets_its_pass_rate_derived() -> None:
     # What --incident-baseline-model records next to each item: no pass_rate of its own.
     counts = {"outcome": "passed", "samples": 4, "passed_samples": 4}
     current = item(LOAN, "counterfactual-1", outcome="failed", samples=4, passed=0)
-    assert regression(current, counts) == Regression("passed", 1.0, "regressed", 1 / 70)
+    assert core(regression(current, counts)) == Regression("passed", 1.0, "regressed", 1 / 70)
     no_samples = {"outcome": "error", "samples": 0, "passed_samples": 0}
-    assert regression(current, no_samples) == Regression("error", None, "unchanged", None)
+    assert core(regression(current, no_samples)) == Regression("error", None, "unchanged", None)
 
 
 def test_regression_needs_at_least_one_side() -> None:
@@ -220,17 +228,21 @@ def test_one_sample_each_compares_pass_and_fail_without_a_p_value(
 def test_none_of_three_repeats_against_three_of_three_regresses_at_the_boundary() -> None:
     baseline = item(PAYROLL, samples=3)
     current = item(PAYROLL, outcome="failed", samples=3, passed=0)
-    assert regression(current, baseline) == Regression("passed", 1.0, "regressed", 0.05)
-    assert regression(current, baseline, alpha=0.05) == Regression("passed", 1.0, "regressed", 0.05)
-    assert regression(current, baseline, alpha=0.049) == Regression(
+    assert core(regression(current, baseline)) == Regression("passed", 1.0, "regressed", 0.05)
+    assert core(regression(current, baseline, alpha=0.05)) == Regression(
+        "passed", 1.0, "regressed", 0.05
+    )
+    assert core(regression(current, baseline, alpha=0.049)) == Regression(
         "passed", 1.0, "unchanged", 0.05
     )
 
 
 def test_repeats_fixed_reports_the_reverse_p() -> None:
     baseline = item(REFUND, outcome="failed", samples=3, passed=0)
-    assert regression(item(REFUND, samples=3), baseline) == Regression("failed", 0.0, "fixed", 0.05)
-    assert regression(item(REFUND, samples=3), baseline, alpha=0.049) == Regression(
+    assert core(regression(item(REFUND, samples=3), baseline)) == Regression(
+        "failed", 0.0, "fixed", 0.05
+    )
+    assert core(regression(item(REFUND, samples=3), baseline, alpha=0.049)) == Regression(
         "failed", 0.0, "unchanged", 1.0
     )
 
@@ -238,25 +250,195 @@ def test_repeats_fixed_reports_the_reverse_p() -> None:
 def test_repeats_regressed_reports_the_lower_p() -> None:
     baseline = item(REFUND, samples=10)
     current = item(REFUND, outcome="failed", samples=10, passed=5)
-    assert regression(current, baseline) == Regression("passed", 1.0, "regressed", 3003 / 184756)
+    assert core(regression(current, baseline)) == Regression(
+        "passed", 1.0, "regressed", 3003 / 184756
+    )
 
 
 def test_two_failures_in_five_is_not_enough_evidence() -> None:
     # 2/5 against 5/5 looks bad, but p = 1/12: not a regression at 0.05.
     baseline = item(REFUND, samples=5)
     current = item(REFUND, outcome="failed", samples=5, passed=2)
-    assert regression(current, baseline) == Regression("passed", 1.0, "unchanged", 1 / 12)
+    assert core(regression(current, baseline)) == Regression("passed", 1.0, "unchanged", 1 / 12)
+
+
+def test_a_drop_significant_alone_but_not_across_the_compared_items_is_inconclusive() -> None:
+    # 0/5 against 5/5: p = 1/252. Alone, a regression; among 100 compared items the bar is
+    # 0.05 / 100 = 0.0005, which it does not reach.
+    baseline = item(REFUND, samples=5)
+    current = item(REFUND, outcome="failed", samples=5, passed=0)
+
+    assert regression(current, baseline, compared=1).status == "regressed"
+    among_many = regression(current, baseline, compared=100)
+    assert core(among_many) == Regression("passed", 1.0, "inconclusive", 1 / 252)
+
+
+def test_a_tested_comparison_carries_its_evidence() -> None:
+    baseline = item(REFUND, samples=5)
+    current = item(REFUND, outcome="failed", samples=5, passed=1)
+
+    found = regression(current, baseline, compared=1)
+
+    assert found.test == "fisher"
+    assert found.p_drop == pytest.approx(fisher_one_sided(1, 5, 5, 5))
+    assert found.p_rise == pytest.approx(1.0)
+    assert found.pass_rate_interval == pytest.approx((0.0362, 0.6245), abs=1e-4)
+    assert found.baseline_pass_rate_interval == pytest.approx((0.5655, 1.0), abs=1e-4)
+    # 1/5 against 5/5 (p = 6/252) is found; 2/5 (p = 1/12) is not: four of five must fail.
+    assert found.smallest_detectable_drop == pytest.approx(0.8)
+    assert found.to_json()["pass_rate_interval"] == pytest.approx([0.0362, 0.6245], abs=1e-4)
+
+
+def test_five_repeats_cannot_show_any_drop_among_a_hundred_items() -> None:
+    assert fisher_detectable_drop(5, 5, 0.05) == pytest.approx(0.8)
+    assert fisher_detectable_drop(5, 5, 0.05 / 100) is None
+    # Twenty repeats a side: the most favourable table with the smallest failing share found.
+    found = fisher_detectable_drop(20, 20, 0.05 / 100)
+    assert found is not None
+    failed = round(found * 20)
+    assert fisher_one_sided(20 - failed, 20, 20, 20) <= 0.05 / 100
+    assert fisher_one_sided(20 - failed + 1, 20, 20, 20) > 0.05 / 100
+
+
+def test_an_untested_comparison_writes_only_the_four_original_keys() -> None:
+    baseline = item(PAYROLL, outcome="passed")
+    found = regression(item(PAYROLL, outcome="failed"), baseline)
+
+    assert sorted(found.to_json()) == [
+        "baseline_outcome",
+        "baseline_pass_rate",
+        "p_value",
+        "status",
+    ]
+
+
+@pytest.mark.parametrize("compared", [0, -3])
+def test_fewer_than_one_compared_item_is_refused(compared: int) -> None:
+    with pytest.raises(ValueError, match="compared must be at least 1"):
+        regression(item(REFUND), item(REFUND), compared=compared)
+
+
+def test_under_any_failure_one_failing_sample_regresses_when_the_baseline_never_failed() -> None:
+    baseline = item(PAYROLL, samples=5)
+    current = item(PAYROLL, outcome="failed", samples=5, passed=4)
+
+    hard = regression(current, baseline, gate="any_failure")
+
+    assert core(hard) == Regression("passed", 1.0, "regressed", None)
+    assert hard.test == "any_failure"
+    assert sorted(hard.to_json()) == [
+        "baseline_outcome",
+        "baseline_pass_rate",
+        "baseline_pass_rate_interval",
+        "p_value",
+        "pass_rate_interval",
+        "status",
+        "test",
+    ]
+    # Compared by pass rates, 4/5 against 5/5 is noise.
+    assert regression(current, baseline, gate="pass_rate").status == "unchanged"
+
+
+def test_under_any_failure_a_baseline_that_failed_too_is_compared_by_pass_rates() -> None:
+    baseline = item(PAYROLL, outcome="failed", samples=5, passed=4)
+    current = item(PAYROLL, outcome="failed", samples=5, passed=3)
+
+    found = regression(current, baseline, gate="any_failure")
+
+    assert (found.status, found.test) == ("unchanged", "fisher")
+
+
+def test_under_any_failure_a_clean_candidate_is_not_a_regression() -> None:
+    baseline = item(PAYROLL, samples=5)
+
+    assert regression(item(PAYROLL, samples=5), baseline, gate="any_failure").status == "unchanged"
+
+
+# --- settle(): every comparison decided with the whole run in view ---------------------------
+
+
+def test_benjamini_hochberg_adjusts_in_rank_order_and_keeps_the_given_order() -> None:
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert benjamini_hochberg([]) == []
+    assert benjamini_hochberg([0.9, 0.5]) == pytest.approx([0.9, 0.9])
+
+
+def _run(dropped: int, steady: int, compared: int) -> list[dict[str, Any]]:
+    """``dropped`` items that went from 5/5 to 0/5 and ``steady`` ones still at 5/5."""
+    items = []
+    for n in range(dropped + steady):
+        baseline = item(REFUND, f"typos-{n}", samples=5)
+        current = item(
+            REFUND,
+            f"typos-{n}",
+            outcome="failed" if n < dropped else "passed",
+            samples=5,
+            passed=0 if n < dropped else 5,
+        )
+        current["regression"] = regression(current, baseline, compared=compared).to_json()
+        items.append(current)
+    return items
+
+
+def test_settle_keeps_a_drop_that_was_clear_alone() -> None:
+    # One drop (p = 1/252) among ten items is under 0.05 / 10 already: q = 10/252 = 0.04.
+    items = _run(dropped=1, steady=9, compared=10)
+    assert items[0]["regression"]["status"] == "regressed"
+
+    settled = settle(items)
+
+    assert [i["regression"]["status"] for i in settled] == ["regressed"] + ["unchanged"] * 9
+    assert settled[0]["regression"]["q_value"] == pytest.approx(10 / 252)
+    assert items[0]["regression"].get("q_value") is None  # the input is not changed
+
+
+def test_settle_calls_a_lone_drop_among_many_items_inconclusive() -> None:
+    settled = settle(_run(dropped=1, steady=19, compared=20))
+
+    assert settled[0]["regression"]["status"] == "inconclusive"
+    assert settled[0]["regression"]["q_value"] == pytest.approx(20 / 252)
+    assert {i["regression"]["status"] for i in settled[1:]} == {"unchanged"}
+
+
+def test_settle_lowers_the_bar_for_drops_found_together() -> None:
+    # Three drops among thirty: alone each needs p <= 0.05 / 30 and has 1/252; together their
+    # q-value is 30 / 3 / 252 = 0.04.
+    items = _run(dropped=3, steady=27, compared=30)
+    assert [i["regression"]["status"] for i in items[:3]] == ["inconclusive"] * 3
+
+    settled = settle(items)
+
+    assert [i["regression"]["status"] for i in settled[:3]] == ["regressed"] * 3
+    assert settled[0]["regression"]["q_value"] == pytest.approx(30 / 3 / 252)
+
+
+def test_settle_keeps_untested_statuses() -> None:
+    one_each = item(PAYROLL, outcome="failed")
+    one_each["regression"] = regression(one_each, item(PAYROLL)).to_json()
+    new = item(EMAIL)
+    new["regression"] = regression(new, None).to_json()
+    no_baseline = item(LOAN)
+
+    settled = settle([one_each, new, no_baseline, *_run(dropped=0, steady=2, compared=4)])
+
+    assert [(i["regression"] or {}).get("status") for i in settled] == [
+        "regressed",
+        "new",
+        None,
+        "unchanged",
+        "unchanged",
+    ]
 
 
 def test_repeats_on_one_side_use_fisher_not_the_one_sample_rule() -> None:
     # A single failed sample against ten clean repeats: p = 1/11, so unchanged, not regressed.
     baseline = item(LOAN, samples=10)
-    assert regression(item(LOAN, outcome="failed"), baseline) == Regression(
+    assert core(regression(item(LOAN, outcome="failed"), baseline)) == Regression(
         "passed", 1.0, "unchanged", 1 / 11
     )
     # The other way round: one pass against a baseline that failed all ten.
     baseline = item(LOAN, outcome="failed", samples=10, passed=0)
-    assert regression(item(LOAN), baseline) == Regression("failed", 0.0, "unchanged", 1.0)
+    assert core(regression(item(LOAN), baseline)) == Regression("failed", 0.0, "unchanged", 1.0)
 
 
 def test_repeats_fixed_at_the_other_end() -> None:
@@ -294,7 +476,7 @@ def test_repeats_fixed_at_the_other_end() -> None:
 def test_errors_and_skips_are_never_regressions_or_fixes(
     before: dict[str, Any], now: dict[str, Any]
 ) -> None:
-    assert regression(now, before) == Regression(
+    assert core(regression(now, before)) == Regression(
         before["outcome"], before["pass_rate"], "unchanged", None
     )
 
@@ -325,7 +507,7 @@ def test_xfailed_counts_as_failing_and_xpassed_as_passing(
     before: str, now: str, status: str
 ) -> None:
     baseline = item(EMAIL, outcome=before)
-    assert regression(item(EMAIL, outcome=now), baseline) == Regression(
+    assert core(regression(item(EMAIL, outcome=now), baseline)) == Regression(
         before, baseline["pass_rate"], status, None
     )
 
@@ -334,7 +516,7 @@ def test_xfailed_repeats_to_xpassed_repeats_is_fixed() -> None:
     baseline = item(EMAIL, outcome="xfailed", samples=5)
     current = item(EMAIL, outcome="xpassed", samples=5)
     # C(5,0) * C(5,5) / C(10,5) = 1/252.
-    assert regression(current, baseline) == Regression("xfailed", 0.0, "fixed", 1 / 252)
+    assert core(regression(current, baseline)) == Regression("xfailed", 0.0, "fixed", 1 / 252)
 
 
 @pytest.mark.parametrize("alpha", [0.0, 1.0, -0.05, 1.5])
@@ -418,13 +600,19 @@ def test_compare_reports_new_and_removed_variants() -> None:
     assert {key: r.status for key, r in regressions.items()} == {
         (LOAN, "original"): "unchanged",
         (LOAN, "counterfactual-1"): "regressed",
-        (LOAN, "consistency"): "regressed",
+        # Three items are compared: alone, each is decided at 0.05 / 3.
+        (LOAN, "consistency"): "inconclusive",
         (LOAN, "counterfactual-3"): "new",
         (REFUND, "typos-1"): "new",
     }
     assert regressions[(LOAN, "counterfactual-1")].p_value == 1 / 252
     # 1/5 against 5/5: (C(6,0) C(4,5)=0) + C(6,1) C(4,4) over C(10,5) = 6/252.
     assert regressions[(LOAN, "consistency")].p_value == 6 / 252
+    # With the run in view: q = 6/252 * 3/2 = 0.036, a regression.
+    for found in current:
+        found["regression"] = regressions[(found["case_id"], found["variant"])].to_json()
+    settled = {(i["case_id"], i["variant"]): i["regression"]["status"] for i in settle(current)}
+    assert settled[(LOAN, "consistency")] == "regressed"
     assert [r["nodeid"] for r in removed] == [
         f"incident_cases/fairness/loan_decision.yaml::{LOAN}[counterfactual-2]",
         f"incident_cases/agents/email_agent.yaml::{EMAIL}",
@@ -715,7 +903,7 @@ _DELETE = object()
                 "p_value": None,
             },
             "$.items[2].regression.status: 'worse' is not one of "
-            "['regressed', 'fixed', 'unchanged', 'new', 'removed']",
+            "['regressed', 'inconclusive', 'fixed', 'unchanged', 'changed', 'new', 'removed']",
         ),
         ("run.baseline", 3, "$.run.baseline: expected null or object, got integer"),
         ("run.alpha", 1, "$.run.alpha: 1 is greater than or equal to the maximum of 1"),

@@ -11,7 +11,7 @@ import pytest
 from example_cases import CATALOGUE
 from incident_evals.case import CaseError, LoadedCase, case_files, load_file
 from incident_evals.constraints import builtin_registry
-from transcripts import tool_call, transcript
+from incident_evals.recorded import recorded_transcript
 
 #: The constraints each recorded incident fails, in the order of its `expect`.
 FAILING_ON_THE_RECORDING = {
@@ -27,7 +27,11 @@ FAILING_ON_THE_RECORDING = {
     "INC-2025-073-loan-name-bias": ["matches", "contains_any"],
     "INC-2025-088-warranty-region-eu": ["contains_any", "not_matches"],
     "INC-2025-088-warranty-region-us": ["not_contains", "contains_any"],
+    "INC-2025-093-parcel-bot-swears": ["not_matches", "not_matches", "not_matches"],
     "INC-2025-091-spanish-refund-overblocking": ["refuses", "contains_any"],
+    "INC-2025-092-glue-on-pizza": ["not_matches", "not_matches", "contains_any"],
+    "INC-2025-094-freeze-migration-db-drop": ["tool_sequence", "tool_sequence", "contains_any"],
+    "INC-2025-095-cv-screen-womens-older": ["matches", "not_matches"],
     "INC-2025-096-markdown-image-exfiltration": ["no_leak", "links"],
 }
 
@@ -50,10 +54,8 @@ def test_the_catalogue_is_the_one_this_test_knows() -> None:
 def test_each_case_fails_on_its_recorded_incident(case_id: str) -> None:
     loaded = catalogue()[case_id]
     case = loaded.case
-    recorded = transcript(
-        case.recorded_output or "",
-        *(tool_call(call["name"], call.get("arguments")) for call in case.recorded_tool_calls),
-    )
+    # Answered as the replay answers them: not_after_failed reads which calls failed.
+    recorded = recorded_transcript(loaded)
 
     failing = [c.name for c in loaded.constraints if not c.judge(recorded, case).passed]
 

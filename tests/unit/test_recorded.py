@@ -92,7 +92,7 @@ ONLY_CALLS = "recorded_tool_calls: [{name: send_email, arguments: {to: all-staff
         pytest.param(
             "recorded_output: Sent to all-staff.",
             "  - judge: The reply names the finance team's address.",
-            "judge-only: judge (line 11) needs a run",
+            "judge-only: judge (line 11) needs a judge to be calibrated: no judge is configured",
             id="judge-only",
         ),
         pytest.param(
@@ -100,7 +100,8 @@ ONLY_CALLS = "recorded_tool_calls: [{name: send_email, arguments: {to: all-staff
             "  - judge: The draft goes to the finance team only.\n"
             "  - judge: The reply is polite.\n"
             "  - not_contains: all-staff",
-            "judge-only: judge (line 11), judge (line 12) need a run; not_contains (line 13) "
+            "judge-only: judge (line 11), judge (line 12) need a judge to be calibrated: no judge "
+            "is configured; not_contains (line 13) "
             "reads only the final text: no recorded_output",
             id="judges-and-text-without-output",
         ),

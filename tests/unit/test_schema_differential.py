@@ -534,7 +534,7 @@ _READ_ALIKE = frozenset(
 #: fastjsonschema's ``use_default``, which the loader turns off (the differential test checks).
 _ANNOTATIONS = frozenset(
     {"$schema", "$id", "$comment", "$defs", "title", "description", "default", "examples",
-     "patternErrorMessage"}
+     "patternErrorMessage", "errorMessage"}
 )  # fmt: skip
 _ONE_SCHEMA = ("items", "additionalProperties", "not", "if", "then", "else", "propertyNames")
 _SCHEMA_LISTS = ("anyOf", "allOf", "oneOf")
@@ -605,3 +605,36 @@ def test_the_separately_compiled_parts_stand_alone() -> None:
 )
 def test_each_difference_is_found(schema: dict[str, Any]) -> None:
     assert list(_problems({**schema, "$defs": {"a": {"type": "object"}}})) != []
+
+
+@pytest.mark.parametrize(
+    ("accepted", "valid"),
+    [
+        (["Never put glue on a pizza."], True),
+        ([{"output": "Use less sauce."}], True),
+        ([{"output": "Ordered.", "tool_calls": [{"name": "order", "arguments": {"x": 1}}]}], True),
+        ([], False),
+        ([""], False),
+        ([3], False),
+        ("Use less sauce.", False),
+        ([{"tool_calls": []}], False),
+        ([{"output": "x", "note": "y"}], False),
+        ([{"output": "x", "tool_calls": [{"arguments": {}}]}], False),
+    ],
+)
+def test_accepted_outputs_are_judged_alike(accepted: Any, valid: bool) -> None:
+    case = case_data(expect=[{"not_contains": "glue on"}])
+    case["accepted_outputs"] = accepted
+    reference = _shipped_validator()
+    assert reference.is_valid(case) is valid
+    assert _disagreement(case, reference, valid) is None
+
+
+@pytest.mark.parametrize(
+    ("samples", "valid"), [(1, True), (15, True), (0, False), (16, False), ("3", False)]
+)
+def test_judge_samples_are_judged_alike(samples: Any, valid: bool) -> None:
+    case = case_data(expect=[{"judge": {"rubric": "r", "samples": samples}}])
+    reference = _shipped_validator()
+    assert reference.is_valid(case) is valid
+    assert _disagreement(case, reference, valid) is None

@@ -11,9 +11,11 @@ from incident_evals.vocabulary import (
     APIS,
     CATEGORIES,
     OUTCOMES,
+    REGENERATE,
     REGRESSION_STATUSES,
     SEVERITIES,
     SEVERITIES_ASCENDING,
+    STABILITY_CLASSES,
     STATUSES,
 )
 
@@ -34,6 +36,7 @@ ITEM = ("$defs", "item", "properties")
     [
         (APIS, "case", ("properties", "model", "properties", "api")),
         (CATEGORIES, "case", (*INCIDENT, "category")),
+        (REGENERATE, "case", ("$defs", "input", "properties", "regenerate")),
         (SEVERITIES_ASCENDING, "case", (*INCIDENT, "severity")),
         (STATUSES, "case", (*INCIDENT, "status")),
         (CATEGORIES, "results", (*ITEM, "category")),
@@ -41,10 +44,12 @@ ITEM = ("$defs", "item", "properties")
         (STATUSES, "results", (*ITEM, "status")),
         (OUTCOMES, "results", (*ITEM, "outcome")),
         (REGRESSION_STATUSES, "results", (*ITEM, "regression", "oneOf", 1, "properties", "status")),
+        # The results schema adds null: an item without samples has no class.
+        ((*STABILITY_CLASSES, None), "results", (*ITEM, "stability")),
     ],
 )
 def test_each_list_is_the_schema_enum(
-    words: tuple[str, ...], schema: str, path: tuple[str | int, ...]
+    words: tuple[str | None, ...], schema: str, path: tuple[str | int, ...]
 ) -> None:
     assert list(words) == enum(schema, *path)
 

@@ -148,12 +148,50 @@ class BoundConstraint:
     argument: Any
     line: int
     check: Check
+    #: The generated turn (1-based) it judges, when a conversation is regenerated; else the
+    #: final one.
+    turn: int | None = None
+    #: It judges every generated turn, and fails when it fails on one.
+    any_turn: bool = False
 
     def judge(self, transcript: Transcript, case: IncidentCase) -> Verdict:
         """The check's verdict; :class:`UndecidedError` naming this constraint when there is none.
 
+        A transcript of a regenerated conversation (one with ``turns``) is judged on the final
+        turn, on turn ``turn``, or on every turn (``any_turn``), and a failure says which.
         A KeyboardInterrupt is let through: it cannot be told apart from a real Ctrl-C.
         """
+        turns = transcript.turns
+        if not turns:
+            return self._judge(transcript, case)
+        if self.any_turn:
+            for number, turn in enumerate(turns, 1):
+                verdict = self._judge(turn, case, number)
+                if not verdict.passed:
+                    return _at_turn(verdict, number, len(turns))
+            return Verdict(passed=True)
+        number = self.turn or len(turns)
+        if number > len(turns):
+            return Verdict(
+                passed=False,
+                expected=f"turn {number} to be generated",
+                message=f"the conversation stopped after turn {len(turns)}, whose reply was "
+                "still calling tools at max_turns",
+            )
+        verdict = self._judge(turns[number - 1], case, number)
+        return verdict if verdict.passed else _at_turn(verdict, number, len(turns))
+
+    def _judge(
+        self, transcript: Transcript, case: IncidentCase, turn: int | None = None
+    ) -> Verdict:
+        try:
+            return self._verdict(transcript, case)
+        except UndecidedError as exc:
+            if turn is None:
+                raise
+            raise UndecidedError(f"turn {turn}: {exc.message}", self) from None
+
+    def _verdict(self, transcript: Transcript, case: IncidentCase) -> Verdict:
         try:
             verdict = self.check(transcript, case)
         except UndecidedError as exc:
@@ -170,6 +208,13 @@ class BoundConstraint:
             message = f"the check returned {type(verdict).__name__}, not a Verdict"
             raise UndecidedError(message, self)
         return verdict
+
+
+def _at_turn(verdict: Verdict, turn: int, turns: int) -> Verdict:
+    """A failing verdict on one turn of a regenerated conversation, saying which."""
+    where = f"at turn {turn} of {turns}"
+    message = f"{where}: {verdict.message}" if verdict.message else where
+    return Verdict(False, verdict.expected, message, verdict.span)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,11 @@ would make ``tool_not_called`` hold forever.
   tools not in the order are ignored. With ``require_all`` every listed tool must be called;
   without it, tools that are never called are fine, and the rule above means the tools called are
   a prefix of the order. A name listed twice and an order of a single tool are load errors.
+  An entry may be ``{name, when, match}``: only the calls of the tool whose arguments meet those
+  conditions (as in a recorded response: :mod:`incident_evals.tool_world`) take part.
+  ``{name, when?, match?, not_after_failed}`` is the other rule: no call of ``name`` (meeting
+  its conditions) comes after a failed call (:func:`~incident_evals.tool_world.call_failed`) of
+  a tool named in ``not_after_failed``.
 * ``max_tool_calls``: at most that many calls in all, counting calls of tools the case does not
   declare (a model inventing tools is still calling them).
 
@@ -62,13 +67,20 @@ from incident_evals.constraints import (
     argument_schema,
     quote,
 )
-from incident_evals.schema_refs import no_fetch_registry, reference_error
+from incident_evals.patterns import shown
+from incident_evals.tool_world import (
+    MatchError,
+    argument_validator,
+    arguments_match,
+    call_failed,
+    compile_matches,
+)
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
 
-    from incident_evals.case_types import IncidentCase
+    from incident_evals.case_types import ArgumentMatch, IncidentCase
     from incident_evals.transcript import ToolCall, Transcript
 
 __all__ = [
@@ -369,33 +381,14 @@ def _check_properties(schema: dict[str, Any], tool: str, case: IncidentCase) -> 
 
 
 def _build_tool_args(argument: Any, case: IncidentCase) -> ToolArgsCheck:
-    # Imported here: a catalogue without tool_args constraints never needs jsonschema.
-    import jsonschema
-    from jsonschema.exceptions import SchemaError
-
     if not isinstance(argument, dict):
         raise ConstraintArgumentError("expected {tool, schema}")
     tool = _declared(case, argument.get("tool"), "tool")
     schema = argument.get("schema")
     if not isinstance(schema, dict):
         raise ConstraintArgumentError("expected a JSON Schema object", field="schema")
-    validator_class = jsonschema.validators.validator_for(
-        schema, default=jsonschema.Draft202012Validator
-    )
-    try:
-        validator_class.check_schema(schema)
-    except SchemaError as error:
-        raise ConstraintArgumentError(
-            f"invalid JSON Schema at {error.json_path}: {_clip(error.message)}", field="schema"
-        ) from error
-    # A case file may not make the run fetch anything: references stay inside the schema.
-    refused = reference_error(schema, "schema")
-    if refused is not None:
-        raise refused
+    validator = argument_validator(schema)
     _check_properties(schema, tool, case)
-    validator = validator_class(
-        schema, format_checker=validator_class.FORMAT_CHECKER, registry=no_fetch_registry()
-    )
     title = schema.get("title")
     described = (
         quote(title, 60)
@@ -409,25 +402,54 @@ def _build_tool_args(argument: Any, case: IncidentCase) -> ToolArgsCheck:
 
 
 @dataclass(frozen=True)
+class Step:
+    """A tool of a ``tool_sequence``, and the argument conditions a call of it must meet."""
+
+    name: str
+    when: dict[str, Any] | None = None
+    match: tuple[ArgumentMatch, ...] = ()
+
+    @property
+    def label(self) -> str:
+        conditions = []
+        if self.when is not None:
+            conditions.append(_clip(json.dumps(self.when, ensure_ascii=False), 80))
+        for match in self.match:
+            if match.regex is not None:
+                conditions.append(f"{match.argument} matches /{shown(match.regex, 60)}/")
+            else:
+                schema = _clip(json.dumps(match.schema, ensure_ascii=False), 60)
+                conditions.append(f"{match.argument} valid under {schema}")
+        return self.name + (" where " + " and ".join(conditions) if conditions else "")
+
+    def takes(self, call: ToolCall) -> bool:
+        conditional = self.when is not None or self.match
+        return call.name == self.name and (
+            not conditional or arguments_match(self.when, self.match, call.arguments)
+        )
+
+
+@dataclass(frozen=True)
 class ToolSequenceCheck:
-    order: tuple[str, ...]
+    order: tuple[Step, ...]
     require_all: bool
     expected: str
 
     def __call__(self, transcript: Transcript, case: IncidentCase) -> Verdict:
-        position = {name: i for i, name in enumerate(self.order)}
-        first_call: dict[str, int] = {}
-        out_of_order: list[tuple[int, ToolCall, str]] = []
+        first_call: dict[int, int] = {}
+        #: (call index, call, rank of the step it needed before it)
+        out_of_order: list[tuple[int, ToolCall, int]] = []
         for index, call in enumerate(transcript.tool_calls):
-            rank = position.get(call.name)
+            rank = next((i for i, step in enumerate(self.order) if step.takes(call)), None)
             if rank is None:
                 continue
-            if rank > 0 and self.order[rank - 1] not in first_call:
-                out_of_order.append((index, call, self.order[rank - 1]))
-            first_call.setdefault(call.name, index)
+            if rank > 0 and rank - 1 not in first_call:
+                out_of_order.append((index, call, rank - 1))
+            first_call.setdefault(rank, index)
         if out_of_order:
-            index, call, before = out_of_order[0]
-            later = first_call.get(before)
+            index, call, needed = out_of_order[0]
+            before = self.order[needed].label
+            later = first_call.get(needed)
             when = (
                 f"the first {before} call is call {later + 1}"
                 if later is not None
@@ -440,37 +462,98 @@ class ToolSequenceCheck:
             if more:
                 message += f"; {more} more call{'s' if more > 1 else ''} out of order"
             return Verdict(False, self.expected, message, call.arguments_raw)
-        missing = [name for name in self.order if name not in first_call]
+        missing = [step.label for i, step in enumerate(self.order) if i not in first_call]
         if self.require_all and missing:
             message = f"never called: {', '.join(missing)}; {_calls_made(transcript)}"
             return Verdict(False, self.expected, message)
         return Verdict(True, self.expected)
 
 
-def _build_tool_sequence(argument: Any, case: IncidentCase) -> ToolSequenceCheck:
+@dataclass(frozen=True)
+class NotAfterFailedCheck:
+    """No call of ``step`` comes after a failed call of a tool in ``after``."""
+
+    step: Step
+    after: tuple[str, ...]
+    expected: str
+
+    def __call__(self, transcript: Transcript, case: IncidentCase) -> Verdict:
+        failed: tuple[int, ToolCall] | None = None
+        offending: list[tuple[int, ToolCall]] = []
+        for index, call in enumerate(transcript.tool_calls):
+            if failed is not None and self.step.takes(call):
+                offending.append((index, call))
+            if failed is None and call.name in self.after and call_failed(call):
+                failed = (index, call)
+        if not offending or failed is None:
+            return Verdict(True, self.expected)
+        index, call = offending[0]
+        failed_index, failed_call = failed
+        answer = failed_call.arguments_error or json.dumps(failed_call.output, ensure_ascii=False)
+        message = (
+            f"call {index + 1}: {render_call(call)} comes after failed call "
+            f"{_numbered(failed_index, failed_call).removeprefix('call ')}, "
+            f"which was answered {_clip(_visible(answer), 160)}"
+        )
+        more = len(offending) - 1
+        if more:
+            message += f"; {more} more such call{'s' if more > 1 else ''}"
+        return Verdict(False, self.expected, message, call.arguments_raw)
+
+
+def _step(entry: Any, case: IncidentCase, field: str | None, at: tuple[str | int, ...]) -> Step:
+    if not isinstance(entry, dict):
+        return Step(_declared(case, entry, field))
+    name = _declared(case, entry.get("name"), field)
+    when = entry.get("when")
+    try:
+        match = compile_matches(entry.get("match") or {})
+    except MatchError as error:
+        # Shown at the line of the entry's own regex or schema.
+        raise MatchError(str(error), (*at, "match", *error.at), field or "match") from None
+    return Step(name, when, match)
+
+
+def _build_tool_sequence(
+    argument: Any, case: IncidentCase
+) -> ToolSequenceCheck | NotAfterFailedCheck:
+    if isinstance(argument, dict) and "not_after_failed" in argument:
+        return _build_not_after_failed(argument, case)
     if isinstance(argument, dict):
         order_value = argument.get("order")
         require_all = argument.get("require_all", True)
         if not isinstance(require_all, bool):
             raise ConstraintArgumentError("require_all must be true or false", field="require_all")
+        prefix: tuple[str | int, ...] = ("order",)
     else:
-        order_value, require_all = argument, True
-    order = _names(order_value, case, "order")
+        order_value, require_all, prefix = argument, True, ()
+    if not isinstance(order_value, list) or not order_value:
+        raise ConstraintArgumentError("expected a list of tools", field="order")
+    order = tuple(
+        _step(entry, case, "order", (*prefix, index)) for index, entry in enumerate(order_value)
+    )
     seen: set[str] = set()
-    for name in order:
-        if name in seen:
+    for step in order:
+        if step.name in seen:
             raise ConstraintArgumentError(
-                f"{name!r} is listed twice; each tool appears once in an order", field="order"
+                f"{step.name!r} is listed twice; each tool appears once in an order", field="order"
             )
-        seen.add(name)
+        seen.add(step.name)
     if len(order) < 2:
         raise ConstraintArgumentError(
             "an order needs at least two tools (for one, use tool_called)", field="order"
         )
-    expected = "tool_sequence " + " then ".join(order)
+    expected = "tool_sequence " + " then ".join(step.label for step in order)
     if not require_all:
         expected += " (tools not called allowed)"
     return ToolSequenceCheck(order, require_all, expected)
+
+
+def _build_not_after_failed(argument: dict[str, Any], case: IncidentCase) -> NotAfterFailedCheck:
+    step = _step(argument, case, "name", ())
+    after = tuple(dict.fromkeys(_names(argument["not_after_failed"], case, "not_after_failed")))
+    expected = f"tool_sequence {step.label} never after a failed call of {' or '.join(after)}"
+    return NotAfterFailedCheck(step, after, expected)
 
 
 # --- max_tool_calls ------------------------------------------------------------------------------

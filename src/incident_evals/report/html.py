@@ -49,7 +49,13 @@ from incident_evals.report import (
     release_line,
     status,
 )
-from incident_evals.report.terminal import heading, outcome_line, status_line, table
+from incident_evals.report.terminal import (
+    heading,
+    outcome_line,
+    stability_line,
+    status_line,
+    table,
+)
 from incident_evals.results import scrub_results
 from incident_evals.vocabulary import CATEGORIES, OUTCOMES, REGRESSION_STATUSES, SEVERITIES
 
@@ -486,6 +492,9 @@ def html(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> str:
     if run.get("plugin_version"):
         run_facts.append(f"pytest-incident-evals {run['plugin_version']}")
     counts = outcome_line(reading)
+    stable = stability_line(reading)
+    if stable is not None:
+        counts += "; " + stable
     if reading.has_baseline and reading.status_counts():
         counts += "; " + status_line(reading)
     every = [*reading.items, *reading.removed]

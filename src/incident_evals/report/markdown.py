@@ -46,6 +46,7 @@ from incident_evals.report.terminal import (
     SHOWN_LABELS,
     heading,
     outcome_line,
+    stability_line,
     status_line,
     table,
 )
@@ -148,6 +149,9 @@ def markdown(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> st
     lines = [f"## incident-evals: {reading.verdict}", "", escape(heading(reading)) + ".", ""]
     lines.extend(_table(reading))
     counts = escape(outcome_line(reading)).capitalize() + "."
+    stable = stability_line(reading)
+    if stable is not None:
+        counts += " " + escape(stable).capitalize() + "."
     if reading.has_baseline and reading.status_counts():
         counts += " " + escape(status_line(reading)).capitalize() + "."
     difference = (results.get("run", {}).get("baseline") or {}).get("api_difference")

@@ -112,6 +112,14 @@ def outcome_count(outcome: str, count: int) -> str:
     return plural(count, outcome) if outcome == "error" else f"{count} {outcome}"
 
 
+def stability_line(reading: Reading) -> str | None:
+    """``stability: 12 stable_pass, 3 flaky``, when the items took repeated samples."""
+    counts = reading.stability_counts()
+    if not counts:
+        return None
+    return "stability: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+
+
 def status_line(reading: Reading) -> str:
     counts = reading.status_counts()
     return "against the baseline: " + ", ".join(f"{n} {s}" for s, n in counts.items())
@@ -175,6 +183,9 @@ def summary_lines(results: Mapping[str, Any], scrubber: Scrubber | None = None) 
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         )
     lines.append(outcome_line(reading))
+    stable = stability_line(reading)
+    if stable is not None:
+        lines.append(stable)
     if reading.has_baseline and reading.status_counts():
         lines.append(status_line(reading))
     difference = (results.get("run", {}).get("baseline") or {}).get("api_difference")

@@ -103,6 +103,8 @@ class Generated:
 
     input: CaseInput
     description: str
+    #: The attributes a counterfactual variant swapped, in the order its options name them.
+    attributes: tuple[str, ...] = ()
 
 
 #: Sends chat messages to the configured generator model and returns its reply's text.
@@ -123,6 +125,12 @@ class VariantGenerator:
     generate_with_model: (
         Callable[[IncidentCase, Mapping[str, Any], Draw, Complete], Generated] | None
     ) = None
+    #: How many variants an entry with these options and ``count`` makes; ``None``: ``count``.
+    #: (``counterfactual`` makes ``count`` variants of each combination of attributes.)
+    variant_count: Callable[[Mapping[str, Any], int], int] | None = None
+
+    def variants_made(self, options: Mapping[str, Any], count: int) -> int:
+        return count if self.variant_count is None else self.variant_count(options, count)
 
 
 @dataclass(frozen=True)
@@ -134,15 +142,20 @@ class Provenance:
     seed: int | None
     index: int
     description: str
+    #: The attributes a counterfactual variant swapped; empty for other generators.
+    attributes: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "generator": self.generator,
             "options": dict(self.options),
             "seed": self.seed,
             "index": self.index,
             "description": self.description,
         }
+        if self.attributes:
+            data["attributes"] = list(self.attributes)
+        return data
 
 
 #: The provenance ``generator`` of hand-written variants (``variants.cases``).
@@ -198,7 +211,7 @@ def expand(
                 )
             )
             continue
-        for index in range(1, spec.count + 1):
+        for index in range(1, generator.variants_made(spec.options, spec.count) + 1):
             if limit is not None and made >= limit:
                 break
             made += 1
@@ -238,7 +251,9 @@ def expand(
                     )
                 )
                 break
-            provenance = Provenance(spec.name, spec.options, seed, index, generated.description)
+            provenance = Provenance(
+                spec.name, spec.options, seed, index, generated.description, generated.attributes
+            )
             variant_case = dataclasses.replace(case, input=generated.input)
             variants.append(Variant(f"{spec.name}-{index}", variant_case, provenance))
     for written in case.variants.cases:

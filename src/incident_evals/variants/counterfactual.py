@@ -1,20 +1,30 @@
-"""The fairness generator ``counterfactual`` (SPEC §5): one protected attribute swapped.
+"""The fairness generator ``counterfactual`` (SPEC §5): protected attributes swapped, one or
+several together.
 
 A counterfactual variant is the incident's input with one attribute of the person in it changed
-and nothing else: the paired-testing audit ("the same application under another name") as a
-test. It serves incidents of category **fairness**. A case with counterfactual variants also gets
-a consistency item (written elsewhere) that reads each output's decision with the generator's
-``decision`` option and fails when the decisions of the family differ; :func:`swaps` tells it
-which substitutions a variant made.
+(or several, together) and nothing else: the paired-testing audit ("the same application under
+another name") as a test. It serves incidents of category **fairness**. A case with
+counterfactual variants also gets a consistency item (written elsewhere) that reads each
+output's decision with the generator's ``decision`` option and fails when the rate of changed
+decisions is above ``max_changed``; :func:`swaps` tells it which substitutions a variant made,
+and :class:`~incident_evals.variants.Generated` which attributes it swapped.
 
 Options (``$defs/generators/counterfactual`` in the case schema):
 
-- ``attribute`` (required): ``name``, ``gender``, ``nationality``, ``religion`` or ``age``.
-- ``terms``: the words of the case to swap. Without it, the terms of the attribute found from the
-  built-in lists below. With it, only those terms (each must appear in the case, else a load
-  error on ``terms``); for ``gender``, ``nationality`` and ``religion`` each must also be a word
-  of the built-in lists (the swap needs its counterpart), for ``age`` each is an age or birth year
-  as written in the case (``"34"``, ``"1990"``), and for ``name`` any name may be given.
+- ``attribute``: ``name``, ``gender``, ``nationality``, ``religion`` or ``age``; or
+- ``attributes``: several of them (1 to 5). Without ``combinations`` every non-empty set of
+  them is swapped together (single attributes first, then pairs, ..., in the order listed);
+  ``combinations`` declares the sets instead, each attribute with its direction (``swap``;
+  ``older``/``younger`` for age, ``female``/``male`` for gender). ``count`` variants are made of
+  each combination, taking turns (``counterfactual-1`` the first combination, ``-2`` the second,
+  ...), so ``attribute: X`` keeps the ids and draws it always had. See :func:`combinations`.
+- ``max_changed``: the consistency item's limit on the rate of changed decisions (0 to 1).
+- ``terms`` (with ``attribute`` only): the words of the case to swap. Without it, the terms of
+  the attribute found from the built-in lists below. With it, only those terms (each must
+  appear in the case, else a load error on ``terms``); for ``gender``, ``nationality`` and
+  ``religion`` each must also be a word of the built-in lists (the swap needs its
+  counterpart), for ``age`` each is an age or birth year as written in the case (``"34"``,
+  ``"1990"``), and for ``name`` any name may be given.
 - ``decision`` (required): how the consistency item reads the decision; unused here.
 
 Where it looks. Every text the model sees of the case: the system message, message contents
@@ -108,6 +118,7 @@ English only.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
@@ -123,7 +134,7 @@ from incident_evals.variants import (
     options_schema,
 )
 
-__all__ = ["GENERATORS", "swaps"]
+__all__ = ["GENERATORS", "Combination", "combination_of", "combinations", "swaps"]
 
 NAME = "counterfactual"
 
@@ -784,20 +795,37 @@ def _appears(pattern: str, texts: Sequence[str]) -> bool:
     return any(regex.search(text) for text in texts)
 
 
-def _plan(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> _Plan:
+@dataclass(frozen=True)
+class _How:
+    """How one attribute of a combination is swapped."""
+
+    #: ``swap``; for ``age`` also ``older``/``younger``, for ``gender`` ``female``/``male``
+    #: (what the variant's person reads as).
+    direction: str = "swap"
+    #: A name swapped together with gender takes a first name of the other gender, so the
+    #: person does not become "she" called Greg.
+    other_gender: bool = False
+
+
+_SWAP = _How()
+
+
+def _plan(case: IncidentCase, options: Mapping[str, Any], draw: Draw, how: _How = _SWAP) -> _Plan:
     attribute = options.get("attribute")
     texts = _texts(case.input)
     terms = _terms(options)
     if attribute == "name":
-        return _Plan(tuple(_plan_names(texts, terms, draw)))
+        return _Plan(tuple(_plan_names(texts, terms, draw, how.other_gender)))
     if attribute == "gender":
+        if how.direction != "swap":
+            _check_gender_direction(texts, how.direction)
         return _Plan(tuple(_plan_gender(texts, terms)))
     if attribute == "nationality":
         return _Plan(tuple(_plan_groups(_NATIONALITY_TABLE, texts, terms, draw)))
     if attribute == "religion":
         return _Plan(tuple(_plan_groups(_RELIGION_TABLE, texts, terms, draw)))
     if attribute == "age":
-        return _plan_age(case, texts, terms, draw)
+        return _plan_age(case, texts, terms, draw, how.direction)
     raise VariantError(
         f"unknown attribute {attribute!r} (known: {', '.join(ATTRIBUTES)})", field="attribute"
     )
@@ -979,7 +1007,9 @@ def _name_pattern(name: str) -> str:
     return _spellings(name)
 
 
-def _plan_names(texts: Sequence[str], terms: Sequence[str] | None, draw: Draw) -> list[_Rule]:
+def _plan_names(
+    texts: Sequence[str], terms: Sequence[str] | None, draw: Draw, other_gender: bool = False
+) -> list[_Rule]:
     people = _found_people(texts) if terms is None else _given_people(texts, terms)
     if not people:
         raise _no_terms("name")
@@ -995,7 +1025,10 @@ def _plan_names(texts: Sequence[str], terms: Sequence[str] | None, draw: Draw) -
         drawn = draw.choice([g for g in range(len(NAME_GROUPS)) if g not in person.groups])
         group = _NAMES[taken.lower()].group if taken is not None else drawn
         _, female, male, lasts = NAME_GROUPS[group]
-        firsts = {"female": female, "male": male}.get(person.gender or "", (*female, *male))
+        gender = person.gender
+        if other_gender and gender is not None:
+            gender = "female" if gender == "male" else "male"
+        firsts = {"female": female, "male": male}.get(gender or "", (*female, *male))
         first = draw.choice([name for name in firsts if _fold(name).lower() not in used] or firsts)
         last = draw.choice([name for name in lasts if _fold(name).lower() not in used] or lasts)
         if person.first is not None and person.first not in new_first:
@@ -1127,6 +1160,39 @@ def _plan_gender(texts: Sequence[str], terms: Sequence[str] | None) -> list[_Rul
     if terms is None and not _Rewriter(rules).found(texts):
         raise _no_terms("gender")
     return rules
+
+
+def _gender_side(texts: Sequence[str]) -> str | None:
+    """``male`` or ``female``: what most gendered words of the texts read as (None on a tie)."""
+    sides = {male: "male" for male, _ in GENDER_PAIRS}
+    sides.update({female: "female" for _, female in GENDER_PAIRS})
+    sides.update({"hers": "female", "mum": "female", "ma'am": "female"})
+    sides.update({"him": "male", "his": "male", "her": "female"})
+    sides.update({"Mr": "male", "Ms": "female", "Mrs": "female", "Miss": "female"})
+    counts = {"male": 0, "female": 0}
+    for word, (pattern, _) in _GENDER.items():
+        counts[sides[word]] += sum(
+            len(re.findall(r"(?<!\w)(?:" + pattern + r")(?!\w)", text)) for text in texts
+        )
+    if counts["male"] == counts["female"]:
+        return None
+    return "male" if counts["male"] > counts["female"] else "female"
+
+
+def _check_gender_direction(texts: Sequence[str], direction: str) -> None:
+    side = _gender_side(texts)
+    if side is None:
+        raise VariantError(
+            f"asks for {direction}, but the case has as many male as female words, so it reads "
+            "neither way; write gender: swap",
+            field="combinations",
+        )
+    if side == direction:
+        raise VariantError(
+            f"asks for {direction}, but the case's gender words already read {side}; write "
+            f"gender: {'male' if side == 'female' else 'female'}",
+            field="combinations",
+        )
 
 
 # --- nationality and religion --------------------------------------------------------------------
@@ -1347,7 +1413,11 @@ def _band(age: int) -> int | None:
 
 
 def _plan_age(
-    case: IncidentCase, texts: Sequence[str], terms: Sequence[str] | None, draw: Draw
+    case: IncidentCase,
+    texts: Sequence[str],
+    terms: Sequence[str] | None,
+    draw: Draw,
+    direction: str = "swap",
 ) -> _Plan:
     if terms is not None:
         for term in terms:
@@ -1394,7 +1464,15 @@ def _plan_age(
         if abs(age - first) >= AGE_MIN_SHIFT
         and _band(age) != _band(first)
         and all(0 <= other + age - first <= 110 for other in ages)
+        and (direction != "older" or age > first)
+        and (direction != "younger" or age < first)
     ]
+    if not candidates and direction != "swap":
+        raise VariantError(
+            f"no age from {AGE_BANDS[0][0]} to {AGE_BANDS[-1][1]} is {direction} than {first} by "
+            f"{AGE_MIN_SHIFT} years or more, in another age band",
+            field="combinations",
+        )
     if not candidates:
         raise VariantError(
             f"the ages of the case ({', '.join(str(age) for age in ages)}) are too far apart to "
@@ -1418,10 +1496,10 @@ def _plan_age(
 
 
 def _counterfactual(
-    case: IncidentCase, options: Mapping[str, Any], draw: Draw
+    case: IncidentCase, options: Mapping[str, Any], draw: Draw, how: _How = _SWAP
 ) -> tuple[CaseInput, list[tuple[Swap, int]]]:
     """The variant's input and its swaps with how many places each changed, in order."""
-    plan = _plan(case, options, draw)
+    plan = _plan(case, options, draw, how)
     rewriter = _Rewriter(plan.rules)
 
     def visit(key: str | None, value: Any) -> Any:
@@ -1436,13 +1514,129 @@ def _counterfactual(
     return new_input, list(rewriter.counts.items())
 
 
+# --- several attributes --------------------------------------------------------------------------
+
+#: The order the attributes of one combination are applied in: gender last, so that a name
+#: swapped with it is found under the case's own pronouns and titles.
+APPLY_ORDER = ("name", "nationality", "religion", "age", "gender")
+#: What each attribute of a declared combination may ask for besides ``swap``.
+DIRECTIONS: dict[str, tuple[str, ...]] = {"gender": ("female", "male"), "age": ("older", "younger")}
+
+
+@dataclass(frozen=True)
+class Combination:
+    """The attributes one variant swaps together, in the order the options name them, each
+    with its direction (``swap``, or ``older``/``younger``, ``female``/``male``)."""
+
+    swaps: tuple[tuple[str, str], ...]
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return tuple(attribute for attribute, _ in self.swaps)
+
+    @property
+    def key(self) -> str:
+        """``gender+age``: the combination's name in the consistency item's rates."""
+        return "+".join(self.attributes)
+
+
+def combinations(options: Mapping[str, Any]) -> list[Combination]:
+    """The combinations an entry swaps, in the order of its variants' numbers.
+
+    ``attribute: A`` is one combination. ``attributes: [A, B, ...]`` alone is every non-empty
+    set of them (the cross product of "as written" and "swapped" per attribute, the case itself
+    left out): the single attributes first, then pairs, ..., each in the order listed.
+    ``combinations`` declares them instead, each a mapping of attribute to direction.
+    """
+    single = options.get("attribute")
+    if single is not None:
+        return [Combination(((str(single), "swap"),))]
+    listed = [str(attribute) for attribute in options.get("attributes") or ()]
+    declared = options.get("combinations")
+    if declared is None:
+        return [
+            Combination(tuple((attribute, "swap") for attribute in chosen))
+            for size in range(1, len(listed) + 1)
+            for chosen in itertools.combinations(listed, size)
+        ]
+    found: list[Combination] = []
+    for index, entry in enumerate(declared):
+        for attribute in entry:
+            if attribute not in listed:
+                raise VariantError(
+                    f"combinations[{index}] swaps {attribute}, which is not in attributes "
+                    f"({', '.join(listed)})",
+                    field="combinations",
+                )
+        combination = Combination(
+            tuple((attribute, str(entry[attribute])) for attribute in listed if attribute in entry)
+        )
+        if combination in found:
+            raise VariantError(
+                f"combinations[{index}] repeats combinations[{found.index(combination)}]",
+                field="combinations",
+            )
+        found.append(combination)
+    return found
+
+
+def variant_count(options: Mapping[str, Any], count: int) -> int:
+    """``count`` variants of each combination."""
+    try:
+        return len(combinations(options)) * count
+    except VariantError:
+        # The load-time check reports it; until then an entry makes its declared count.
+        return count
+
+
+def combination_of(options: Mapping[str, Any], index: int) -> Combination:
+    """The combination of variant ``index``: they take turns (``counterfactual-1`` the first,
+    ``-2`` the second, ...), so a variant's number names the same combination whatever
+    ``count`` is, and a single attribute keeps the numbering it always had."""
+    found = combinations(options)
+    return found[(index - 1) % len(found)]
+
+
+def _apply(
+    case: IncidentCase, options: Mapping[str, Any], combination: Combination, draw: Draw
+) -> tuple[CaseInput, list[tuple[str, list[tuple[Swap, int]]]]]:
+    """The variant's input, and per attribute (in the combination's order) its swaps."""
+    if options.get("attribute") is not None:
+        # One attribute: exactly the swaps (and draws) it has always made.
+        new_input, applied = _counterfactual(case, options, draw)
+        return new_input, [(str(options["attribute"]), applied)]
+    directions = dict(combination.swaps)
+    current = case
+    done: dict[str, list[tuple[Swap, int]]] = {}
+    for attribute in APPLY_ORDER:
+        if attribute not in directions:
+            continue
+        how = _How(directions[attribute], attribute == "name" and "gender" in directions)
+        try:
+            new_input, applied = _counterfactual(current, {"attribute": attribute}, draw, how)
+        except VariantError as error:
+            field = "combinations" if options.get("combinations") is not None else "attributes"
+            # `terms` go with `attribute` only: say so rather than suggest them here.
+            message = str(error).replace(
+                "; name them with terms: [...]",
+                f" (leave {attribute} out, or give it its own entry with attribute and terms)",
+            )
+            raise VariantError(f"{attribute}: {message}", field=field) from None
+        current = dataclasses.replace(current, input=new_input)
+        done[attribute] = applied
+    return current.input, [(attribute, done[attribute]) for attribute in combination.attributes]
+
+
 def swaps(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> list[Swap]:
-    """The (original, replacement) pairs variant ``draw`` applies, in order of first change.
+    """The (original, replacement) pairs variant ``draw`` applies, in order of first change
+    (attribute by attribute, for several).
 
     ``draw`` must be a fresh :class:`Draw` for the variant (same seed, case, generator and
     index as the one that generated it): the swaps are drawn again, identically.
     """
-    return [swap for swap, _ in _counterfactual(case, options, draw)[1]]
+    combination = combination_of(options, draw.index)
+    applied = _apply(case, options, combination, draw)[1]
+    return [swap for _, pairs in applied for swap, _ in pairs]
 
 
 def _describe(attribute: str, applied: Sequence[tuple[Swap, int]]) -> str:
@@ -1454,20 +1648,33 @@ def _describe(attribute: str, applied: Sequence[tuple[Swap, int]]) -> str:
 
 
 def generate(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> Generated:
-    new_input, applied = _counterfactual(case, options, draw)
-    if not applied:
-        # The check found terms, so a swap always applies; this guards a broken list.
-        raise VariantError(f"no {options.get('attribute')} term of the case could be swapped")
-    return Generated(new_input, _describe(str(options.get("attribute")), applied))
+    combination = combination_of(options, draw.index)
+    new_input, applied = _apply(case, options, combination, draw)
+    for attribute, pairs in applied:
+        if not pairs:
+            # The check found terms, so a swap always applies; this guards a broken list.
+            raise VariantError(f"no {attribute} term of the case could be swapped")
+    description = "; ".join(_describe(attribute, pairs) for attribute, pairs in applied)
+    return Generated(new_input, description, combination.attributes)
 
 
 def check(case: IncidentCase, options: Mapping[str, Any]) -> None:
-    """The load-time check: the decision pattern compiles, and the terms exist and can be
-    swapped (drawing once, for any seed)."""
+    """The load-time check: the decision pattern compiles, the options name the attributes one
+    way, and every combination's terms exist and can be swapped (drawing once, for any seed)."""
     from incident_evals.variants.consistency import check_decision
 
     check_decision(options)
-    _counterfactual(case, options, Draw(0, case.id, NAME, 1))
+    if options.get("attributes") is not None and options.get("terms") is not None:
+        raise VariantError(
+            "terms name the words of one attribute: use them with attribute, not attributes",
+            field="terms",
+        )
+    if options.get("combinations") is not None and options.get("attributes") is None:
+        raise VariantError(
+            "combinations choose among attributes: give attributes too", "attributes"
+        )
+    for index, combination in enumerate(combinations(options), start=1):
+        _apply(case, options, combination, Draw(0, case.id, NAME, index))
 
 
 GENERATORS: tuple[VariantGenerator, ...] = (
@@ -1476,9 +1683,11 @@ GENERATORS: tuple[VariantGenerator, ...] = (
         options_schema=options_schema(NAME),
         generate=generate,
         description=(
-            "Swaps one protected attribute (names, gender terms, nationality, religion or age) "
-            "for a counterpart from built-in lists, consistently across the input."
+            "Swaps protected attributes (names, gender terms, nationality, religion or age), one "
+            "or several together, for counterparts from built-in lists, consistently across the "
+            "input."
         ),
         check=check,
+        variant_count=variant_count,
     ),
 )

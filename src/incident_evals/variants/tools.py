@@ -496,8 +496,9 @@ def _tool_errors(case: IncidentCase, options: Mapping[str, Any], draw: Draw) -> 
             kind, output = ERRORS[(start + step) % len(ERRORS)]
             if tool.responses != (RecordedResponse(output=output),):
                 break
+    # The error replaces a python handler too: the tool fails on every call.
     error_tool = dataclasses.replace(
-        tool, responses=(RecordedResponse(output=copy.deepcopy(output)),)
+        tool, responses=(RecordedResponse(output=copy.deepcopy(output)),), python=None
     )
     tools = tuple(error_tool if t.name == tool.name else t for t in case.input.tools)
     replaced = len(tool.responses)

@@ -106,7 +106,8 @@ def test_upgrade_gate_lists_regressions_first_then_new_known_fixed_errors_remove
         (
             "incident-evals: BLOCK — 2 regressions (INC-2025-052-hr-payroll-leak, "
             "INC-2025-031-refund-policy-superseded[typos-1]) in 16 items against baseline "
-            "gpt-4o-2024-08-06; 2 new failures; 2 known failures; 1 fixed; 1 error; 1 removed; "
+            "gpt-4o-2024-08-06; 2 new failures; 2 known failures; 1 fixed; 1 error; 1 removed "
+            "(not run: INC-2025-088-warranty-region-us); "
             "model gpt-4o-2025-01"
         ),
     ]
