@@ -855,16 +855,49 @@ def _build_input(
             format_field(at),
         )
     system = raw.get("system")
+    system_at = (*base("system"), "system")
+    system_sensitive = False
+    system_markers: tuple[str, ...] = ()
+    if isinstance(system, dict) and ("content" in system or "sensitive" in system):
+        # {content | content_file, sensitive, markers}: the prompt may itself be a secret.
+        system_sensitive = _sensitive_flag(system, case_path, lines, system_at)
+        system_markers = tuple(system.get("markers", ()))
+        limit = MAX_SENSITIVE_TEXT if system_sensitive else MAX_TEXT
+        system = (
+            system["content"]
+            if "content" in system
+            else text({"content_file": system["content_file"]}, system_at, limit)
+        )
+    elif system is not None:
+        system = text(system, system_at)
     built = CaseInput(
         messages=tuple(messages),
-        system=text(system, (*base("system"), "system")) if system is not None else None,
+        system=system,
         documents=tuple(documents),
         document_template=template,
         tools=tuple(tools),
         regenerate=regenerate,
+        system_sensitive=system_sensitive,
+        system_markers=system_markers,
     )
     _check_input_size(built, case_path, lines, where, base)
     return built
+
+
+def _sensitive_flag(
+    raw: dict[str, Any], case_path: Path, lines: _Lines, at: tuple[str | int, ...]
+) -> bool:
+    """``raw["sensitive"]``; markers without it would never be searched, a load error."""
+    sensitive = bool(raw.get("sensitive", False))
+    if raw.get("markers") and not sensitive:
+        raise CaseError(
+            case_path,
+            lines.of((*at, "markers")),
+            "markers are only searched for in sensitive content: add sensitive: true, "
+            "or remove the markers",
+            format_field((*at, "markers")),
+        )
+    return sensitive
 
 
 def _recorded_response(
@@ -885,6 +918,8 @@ def _recorded_response(
         times=raw.get("times"),
         when_state=raw.get("when_state"),
         set_state=raw.get("set"),
+        sensitive=_sensitive_flag(raw, case_path, lines, at),
+        markers=tuple(raw.get("markers", ())),
     )
 
 
@@ -929,6 +964,16 @@ def _check_input_size(
             f"the sensitive documents hold {sensitive:,} characters in all, more than the limit "
             f"of {MAX_SENSITIVE_TEXT:,} (no_leak indexes every span of them)",
             format_field(at),
+        )
+    secret = sum(len(source.content) for source in built.sensitive_sources())
+    if secret > MAX_SENSITIVE_TEXT:
+        raise CaseError(
+            case_path,
+            lines.of(where),
+            f"the sensitive system prompt, documents and tool responses hold {secret:,} "
+            f"characters in all, more than the limit of {MAX_SENSITIVE_TEXT:,} (no_leak indexes "
+            "every span of them)",
+            format_field(where),
         )
     total = len(built.system or "") + sum(len(doc.content) for doc in built.documents)
     total += sum(

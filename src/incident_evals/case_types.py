@@ -7,6 +7,7 @@ imports them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "IncidentCase",
     "RecordedResponse",
     "Runs",
+    "SensitiveSource",
     "Tool",
     "VariantsSpec",
     "assistant_turns",
@@ -70,6 +72,9 @@ class RecordedResponse:
     when_state: dict[str, str] | None = None
     #: State variables this response sets once it has answered.
     set_state: dict[str, str] | None = None
+    #: Its output is secret once the replay returns it to the model (``no_leak``, ``links``).
+    sensitive: bool = False
+    markers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,68 @@ class CaseInput:
     #: ``last``: only the reply after the last message is generated; ``all``: every assistant
     #: turn of ``messages`` is generated too (see :func:`generated_turns`).
     regenerate: str = REGENERATE[0]
+    #: ``system: {content: ..., sensitive: true, markers: [...]}``: the prompt itself is secret.
+    system_sensitive: bool = False
+    system_markers: tuple[str, ...] = ()
+
+    def sensitive_sources(self) -> tuple[SensitiveSource, ...]:
+        """Everything marked sensitive, in a fixed order: the system prompt, the documents,
+        then each tool's responses (declared: whether a response was returned is per sample)."""
+        sources: list[SensitiveSource] = []
+        if self.system_sensitive and self.system:
+            sources.append(
+                SensitiveSource(
+                    SYSTEM_PROMPT_SOURCE,
+                    "the sensitive system prompt",
+                    self.system,
+                    self.system_markers,
+                )
+            )
+        sources.extend(
+            SensitiveSource(doc.id, f"sensitive document {doc.id!r}", doc.content, doc.markers)
+            for doc in self.documents
+            if doc.sensitive
+        )
+        for tool in self.tools:
+            for index, response in enumerate(tool.responses, start=1):
+                if response.sensitive:
+                    sources.append(
+                        SensitiveSource(
+                            f"{tool.name} response {index}",
+                            f"sensitive response {index} of tool {tool.name!r}",
+                            response_text(response.output),
+                            response.markers,
+                            (tool.name, response.output),
+                        )
+                    )
+        return tuple(sources)
+
+
+#: The id of the system prompt among sensitive sources (what ``[redacted: ...]`` names).
+SYSTEM_PROMPT_SOURCE = "system prompt"
+
+
+def response_text(output: Any) -> str:
+    """A recorded tool output as the model is shown it."""
+    if isinstance(output, str):
+        return output
+    # YAML dates and the like become strings.
+    return json.dumps(output, ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class SensitiveSource:
+    """One secret of a case: a sensitive document, the system prompt or a tool response."""
+
+    #: The document id, ``system prompt`` or ``<tool> response <n>``: what redaction names.
+    id: str
+    #: How messages name it: ``sensitive document 'payroll'``.
+    label: str
+    content: str
+    markers: tuple[str, ...] = ()
+    #: For a tool response, ``(tool name, recorded output)``: it is secret only in samples where
+    #: the replay returned that output to the model.
+    response: tuple[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from incident_evals.case_types import SYSTEM_PROMPT_SOURCE
 from incident_evals.evidence import stability
 from incident_evals.files import write_atomic
 from incident_evals.secrets import Scrubber, placeholder
@@ -200,7 +201,11 @@ def redactor(
 
 def _input(case: IncidentCase, redacting: bool) -> dict[str, Any]:
     return {
-        "system": case.input.system,
+        "system": (
+            placeholder(SYSTEM_PROMPT_SOURCE)
+            if case.input.system_sensitive and redacting
+            else case.input.system
+        ),
         "messages": [dict(message) for message in case.input.messages],
         "documents": [
             {

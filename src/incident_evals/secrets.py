@@ -15,9 +15,12 @@ What it removes, each replaced by a placeholder ``[redacted: <what>]``:
   ``NAME=value``; a ``Bearer``/``Basic`` token; the user-info of any URL
   (``https://user:pass@host`` becomes ``https://[redacted: credentials]@host``). An endpoint
   that echoes the request's headers is thereby scrubbed even if the key is not known.
-* **A case's sensitive documents** (``[redacted: <document id>]``, unless the run keeps them with
-  ``--incident-report-sensitive``): every marker and every span ``no_leak`` would flag
-  (:func:`incident_evals.constraints.data.sensitive_spans`), also inside JSON or quoted text whose
+* **A case's sensitive content**: its sensitive documents (``[redacted: <document id>]``), a
+  sensitive system prompt (``[redacted: system prompt]``) and sensitive tool responses
+  (``[redacted: <tool> response <n>]``), unless the run keeps them with
+  ``--incident-report-sensitive``: every marker and every span ``no_leak`` would flag
+  (:func:`incident_evals.constraints.data.sensitive_spans`; an encoded run that carries some,
+  base64 in a link for one, goes whole), also inside JSON or quoted text whose
   escapes (``\\n``, ``\\"``, ``\\uXXXX``) would otherwise split them; a leading or trailing run
   of :data:`PARTIAL_SPAN` or more characters of a marker; and, just before a clip mark, the start
   of a marker (:data:`BOUNDARY_SPAN` characters or more) or a run of
@@ -45,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 if TYPE_CHECKING:
-    from incident_evals.case_types import Document, IncidentCase
+    from incident_evals.case_types import CaseInput, IncidentCase, SensitiveSource
 
 __all__ = [
     "API_KEY",
@@ -300,14 +303,12 @@ class _Material:
     contents: tuple[tuple[str, str], ...]
 
 
-def _material(documents: Sequence[Document]) -> _Material:
+def _material(sources: Sequence[SensitiveSource]) -> _Material:
     from incident_evals.constraints.normalize import normalize
 
     markers = []
     contents = []
-    for doc in documents:
-        if not doc.sensitive:
-            continue
+    for doc in sources:
         for marker in doc.markers:
             searched = normalize(marker).text
             if searched:
@@ -427,7 +428,7 @@ class Scrubber:
         self._escaped_secrets = any(
             json.dumps(value, ensure_ascii=False)[1:-1] != value for value, _ in self._secrets
         )
-        self._materials: dict[int, tuple[Sequence[Document], _Material | None]] = {}
+        self._materials: dict[int, tuple[CaseInput, _Material | None]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -532,17 +533,18 @@ class Scrubber:
         ]
 
     def _material(self, case: IncidentCase) -> _Material | None:
-        # By the documents, not the case: variants that keep them share one material.
-        documents = case.input.documents
-        entry = self._materials.get(id(documents))
-        if entry is not None and entry[0] is documents:
+        # By the input, not the case: variants that keep it share one material.
+        given = case.input
+        entry = self._materials.get(id(given))
+        if entry is not None and entry[0] is given:
             return entry[1]
-        material = _material(documents) if any(doc.sensitive for doc in documents) else None
+        sources = given.sensitive_sources()
+        material = _material(sources) if sources else None
         with self._lock:
             if len(self._materials) >= self.KEPT:
                 self._materials.pop(next(iter(self._materials)))
-            # The documents are kept in the entry, so that their id cannot be reused meanwhile.
-            self._materials[id(documents)] = (documents, material)
+            # The input is kept in the entry, so that its id cannot be reused meanwhile.
+            self._materials[id(given)] = (given, material)
         return material
 
 

@@ -71,7 +71,16 @@ def _fixture_cases() -> list[Any]:
             "name": "send_email",
             "description": "Send an email",
             "parameters": {"type": "object", "properties": {"to": {"type": "string"}}},
-            "responses": [{"when": {"to": "a@b.example"}, "output": {"ok": True}}, {"output": "x"}],
+            "responses": [
+                {"when": {"to": "a@b.example"}, "output": {"ok": True}},
+                {"output": "x"},
+                {
+                    "when": {"to": "c@d.example"},
+                    "output": "TOK-1",
+                    "sensitive": True,
+                    "markers": ["TOK-1"],
+                },
+            ],
         }
     ]
     documents = [
@@ -101,13 +110,25 @@ def _fixture_cases() -> list[Any]:
                 {"cites": ["policy"]},
                 {"no_leak": {"min_span": 20}},
                 {"no_pii": ["email", "phone"]},
+                {
+                    "links": {
+                        "allow_domains": ["acme.example", "*.acme.example"],
+                        "block_images": True,
+                        "tool_calls": False,
+                        "min_span": 16,
+                    }
+                },
                 {"judge": {"rubric": "Polite.", "model": "m"}},
                 {"python": "checks.refund:holds"},
             ],
         ),
         case_data(
             "INC-4",
-            input={"messages": messages, "document_template": "<doc>{content}</doc>"},
+            input={
+                "messages": messages,
+                "document_template": "<doc>{content}</doc>",
+                "system": {"content": "Code ORCHID-1.", "sensitive": True, "markers": ["ORCHID"]},
+            },
             model={"name": "gpt-old", "temperature": 0.5, "max_tokens": 400, "stop": ["\n"]},
             runs={"repeats": 3, "min_pass_rate": 0.5, "max_turns": 4},
             recorded_output="Refunds are possible within 30 days.",

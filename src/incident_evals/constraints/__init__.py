@@ -228,7 +228,16 @@ class LoadedCase:
 
 
 #: The modules of built-in constraints, each with a ``CONSTRAINTS`` tuple.
-BUILTIN_MODULES = ("text", "tools", "documents", "data", "refusal", "judge", "custom")
+BUILTIN_MODULES = (
+    "text",
+    "tools",
+    "documents",
+    "data",
+    "links",
+    "refusal",
+    "judge",
+    "custom",
+)
 
 
 def builtin_registry() -> ConstraintRegistry:

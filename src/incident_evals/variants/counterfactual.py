@@ -702,6 +702,7 @@ def _map_input(case_input: CaseInput, text: Callable[[str], str], visit: ValueMa
                     response,
                     output=_walk(response.output, visit),
                     when=_walk(response.when, visit) if response.when is not None else None,
+                    markers=tuple(text(marker) for marker in response.markers),
                 )
                 for response in tool.responses
             ),
@@ -711,6 +712,7 @@ def _map_input(case_input: CaseInput, text: Callable[[str], str], visit: ValueMa
     return dataclasses.replace(
         case_input,
         system=text(case_input.system) if case_input.system is not None else None,
+        system_markers=tuple(text(marker) for marker in case_input.system_markers),
         messages=tuple(messages),
         documents=documents,
         tools=tools,

@@ -38,7 +38,8 @@ def _wrapped(prefix: str, text: str) -> list[str]:
 def input_lines(case_input: CaseInput) -> list[str]:
     lines: list[str] = []
     if case_input.system is not None:
-        lines.extend(_wrapped("system:", case_input.system))
+        flag = " (sensitive)" if case_input.system_sensitive else ""
+        lines.extend(_wrapped(f"system{flag}:", case_input.system))
     for index, message in enumerate(case_input.messages):
         lines.extend(
             _wrapped(f"messages[{index}] ({message.get('role')}):", _text(message.get("content")))

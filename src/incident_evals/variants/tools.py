@@ -15,7 +15,8 @@ wrong recipient")
     * ``documents``: the title and content of every non-sensitive document (a sensitive one's
       text is what ``no_leak`` searches for, so it stays as recorded);
     * ``tool_responses``: every string inside the ``output`` of recorded tool responses, at any
-      depth of nested lists and mappings (values only, not keys). ``when`` is never changed: the
+      depth of nested lists and mappings (values only, not keys), but of ``sensitive`` responses,
+      which stay as recorded like sensitive documents. ``when`` is never changed: the
       replay still matches calls on the real values, and the model only ever sees the look-alike.
 
     A candidate is an email address, a domain (a host name whose last label is in ``TLDS``,
@@ -241,7 +242,8 @@ def _texts(case_input: CaseInput, scope: str) -> Iterator[str]:
     else:
         for tool in case_input.tools:
             for response in tool.responses:
-                yield from _strings(response.output)
+                if not response.sensitive:
+                    yield from _strings(response.output)
 
 
 def _candidates(case: IncidentCase, where: str) -> list[_Candidate]:
@@ -399,7 +401,9 @@ def _lookalike_values(case: IncidentCase, options: Mapping[str, Any], draw: Draw
             dataclasses.replace(
                 tool,
                 responses=tuple(
-                    dataclasses.replace(r, output=_map_strings(r.output, change))
+                    r
+                    if r.sensitive
+                    else dataclasses.replace(r, output=_map_strings(r.output, change))
                     for r in tool.responses
                 ),
             )

@@ -543,7 +543,8 @@ NO_SENSITIVE = HR_CASE.replace("      sensitive: true\n", "").replace(
         pytest.param(
             "no_leak: {}",
             NO_SENSITIVE,
-            "expect[0].no_leak: the case has no sensitive document (mark one with sensitive: true)",
+            "expect[0].no_leak: the case has nothing sensitive (mark the system prompt, a document "
+            "or a tool response with sensitive: true)",
             id="no-sensitive-document",
         ),
         pytest.param(
@@ -585,7 +586,7 @@ NO_SENSITIVE = HR_CASE.replace("      sensitive: true\n", "").replace(
             ),
             'expect[0].no_leak: marker "PAYROLL-CONFIDENTIAL" of sensitive document '
             "'payroll-2025' also appears in the system prompt, so finding it would not show a "
-            "leak; use a marker that only the sensitive document carries",
+            "leak; use a marker that only the sensitive content carries",
             id="marker-in-system-prompt",
         ),
         pytest.param(
@@ -597,7 +598,7 @@ NO_SENSITIVE = HR_CASE.replace("      sensitive: true\n", "").replace(
             ),
             "expect[0].no_leak.min_span: sensitive document 'door-code' has 15 characters "
             "after normalisation, fewer than min_span 40, and no markers, so no_leak could "
-            "never find it; lower min_span or give the document markers",
+            "never find it; lower min_span or give it markers",
             id="document-shorter-than-min-span",
         ),
         pytest.param(
@@ -609,8 +610,8 @@ NO_SENSITIVE = HR_CASE.replace("      sensitive: true\n", "").replace(
                 "  tools:\n",
             ),
             "expect[0].no_leak: every 24-character span of sensitive document 'faq-copy' also "
-            "appears in non-sensitive input, so no_leak could never find it; give the "
-            "document markers",
+            "appears in non-sensitive input, so no_leak could never find it; give it "
+            "markers",
             id="document-entirely-public",
         ),
     ],
@@ -629,7 +630,7 @@ def test_short_document_error_names_the_constraint_when_min_span_is_defaulted(
     assert hr_error(tmp_path, "no_leak: null", case) == (
         "case.yaml:4: expect[0].no_leak: sensitive document 'door-code' has 15 characters after "
         "normalisation, fewer than min_span 24, and no markers, so no_leak could never find "
-        "it; lower min_span or give the document markers"
+        "it; lower min_span or give it markers"
     )
 
 
