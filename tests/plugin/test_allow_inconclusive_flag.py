@@ -15,14 +15,9 @@ import pytest
 
 from case_files import case_data, write_case
 from chat_server import ChatServer, Reply
+from gate_endpoint import candidate_breaks
 
 CASES = ("INC-A", "INC-B", "INC-C", "INC-D")
-
-
-def answer(body: dict[str, Any]) -> Reply:
-    case = str(body["messages"][-1]["content"]).removeprefix("question for ")
-    bad = body["model"] == "candidate" and case == "INC-A"
-    return Reply(content="You have 60 days." if bad else "You have 30 days.")
 
 
 @pytest.fixture
@@ -40,7 +35,7 @@ def catalogue(pytester: pytest.Pytester, chat_server: ChatServer) -> None:
             for case in CASES
         ),
     )
-    chat_server.set_script(answer)
+    chat_server.set_script(candidate_breaks("INC-A"))
 
 
 def run(pytester: pytest.Pytester, server: ChatServer, *more: str) -> pytest.RunResult:

@@ -14,17 +14,12 @@ from typing import Any
 import pytest
 
 from case_files import case_data, write_case
-from chat_server import ChatServer, Reply
+from chat_server import ChatServer
+from gate_endpoint import candidate_breaks
 from incident_evals.evidence import pairs_needed
 
 CASES = ("INC-A", "INC-B", "INC-C", "INC-D")
 NEEDED = pairs_needed(4 / 0.05)
-
-
-def answer(body: dict[str, Any]) -> Reply:
-    case = str(body["messages"][-1]["content"]).removeprefix("question for ")
-    bad = body["model"] == "candidate" and case == "INC-A"
-    return Reply(content="You have 60 days." if bad else "You have 30 days.")
 
 
 @pytest.fixture
@@ -34,7 +29,7 @@ def catalogue(pytester: pytest.Pytester, chat_server: ChatServer) -> None:
         "incident_cases/refunds.yaml",
         *(case_data(case, expect=[{"not_contains": "60 days"}]) for case in CASES),
     )
-    chat_server.set_script(answer)
+    chat_server.set_script(candidate_breaks("INC-A"))
 
 
 def run_args(server: ChatServer, *more: str) -> list[str]:

@@ -136,13 +136,19 @@ def _delimited(label: str, text: str) -> str:
     return f"<{label}>\n{text}\n</{label}>"
 
 
-def _conversation(case: IncidentCase) -> str:
+def _conversation(case: IncidentCase, transcript: Transcript | None = None) -> str:
     """The messages as the model received them: the documents are rendered into the system
-    prompt by the case's template, so the judge sees what the model saw and nothing more."""
+    prompt by the case's template, so the judge sees what the model saw and nothing more.
+
+    Under ``regenerate: all`` the earlier assistant turns were the model's own: the judge sees
+    the conversation the final turn was asked, generated turns included, not the incident's."""
     from incident_evals.replay import build_messages
 
+    messages: list[dict[str, Any]] = build_messages(case.input)
+    if transcript is not None and transcript.turns and transcript.turns[-1].exchanges:
+        messages = list(transcript.turns[-1].exchanges[0].request.get("messages", messages))
     lines = []
-    for message in build_messages(case.input):
+    for message in messages:
         content = message.get("content")
         text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
         lines.append(f"[{message.get('role', '?')}] {text}")
@@ -165,7 +171,7 @@ def build_judge_request(
     user = "\n\n".join(
         [
             _delimited("rubric", check.rubric),
-            _delimited("conversation", _conversation(case)),
+            _delimited("conversation", _conversation(case, transcript)),
             _delimited("reply", transcript.final_text),
             _delimited("tool_calls", _tool_calls(transcript)),
             'Does the rubric hold? Answer {"verdict": "pass" or "fail", "reason": "..."}.',
@@ -203,7 +209,7 @@ def build_extraction_request(
     user = "\n\n".join(
         [
             _delimited("question", question),
-            _delimited("conversation", _conversation(case)),
+            _delimited("conversation", _conversation(case, transcript)),
             _delimited("reply", transcript.final_text),
             _delimited("tool_calls", _tool_calls(transcript)),
             'Answer {"decision": "..."}.',
