@@ -21,9 +21,13 @@ Rules:
   cases and "an inconclusive critical item blocks".
 - ``auto (shipped)``: ``--incident-repeats auto``: three samples a side, topped up one pair at
   a time while :meth:`incident_evals.evidence.PairedEvidence.worth_more_samples` says so (the
-  same call the plugin makes), up to ``--max-samples``, decided by e-BH over the items'
-  evidence (Benjamini-Hochberg on ``1 / E``, which is what :func:`~incident_evals.baseline.settle`
-  does with the sequential items' p-values).
+  same call the plugin makes), up to ``--max-samples``, decided as the plugin decides
+  (:func:`~incident_evals.baseline.regression` with the evidence, whose p-values are ``1 / E``,
+  then :func:`~incident_evals.baseline.settle`: e-BH).
+
+Both shipped rules also run the suite-level comparison
+(:func:`~incident_evals.baseline.suite_comparison`) and read the verdict as the reports do, so
+a false block from either the items or the whole run counts.
 
     python bench/gate_simulation.py [--runs 200] [--table realistic|flaky] [--max-samples 30]
 """
@@ -37,8 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from incident_evals.baseline import fisher_one_sided, regression, settle
-from incident_evals.evidence import DEFAULT_FIRST_SAMPLES, PairedEvidence, e_bh, sure_threshold
+from incident_evals.baseline import fisher_one_sided, regression, settle, suite_comparison
+from incident_evals.evidence import DEFAULT_FIRST_SAMPLES, PairedEvidence, sure_threshold
 from incident_evals.verdict import BLOCK, read
 
 ALPHA = 0.05
@@ -113,6 +117,25 @@ def _item(case_id: str, case: Case, passed: int, samples: int) -> dict[str, Any]
     }
 
 
+def _verdict(cases: list[Case], items: list[dict[str, Any]]) -> Outcome:
+    """The shipped decision over the run: items settled together, the suite compared, the
+    verdict read as every report reads it."""
+    settled = settle(items, ALPHA)
+    suite = suite_comparison(settled, ALPHA)
+    document = {
+        "run": {"fail_on": "regressions", "baseline": {"kind": "model"}},
+        "items": settled,
+        "summary": {"suite": suite.to_json()} if suite is not None else {},
+    }
+    reading = read(document)
+    named = sum(
+        cases[int(str(item["case_id"]).removeprefix("INC-"))].dropped
+        for item in reading.regressions
+    )
+    samples = statistics.fmean(item["samples"] for item in items)
+    return Outcome(reading.verdict == BLOCK, named, samples)
+
+
 def fisher_shipped(cases: list[Case], rng: random.Random, _: int) -> Outcome:
     items = []
     for n, case in enumerate(cases):
@@ -125,30 +148,25 @@ def fisher_shipped(cases: list[Case], rng: random.Random, _: int) -> Outcome:
         )
         item["regression"] = found.to_json()
         items.append(item)
-    settled = settle(items, ALPHA)
-    document = {"run": {"fail_on": "regressions", "baseline": {"kind": "model"}}, "items": settled}
-    reading = read(document)
-    named = sum(
-        cases[int(str(item["case_id"]).removeprefix("INC-"))].dropped
-        for item in reading.regressions
-    )
-    return Outcome(reading.verdict == BLOCK, named, REPEATS)
+    return _verdict(cases, items)
 
 
 def sequential(cases: list[Case], rng: random.Random, max_samples: int) -> Outcome:
     threshold = sure_threshold(len(cases), ALPHA)
-    found = []
-    for case in cases:
+    items = []
+    for n, case in enumerate(cases):
         evidence = PairedEvidence()
         for _ in range(DEFAULT_FIRST_SAMPLES):
             evidence.add(rng.random() < case.baseline_rate, rng.random() < case.candidate_rate)
         while evidence.worth_more_samples(threshold, max_samples):
             evidence.add(rng.random() < case.baseline_rate, rng.random() < case.candidate_rate)
-        found.append(evidence)
-    rejected = e_bh([evidence.drop for evidence in found], ALPHA)
-    named = sum(case.dropped for case, hit in zip(cases, rejected, strict=True) if hit)
-    samples = statistics.fmean(evidence.pairs for evidence in found)
-    return Outcome(any(rejected), named, samples)
+        item = _item(f"INC-{n}", case, evidence.candidate_passed, evidence.pairs)
+        then = _item(f"INC-{n}", case, evidence.baseline_passed, evidence.pairs)
+        gate = "any_failure" if case.severity == "critical" else "pass_rate"
+        found = regression(item, then, ALPHA, len(cases), gate, evidence)
+        item["regression"] = found.to_json()
+        items.append(item)
+    return _verdict(cases, items)
 
 
 RULES: dict[str, Callable[[list[Case], random.Random, int], Outcome]] = {

@@ -42,8 +42,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import json
 import math
+import random
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +60,7 @@ __all__ = [
     "DEFAULT_ALPHA",
     "BaselineError",
     "Regression",
+    "SuiteComparison",
     "benjamini_hochberg",
     "compare",
     "fisher_detectable_drop",
@@ -64,6 +68,7 @@ __all__ = [
     "load_baseline",
     "regression",
     "settle",
+    "suite_comparison",
 ]
 
 DEFAULT_ALPHA = 0.05
@@ -332,6 +337,92 @@ def settle(items: Sequence[_Item], alpha: float = DEFAULT_ALPHA) -> list[_Item]:
             found.update(status="unchanged", p_value=found["p_drop"])
         found["q_value"] = q_drop
     return settled
+
+
+#: Incidents up to which the sign-flip test enumerates every flip (2**12); above, it samples.
+_EXACT_UP_TO = 12
+_FLIPS = 10_000
+
+
+@dataclass(frozen=True)
+class SuiteComparison:
+    """The run against its baseline as a whole: the mean change in pass rate per incident."""
+
+    #: Incidents compared: each case with its variants is one, so that a case with many
+    #: variants does not count many times.
+    incidents: int
+    #: Mean over incidents of (pass rate now - pass rate in the baseline), in [-1, 1].
+    difference: float
+    #: An approximate 95 % interval of it (normal, over incidents), for reading, not deciding.
+    interval: tuple[float, float]
+    #: One-sided p-value of an overall drop: the sign-flip test over incidents.
+    p_value: float
+    #: A drop at ``alpha / 2``: it blocks (the other half of alpha is the items').
+    significant_drop: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "incidents": self.incidents,
+            "difference": round(self.difference, 6),
+            "interval": [round(self.interval[0], 6), round(self.interval[1], 6)],
+            "p_value": self.p_value,
+            "significant_drop": self.significant_drop,
+        }
+
+
+def suite_comparison(
+    items: Sequence[Mapping[str, Any]], alpha: float = DEFAULT_ALPHA
+) -> SuiteComparison | None:
+    """Every compared item's change in pass rate, averaged per incident (case id), tested for
+    an overall drop; ``None`` when fewer than two incidents were compared.
+
+    Items count when both sides were judged (no error, not new, removed or changed). The test
+    flips the sign of each incident's change: when both models are the same, which side an
+    incident's samples came from is arbitrary, so every flip is as likely as the observed one.
+    It is exact (every flip counted up to 12 incidents, else 10,000 seeded draws) and assumes
+    nothing about the distribution. Samples topped up under ``--incident-repeats auto`` only
+    where the candidate looked worse pull the changes towards none, never towards a drop.
+    """
+    _check_alpha(alpha)
+    changes: dict[str, list[float]] = {}
+    for item in items:
+        found = item.get("regression")
+        if not isinstance(found, Mapping) or found.get("status") in ("new", "removed", "changed"):
+            continue
+        now, then = item.get("pass_rate"), found.get("baseline_pass_rate")
+        if now is None or then is None or item.get("outcome") in _NOT_JUDGED:
+            continue
+        changes.setdefault(str(item["case_id"]), []).append(float(now) - float(then))
+    if len(changes) < 2:
+        return None
+    per_incident = [statistics.fmean(values) for values in changes.values()]
+    count = len(per_incident)
+    difference = statistics.fmean(per_incident)
+    spread = 1.959963984540054 * statistics.stdev(per_incident) / math.sqrt(count)
+    interval = (max(-1.0, difference - spread), min(1.0, difference + spread))
+    p_value = _sign_flip_p(per_incident)
+    return SuiteComparison(
+        count, difference, interval, p_value, difference < 0 and p_value <= alpha / 2
+    )
+
+
+def _sign_flip_p(changes: Sequence[float]) -> float:
+    """P(a sign-flipped sum <= the observed sum): the one-sided p-value of a drop."""
+    # An incident that did not change flips to itself: leaving it out changes no sum.
+    changes = [change for change in changes if change != 0]
+    observed = sum(changes) + 1e-9  # ties count as at least as extreme
+    if len(changes) <= _EXACT_UP_TO:
+        sums = [
+            sum(sign * change for sign, change in zip(signs, changes, strict=True))
+            for signs in itertools.product((1, -1), repeat=len(changes))
+        ]
+        return sum(total <= observed for total in sums) / len(sums)
+    draws = random.Random(0)
+    extreme = sum(
+        sum(change if draws.random() < 0.5 else -change for change in changes) <= observed
+        for _ in range(_FLIPS)
+    )
+    return (extreme + 1) / (_FLIPS + 1)
 
 
 def _p(item: Mapping[str, Any], key: str) -> float:

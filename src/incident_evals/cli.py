@@ -402,6 +402,7 @@ def _report(args: argparse.Namespace) -> int:
         compare,
         load_baseline,
         settle,
+        suite_comparison,
     )
     from incident_evals.report import BLOCK, PASS, read
     from incident_evals.report.html import html
@@ -436,6 +437,8 @@ def _report(args: argparse.Namespace) -> int:
     run: dict[str, Any] = dict(results["run"])
     items: list[dict[str, Any]] = results["items"]
     changed = False
+    # Rebuilt with the document, as it was unless the comparison is made again.
+    suite: dict[str, Any] | None = (results.get("summary") or {}).get("suite")
     if args.baseline is not None:
         try:
             baseline = load_baseline(Path(args.baseline))
@@ -451,6 +454,8 @@ def _report(args: argparse.Namespace) -> int:
         for item in items:
             item["regression"] = found[(item["case_id"], item["variant"])].to_json()
         items = settle(items, alpha)
+        compared = suite_comparison(items, alpha)
+        suite = compared.to_json() if compared is not None else None
         items = [*items, *(dict(item) for item in removed)]
         run.update(
             baseline={"kind": "file", "path": args.baseline, "model": baseline["run"]["model"]},
@@ -469,7 +474,9 @@ def _report(args: argparse.Namespace) -> int:
     if changed:
         from incident_evals.results import build_results
 
-        results = dict(build_results(items, run=run, load_errors=results.get("load_errors", [])))
+        results = dict(
+            build_results(items, run=run, load_errors=results.get("load_errors", []), suite=suite)
+        )
     # Files first: a file that cannot be written is the one line the user sees.
     outputs = [
         ("--markdown", "Markdown", args.markdown, markdown),

@@ -204,11 +204,14 @@ def finish_results(
         redacted=gate.redact,
         allow_inconclusive=gate.allow_inconclusive,
     )
+    suite = None
     if baseline is not None:
-        from incident_evals.baseline import settle
+        from incident_evals.baseline import settle, suite_comparison
 
         listed = settle(listed, gate.alpha)
-    return build_results([*listed, *removed], run=run, load_errors=load_errors)
+        compared = suite_comparison(listed, gate.alpha)
+        suite = compared.to_json() if compared is not None else None
+    return build_results([*listed, *removed], run=run, load_errors=load_errors, suite=suite)
 
 
 _Entry = TypeVar("_Entry")

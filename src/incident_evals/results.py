@@ -163,6 +163,8 @@ class SummaryJson(TypedDict):
     regressions: dict[str, int]
     load_errors: int
     line: str
+    #: The run against its baseline as a whole (``baseline.SuiteComparison``), when compared.
+    suite: NotRequired[dict[str, Any]]
 
 
 class ResultsJson(TypedDict):
@@ -430,6 +432,7 @@ def build_results(
     *,
     run: Mapping[str, Any],
     load_errors: Iterable[LoadErrorJson] = (),
+    suite: Mapping[str, Any] | None = None,
 ) -> ResultsJson:
     """The whole results document; ``summary.line`` is the release-ticket line."""
     listed: list[ItemJson] = [dict(item) for item in items]  # type: ignore[misc]
@@ -441,6 +444,8 @@ def build_results(
         "load_errors": errors,
         "summary": _summary(listed, errors),
     }
+    if suite is not None:
+        results["summary"]["suite"] = dict(suite)
     results["summary"]["line"] = release_line(results)
     return results
 

@@ -27,7 +27,8 @@ Without a baseline, *failures* are the items with outcome ``failed``.
 1. ``BLOCK``: a case file failed to load (under either ``fail_on``: a case that cannot load
    cannot show it still holds); any item regressed; under ``fail_on regressions``, a baseline
    case of which no item ran (every item of it ``removed``); a critical item whose comparison is
-   ``inconclusive``, unless ``run.allow_inconclusive``; or ``run.fail_on`` is ``failures``
+   ``inconclusive``, unless ``run.allow_inconclusive``; a significant drop of the whole run
+   (``summary.suite.significant_drop``); or ``run.fail_on`` is ``failures``
    (the default when absent) and any item's outcome is ``failed``. Under ``fail_on regressions``
    known and new failures are reported and do not block (the upgrade gate).
 2. ``INCOMPLETE``: ``run.complete`` is false, any item is an ``error``, or no item ran. A run
@@ -102,6 +103,8 @@ class Reading:
     missing_cases: list[str]
     #: Critical items whose comparison is inconclusive: they block unless the run allows them.
     inconclusive_critical: list[Item]
+    #: The run's ``summary.suite`` when it shows a significant overall drop: it blocks.
+    overall_drop: Mapping[str, Any] | None
     #: Case files that failed to load: ``{"nodeid", "path", "line", "field", "message"}``.
     load_errors: list[Item]
     has_baseline: bool
@@ -232,7 +235,9 @@ def read(results: Mapping[str, Any]) -> Reading:
             if status(item) == "inconclusive" and item.get("severity") == "critical"
         ]
     )
-    if load_errors or regressions or blocking or missing or undecided:
+    suite = (results.get("summary") or {}).get("suite")
+    overall_drop = isinstance(suite, Mapping) and suite.get("significant_drop") is True
+    if load_errors or regressions or blocking or missing or undecided or overall_drop:
         verdict = BLOCK
     elif not complete or errors or not items:
         verdict = INCOMPLETE
@@ -244,6 +249,7 @@ def read(results: Mapping[str, Any]) -> Reading:
         removed=_by_severity(removed),
         missing_cases=list(dict.fromkeys(str(item["case_id"]) for item in _by_severity(missing))),
         inconclusive_critical=undecided,
+        overall_drop=suite if overall_drop else None,
         load_errors=load_errors,
         has_baseline=has_baseline,
         baseline_name=name,
@@ -296,6 +302,12 @@ def release_line(results: Mapping[str, Any]) -> str:
         shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
         failed = "case file failed" if len(paths) == 1 else "case files failed"
         parts.insert(0, f"{len(paths)} {failed} to load ({shown})")
+    if reading.overall_drop is not None:
+        drop = reading.overall_drop
+        parts.append(
+            f"overall pass rate {drop['difference']:+.2f} per incident over "
+            f"{drop['incidents']} incidents (p = {drop['p_value']:.3g})"
+        )
     if reading.inconclusive_critical:
         undecided = reading.inconclusive_critical
         parts.append(f"{len(undecided)} critical inconclusive ({labels(undecided)})")

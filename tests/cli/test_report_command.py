@@ -70,6 +70,9 @@ def test_baseline_recomputes_every_regression_and_lists_the_regressed_item_first
         "  major         2/3          -         -         2/3",
         "outcomes: 4 passed, 1 failed",
         "against the baseline: 1 regressed, 1 fixed, 2 unchanged, 1 new, 1 removed",
+        # The regression and the fix are variants of one incident: they cancel out.
+        "overall: +0.00 pass rate per incident (95 % interval +0.00 to +0.00) over 2 incidents, "
+        "p = 1: no significant drop",
         "",
         "REGRESSIONS (1)",
         "  INC-2025-031-refund-policy-superseded[typos-1] (major, correctness)",

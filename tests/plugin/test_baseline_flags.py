@@ -399,3 +399,50 @@ def test_a_case_that_did_not_run_is_only_reported_when_failures_fail(
 
     result.stdout.fnmatch_lines(["incident-evals: PASS — *; 2 removed; model candidate"])
     assert result.ret == pytest.ExitCode.OK
+
+
+def test_a_drop_of_the_whole_run_blocks_when_no_single_item_shows_it(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    cases = [f"INC-{n:02d}" for n in range(12)]
+    write_case(
+        pytester.path,
+        "incident_cases/refunds.yaml",
+        *(case_data(case, expect=[{"not_contains": "60 days"}]) for case in cases),
+    )
+    asked: dict[str, int] = {}
+
+    def first_candidate_sample_fails(body: dict[str, Any]) -> Reply:
+        case = str(body["messages"][-1]["content"]).removeprefix("question for ")
+        if body["model"] != "candidate":
+            return Reply(content="You have 30 days.")
+        asked[case] = asked.get(case, 0) + 1
+        return Reply(content="You have 60 days." if asked[case] == 1 else "You have 30 days.")
+
+    chat_server.set_script(first_candidate_sample_fails)
+
+    result = pytester.runpytest(
+        *run_args(chat_server, "candidate"),
+        "--incident-baseline-model=current",
+        "--incident-repeats=2",
+        "--incident-fail-on=regressions",
+        "--incident-report=results.json",
+        "--incident-concurrency=1",
+    )
+
+    document = json.loads((pytester.path / "results.json").read_text())
+    # 1/2 against 2/2 says nothing of one item (p = 0.5); twelve incidents all half as good do.
+    assert {item["regression"]["status"] for item in document["items"]} == {"unchanged"}
+    suite = document["summary"]["suite"]
+    assert (suite["incidents"], suite["difference"]) == (12, -0.5)
+    assert suite["p_value"] == 1 / 4096
+    assert suite["significant_drop"] is True
+    result.stdout.fnmatch_lines(
+        [
+            "overall: -0.50 pass rate per incident (95 % interval -0.50 to -0.50) over 12 "
+            "incidents, p = 0.000244: a significant drop",
+            "incident-evals: BLOCK — 0 regressions in 12 items against baseline current; "
+            "overall pass rate -0.50 per incident over 12 incidents (p = 0.000244); *",
+        ]
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED

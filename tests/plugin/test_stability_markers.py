@@ -95,6 +95,9 @@ def test_m_flaky_selects_what_the_last_run_found_flaky(
     result = pytester.runpytest(*run_args(chat_server), "-m", "flaky", "--collect-only", "-q")
 
     result.stdout.fnmatch_lines(["*::INC-F", "1/3 tests collected (2 deselected)*"])
+    # Markers are keywords too.
+    by_keyword = pytester.runpytest(*run_args(chat_server), "-k", "flaky", "--co", "-q")
+    by_keyword.stdout.fnmatch_lines(["*::INC-F", "1/3 tests collected (2 deselected)*"])
 
 
 @pytest.mark.usefixtures("catalogue")

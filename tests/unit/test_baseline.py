@@ -23,6 +23,7 @@ from incident_evals.baseline import (
     load_baseline,
     regression,
     settle,
+    suite_comparison,
 )
 from incident_evals.case import load_schema
 from incident_evals.evidence import PairedEvidence, pairs_needed
@@ -1004,3 +1005,81 @@ def test_a_baseline_over_another_api_is_named_in_one_line() -> None:
     )
     # Items that replayed nothing (recorded items) are not compared.
     assert api_difference([item("C", "responses")], baseline) is None
+
+
+# --- suite_comparison(): the run as a whole -----------------------------------------------------
+
+
+def _compared(
+    case_id: str, variant: str, before: float, now: float, **fields: Any
+) -> dict[str, Any]:
+    found = item(REFUND, variant, samples=10, passed=round(now * 10))
+    found["case_id"] = case_id
+    found["regression"] = {
+        "baseline_outcome": "passed",
+        "baseline_pass_rate": before,
+        "status": "unchanged",
+        "p_value": None,
+        **fields,
+    }
+    return found
+
+
+def test_an_overall_drop_across_incidents_is_significant_when_no_item_is() -> None:
+    items = [_compared(f"INC-{n}", "original", 1.0, 0.5) for n in range(10)]
+
+    suite = suite_comparison(items)
+
+    assert suite is not None
+    assert suite.incidents == 10
+    assert suite.difference == pytest.approx(-0.5)
+    # Only the observed signs are as extreme: 1 of 2**10 flips.
+    assert suite.p_value == pytest.approx(1 / 1024)
+    assert suite.significant_drop
+    assert suite.to_json()["interval"] == [-0.5, -0.5]
+
+
+def test_changes_both_ways_are_no_overall_drop() -> None:
+    items = [_compared(f"INC-{n}", "original", 0.5, 0.7 if n % 2 else 0.3) for n in range(10)]
+
+    suite = suite_comparison(items)
+
+    assert suite is not None
+    assert suite.difference == pytest.approx(0.0)
+    assert suite.p_value >= 0.5
+    assert not suite.significant_drop
+
+
+def test_variants_of_one_incident_count_once() -> None:
+    items = [_compared("INC-1", f"typos-{n}", 1.0, 0.0) for n in range(5)]
+    items.append(_compared("INC-2", "original", 1.0, 1.0))
+
+    suite = suite_comparison(items)
+
+    assert suite is not None
+    assert suite.incidents == 2
+    assert suite.difference == pytest.approx(-0.5)
+    assert not suite.significant_drop  # two incidents cannot show it at 0.025
+
+
+def test_only_items_judged_on_both_sides_count() -> None:
+    items = [
+        _compared("INC-1", "original", 1.0, 0.0),
+        _compared("INC-2", "original", 1.0, 0.0, status="changed"),
+        _compared("INC-3", "original", 1.0, 0.0, status="new"),
+        {**_compared("INC-4", "original", 1.0, 0.0), "outcome": "error"},
+        {**item(LOAN), "regression": None},
+    ]
+
+    assert suite_comparison(items) is None  # one incident left
+
+
+def test_many_incidents_are_tested_by_seeded_flips_the_same_every_time() -> None:
+    items = [_compared(f"INC-{n}", "original", 1.0, 0.9 if n % 3 else 1.0) for n in range(40)]
+
+    first, again = suite_comparison(items), suite_comparison(items)
+
+    assert first is not None
+    assert again is not None
+    assert first.p_value == again.p_value
+    assert first.significant_drop

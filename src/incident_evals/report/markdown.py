@@ -48,6 +48,7 @@ from incident_evals.report.terminal import (
     outcome_line,
     stability_line,
     status_line,
+    suite_line,
     table,
 )
 from incident_evals.results import scrub_results
@@ -154,6 +155,9 @@ def markdown(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> st
         counts += " " + escape(stable).capitalize() + "."
     if reading.has_baseline and reading.status_counts():
         counts += " " + escape(status_line(reading)).capitalize() + "."
+    overall = suite_line(results)
+    if overall is not None:
+        counts += " " + escape(overall).capitalize() + "."
     difference = (results.get("run", {}).get("baseline") or {}).get("api_difference")
     if isinstance(difference, str):
         counts += " " + escape(difference) + "."

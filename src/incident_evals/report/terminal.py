@@ -120,6 +120,20 @@ def stability_line(reading: Reading) -> str | None:
     return "stability: " + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
+def suite_line(results: Mapping[str, Any]) -> str | None:
+    """``overall: -0.12 pass rate per incident (95 % interval ...) over 12 incidents, p = ...``"""
+    suite = (results.get("summary") or {}).get("suite")
+    if not isinstance(suite, Mapping):
+        return None
+    low, high = suite["interval"]
+    verdict = "a significant drop" if suite["significant_drop"] else "no significant drop"
+    return (
+        f"overall: {suite['difference']:+.2f} pass rate per incident "
+        f"(95 % interval {low:+.2f} to {high:+.2f}) over {suite['incidents']} incidents, "
+        f"p = {suite['p_value']:.3g}: {verdict}"
+    )
+
+
 def status_line(reading: Reading) -> str:
     counts = reading.status_counts()
     return "against the baseline: " + ", ".join(f"{n} {s}" for s, n in counts.items())
@@ -188,6 +202,9 @@ def summary_lines(results: Mapping[str, Any], scrubber: Scrubber | None = None) 
         lines.append(stable)
     if reading.has_baseline and reading.status_counts():
         lines.append(status_line(reading))
+    overall = suite_line(results)
+    if overall is not None:
+        lines.append(overall)
     difference = (results.get("run", {}).get("baseline") or {}).get("api_difference")
     if isinstance(difference, str):
         lines.append(difference)
