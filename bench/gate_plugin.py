@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 from _support import ChatServer, run_pytest
-from gate_simulation import Case, table
+from gate_simulation import Case, print_table, table
 
 from chat_server import Reply
 from incident_evals.verdict import BLOCK, read
@@ -121,11 +121,7 @@ def main() -> None:
                 f"{statistics.fmean(o.samples for o in dropped):.2f}",
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
-    print("samples: unchanged / drop scenario")
-    print("goals: false blocks <= 2 %, detections >= 95 %, samples <= 6")
+    print_table(rows)
 
 
 if __name__ == "__main__":

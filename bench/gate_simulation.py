@@ -37,7 +37,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,7 +207,12 @@ def main() -> None:
                 f"{statistics.fmean(o.samples for o in dropped):.2f}",
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    print_table(rows)
+
+
+def print_table(rows: Sequence[Sequence[str]]) -> None:
+    """The rows in aligned columns, then what the samples column and the goals are."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
     print("samples: unchanged / drop scenario")
