@@ -447,10 +447,7 @@ class CaseRun(Run):
             return taken
 
     def _sample_passes(self, transcript: Transcript) -> bool:
-        return all(
-            constraint.judge(transcript, self.case).passed
-            for constraint in (*self.constraints, self.turn_limit)
-        )
+        return not self._judge_samples([transcript])
 
     def _hard_failure(self) -> bool:
         """A failing sample under ``runs.gate: any_failure`` where the baseline never failed:
