@@ -1,0 +1,117 @@
+"""The request engine against the physical limit and against a hand-written AsyncOpenAI client.
+
+For each scenario (items, latency, concurrency), one round runs, in turn against the same
+scripted endpoint: ``pytest --incident-evals`` over a catalogue of ``items`` one-request cases,
+and ``reference_asyncopenai.py`` (the SDK's ``AsyncOpenAI`` and one semaphore). Rounds alternate
+the two so that a noisy machine slows both alike; medians are printed with their ratios to the
+physical limit (items x latency / concurrency) and to each other. Both times include the
+process's start-up; the "request window" is the endpoint's first-to-last request span.
+
+    python bench/requests.py [--rounds 5] [--scenario 200x0.2x32 --scenario 1000x0.05x64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from _support import ChatServer, Run, echo_30_days, run_process, run_pytest, write_catalogue
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Scenario:
+    items: int
+    latency_s: float
+    concurrency: int
+
+    @property
+    def limit_s(self) -> float:
+        return self.items * self.latency_s / self.concurrency
+
+    def __str__(self) -> str:
+        return f"{self.items} items, {self.latency_s * 1000:g} ms, c={self.concurrency}"
+
+
+def scenario(text: str) -> Scenario:
+    try:
+        items, latency, concurrency = text.split("x")
+        return Scenario(int(items), float(latency), int(concurrency))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected ITEMSxLATENCYxCONCURRENCY, e.g. 200x0.2x32"
+        ) from None
+
+
+def window(server: ChatServer, latency_s: float) -> float:
+    arrivals = [request.time for request in server.requests]
+    return max(arrivals) - min(arrivals) + latency_s
+
+
+def measure(case: Scenario, rounds: int) -> None:
+    plugin: list[float] = []
+    plugin_window: list[float] = []
+    reference: list[float] = []
+    reference_window: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        write_catalogue(workdir / "incident_cases", case.items)
+        for _ in range(rounds):
+            with ChatServer(latency_s=case.latency_s) as server:
+                echo_30_days(server)
+                run: Run = run_pytest(
+                    workdir,
+                    "--incident-evals",
+                    f"--incident-base-url={server.base_url}",
+                    "--incident-model=bench",
+                    f"--incident-concurrency={case.concurrency}",
+                )
+                assert run.exit_code == 0, run.tail
+                assert len(server.requests) == case.items, len(server.requests)
+                plugin.append(run.wall_s)
+                plugin_window.append(window(server, case.latency_s))
+            with ChatServer(latency_s=case.latency_s) as server:
+                echo_30_days(server)
+                ref = run_process(
+                    workdir,
+                    sys.executable,
+                    HERE / "reference_asyncopenai.py",
+                    server.base_url,
+                    str(case.items),
+                    str(case.concurrency),
+                )
+                assert ref.exit_code == 0, ref.output
+                assert len(server.requests) == case.items, len(server.requests)
+                reference.append(ref.wall_s)
+                reference_window.append(window(server, case.latency_s))
+    ours, theirs = statistics.median(plugin), statistics.median(reference)
+    ours_window = statistics.median(plugin_window)
+    print(f"{case} (limit {case.limit_s:.2f} s), medians of {rounds}:")
+    print(
+        f"  plugin      {ours:6.2f} s  {ours / case.limit_s:5.2f}x limit  "
+        f"(request window {ours_window:.2f} s, {ours_window / case.limit_s:.2f}x)"
+    )
+    theirs_window = statistics.median(reference_window)
+    print(
+        f"  AsyncOpenAI {theirs:6.2f} s  {theirs / case.limit_s:5.2f}x limit  "
+        f"(request window {theirs_window:.2f} s, {theirs_window / case.limit_s:.2f}x)"
+    )
+    print(f"  plugin / AsyncOpenAI reference: {ours / theirs:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--scenario", type=scenario, action="append")
+    args = parser.parse_args()
+    for case in args.scenario or [scenario("200x0.2x32"), scenario("1000x0.05x64")]:
+        measure(case, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
