@@ -1070,6 +1070,7 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
             postmortem=incident.get("postmortem"),
             summary=incident.get("summary"),
             tags=tuple(incident.get("tags", ())),
+            taxonomy=tuple(incident.get("taxonomy", ())),
             source=_source(incident.get("source")),
         ),
         model=dict(data.get("model", {})),

@@ -171,6 +171,8 @@ class Incident:
     postmortem: str | None = None
     summary: str | None = None
     tags: tuple[str, ...] = ()
+    #: Published ids of the failure (OWASP LLM/agentic top 10, MITRE ATLAS, AVID), as written.
+    taxonomy: tuple[str, ...] = ()
     #: The trace the case was built from (``new --from-trace``).
     source: Source | None = None
 
