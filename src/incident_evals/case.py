@@ -1308,7 +1308,15 @@ def _bind_constraints(
                 case.path, spec.line, "building the constraint", exc, where
             ) from None
         bound.append(
-            BoundConstraint(spec.name, spec.argument, spec.line, check, spec.turn, spec.any_turn)
+            BoundConstraint(
+                spec.name,
+                spec.argument,
+                spec.line,
+                check,
+                spec.turn,
+                spec.any_turn,
+                constraint.deterministic,
+            )
         )
     return tuple(bound)
 
