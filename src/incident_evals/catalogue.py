@@ -94,6 +94,11 @@ class Catalogue:
         return [e.result.case for e in self._entries if isinstance(e.result, LoadedCase)]
 
     @property
+    def loaded(self) -> list[LoadedCase]:
+        """The cases that loaded, with their constraints bound (what a scan judges with)."""
+        return [e.result for e in self._entries if isinstance(e.result, LoadedCase)]
+
+    @property
     def errors(self) -> list[CaseError]:
         """The documents that failed to load, each with :meth:`CaseError.render` as one line."""
         return [e.result for e in self._entries if isinstance(e.result, CaseError)]

@@ -355,6 +355,14 @@ class Guard:
             arguments_error=error,
         )
 
+    def matching(self, messages: Sequence[Any]) -> tuple[str, ...]:
+        """The ids of the cases whose rules apply to the conversation ``messages``, each once
+        (what a scan draws its judge sample from); none when it cannot be read."""
+        history = self._history(messages, [])
+        if history is None:
+            return ()
+        return tuple(dict.fromkeys(rule.case.id for rule in self._rules(history[0])))
+
     def __repr__(self) -> str:
         return f"<Guard: {self.cases} case(s), on_error={self.on_error!r}>"
 
