@@ -321,9 +321,13 @@ def _scan(args: argparse.Namespace) -> int:
         if writer is not None:
             for path in writer.written:
                 print(f"wrote {_shown(path)}")
-            for problem in writer.problems:
-                print(f"incident-evals scan: --new-cases: {problem}", file=sys.stderr)
-    return report.exit_status()
+    status = report.exit_status()
+    if writer is not None and writer.problems:
+        for problem in writer.problems:
+            print(f"incident-evals scan: --new-cases: {problem}", file=sys.stderr)
+        # A hit that could not be written is not a clean scan either.
+        status = status or EXIT_USAGE
+    return status
 
 
 def _variants(args: argparse.Namespace) -> int:
