@@ -162,7 +162,8 @@ def test_new_cases_round_trip(in_tmp: Path, capsys: pytest.CaptureFixture[str]) 
     assert case["incident"]["source"] == {"format": "openai-chat", "file": "log.jsonl"}
     assert case["recorded_output"] == entry.case.recorded_output
     broken = {name for item in case["expect"] for name in item}
-    assert broken and broken <= {c.name for c in entry.constraints}
+    assert broken
+    assert broken <= {c.name for c in entry.constraints}
 
     # The candidate validates and catches the call it was made from...
     assert main(["validate", "--check-recorded", "candidates"]) == 0
