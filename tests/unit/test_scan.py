@@ -5,14 +5,27 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import genai_agent_run as ga
+import inspect_logs as il
+import langfuse_fixtures as lf
+import langsmith_fixtures as ls
+import openai_exchanges as ox
+import openinference_agent_run as oi
+import otel_producers as op
+import promptfoo_fixtures as pf
 import scan_logs
+import sdk_streams
+from case_files import case_data, write_case
+from chat_server import ChatServer
 from incident_evals.catalogue import Catalogue
 from incident_evals.scan import Scanner, ScanReport, iso, parse_since, sampled
+from incident_evals.traces.formats import read_calls
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +198,105 @@ def test_the_json_report_has_its_documented_keys(catalogue: Catalogue, tmp_path:
         "exit_status": 1,
     }
     assert ScanReport().to_json()["summary"]["exit_status"] == 0
+
+
+# --- every importer format -------------------------------------------------------------------
+
+
+def _responses_pair() -> str:
+    request = {"model": "gpt-4.1", "input": [{"role": "user", "content": ox.QUESTION}]}
+    response = ox.stored_response([ox.output_message(ox.ANSWER, 0)], 0, [])
+    return json.dumps({"request": request, "response": response}) + "\n"
+
+
+#: ``(file name, its text, the conversation's last user message, a phrase of the bad answer)``.
+FORMATS: dict[str, Callable[[], tuple[str, str, str, str]]] = {
+    "openai-chat jsonl": lambda: ("a.jsonl", ox.jsonl(ox.pairs()), ox.QUESTION, "refund of $120"),
+    "openai-chat cassette": lambda: (
+        "a.yaml",
+        ox.cassette(ox.tool_loop()),
+        ox.QUESTION,
+        "refund of $120",
+    ),
+    "openai-chat stream": lambda: (
+        "a.json",
+        sdk_streams.streamed_call().pair_with_sse(),
+        ox.QUESTION,
+        "refund it",
+    ),
+    "openai-responses": lambda: ("a.jsonl", _responses_pair(), ox.QUESTION, "refund of $120"),
+    "otlp": lambda: ("a.json", json.dumps(ga.agent_run()), ga.ASK, "sending it now"),
+    "openinference": lambda: ("a.json", json.dumps(oi.run()), oi.ASK, "sending it now"),
+    "langfuse": lambda: ("a.json", json.dumps(lf.trace()), lf.ASK, "dropping the staging"),
+    "langfuse jsonl": lambda: ("a.jsonl", lf.jsonl(), lf.ASK, "dropping the staging"),
+    "langsmith": lambda: ("a.jsonl", ls.jsonl(), ls.ASK, "dropping the staging"),
+    "inspect": lambda: (
+        "a.json",
+        json.dumps(il.eval_log([il.tool_loop_sample()])),
+        "Where is order B2?",
+        "is lost",
+    ),
+    "promptfoo": lambda: (
+        "a.json",
+        json.dumps(pf.results_file([*pf.refund_rows(), pf.promised_refund_row()])),
+        pf.ASK,
+        "i have refunded",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_the_scan_reads_every_importer_format(name: str, tmp_path: Path) -> None:
+    file, text, ask, phrase = FORMATS[name]()
+    log = tmp_path / file
+    log.write_text(text, encoding="utf-8")
+    scanned_finds_the_phrase(log, ask, phrase, tmp_path)
+
+
+@pytest.mark.parametrize("mode", op.MODES)
+def test_the_scan_reads_what_real_otel_producers_write(
+    mode: op.Mode, chat_server: ChatServer, tmp_path: Path
+) -> None:
+    log = op.produce(mode, op.tool_loop, chat_server).write(tmp_path / "otel.jsonl")
+    scanned_finds_the_phrase(log, op.ASK, "finance@acme.example (4 members)", tmp_path)
+
+
+def scanned_finds_the_phrase(log: Path, ask: str, phrase: str, tmp_path: Path) -> None:
+    """A case whose trigger is ``ask`` and whose answer must not hold ``phrase``: the scan finds
+    it in exactly the calls of ``log`` that the importer reads as that question and answer."""
+    write_case(
+        tmp_path,
+        "cases/case.yaml",
+        case_data(
+            "INC-FORMAT",
+            severity="critical",
+            input={"messages": [{"role": "user", "content": ask}]},
+            expect=[{"not_contains": phrase}],
+        ),
+    )
+    catalogue = Catalogue.load(tmp_path / "cases")
+    # What the importer reads, counted apart from the scan.
+    calls = read_calls(log)
+    expected = [
+        call
+        for call in calls
+        if phrase.casefold() in (call.output or "").casefold()
+        and [m["content"] for m in call.messages if m.get("role") == "user"][-1:] == [ask]
+    ]
+    assert expected, "the fixture holds the bad answer"
+
+    report = scanner(catalogue).scan([log])
+
+    assert report.unreadable == []
+    assert report.undecided == []
+    assert report.calls == len(calls)
+    found = report.recurrences["INC-FORMAT"]
+    assert found.count == len(expected)
+    example = found.examples[0]
+    assert example.format == expected[0].source.format
+    assert (example.trace_id, example.span_id) == (
+        expected[0].source.trace_id,
+        expected[0].source.span_id,
+    )
+    assert example.findings[0].constraint == "not_contains"
+    assert phrase.casefold() in example.findings[0].span.casefold()
