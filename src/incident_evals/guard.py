@@ -36,8 +36,9 @@ from incident_evals.secrets import Scrubber, clip
 from incident_evals.transcript import ToolCall, Transcript
 
 if TYPE_CHECKING:
-    from incident_evals.case_types import IncidentCase
+    from incident_evals.case_types import GuardCondition, IncidentCase
     from incident_evals.constraints import BoundConstraint, Check, LoadedCase
+    from incident_evals.patterns import BoundedPattern
     from incident_evals.variants import VariantRegistry
 
 __all__ = [
@@ -93,6 +94,23 @@ class GuardResult:
 
 
 @dataclass(frozen=True)
+class _Condition:
+    """One ``guard.when`` condition, compiled."""
+
+    #: Searched in the last user message's match key (normalised), folded and caseless.
+    pattern: BoundedPattern | None
+    tools: frozenset[str]
+
+    def holds(self, user: str | None, calls: Sequence[ToolCall]) -> bool:
+        if self.tools and not any(call.name in self.tools for call in calls):
+            return False
+        if self.pattern is not None:
+            # A timeout raises PatternTimeout: the caller reports it under on_error.
+            return user is not None and self.pattern.search(user) is not None
+        return True
+
+
+@dataclass(frozen=True)
 class _Rule:
     """One case (or a variant of it with its own ``expect``) as the guard checks it."""
 
@@ -101,6 +119,12 @@ class _Rule:
     final: tuple[BoundConstraint, ...]
     #: Judged before the final reply: each constraint with its relaxed check.
     partial: tuple[tuple[BoundConstraint, Check], ...]
+    #: Its place in the catalogue: findings come in catalogue order.
+    order: int = 0
+    #: ``guard.when``: it also applies where any of these holds.
+    when: tuple[_Condition, ...] = ()
+    #: ``applies: always``.
+    always: bool = False
 
 
 def match_key(text: str) -> str:
@@ -114,6 +138,7 @@ class Guard:
     def __init__(
         self,
         keyed: Mapping[str, Sequence[_Rule]],
+        widened: Sequence[_Rule] = (),
         *,
         on_error: str = "block",
         scrubber: Scrubber | None = None,
@@ -124,6 +149,9 @@ class Guard:
     ) -> None:
         _check_on_error(on_error)
         self._keyed = {key: tuple(rules) for key, rules in keyed.items()}
+        #: Rules that apply beyond their own conversations: every one, or where ``when`` holds.
+        self._always = tuple(rule for rule in widened if rule.always)
+        self._conditional = tuple(rule for rule in widened if rule.when and not rule.always)
         self.on_error = on_error
         self.max_chars = max_chars
         self.otel = otel
@@ -147,7 +175,7 @@ class Guard:
         if not calls:
             return self._result([], errors)
         transcript = Transcript(tool_calls=calls)
-        return self._judge(self._rules(user), transcript, "input", errors)
+        return self._judge(self._rules(user, calls, errors), transcript, "input", errors)
 
     def check_tool_call(
         self, name: str, arguments: Any, *, messages: Sequence[Any] | None = None
@@ -164,7 +192,8 @@ class Guard:
         if call is None:
             return self._result([], errors)
         transcript = Transcript(tool_calls=[*calls, call])
-        return self._judge(self._rules(user), transcript, "tool_call", errors)
+        rules = self._rules(user, transcript.tool_calls, errors)
+        return self._judge(rules, transcript, "tool_call", errors)
 
     def check_output(
         self,
@@ -199,7 +228,8 @@ class Guard:
             if any(call is None for call in made):
                 return self._result([], errors)
             transcript = Transcript(tool_calls=[*calls, *(c for c in made if c is not None)])
-            return self._judge(self._rules(user), transcript, "tool_call", errors)
+            rules = self._rules(user, transcript.tool_calls, errors)
+            return self._judge(rules, transcript, "tool_call", errors)
         return self._finished(messages, text or "", given)
 
     # -- the work -------------------------------------------------------------------------
@@ -223,12 +253,29 @@ class Guard:
                 return self._result([], errors)
             calls.append(call)
         transcript = Transcript(tool_calls=calls, final_text=text)
-        return self._judge(self._rules(user), transcript, "output", errors)
+        return self._judge(self._rules(user, calls, errors), transcript, "output", errors)
 
-    def _rules(self, user: str | None) -> tuple[_Rule, ...]:
-        if user is None:
-            return ()
-        return self._keyed.get(match_key(user), ())
+    def _rules(
+        self, user: str | None, calls: Sequence[ToolCall], errors: list[str]
+    ) -> Sequence[_Rule]:
+        """The rules that apply to a conversation: those keyed by its last user message, those
+        that apply always, and those whose ``when`` holds."""
+        key = None if user is None else match_key(user)
+        keyed = self._keyed.get(key, ()) if key is not None else ()
+        if not self._always and not self._conditional:
+            return keyed
+        found: dict[int, _Rule] = {id(rule): rule for rule in keyed}
+        found.update((id(rule), rule) for rule in self._always)
+        for rule in self._conditional:
+            if id(rule) in found:
+                continue
+            try:
+                if any(condition.holds(key, calls) for condition in rule.when):
+                    found[id(rule)] = rule
+            except UndecidedError as exc:
+                line = f"{rule.case.id}: guard.when (line {rule.case.guard.line}): {exc}"
+                errors.append(self._scrub(line, rule.case, MESSAGE_LIMIT))
+        return sorted(found.values(), key=lambda rule: rule.order)
 
     def _judge(
         self, rules: Sequence[_Rule], transcript: Transcript, stage: Stage, errors: list[str]
@@ -433,14 +480,33 @@ def _final_turn(constraint: BoundConstraint, case: IncidentCase) -> bool:
     return constraint.turn is None or constraint.turn == generated_turns(case.input)
 
 
-def _rule(case: IncidentCase, constraints: Sequence[BoundConstraint]) -> _Rule:
-    inline = [c for c in constraints if c.deterministic and _final_turn(c, case)]
+def _rule(case: IncidentCase, constraints: Sequence[BoundConstraint], order: int) -> _Rule:
+    """``case`` as a rule: its deterministic constraints on the final reply, minus those its
+    ``guard.exclude`` names, and its ``guard.when`` compiled."""
+    spec = case.guard
+    inline = [
+        c
+        for c in constraints
+        if c.deterministic and _final_turn(c, case) and c.name not in spec.exclude
+    ]
     partial: list[tuple[BoundConstraint, Check]] = []
     for constraint in inline:
         relaxed = partial_check(constraint.check)
         if relaxed is not None:
             partial.append((constraint, relaxed))
-    return _Rule(case, tuple(inline), tuple(partial))
+    when = tuple(_condition(condition) for condition in spec.when)
+    return _Rule(case, tuple(inline), tuple(partial), order, when, spec.applies == "always")
+
+
+def _condition(condition: GuardCondition) -> _Condition:
+    from incident_evals.constraints.normalize import fold_pattern
+    from incident_evals.patterns import compile_pattern
+
+    pattern = None
+    if condition.user_matches is not None:
+        # Checked as written when the case loaded; searched folded, as `matches` searches.
+        pattern = compile_pattern(fold_pattern(condition.user_matches), ignore_case=True)
+    return _Condition(pattern, frozenset(condition.tool_called))
 
 
 def build_guard(
@@ -464,6 +530,7 @@ def build_guard(
     if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
         raise ValueError(f"max_chars must be a positive number of characters, got {max_chars!r}")
     keyed: dict[str, list[_Rule]] = {}
+    widened: list[_Rule] = []
     notes: list[str] = []
 
     def key(rule: _Rule, case: IncidentCase) -> None:
@@ -474,9 +541,19 @@ def build_guard(
         if all(existing is not rule for existing in rules):
             rules.append(rule)
 
-    for entry, generators in loaded:
+    for order, (entry, generators) in enumerate(loaded):
         case = entry.case
-        rule = _rule(case, entry.constraints)
+        applies = case.guard.applies
+        if applies == "never":
+            notes.append(f"{case.id}: left out (guard.applies: never)")
+            continue
+        rule = _rule(case, entry.constraints, order)
+        if rule.always or rule.when:
+            widened.append(rule)
+        if applies in ("always", "only_when"):
+            # Its own conversations add nothing to `always`, and are not enough for
+            # `only_when`.
+            continue
         key(rule, case)
         registry = generators() if case.variants.generate else None
         if registry is None and not case.variants.cases:
@@ -491,11 +568,12 @@ def build_guard(
                 )
                 continue
             if variant.constraints is not None:
-                key(_rule(variant.case, variant.constraints), variant.case)
+                key(_rule(variant.case, variant.constraints, rule.order), variant.case)
             else:
                 key(rule, variant.case)
     return Guard(
         keyed,
+        widened,
         on_error=on_error,
         scrubber=scrubber,
         max_chars=max_chars,
