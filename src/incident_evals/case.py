@@ -1110,6 +1110,7 @@ def _guard_spec(data: dict[str, Any] | None, lines: _Lines) -> GuardSpec:
                 GuardCondition(
                     user_matches=entry.get("user_matches"),
                     tool_called=(tools,) if isinstance(tools, str) else tuple(tools),
+                    constraints=tuple(entry.get("constraints", ())),
                     line=lines.of(at),
                 )
             )
@@ -1170,14 +1171,34 @@ def _check_guard(case: IncidentCase, data: dict[str, Any], lines: _Lines) -> Non
     names = {spec.name for spec in case.expect}
     for variant in case.variants.cases:
         names.update(spec.name for spec in variant.expect or ())
-    for index, name in enumerate(spec.exclude):
+    named = [(("guard", "exclude", i), name) for i, name in enumerate(spec.exclude)]
+    for index, condition in enumerate(spec.when):
+        at = ("guard", "when", index) if listed else ("guard", "when")
+        if condition.user_matches is None and not condition.tool_called:
+            raise CaseError(
+                case.path,
+                condition.line,
+                "a condition needs user_matches or tool_called (constraints only says which "
+                "constraints apply where it holds)",
+                format_field(at),
+            )
+        named.extend(
+            ((*at, "constraints", i), name) for i, name in enumerate(condition.constraints)
+        )
+    for where, name in named:
         if name not in names:
-            where = ("guard", "exclude", index)
             raise CaseError(
                 case.path,
                 lines.of(where),
                 f"{name!r} is not a constraint of this case (its constraints: "
                 f"{', '.join(sorted(names))})",
+                format_field(where),
+            )
+        if where[1] == "when" and name in spec.exclude:
+            raise CaseError(
+                case.path,
+                lines.of(where),
+                f"{name!r} is in guard.exclude: the guard never runs it",
                 format_field(where),
             )
 

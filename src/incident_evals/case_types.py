@@ -262,6 +262,8 @@ class GuardCondition:
     user_matches: str | None = None
     #: The conversation calls one of these tools (the call being checked included).
     tool_called: tuple[str, ...] = ()
+    #: The constraints (by name) that apply where it holds; empty: all of the case's.
+    constraints: tuple[str, ...] = ()
     line: int = 0
 
 

@@ -94,23 +94,6 @@ class GuardResult:
 
 
 @dataclass(frozen=True)
-class _Condition:
-    """One ``guard.when`` condition, compiled."""
-
-    #: Searched in the last user message's match key (normalised), folded and caseless.
-    pattern: BoundedPattern | None
-    tools: frozenset[str]
-
-    def holds(self, user: str | None, calls: Sequence[ToolCall]) -> bool:
-        if self.tools and not any(call.name in self.tools for call in calls):
-            return False
-        if self.pattern is not None:
-            # A timeout raises PatternTimeout: the caller reports it under on_error.
-            return user is not None and self.pattern.search(user) is not None
-        return True
-
-
-@dataclass(frozen=True)
 class _Rule:
     """One case (or a variant of it with its own ``expect``) as the guard checks it."""
 
@@ -121,10 +104,35 @@ class _Rule:
     partial: tuple[tuple[BoundConstraint, Check], ...]
     #: Its place in the catalogue: findings come in catalogue order.
     order: int = 0
-    #: ``guard.when``: it also applies where any of these holds.
-    when: tuple[_Condition, ...] = ()
-    #: ``applies: always``.
-    always: bool = False
+
+    def only(self, names: Sequence[str]) -> _Rule:
+        """This rule with only the constraints called ``names`` (all of them when empty)."""
+        if not names:
+            return self
+        return _Rule(
+            self.case,
+            tuple(c for c in self.final if c.name in names),
+            tuple((c, check) for c, check in self.partial if c.name in names),
+            self.order,
+        )
+
+
+@dataclass(frozen=True)
+class _Condition:
+    """One ``guard.when`` condition, compiled, and the rule that applies where it holds."""
+
+    #: Searched in the last user message's match key (normalised), folded and caseless.
+    pattern: BoundedPattern | None
+    tools: frozenset[str]
+    rule: _Rule
+
+    def holds(self, user: str | None, calls: Sequence[ToolCall]) -> bool:
+        if self.tools and not any(call.name in self.tools for call in calls):
+            return False
+        if self.pattern is not None:
+            # A timeout raises PatternTimeout: the caller reports it under on_error.
+            return user is not None and self.pattern.search(user) is not None
+        return True
 
 
 def match_key(text: str) -> str:
@@ -138,7 +146,8 @@ class Guard:
     def __init__(
         self,
         keyed: Mapping[str, Sequence[_Rule]],
-        widened: Sequence[_Rule] = (),
+        always: Sequence[_Rule] = (),
+        conditions: Sequence[_Condition] = (),
         *,
         on_error: str = "block",
         scrubber: Scrubber | None = None,
@@ -149,9 +158,10 @@ class Guard:
     ) -> None:
         _check_on_error(on_error)
         self._keyed = {key: tuple(rules) for key, rules in keyed.items()}
-        #: Rules that apply beyond their own conversations: every one, or where ``when`` holds.
-        self._always = tuple(rule for rule in widened if rule.always)
-        self._conditional = tuple(rule for rule in widened if rule.when and not rule.always)
+        #: Rules that apply to every conversation (``applies: always``).
+        self._always = tuple(always)
+        #: Rules that apply where their ``guard.when`` condition holds.
+        self._conditions = tuple(conditions)
         self.on_error = on_error
         self.max_chars = max_chars
         self.otel = otel
@@ -258,29 +268,30 @@ class Guard:
     def _rules(
         self, user: str | None, calls: Sequence[ToolCall], errors: list[str]
     ) -> Sequence[_Rule]:
-        """The rules that apply to a conversation: those keyed by its last user message, those
-        that apply always, and those whose ``when`` holds."""
+        """The rules that apply to a conversation, in catalogue order: those keyed by its last
+        user message, those that apply always, and those whose ``when`` condition holds."""
         key = None if user is None else match_key(user)
         keyed = self._keyed.get(key, ()) if key is not None else ()
-        if not self._always and not self._conditional:
+        if not self._always and not self._conditions:
             return keyed
-        found: dict[int, _Rule] = {id(rule): rule for rule in keyed}
-        found.update((id(rule), rule) for rule in self._always)
-        for rule in self._conditional:
-            if id(rule) in found:
-                continue
+        found = [*keyed, *self._always]
+        for condition in self._conditions:
             try:
-                if any(condition.holds(key, calls) for condition in rule.when):
-                    found[id(rule)] = rule
+                if condition.holds(key, calls):
+                    found.append(condition.rule)
             except UndecidedError as exc:
-                line = f"{rule.case.id}: guard.when (line {rule.case.guard.line}): {exc}"
-                errors.append(self._scrub(line, rule.case, MESSAGE_LIMIT))
-        return sorted(found.values(), key=lambda rule: rule.order)
+                case = condition.rule.case
+                line = f"{case.id}: guard.when (line {case.guard.line}): {exc}"
+                errors.append(self._scrub(line, case, MESSAGE_LIMIT))
+        return sorted(found, key=lambda rule: rule.order)
 
     def _judge(
         self, rules: Sequence[_Rule], transcript: Transcript, stage: Stage, errors: list[str]
     ) -> GuardResult:
         findings: list[Finding] = []
+        # A constraint reached by two rules (its case's own conversation, and a `when`) is
+        # judged once.
+        judged: set[int] = set()
         for rule in rules:
             case = rule.case
             if stage == "output":
@@ -290,6 +301,9 @@ class Guard:
             else:
                 pairs = rule.partial
             for constraint, relaxed in pairs:
+                if id(constraint) in judged:
+                    continue
+                judged.add(id(constraint))
                 try:
                     if relaxed is None:
                         verdict = constraint.judge(transcript, case)
@@ -482,23 +496,22 @@ def _final_turn(constraint: BoundConstraint, case: IncidentCase) -> bool:
 
 def _rule(case: IncidentCase, constraints: Sequence[BoundConstraint], order: int) -> _Rule:
     """``case`` as a rule: its deterministic constraints on the final reply, minus those its
-    ``guard.exclude`` names, and its ``guard.when`` compiled."""
-    spec = case.guard
+    ``guard.exclude`` names."""
+    excluded = case.guard.exclude
     inline = [
         c
         for c in constraints
-        if c.deterministic and _final_turn(c, case) and c.name not in spec.exclude
+        if c.deterministic and _final_turn(c, case) and c.name not in excluded
     ]
     partial: list[tuple[BoundConstraint, Check]] = []
     for constraint in inline:
         relaxed = partial_check(constraint.check)
         if relaxed is not None:
             partial.append((constraint, relaxed))
-    when = tuple(_condition(condition) for condition in spec.when)
-    return _Rule(case, tuple(inline), tuple(partial), order, when, spec.applies == "always")
+    return _Rule(case, tuple(inline), tuple(partial), order)
 
 
-def _condition(condition: GuardCondition) -> _Condition:
+def _condition(condition: GuardCondition, rule: _Rule) -> _Condition:
     from incident_evals.constraints.normalize import fold_pattern
     from incident_evals.patterns import compile_pattern
 
@@ -506,7 +519,7 @@ def _condition(condition: GuardCondition) -> _Condition:
     if condition.user_matches is not None:
         # Checked as written when the case loaded; searched folded, as `matches` searches.
         pattern = compile_pattern(fold_pattern(condition.user_matches), ignore_case=True)
-    return _Condition(pattern, frozenset(condition.tool_called))
+    return _Condition(pattern, frozenset(condition.tool_called), rule.only(condition.constraints))
 
 
 def build_guard(
@@ -530,7 +543,8 @@ def build_guard(
     if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
         raise ValueError(f"max_chars must be a positive number of characters, got {max_chars!r}")
     keyed: dict[str, list[_Rule]] = {}
-    widened: list[_Rule] = []
+    always: list[_Rule] = []
+    conditions: list[_Condition] = []
     notes: list[str] = []
 
     def key(rule: _Rule, case: IncidentCase) -> None:
@@ -548,8 +562,9 @@ def build_guard(
             notes.append(f"{case.id}: left out (guard.applies: never)")
             continue
         rule = _rule(case, entry.constraints, order)
-        if rule.always or rule.when:
-            widened.append(rule)
+        if applies == "always":
+            always.append(rule)
+        conditions.extend(_condition(condition, rule) for condition in case.guard.when)
         if applies in ("always", "only_when"):
             # Its own conversations add nothing to `always`, and are not enough for
             # `only_when`.
@@ -573,7 +588,8 @@ def build_guard(
                 key(rule, variant.case)
     return Guard(
         keyed,
-        widened,
+        always,
+        conditions,
         on_error=on_error,
         scrubber=scrubber,
         max_chars=max_chars,

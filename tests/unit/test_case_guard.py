@@ -158,6 +158,27 @@ def test_a_list_of_conditions_is_read_in_order(tmp_path: Path) -> None:
             "when: has no effect with applies: always; remove one of them",
         ),
         ({"applies": "sometimes"}, "applies:", "guard.applies", "'sometimes' is not one of"),
+        (
+            {"when": {"constraints": ["not_contains"]}},
+            "when:",
+            "guard.when",
+            "a condition needs user_matches or tool_called",
+        ),
+        (
+            {"when": [{"user_matches": "x", "constraints": ["contains"]}]},
+            "- contains",
+            "guard.when[0].constraints[0]",
+            "'contains' is not a constraint of this case",
+        ),
+        (
+            {
+                "when": {"user_matches": "x", "constraints": ["not_contains"]},
+                "exclude": ["not_contains"],
+            },
+            "- not_contains",
+            "guard.when.constraints[0]",
+            "'not_contains' is in guard.exclude: the guard never runs it",
+        ),
     ],
 )
 def test_a_bad_block_is_one_line_naming_file_line_and_field(
@@ -241,6 +262,18 @@ def test_tool_called_widens_the_case_to_every_call_of_the_tool(tmp_path: Path) -
     assert lookalike.findings[0].span == "accounts@acme-example.com"
     assert fine.allowed
     assert text_only.allowed
+
+
+def test_a_condition_can_name_the_constraints_that_apply_where_it_holds(tmp_path: Path) -> None:
+    when = {"user_matches": "refund", "constraints": ["not_contains"]}
+    guard = guard_of(tmp_path, refund_case({"when": when}))
+
+    widened = guard.check_output("Sure, 60 days.", messages=user("Refund for my shoes?"))
+    own = guard.check_output("Sure, 60 days.", messages=user("Can I get a refund after 45 days?"))
+
+    assert found(widened) == [("refund", "not_contains")]
+    # Its own conversation also meets the condition: each constraint is judged once.
+    assert found(own) == [("refund", "contains_any"), ("refund", "not_contains")]
 
 
 def test_exclude_keeps_a_constraint_out_of_the_guard(tmp_path: Path) -> None:
