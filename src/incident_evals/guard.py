@@ -347,9 +347,9 @@ class Guard:
         # Clipped before scrubbing too, so a megabyte span costs no megabyte scrub.
         return clip(self._scrubber.text(text[: limit * 4], case), limit)
 
-    def _too_long(self, what: str, length: int) -> str:
+    def _too_long(self, what: str, length: int, verb: str = "is") -> str:
         return (
-            f"{what} is {length} characters, over the guard's limit of {self.max_chars} "
+            f"{what} {verb} {length} characters, over the guard's limit of {self.max_chars} "
             "(max_chars): not checked"
         )
 
@@ -405,7 +405,7 @@ class Guard:
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"tool call arguments must be JSON text or data: {exc}") from None
         if len(raw) > self.max_chars:
-            errors.append(self._too_long(f"the arguments of {str(name)[:80]!r}", len(raw)))
+            errors.append(self._too_long(f"the arguments of {str(name)[:80]!r}", len(raw), "are"))
             return None
         parsed, error = parse_arguments(raw)
         return ToolCall(
