@@ -36,8 +36,9 @@ from incident_evals.secrets import Scrubber, clip
 from incident_evals.transcript import ToolCall, Transcript
 
 if TYPE_CHECKING:
-    from incident_evals.case_types import IncidentCase
+    from incident_evals.case_types import GuardCondition, IncidentCase
     from incident_evals.constraints import BoundConstraint, Check, LoadedCase
+    from incident_evals.patterns import BoundedPattern
     from incident_evals.variants import VariantRegistry
 
 __all__ = [
@@ -101,6 +102,37 @@ class _Rule:
     final: tuple[BoundConstraint, ...]
     #: Judged before the final reply: each constraint with its relaxed check.
     partial: tuple[tuple[BoundConstraint, Check], ...]
+    #: Its place in the catalogue: findings come in catalogue order.
+    order: int = 0
+
+    def only(self, names: Sequence[str]) -> _Rule:
+        """This rule with only the constraints called ``names`` (all of them when empty)."""
+        if not names:
+            return self
+        return _Rule(
+            self.case,
+            tuple(c for c in self.final if c.name in names),
+            tuple((c, check) for c, check in self.partial if c.name in names),
+            self.order,
+        )
+
+
+@dataclass(frozen=True)
+class _Condition:
+    """One ``guard.when`` condition, compiled, and the rule that applies where it holds."""
+
+    #: Searched in the last user message's match key (normalised), folded and caseless.
+    pattern: BoundedPattern | None
+    tools: frozenset[str]
+    rule: _Rule
+
+    def holds(self, user: str | None, calls: Sequence[ToolCall]) -> bool:
+        if self.tools and not any(call.name in self.tools for call in calls):
+            return False
+        if self.pattern is not None:
+            # A timeout raises PatternTimeout: the caller reports it under on_error.
+            return user is not None and self.pattern.search(user) is not None
+        return True
 
 
 def match_key(text: str) -> str:
@@ -114,6 +146,8 @@ class Guard:
     def __init__(
         self,
         keyed: Mapping[str, Sequence[_Rule]],
+        always: Sequence[_Rule] = (),
+        conditions: Sequence[_Condition] = (),
         *,
         on_error: str = "block",
         scrubber: Scrubber | None = None,
@@ -124,6 +158,10 @@ class Guard:
     ) -> None:
         _check_on_error(on_error)
         self._keyed = {key: tuple(rules) for key, rules in keyed.items()}
+        #: Rules that apply to every conversation (``applies: always``).
+        self._always = tuple(always)
+        #: Rules that apply where their ``guard.when`` condition holds.
+        self._conditions = tuple(conditions)
         self.on_error = on_error
         self.max_chars = max_chars
         self.otel = otel
@@ -147,7 +185,7 @@ class Guard:
         if not calls:
             return self._result([], errors)
         transcript = Transcript(tool_calls=calls)
-        return self._judge(self._rules(user), transcript, "input", errors)
+        return self._judge(self._rules(user, calls, errors), transcript, "input", errors)
 
     def check_tool_call(
         self, name: str, arguments: Any, *, messages: Sequence[Any] | None = None
@@ -164,7 +202,8 @@ class Guard:
         if call is None:
             return self._result([], errors)
         transcript = Transcript(tool_calls=[*calls, call])
-        return self._judge(self._rules(user), transcript, "tool_call", errors)
+        rules = self._rules(user, transcript.tool_calls, errors)
+        return self._judge(rules, transcript, "tool_call", errors)
 
     def check_output(
         self,
@@ -199,7 +238,8 @@ class Guard:
             if any(call is None for call in made):
                 return self._result([], errors)
             transcript = Transcript(tool_calls=[*calls, *(c for c in made if c is not None)])
-            return self._judge(self._rules(user), transcript, "tool_call", errors)
+            rules = self._rules(user, transcript.tool_calls, errors)
+            return self._judge(rules, transcript, "tool_call", errors)
         return self._finished(messages, text or "", given)
 
     # -- the work -------------------------------------------------------------------------
@@ -223,17 +263,35 @@ class Guard:
                 return self._result([], errors)
             calls.append(call)
         transcript = Transcript(tool_calls=calls, final_text=text)
-        return self._judge(self._rules(user), transcript, "output", errors)
+        return self._judge(self._rules(user, calls, errors), transcript, "output", errors)
 
-    def _rules(self, user: str | None) -> tuple[_Rule, ...]:
-        if user is None:
-            return ()
-        return self._keyed.get(match_key(user), ())
+    def _rules(
+        self, user: str | None, calls: Sequence[ToolCall], errors: list[str]
+    ) -> Sequence[_Rule]:
+        """The rules that apply to a conversation, in catalogue order: those keyed by its last
+        user message, those that apply always, and those whose ``when`` condition holds."""
+        key = None if user is None else match_key(user)
+        keyed = self._keyed.get(key, ()) if key is not None else ()
+        if not self._always and not self._conditions:
+            return keyed
+        found = [*keyed, *self._always]
+        for condition in self._conditions:
+            try:
+                if condition.holds(key, calls):
+                    found.append(condition.rule)
+            except UndecidedError as exc:
+                case = condition.rule.case
+                line = f"{case.id}: guard.when (line {case.guard.line}): {exc}"
+                errors.append(self._scrub(line, case, MESSAGE_LIMIT))
+        return sorted(found, key=lambda rule: rule.order)
 
     def _judge(
         self, rules: Sequence[_Rule], transcript: Transcript, stage: Stage, errors: list[str]
     ) -> GuardResult:
         findings: list[Finding] = []
+        # A constraint reached by two rules (its case's own conversation, and a `when`) is
+        # judged once.
+        judged: set[int] = set()
         for rule in rules:
             case = rule.case
             if stage == "output":
@@ -243,6 +301,9 @@ class Guard:
             else:
                 pairs = rule.partial
             for constraint, relaxed in pairs:
+                if id(constraint) in judged:
+                    continue
+                judged.add(id(constraint))
                 try:
                     if relaxed is None:
                         verdict = constraint.judge(transcript, case)
@@ -286,9 +347,9 @@ class Guard:
         # Clipped before scrubbing too, so a megabyte span costs no megabyte scrub.
         return clip(self._scrubber.text(text[: limit * 4], case), limit)
 
-    def _too_long(self, what: str, length: int) -> str:
+    def _too_long(self, what: str, length: int, verb: str = "is") -> str:
         return (
-            f"{what} is {length} characters, over the guard's limit of {self.max_chars} "
+            f"{what} {verb} {length} characters, over the guard's limit of {self.max_chars} "
             "(max_chars): not checked"
         )
 
@@ -344,7 +405,7 @@ class Guard:
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"tool call arguments must be JSON text or data: {exc}") from None
         if len(raw) > self.max_chars:
-            errors.append(self._too_long(f"the arguments of {str(name)[:80]!r}", len(raw)))
+            errors.append(self._too_long(f"the arguments of {str(name)[:80]!r}", len(raw), "are"))
             return None
         parsed, error = parse_arguments(raw)
         return ToolCall(
@@ -441,14 +502,32 @@ def _final_turn(constraint: BoundConstraint, case: IncidentCase) -> bool:
     return constraint.turn is None or constraint.turn == generated_turns(case.input)
 
 
-def _rule(case: IncidentCase, constraints: Sequence[BoundConstraint]) -> _Rule:
-    inline = [c for c in constraints if c.deterministic and _final_turn(c, case)]
+def _rule(case: IncidentCase, constraints: Sequence[BoundConstraint], order: int) -> _Rule:
+    """``case`` as a rule: its deterministic constraints on the final reply, minus those its
+    ``guard.exclude`` names."""
+    excluded = case.guard.exclude
+    inline = [
+        c
+        for c in constraints
+        if c.deterministic and _final_turn(c, case) and c.name not in excluded
+    ]
     partial: list[tuple[BoundConstraint, Check]] = []
     for constraint in inline:
         relaxed = partial_check(constraint.check)
         if relaxed is not None:
             partial.append((constraint, relaxed))
-    return _Rule(case, tuple(inline), tuple(partial))
+    return _Rule(case, tuple(inline), tuple(partial), order)
+
+
+def _condition(condition: GuardCondition, rule: _Rule) -> _Condition:
+    from incident_evals.constraints.normalize import fold_pattern
+    from incident_evals.patterns import compile_pattern
+
+    pattern = None
+    if condition.user_matches is not None:
+        # Checked as written when the case loaded; searched folded, as `matches` searches.
+        pattern = compile_pattern(fold_pattern(condition.user_matches), ignore_case=True)
+    return _Condition(pattern, frozenset(condition.tool_called), rule.only(condition.constraints))
 
 
 def build_guard(
@@ -472,6 +551,8 @@ def build_guard(
     if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < 1:
         raise ValueError(f"max_chars must be a positive number of characters, got {max_chars!r}")
     keyed: dict[str, list[_Rule]] = {}
+    always: list[_Rule] = []
+    conditions: list[_Condition] = []
     notes: list[str] = []
 
     def key(rule: _Rule, case: IncidentCase) -> None:
@@ -482,9 +563,20 @@ def build_guard(
         if all(existing is not rule for existing in rules):
             rules.append(rule)
 
-    for entry, generators in loaded:
+    for order, (entry, generators) in enumerate(loaded):
         case = entry.case
-        rule = _rule(case, entry.constraints)
+        applies = case.guard.applies
+        if applies == "never":
+            notes.append(f"{case.id}: left out (guard.applies: never)")
+            continue
+        rule = _rule(case, entry.constraints, order)
+        if applies == "always":
+            always.append(rule)
+        conditions.extend(_condition(condition, rule) for condition in case.guard.when)
+        if applies in ("always", "only_when"):
+            # Its own conversations add nothing to `always`, and are not enough for
+            # `only_when`.
+            continue
         key(rule, case)
         registry = generators() if case.variants.generate else None
         if registry is None and not case.variants.cases:
@@ -499,11 +591,13 @@ def build_guard(
                 )
                 continue
             if variant.constraints is not None:
-                key(_rule(variant.case, variant.constraints), variant.case)
+                key(_rule(variant.case, variant.constraints, rule.order), variant.case)
             else:
                 key(rule, variant.case)
     return Guard(
         keyed,
+        always,
+        conditions,
         on_error=on_error,
         scrubber=scrubber,
         max_chars=max_chars,
