@@ -422,7 +422,8 @@ class Guard:
         history = self._history(messages, [])
         if history is None:
             return ()
-        return tuple(dict.fromkeys(rule.case.id for rule in self._rules(history[0])))
+        user, calls = history
+        return tuple(dict.fromkeys(rule.case.id for rule in self._rules(user, calls, [])))
 
     def __repr__(self) -> str:
         return f"<Guard: {self.cases} case(s), on_error={self.on_error!r}>"
