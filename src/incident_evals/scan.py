@@ -20,6 +20,7 @@ that decided nothing, is one line naming it, and the scan goes on; the exit stat
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import re
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from incident_evals.constraints import LoadedCase
     from incident_evals.constraints.judge import JudgeCheck
     from incident_evals.guard import Finding, Guard
-    from incident_evals.traces import ModelCall
+    from incident_evals.traces import ModelCall, Source
     from incident_evals.traces.formats import Logged
     from incident_evals.transcript import Judgement, Transcript
 
@@ -330,8 +331,12 @@ class Scanner:
         sample: float = 1.0,
         seed: int = 0,
         on_hit: HitFn | None = None,
+        tracer: Any = "global",
     ) -> None:
         self.guard = guard
+        #: Where hits go as OpenTelemetry spans: the global tracer provider's tracer (a no-op
+        #: unless the process configures one), a tracer given, or ``None`` for none.
+        self._tracer = _global_tracer() if tracer == "global" else tracer
         self.examples = examples
         self.on_hit = on_hit
         self.report = ScanReport(since=since, seed=seed, fail_severity=fail_severity)
@@ -353,13 +358,19 @@ class Scanner:
         from incident_evals.traces import TraceError
         from incident_evals.traces.formats import iter_calls
 
-        for path in paths:
-            self.report.files.append(str(path))
-            for item in iter_calls(path, format):
-                if isinstance(item, TraceError):
-                    self.report.unreadable.append(str(item))
-                else:
-                    self.check(item)
+        scope = (
+            contextlib.nullcontext()
+            if self._tracer is None
+            else self._tracer.start_as_current_span("incident-evals scan")
+        )
+        with scope:
+            for path in paths:
+                self.report.files.append(str(path))
+                for item in iter_calls(path, format):
+                    if isinstance(item, TraceError):
+                        self.report.unreadable.append(str(item))
+                    else:
+                        self.check(item)
         return self.report
 
     def check(self, logged: Logged) -> list[Finding]:
@@ -450,8 +461,52 @@ class Scanner:
                 findings=tuple(found),
             )
             recurrence.add(example, self.examples)
+        if self._tracer is not None:
+            self._emit(logged, findings)
         if self.on_hit is not None:
             self.on_hit(logged, findings)
+
+    def _emit(self, logged: Logged, findings: list[Finding]) -> None:
+        """A span for the hit, linked to the logged call's own span when the log names it,
+        holding one ``gen_ai.evaluation.result`` event per finding."""
+        from incident_evals import otel
+
+        source = logged.call.source
+        attributes: dict[str, Any] = {
+            "incident_evals.scan.where": logged.where,
+            "incident_evals.scan.format": source.format,
+            "incident_evals.case_ids": sorted({finding.case_id for finding in findings}),
+        }
+        for key, value in (("trace_id", source.trace_id), ("span_id", source.span_id)):
+            if value:
+                attributes[f"incident_evals.scan.{key}"] = value
+        with self._tracer.start_as_current_span(
+            "incident-evals scan hit", links=_links(source), attributes=attributes
+        ):
+            otel.emit_findings(findings, source="scan")
+
+
+def _global_tracer() -> Any:
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return None
+    return trace.get_tracer("incident_evals.scan")
+
+
+def _links(source: Source) -> list[Any]:
+    """A link to the logged call's span, when the log gives its trace and span ids (hex)."""
+    from opentelemetry.trace import Link, SpanContext, TraceFlags
+
+    try:
+        trace_id = int(source.trace_id or "", 16)
+        span_id = int(source.span_id or "", 16)
+    except ValueError:
+        return []
+    if not (0 < trace_id < 2**128 and 0 < span_id < 2**64):
+        return []
+    context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(1))
+    return [Link(context)]
 
 
 def _transcript(call: ModelCall) -> Transcript:
