@@ -70,7 +70,7 @@ def write_log(path: Path, calls: int) -> Counter[str]:
                         "choices": [
                             {
                                 "index": 0,
-                                "message": {"role": "assistant", "content": answer.format(n=n)},
+                                "message": reply,
                             }
                         ],
                     },
