@@ -54,6 +54,14 @@ def test_each_hit_is_a_span_linked_to_the_logged_call(tmp_path: Path) -> None:
     assert hit.attributes["incident_evals.case_ids"] == ("INC-OTEL",)
     assert hit.attributes["incident_evals.scan.where"] == f"{log}: call {hit_call.index}"
     assert hit.attributes["incident_evals.scan.trace_id"] == hit_call.source.trace_id
+    [event] = hit.events
+    assert event.name == "gen_ai.evaluation.result"
+    assert event.attributes is not None
+    assert event.attributes["gen_ai.evaluation.name"] == "INC-OTEL"
+    assert event.attributes["incident_evals.constraint"] == "not_contains"
+    assert event.attributes["incident_evals.source"] == "scan"
+    assert event.attributes["incident_evals.severity"] == "critical"
+    assert scan.events == ()
 
 
 def test_a_scan_without_a_tracer_still_finds_the_hit(tmp_path: Path) -> None:
