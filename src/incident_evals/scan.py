@@ -53,6 +53,9 @@ __all__ = [
 ]
 
 SCAN_SCHEMA_VERSION = 1
+#: Lines kept (and shown) of each kind of problem; the rest are counted. A log of garbage must
+#: not grow the report without bound.
+LISTED = 100
 #: Example calls kept per incident.
 DEFAULT_EXAMPLES = 3
 EXIT_OK = 0
@@ -224,11 +227,13 @@ class ScanReport:
     #: Case files of the catalogue that could not be loaded (their incidents are not looked
     #: for), one line each.
     case_errors: list[str] = field(default_factory=list)
-    #: Records and files that could not be read, one line each.
+    #: Records and files that could not be read, one line each (the first :data:`LISTED`).
     unreadable: list[str] = field(default_factory=list)
-    #: Checks that decided nothing (a constraint that raised, a text over the guard's limit),
-    #: one line each, naming the call.
+    unreadable_count: int = 0
+    #: Checks that decided nothing (a constraint that raised, a text over the guard's limit,
+    #: a judge that failed), one line each, naming the call (the first :data:`LISTED`).
     undecided: list[str] = field(default_factory=list)
+    undecided_count: int = 0
     #: Calls in the judge's sample, and judge verdicts asked.
     judge_sampled: int = 0
     judge_verdicts: int = 0
@@ -268,7 +273,17 @@ class ScanReport:
 
     def incomplete(self) -> int:
         """How many cases, records, files and checks the scan could not load, read or decide."""
-        return len(self.case_errors) + len(self.unreadable) + len(self.undecided)
+        return len(self.case_errors) + self.unreadable_count + self.undecided_count
+
+    def add_unreadable(self, line: str) -> None:
+        self.unreadable_count += 1
+        if len(self.unreadable) < LISTED:
+            self.unreadable.append(line)
+
+    def add_undecided(self, line: str) -> None:
+        self.undecided_count += 1
+        if len(self.undecided) < LISTED:
+            self.undecided.append(line)
 
     def to_json(self) -> dict[str, Any]:
         failing = self.failing()
@@ -282,7 +297,9 @@ class ScanReport:
             "without_time": self.without_time,
             "case_errors": list(self.case_errors),
             "unreadable": list(self.unreadable),
+            "unreadable_count": self.unreadable_count,
             "undecided": list(self.undecided),
+            "undecided_count": self.undecided_count,
             "judge": None
             if self.sample_rate is None
             else {
@@ -368,7 +385,7 @@ class Scanner:
                 self.report.files.append(str(path))
                 for item in iter_calls(path, format):
                     if isinstance(item, TraceError):
-                        self.report.unreadable.append(str(item))
+                        self.report.add_unreadable(str(item))
                     else:
                         self.check(item)
         return self.report
@@ -388,7 +405,8 @@ class Scanner:
             {"name": record.name, "arguments": record.arguments_raw} for record in call.tool_calls
         ]
         result = self.guard.check_exchange(messages, call.output, calls)
-        report.undecided.extend(f"{logged.where}: {error}" for error in result.errors)
+        for error in result.errors:
+            report.add_undecided(f"{logged.where}: {error}")
         findings = list(result.findings)
         if self._judging is not None and call.output:
             findings.extend(self._judged(logged, messages, self._judging))
@@ -416,7 +434,7 @@ class Scanner:
                 try:
                     judgement = judging.judge(check, transcript, self._cases[case.id])
                 except JudgeError as exc:
-                    self.report.undecided.append(f"{logged.where}: {case.id}: judge: {exc}")
+                    self.report.add_undecided(f"{logged.where}: {case.id}: judge: {exc}")
                     continue
                 self.report.judge_verdicts += 1
                 if not judgement.holds:
@@ -584,15 +602,21 @@ def render(report: ScanReport) -> list[str]:
                     lines.append(f"    {finding.constraint}: {finding.message}{span}")
             if found.count > len(found.examples):
                 lines.append(f"  ... and {found.count - len(found.examples)} more call(s)")
-    for title, problems in (
-        ("case files not loaded (their incidents were not looked for)", report.case_errors),
-        ("unreadable", report.unreadable),
-        ("undecided", report.undecided),
+    for title, problems, count in (
+        (
+            "case files not loaded (their incidents were not looked for)",
+            report.case_errors,
+            len(report.case_errors),
+        ),
+        ("unreadable", report.unreadable, report.unreadable_count),
+        ("undecided", report.undecided, report.undecided_count),
     ):
-        if problems:
+        if count:
             lines.append("")
-            lines.append(f"{title} ({len(problems)}):")
+            lines.append(f"{title} ({count}):")
             lines.extend(f"  {problem}" for problem in problems)
+            if count > len(problems):
+                lines.append(f"  ... and {count - len(problems)} more")
     lines.append("")
     lines.append(_verdict(report))
     return lines

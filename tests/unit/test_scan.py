@@ -24,7 +24,7 @@ import sdk_streams
 from case_files import case_data, write_case
 from chat_server import ChatServer
 from incident_evals.catalogue import Catalogue
-from incident_evals.scan import Scanner, ScanReport, iso, parse_since, sampled
+from incident_evals.scan import LISTED, Scanner, ScanReport, iso, parse_since, render, sampled
 from incident_evals.traces.formats import read_calls
 
 
@@ -156,6 +156,24 @@ def test_what_cannot_be_read_is_never_a_pass(catalogue: Catalogue, tmp_path: Pat
     assert document["summary"]["exit_status"] == 2
 
 
+def test_a_log_of_garbage_keeps_the_first_lines_and_counts_the_rest(
+    catalogue: Catalogue, tmp_path: Path
+) -> None:
+    [entry, *_] = scan_logs.example_cases()
+    path = tmp_path / "log.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(json.dumps(scan_logs.recorded(entry)) + "\n")
+        handle.write("{garbage\n" * (LISTED + 50))
+    report = scanner(catalogue).scan([path])
+    assert report.unreadable_count == LISTED + 50
+    assert len(report.unreadable) == LISTED
+    assert report.unreadable[-1].startswith(f"{path}:{LISTED + 1}: not JSON")
+    assert report.recurrences[entry.case.id].count == 1
+    lines = render(report)
+    assert f"unreadable ({LISTED + 50}):" in lines
+    assert "  ... and 50 more" in lines
+
+
 def test_the_judge_sample_is_seeded_and_independent_of_order() -> None:
     places = [f"log.jsonl:{n}" for n in range(1, 2001)]
     chosen = {where for where in places if sampled(7, where, 0.25)}
@@ -171,7 +189,8 @@ def test_the_json_report_has_its_documented_keys(catalogue: Catalogue, tmp_path:
     document = scanner(catalogue).scan([path]).to_json()
     assert set(document) == {
         "schema_version", "files", "since", "calls", "checked", "before_since", "without_time",
-        "case_errors", "unreadable", "undecided", "judge", "incidents", "summary",
+        "case_errors", "unreadable", "unreadable_count", "undecided", "undecided_count", "judge",
+        "incidents", "summary",
     }  # fmt: skip
     [incident] = document["incidents"]
     assert set(incident) == {
