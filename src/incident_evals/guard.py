@@ -192,7 +192,9 @@ class Guard:
     ) -> GuardResult:
         """A tool call the model asked for, before the tool runs: the conversation so far
         (``messages``, with the calls it holds) plus this call. ``arguments`` is the JSON text
-        the model sent, or the parsed mapping."""
+        the model sent, or the parsed mapping. ``messages`` may already hold the assistant
+        message that makes this call (appended before its tools run): an unanswered call of
+        the same tool with the same arguments is taken to be this one, not counted twice."""
         errors: list[str] = []
         history = self._history(messages or (), errors)
         if history is None:
@@ -201,6 +203,9 @@ class Guard:
         call = self._call(f"guard_{len(calls)}", name, arguments, errors)
         if call is None:
             return self._result([], errors)
+        same = next((c for c in calls if not c.answered and _same_call(c, call)), None)
+        if same is not None:
+            calls.remove(same)
         transcript = Transcript(tool_calls=[*calls, call])
         rules = self._rules(user, transcript.tool_calls, errors)
         return self._judge(rules, transcript, "tool_call", errors)
@@ -392,6 +397,9 @@ class Guard:
         for call in calls:
             if call.id in outputs:
                 call.output = _parsed(outputs[call.id])
+            else:
+                # Not answered (yet): it never failed (tool_sequence's not_after_failed).
+                call.answered = False
         return user, calls
 
     def _call(self, call_id: str, name: Any, arguments: Any, errors: list[str]) -> ToolCall | None:
@@ -460,6 +468,14 @@ def _parts(call: Any) -> tuple[Any, Any]:
     if isinstance(function, Mapping):
         return function.get("name"), function.get("arguments")
     return mapping.get("name"), mapping.get("arguments")
+
+
+def _same_call(one: ToolCall, other: ToolCall) -> bool:
+    if one.name != other.name:
+        return False
+    if one.arguments_raw == other.arguments_raw:
+        return True
+    return one.arguments is not None and one.arguments == other.arguments
 
 
 def _text_of(content: Any) -> str:

@@ -208,6 +208,27 @@ def test_a_call_out_of_order_is_blocked(guard: Guard) -> None:
     assert constraints(result) == [(EMAIL, "tool_sequence")]
 
 
+def test_a_call_already_in_the_conversation_is_not_counted_twice(guard: Guard) -> None:
+    # The application appended the assistant message before running its tools, as the SDK's
+    # tool loop examples do; tool_called send_email max_times 1 must not see two sends.
+    messages = email_loop("finance-team@acme.example")[:3]
+    send = call(
+        "c2", "send_email", {"to": "finance-team@acme.example", "subject": "Q3", "body": "x"}
+    )
+    messages.append({"role": "assistant", "content": None, "tool_calls": [send]})
+
+    result = guard.check_tool_call("send_email", send["function"]["arguments"], messages=messages)
+    again = guard.check_tool_call(
+        "send_email",
+        {"to": "finance-team@acme.example", "subject": "Q3", "body": "x"},
+        messages=[*messages, {"role": "tool", "tool_call_id": "c2", "content": "{}"}],
+    )
+
+    assert result == GuardResult(allowed=True, findings=[], errors=[])
+    # Once answered, the first send is history, and a second one is over max_times.
+    assert constraints(again) == [(EMAIL, "tool_called")]
+
+
 def test_the_final_reply_of_a_good_tool_loop_is_allowed(guard: Guard) -> None:
     reply = "Sent the Q3 forecast draft to finance-team@acme.example for review before Friday."
 
