@@ -1456,6 +1456,7 @@ def _load_document(
         )
     seen_ids[case_id] = lines.of(("id",))
     case = _build_case(data, path, root, lines)
+    _check_taxonomy(case, lines)
     constraints = _bind_constraints(case, registry, lines)
     _check_turns(case.expect, case.input, path, lines, ("expect",))
     for index, variant in enumerate(case.variants.cases):
@@ -1492,6 +1493,19 @@ def _load_document(
     if case.accepted_outputs:
         _check_accepted(LoadedCase(case, constraints))
     return LoadedCase(case, constraints, variant_constraints)
+
+
+def _check_taxonomy(case: IncidentCase, lines: _Lines) -> None:
+    """Each ``incident.taxonomy`` id must be an id of its published list."""
+    if not case.incident.taxonomy:
+        return
+    from incident_evals.taxonomy import problem
+
+    for index, taxonomy_id in enumerate(case.incident.taxonomy):
+        message = problem(taxonomy_id)
+        if message is not None:
+            at = ("incident", "taxonomy", index)
+            raise CaseError(case.path, lines.of(at), message, format_field(at))
 
 
 def _check_samples(
