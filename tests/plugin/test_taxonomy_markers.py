@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from typing import Any
 
 import pytest
 
 from case_files import case_data, write_case
 
 
-def tagged(case_id: str, *ids: str, **fields: object) -> dict[str, object]:
+def tagged(case_id: str, *ids: str, **fields: Any) -> dict[str, Any]:
     incident = {"category": "security", "severity": "critical", "taxonomy": list(ids)}
     return case_data(case_id, incident=incident, **fields)
 
