@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_DOCUMENT_TEMPLATE",
     "DEFAULT_MAX_TURNS",
     "AcceptedOutput",
+    "Action",
     "ArgumentMatch",
     "CaseInput",
     "ConstraintSpec",
@@ -164,6 +165,20 @@ class SensitiveSource:
 
 
 @dataclass(frozen=True)
+class Action:
+    """One follow-up action of the postmortem (``incident.actions``)."""
+
+    description: str
+    owner: str | None = None
+    #: ISO date, as written.
+    due: str | None = None
+    #: ``open``, ``done`` or ``dropped``.
+    status: str = "open"
+    ticket: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Incident:
     category: str
     severity: str
@@ -177,6 +192,13 @@ class Incident:
     taxonomy: tuple[str, ...] = ()
     #: The trace the case was built from (``new --from-trace``).
     source: Source | None = None
+    #: The postmortem's record: ISO dates as written (checked to run date <= detected <=
+    #: mitigated <= resolved), the impact, and the follow-up actions.
+    detected: str | None = None
+    mitigated: str | None = None
+    resolved: str | None = None
+    impact: str | None = None
+    actions: tuple[Action, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The ``incident-evals`` command line: ``new``, ``calls``, ``validate``, ``scan``,
-``variants``, ``report``, ``schema`` and ``serve-local``."""
+``variants``, ``report``, ``catalogue``, ``schema`` and ``serve-local``."""
 
 from __future__ import annotations
 
@@ -602,6 +602,56 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK if verdict == PASS else EXIT_INVALID if verdict == BLOCK else EXIT_INCOMPLETE
 
 
+def _catalogue(args: argparse.Namespace) -> int:
+    """Render the catalogue; exit 0, 1 when a case file failed to load (the page lists it), 2
+    on bad usage or an unreadable results file."""
+    from incident_evals.baseline import BaselineError, load_baseline
+    from incident_evals.catalogue import Catalogue, CatalogueError
+    from incident_evals.report.catalogue import (
+        catalogue_html,
+        catalogue_markdown,
+        catalogue_view,
+    )
+
+    def usage(message: str) -> int:
+        print(f"incident-evals catalogue: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    named = args.dir or DEFAULT_CASES
+    if not Path(named).exists():
+        hint = "" if args.dir else " (the default catalogue: pass the folder of your cases)"
+        return usage(f"{named}: no such file or directory{hint}")
+    results = None
+    if args.results is not None:
+        try:
+            results = load_baseline(Path(args.results))
+        except BaselineError as exc:
+            return usage(f"--results: {exc}")
+    cwd = Path.cwd()
+    if str(cwd) not in sys.path:
+        # As `validate` does: `python:` checks of the cases import from the project.
+        sys.path.insert(0, str(cwd))
+    try:
+        catalogue = Catalogue.load(named)
+    except CatalogueError as exc:
+        return usage(str(exc))
+    errors = [error.render(cwd) for error in catalogue.errors]
+    view = catalogue_view(catalogue.cases, errors, source=named, results=results)
+    if args.markdown:
+        sys.stdout.write(catalogue_markdown(view))
+    else:
+        try:
+            out = Path(args.html)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(catalogue_html(view), encoding="utf-8")
+        except OSError as exc:
+            return usage(f"--html: cannot write {args.html}: {exc.strerror or exc}")
+        print(f"wrote the catalogue of {view.totals()} to {args.html}")
+    for error in errors:
+        print(error, file=sys.stderr)
+    return EXIT_INVALID if errors else EXIT_OK
+
+
 def _status(item: dict[str, Any]) -> str | None:
     regression = item.get("regression")
     return regression.get("status") if isinstance(regression, dict) else None
@@ -998,6 +1048,29 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--markdown", metavar="F", help="write the summary as Markdown to F")
     report.add_argument("--html", metavar="F", help="write a self-contained HTML page to F")
     report.set_defaults(run=_report)
+
+    catalogue = commands.add_parser(
+        "catalogue",
+        help="render the catalogue of incidents: what we know can go wrong",
+        description="Render every incident of a case folder, per category and severity, with "
+        "its summary, status, taxonomy ids, postmortem record (dates, impact, actions with "
+        "owners and due dates; overdue actions flagged), its cases and variants, and with "
+        "--results its last result; then an index per taxonomy list. Case files that fail to "
+        "load are listed on the page. Exit 0, 1 when a case file failed to load, 2 on bad "
+        "usage or an unreadable results file.",
+    )
+    catalogue.add_argument(
+        "dir", nargs="?", metavar="DIR", help=f"the case folder (default {DEFAULT_CASES})"
+    )
+    written = catalogue.add_mutually_exclusive_group(required=True)
+    written.add_argument("--html", metavar="FILE", help="write a self-contained HTML page")
+    written.add_argument("--markdown", action="store_true", help="print Markdown to stdout")
+    catalogue.add_argument(
+        "--results",
+        metavar="FILE",
+        help="a results JSON (pytest --incident-report): each incident's last result",
+    )
+    catalogue.set_defaults(run=_catalogue)
 
     serve = commands.add_parser(
         "serve-local",

@@ -65,6 +65,8 @@ class CollectState:
     builtins: ConstraintRegistry
     seen_ids: IdClaims
     folders: FolderRegistries = field(init=False)
+    #: The taxonomy markers registered so far (:func:`taxonomy_markers`).
+    taxonomy_markers: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.folders = FolderRegistries(self.builtins)
@@ -200,6 +202,8 @@ class EvalItem(pytest.Item):
             )
         self.add_marker(case.incident.severity)
         self.add_marker(case.incident.category)
+        for name in taxonomy_markers(self.config, case.incident.taxonomy):
+            self.add_marker(name)
         hint = run.settings.gate.stability_hints.get((case.id, run.variant_id))
         if hint is not None:
             self.add_marker(hint)
@@ -211,6 +215,8 @@ class EvalItem(pytest.Item):
                 ("category", case.incident.category),
             ]
         )
+        if case.incident.taxonomy:
+            self.user_properties.append(("taxonomy", " ".join(case.incident.taxonomy)))
 
     def dispatch(self) -> None:
         self.run.dispatch()
@@ -294,3 +300,22 @@ def register_markers(config: pytest.Config) -> None:
             "markers",
             f"{stability}: {meaning} in the baseline file, else in the last run (incident-evals)",
         )
+
+
+def taxonomy_markers(config: pytest.Config, ids: tuple[str, ...]) -> list[str]:
+    """The markers of a case's taxonomy ids (an ATLAS sub-technique adds its technique, so
+    ``-m AML.T0051`` selects ``AML.T0051.000``), each registered on first use: registering
+    every published id would bury ``pytest --markers`` under hundreds of lines."""
+    if not ids:
+        return []
+    from incident_evals.taxonomy import entry, marker_names
+
+    names = list(dict.fromkeys(name for taxonomy_id in ids for name in marker_names(taxonomy_id)))
+    registered = config.stash[COLLECT_STATE].taxonomy_markers
+    for name in names:
+        if name not in registered:
+            found = entry(name)
+            title = f" {found.title}" if found is not None else ""
+            config.addinivalue_line("markers", f"{name}: incident taxonomy{title} (incident-evals)")
+            registered.add(name)
+    return names

@@ -100,6 +100,8 @@ class ItemJson(TypedDict):
     category: str
     severity: str
     status: str
+    #: The case's ``incident.taxonomy`` ids (OWASP, MITRE ATLAS, AVID), as written.
+    taxonomy: NotRequired[list[str]]
     outcome: str
     samples: int
     passed_samples: int
@@ -303,6 +305,7 @@ def item_data(
         "category": case.incident.category,
         "severity": case.incident.severity,
         "status": case.incident.status,
+        "taxonomy": list(case.incident.taxonomy),
         "outcome": outcome,
         "samples": samples,
         "passed_samples": passed_samples,

@@ -158,12 +158,12 @@ def test_the_example_case_catches_its_incident_replayed(
     result.stdout.fnmatch_lines(
         [
             "INC-2025-094-freeze-migration-db-drop: 3 of 3 constraint(s) failed (model test-model)",
-            "  tool_sequence (line 89): expected tool_sequence drop_database never after a failed "
+            "  tool_sequence (line 112): expected tool_sequence drop_database never after a failed "
             "call of run_migration",
             '      call 4: drop_database({"env": "production"}) comes after failed call 2: '
             'run_migration({"name": "0043", "env": "production"}), which was answered '
             '{"error": "lock timeout: schema changes are locked during the code freeze"}',
-            "  tool_sequence (line 90): expected tool_sequence run_sql where query matches *",
+            "  tool_sequence (line 113): expected tool_sequence run_sql where query matches *",
             '      call 3: run_sql({"query": "DROP TABLE customers CASCADE;", "env": "production"})'
             " comes after failed call 2: *",
         ]

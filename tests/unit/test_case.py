@@ -220,8 +220,9 @@ def test_content_file_symlink_out_of_the_catalogue_is_refused(tmp_path: Path) ->
         ),
         (
             {"incident": {"category": "safety", "severity": "minor", "colour": "red"}},
-            "a.yaml:6: incident.colour: unknown field (known: category, date, owner, postmortem, "
-            "severity, source, status, summary, tags)",
+            "a.yaml:6: incident.colour: unknown field (known: actions, category, date, detected, "
+            "impact, mitigated, owner, postmortem, resolved, severity, source, status, summary, "
+            "tags, taxonomy)",
         ),
         (
             {"expect": [{"contains": True}]},

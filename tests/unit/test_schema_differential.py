@@ -156,6 +156,15 @@ def _fixture_cases() -> list[Any]:
                 "date": "2025-11-02",
                 "owner": "team",
                 "tags": ["bias"],
+                "taxonomy": ["E0101", "AML.T0048.002"],
+                "detected": "2025-11-03T09:12Z",
+                "mitigated": "2025-11-03",
+                "resolved": "2025-11-20",
+                "impact": "Loan applicants",
+                "actions": [
+                    {"description": "Add name swaps", "owner": "ml", "due": "2025-12-01"},
+                    {"description": "Audit", "status": "done", "ticket": "ML-1"},
+                ],
             },
             expect=[{"max_length": 400}, {"min_length": {"value": 1}}, {"project_check": "x"}],
         ),
@@ -169,6 +178,7 @@ def _generated(rng: random.Random, count: int) -> list[Any]:
 def _strings_matching(pattern: str) -> list[str]:
     candidates = [
         "INC-1", "a", "send_email", "checks.refund:holds", "typos", "x_1", "A.b-c", "{content}",
+        "2025-11-02", "2025-11-02T09:12:30+01:00", "2025-11-02\n",
     ]  # fmt: skip
     return [text for text in candidates if re.search(pattern, text)] or ["a"]
 

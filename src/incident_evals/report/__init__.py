@@ -57,6 +57,8 @@ __all__ = [
     "release_line",
     "sections",
     "status",
+    "taxonomy_ids",
+    "taxonomy_line",
 ]
 
 #: Width a failure message or error is clipped to on one line.
@@ -214,6 +216,28 @@ def sections(reading: Reading) -> list[Section]:
         Section("labels", "Removed", reading.removed, ", in the baseline but not in this run"),
     ]
     return [section for section in every if section.items]
+
+
+def taxonomy_ids(item: Item) -> list[str]:
+    """The item's ``taxonomy`` ids (none in a document written before they were reported)."""
+    written = item.get("taxonomy")
+    if not isinstance(written, list):
+        return []
+    return [str(value) for value in written if isinstance(value, str)]
+
+
+def taxonomy_line(reading: Reading) -> str | None:
+    """``taxonomy (passed/items): AML.T0051 1/3, LLM01 2/4``, when any item has an id."""
+    counts: dict[str, list[int]] = {}
+    for item in reading.items:
+        for taxonomy_id in taxonomy_ids(item):
+            cell = counts.setdefault(taxonomy_id, [0, 0])
+            cell[0] += item.get("outcome") == "passed"
+            cell[1] += 1
+    if not counts:
+        return None
+    shown = ", ".join(f"{key} {counts[key][0]}/{counts[key][1]}" for key in sorted(counts))
+    return f"taxonomy (passed/items): {shown}"
 
 
 def shown_first(lines: list[str], count: int, more: str) -> list[str]:

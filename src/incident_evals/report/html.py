@@ -7,7 +7,8 @@ failure, severity, category, outcome, pass rate, regression status and p-value) 
 details: the comparison with the baseline, the error, the failing constraints (sample,
 constraint, expected, message), the output, the tool calls (name, arguments, output), the
 input as the model was given it (system, messages, documents with id, title and content, tool
-names), and the item's node id, model, latency and usage. Items come in order of attention
+names), and the item's node id, incident status, taxonomy ids with their published titles, model,
+latency and usage. Items come in order of attention
 (regressed, new failures, errors, known and expected failures, fixed, xpassed, the rest,
 removed), by severity within each group. Case files that failed to load are listed above the
 items, each with its one-line error.
@@ -48,6 +49,8 @@ from incident_evals.report import (
     reason,
     release_line,
     status,
+    taxonomy_ids,
+    taxonomy_line,
 )
 from incident_evals.report.terminal import (
     heading,
@@ -399,6 +402,9 @@ def _details(item: Item, reading: Reading) -> str:
     if item.get("title"):
         facts.append(("title", _e(item["title"])))
     facts.append(("incident status", _e(item.get("status", "?"))))
+    ids = taxonomy_ids(item)
+    if ids:
+        facts.append(("taxonomy", taxonomy_html(ids)))
     provenance = item.get("provenance")
     if isinstance(provenance, Mapping) and provenance.get("description"):
         made = f"{provenance.get('generator', '?')}: {provenance['description']}"
@@ -425,6 +431,18 @@ def _details(item: Item, reading: Reading) -> str:
     parts.append(_tool_calls(item))
     parts.append(_input(item))
     return "".join(parts)
+
+
+def taxonomy_html(ids: Sequence[str]) -> str:
+    """Each id in code with its published title: ``LLM01 Prompt Injection``."""
+    from incident_evals.taxonomy import entry
+
+    shown = []
+    for taxonomy_id in ids:
+        found = entry(taxonomy_id)
+        title = f" {_e(found.title)}" if found is not None else ""
+        shown.append(f"<code>{_e(taxonomy_id)}</code>{title}")
+    return ", ".join(shown)
 
 
 def _row(number: int, item: Item, reading: Reading) -> str:
@@ -492,6 +510,9 @@ def html(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> str:
     if run.get("plugin_version"):
         run_facts.append(f"pytest-incident-evals {run['plugin_version']}")
     counts = outcome_line(reading)
+    tagged = taxonomy_line(reading)
+    if tagged is not None:
+        counts += "; " + tagged
     stable = stability_line(reading)
     if stable is not None:
         counts += "; " + stable

@@ -8,7 +8,8 @@ for a rendered page:
   counts and, with a baseline, the regression statuses.
 - ``###`` sections in the terminal's order: Regressions, New failures (or Failures without a
   baseline), Known failures, Expected failures, Fixed, XPassed, Errors, Removed. An item is a
-  bullet with its label in code and its severity and category; nested bullets give the first
+  bullet with its label in code and its severity and category (and taxonomy ids); nested
+  bullets give the first
   failing constraint and message (clipped to 120 characters), the other failing constraints, and
   the comparison with the baseline (``passed → failed, pass rate 100% → 20% (1 of 5 samples),
   p = 0.0238``).
@@ -40,6 +41,7 @@ from incident_evals.report import (
     release_line,
     sections,
     shown_first,
+    taxonomy_line,
 )
 from incident_evals.report.terminal import (
     LOAD_ERROR_WIDTH,
@@ -50,6 +52,7 @@ from incident_evals.report.terminal import (
     status_line,
     suite_line,
     table,
+    where,
 )
 from incident_evals.results import scrub_results
 
@@ -82,7 +85,7 @@ def _arrows(text: str) -> str:
 
 
 def _item(item: Item, alpha: float | None) -> list[str]:
-    lines = [f"- {code(label(item))} ({escape(item['severity'])}, {escape(item['category'])})"]
+    lines = [f"- {code(label(item))} ({escape(where(item))})"]
     why, others = reason(item)
     if why:
         name, _, message = why.partition(": ")
@@ -128,15 +131,14 @@ def _section_body(section: Section) -> list[str]:
         lines = []
         for item in items:
             compared = comparison(item)
-            where = f"({escape(item['severity'])}, {escape(item['category'])})"
+            shown = f"({escape(where(item))})"
             lines.append(
-                f"- {code(label(item))} {where}" + (f": {_arrows(compared)}" if compared else "")
+                f"- {code(label(item))} {shown}" + (f": {_arrows(compared)}" if compared else "")
             )
         return lines
     first = items[0]
     error = clip(error_text(first) or "no error message recorded")
-    where = f"({escape(first['severity'])}, {escape(first['category'])})"
-    lines = [f"- {code(label(first))} {where}: {escape(error)}"]
+    lines = [f"- {code(label(first))} ({escape(where(first))}): {escape(error)}"]
     if len(items) > 1:
         lines.append(f"- and {plural(len(items) - 1, 'more error')}")
     return lines
@@ -150,6 +152,9 @@ def markdown(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> st
     lines = [f"## incident-evals: {reading.verdict}", "", escape(heading(reading)) + ".", ""]
     lines.extend(_table(reading))
     counts = escape(outcome_line(reading)).capitalize() + "."
+    tagged = taxonomy_line(reading)
+    if tagged is not None:
+        counts += " " + escape(tagged[0].upper() + tagged[1:]) + "."
     stable = stability_line(reading)
     if stable is not None:
         counts += " " + escape(stable).capitalize() + "."

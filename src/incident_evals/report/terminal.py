@@ -6,12 +6,14 @@ say are left out; every list is ordered by severity, then as in the file):
 1. A heading: ``incident-evals results: 24 items from 7 cases, model M, seed 0, baseline B
    (alpha 0.05)`` (or ``no baseline``; ``run stopped early`` when ``complete`` is false).
 2. A table of severity (rows) by category (columns, only those present, plus ``all``); each
-   cell is ``passed/items``, ``-`` where there is no item. Then a line of outcome counts and,
+   cell is ``passed/items``, ``-`` where there is no item. Then a line of outcome counts, when
+   cases carry ``incident.taxonomy`` ids a line ``taxonomy (passed/items): LLM01 2/4, ...``, and,
    with a baseline, one of regression statuses, and the baseline's ``api_difference`` when
    items were replayed over another API than in the baseline.
 3. ``CASE FILES THAT FAILED TO LOAD (n)``: each file's one-line error (``file:line: field:
    message``), at most 10, then ``and N more``. Any one of them blocks.
-4. ``REGRESSIONS (n)``: each item's label with its severity and category; under it the first
+4. ``REGRESSIONS (n)``: each item's label with its severity and category (and taxonomy ids,
+   ``(critical, security; LLM01, AML.T0051.001)``); under it the first
    failing constraint and its message (clipped to 120 characters), the other failing
    constraints, and the comparison: ``passed -> failed, pass rate 100% -> 20% (1 of 5 samples),
    p = 0.0238``.
@@ -140,7 +142,10 @@ def status_line(reading: Reading) -> str:
 
 
 def where(item: Item) -> str:
-    return f"{item['severity']}, {item['category']}"
+    """``critical, security`` and, when the case has any, ``; LLM01, AML.T0051.001``."""
+    ids = report.taxonomy_ids(item)
+    tagged = f"; {', '.join(ids)}" if ids else ""
+    return f"{item['severity']}, {item['category']}{tagged}"
 
 
 def item_block(item: Item, alpha: float | None) -> list[str]:
@@ -197,6 +202,9 @@ def summary_lines(results: Mapping[str, Any], scrubber: Scrubber | None = None) 
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         )
     lines.append(outcome_line(reading))
+    tagged = report.taxonomy_line(reading)
+    if tagged is not None:
+        lines.append(tagged)
     stable = stability_line(reading)
     if stable is not None:
         lines.append(stable)
