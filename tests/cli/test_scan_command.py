@@ -239,3 +239,28 @@ def test_judge_constraints_run_on_a_seeded_sample(
         [finding] = incident["examples"][0]["findings"]
         assert finding["constraint"] == "judge"
         assert "judge j-1 says it does not hold: read it" in finding["message"]
+
+
+def test_a_judge_that_cannot_answer_is_never_a_pass(
+    in_tmp: Path, chat_server: ChatServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_case(in_tmp, "cases/pizza.yaml", case_data("INC-PIZZA", expect=[{"judge": RUBRIC}]))
+    ask = [{"role": "user", "content": "question for INC-PIZZA"}]
+    record = {
+        "request": {"model": "m", "messages": ask},
+        "response": {
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": WARNING}}],
+        },
+    }
+    scan_logs.write_jsonl(in_tmp / "log.jsonl", [record])
+    chat_server.set_script(lambda body: Reply(content="I think it is fine."))
+    flags = ["--judge", "--judge-model", "j", "--judge-base-url", chat_server.base_url]
+
+    code, out, _ = run(capsys, "log.jsonl", "--cases", "cases", "--sample", "1", *flags)
+
+    assert code == 2
+    lines = out.splitlines()
+    at = lines.index("undecided (1):")
+    assert lines[at + 1].startswith("  log.jsonl:1: INC-PIZZA: judge: ")
+    assert lines[-1].startswith("incident-evals scan: INCOMPLETE: no recurrence found")
