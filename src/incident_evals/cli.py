@@ -986,7 +986,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=_whole_number,
         default=0,
-        help="with --judge, the sample's seed (default 0); also the variant seed of the guard",
+        help="the seed of the judge's sample and of the variants whose messages the guard "
+        "recognises, as --incident-seed makes them (default 0)",
     )
     _judge_options(scan, "with --judge, the judge model", "judge offline")
     scan.set_defaults(run=_scan)

@@ -224,6 +224,9 @@ class ScanReport:
     before_since: int = 0
     #: Of those checked, calls whose log gives no time.
     without_time: int = 0
+    #: Of those checked, calls whose log holds no user message (a streamed answer logged
+    #: alone): only cases whose ``guard:`` applies to every conversation can match them.
+    without_conversation: int = 0
     #: Case files of the catalogue that could not be loaded (their incidents are not looked
     #: for), one line each.
     case_errors: list[str] = field(default_factory=list)
@@ -295,6 +298,7 @@ class ScanReport:
             "checked": self.checked,
             "before_since": self.before_since,
             "without_time": self.without_time,
+            "without_conversation": self.without_conversation,
             "case_errors": list(self.case_errors),
             "unreadable": list(self.unreadable),
             "unreadable_count": self.unreadable_count,
@@ -401,6 +405,8 @@ class Scanner:
         if call.time is None:
             report.without_time += 1
         messages = list(call.messages)
+        if not any(message.get("role") == "user" for message in messages):
+            report.without_conversation += 1
         calls = [
             {"name": record.name, "arguments": record.arguments_raw} for record in call.tool_calls
         ]
@@ -629,6 +635,8 @@ def _counts(report: ScanReport) -> str:
         parts.append(f"{report.before_since} before --since {iso(report.since)}")
     if report.without_time:
         parts.append(f"{report.without_time} without a time")
+    if report.without_conversation:
+        parts.append(f"{report.without_conversation} without a user message")
     line = f"incident-evals scan: {files}, {report.calls} call(s) ({'; '.join(parts)})"
     if report.sample_rate is not None:
         line += (

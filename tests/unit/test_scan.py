@@ -156,6 +156,15 @@ def test_what_cannot_be_read_is_never_a_pass(catalogue: Catalogue, tmp_path: Pat
     assert document["summary"]["exit_status"] == 2
 
 
+def test_calls_without_a_user_message_are_counted(catalogue: Catalogue, tmp_path: Path) -> None:
+    streamed = sdk_streams.streamed_call()
+    path = tmp_path / "chunks.jsonl"
+    path.write_text(streamed.chunks_jsonl(), encoding="utf-8")
+    report = scanner(catalogue).scan([path])
+    assert (report.checked, report.without_conversation) == (1, 1)
+    assert render(report)[0].endswith("(1 checked; 1 without a user message)")
+
+
 def test_a_log_of_garbage_keeps_the_first_lines_and_counts_the_rest(
     catalogue: Catalogue, tmp_path: Path
 ) -> None:
@@ -189,6 +198,7 @@ def test_the_json_report_has_its_documented_keys(catalogue: Catalogue, tmp_path:
     document = scanner(catalogue).scan([path]).to_json()
     assert set(document) == {
         "schema_version", "files", "since", "calls", "checked", "before_since", "without_time",
+        "without_conversation",
         "case_errors", "unreadable", "unreadable_count", "undecided", "undecided_count", "judge",
         "incidents", "summary",
     }  # fmt: skip

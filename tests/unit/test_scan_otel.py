@@ -52,7 +52,7 @@ def test_each_hit_is_a_span_linked_to_the_logged_call(tmp_path: Path) -> None:
     assert f"{link.context.span_id:016x}" == hit_call.source.span_id
     assert hit.attributes is not None
     assert hit.attributes["incident_evals.case_ids"] == ("INC-OTEL",)
-    assert hit.attributes["incident_evals.scan.where"] == f"{log}: call {hit_call.index}"
+    assert hit.attributes["incident_evals.scan.where"] == f"{log}:1"
     assert hit.attributes["incident_evals.scan.trace_id"] == hit_call.source.trace_id
     [event] = hit.events
     assert event.name == "gen_ai.evaluation.result"

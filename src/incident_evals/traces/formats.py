@@ -147,12 +147,13 @@ def iter_calls(
 ) -> Iterator[Logged | TraceError]:
     """The model calls of a log file, one at a time, for a scan over logs of any size.
 
-    A log whose records are whole calls each (JSONL of Chat Completions or Responses exchanges,
-    or of stored completions: the format's ``streams(record)`` says) is read one line at a time,
-    each line at most ``max_record_bytes``; a line that cannot be read is yielded as its
-    :class:`TraceError` and the reading goes on. Any other file is read whole, as
-    :func:`read_calls` reads it (its calls are assembled across records: the spans of a trace,
-    the observations of a run), and a problem in it is one :class:`TraceError` for the file.
+    A JSONL log whose records each hold whole calls (Chat Completions or Responses exchanges,
+    stored completions, OTLP export requests whose chat spans carry their content: the format's
+    ``streamed`` reads a record on its own) is read one line at a time, each line at most
+    ``max_record_bytes``; a line that cannot be read is yielded as its :class:`TraceError` and
+    the reading goes on. Any other file is read whole, as :func:`read_calls` reads it (its calls
+    are assembled across records: the spans and events of a trace, the observations of a run),
+    and a problem in it is one :class:`TraceError` for the file.
     An unknown ``format`` raises :class:`TraceError` at once.
     """
     _candidates(format)
@@ -173,6 +174,8 @@ def _iter_calls(
             if first is not None and chosen is not None:
                 yield from _streamed(chosen, first, lines, file, max_record_bytes)
                 return
+    except _ReadWhole:
+        pass
     except FileNotFoundError:
         yield TraceError(f"{file}: no such file")
         return
@@ -228,15 +231,19 @@ def _first_record(lines: Iterator[tuple[int, bytes | None]], file: str) -> tuple
 
 
 def _streamed_format(first: tuple[int, Any], file: str, format: str | None) -> Format | None:
-    """The format of a log that can be read a record at a time, judged by its first record."""
+    """The format of a JSONL log, judged by its first record, when it can read a record on its
+    own (it has ``streamed``)."""
     number, value = first
     document = Document("jsonl", [value], (number,))
     try:
         found = _detected(document, file, format)[0]
     except TraceError:
         return None
-    streams = getattr(found, "streams", None)
-    return found if streams is not None and streams(value) else None
+    return found if getattr(found, "streamed", None) is not None else None
+
+
+class _ReadWhole(Exception):
+    """A streamed log turns out to need reading whole, before any call of it was given."""
 
 
 def _streamed(
@@ -246,18 +253,27 @@ def _streamed(
     file: str,
     limit: int,
 ) -> Iterator[Logged | TraceError]:
+    """The calls of a JSONL log, a record at a time, as the format's ``streamed(document, file,
+    state)`` reads each (``state``: what the format keeps from one record to the next): its
+    calls (none for a record that holds no model call), or ``None`` when the record cannot be
+    read on its own. Such a record before any call was given means the file is
+    read whole (:class:`_ReadWhole`); after, it is an error line, and the reading goes on."""
+    streamed = cast("Any", format).streamed
+    state: dict[str, Any] = {}
     index = 0
 
     def record(number: int, value: Any) -> Iterator[Logged | TraceError]:
         nonlocal index
         where = f"{file}:{number}"
-        if not cast("Any", format).streams(value):
-            yield TraceError(f"{where}: not a {format.NAME} exchange like the records before it")
-            return
         try:
-            calls = format.read(Document("jsonl", [value], (number,)), file)
+            calls = streamed(Document("jsonl", [value], (number,)), file, state)
         except TraceError as exc:
             yield exc
+            return
+        if calls is None:
+            if index == 0:
+                raise _ReadWhole
+            yield TraceError(f"{where}: not a {format.NAME} record like the records before it")
             return
         for call in calls:
             yield Logged(where, dataclasses.replace(call, index=index))

@@ -57,10 +57,13 @@ def detect(document: Document) -> bool:
     )
 
 
-def streams(record: Any) -> bool:
-    """Whether a record of a JSONL log is a whole call (an exchange, or a stored completion),
-    so that a scan can read the log a line at a time; a stream's chunks are not."""
-    return isinstance(record, dict) and (_is_pair(record) or record.get("object") == COMPLETION)
+def streamed(document: Document, file: str, state: dict[str, Any]) -> list[ModelCall] | None:
+    """A record of a JSONL log read on its own, for a scan: ``None`` unless it is a whole call
+    (an exchange, or a stored completion; a stream's chunks are not)."""
+    record = first_record(document)
+    if not (isinstance(record, dict) and (_is_pair(record) or record.get("object") == COMPLETION)):
+        return None
+    return read(document, file)
 
 
 def _uri(item: Any) -> Any:

@@ -69,10 +69,10 @@ def detect(document: Document) -> bool:
     )
 
 
-def streams(record: Any) -> bool:
-    """Whether a record of a JSONL log is a whole call (an exchange, or a stored response), so
-    that a scan can read the log a line at a time."""
-    return isinstance(record, dict) and detect(Document("jsonl", [record], (1,)))
+def streamed(document: Document, file: str, state: dict[str, Any]) -> list[ModelCall] | None:
+    """A record of a JSONL log read on its own, for a scan: ``None`` unless it is a whole call
+    (an exchange, or a stored response)."""
+    return read(document, file) if detect(document) else None
 
 
 def _uri(item: Any) -> str:

@@ -25,6 +25,7 @@ import base64
 import binascii
 import json
 import math
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -1080,6 +1081,41 @@ def detect(document: Any) -> bool:
     """OTLP JSON that is not OpenInference's (which uses the same container)."""
     document = parsed_value(document)
     return is_container(document) and not has_openinference_attributes(document)
+
+
+#: Chat spans a streamed log remembers, so that the GenAI events written after them (the
+#: same content again, in log records) are known for theirs; the oldest are forgotten first.
+STREAM_SPANS_KEPT = 100_000
+
+
+def streamed(document: Any, file: str, state: dict[str, Any]) -> list[ModelCall] | None:
+    """One export request of a JSONL log (the Collector's ``file`` exporter writes one a line)
+    read on its own, for a scan: none when it holds no chat span (most batches of a service
+    are its other spans); ``None`` when its calls need other records (chat spans without their
+    content, or GenAI events of spans not read yet); else the calls of its chat spans. Events
+    of chat spans already read (written beside the span attributes) add nothing."""
+    value = parsed_value(document)
+    if not is_container(value) or has_openinference_attributes(value):
+        return None
+    seen: OrderedDict[tuple[str | None, str], None] = state.setdefault("spans", OrderedDict())
+    for raw, _ in iter_log_records(value, file):
+        span_id = hex_id(_get(raw, "spanId"), 8)
+        if span_id is None or (hex_id(_get(raw, "traceId"), 16), span_id) not in seen:
+            return None
+    spans_only = [
+        {"resourceSpans": _get(request, "resourceSpans") or []} for request in _requests(value)
+    ]
+    chats, _ = _collect(spans_only, file)
+    if not chats:
+        return []
+    if not all(_has_content(span) for span in chats):
+        return None
+    for span in chats:
+        if span.span_id is not None:
+            seen[(span.trace_id, span.span_id)] = None
+    while len(seen) > STREAM_SPANS_KEPT:
+        seen.popitem(last=False)
+    return read(spans_only, file)
 
 
 def read(document: Any, file: str) -> list[ModelCall]:

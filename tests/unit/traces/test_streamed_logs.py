@@ -64,7 +64,7 @@ def test_a_bad_line_is_one_error_naming_it_and_the_lines_after_it_are_read(
     assert len(errors) == 4
     assert errors[0].startswith(f"{path}:2: not JSON")
     assert errors[1].startswith(f"{path}:3: ")
-    assert errors[2] == f"{path}:4: not a openai-chat exchange like the records before it"
+    assert errors[2] == f"{path}:4: not a openai-chat record like the records before it"
     assert errors[3] == f"{path}:6: not UTF-8 (byte 0xff cannot be decoded)"
     assert all("\n" not in error for error in errors)
 
@@ -113,3 +113,78 @@ def test_a_file_that_cannot_be_read_is_one_error(tmp_path: Path) -> None:
     assert error.startswith(f"{other}: not a trace format this tool reads")
     with pytest.raises(TraceError, match="unknown trace format 'nope'"):
         list(iter_calls(other, "nope"))
+
+
+def chat_span(span_id: str, ask: str, answer: str, start: int) -> dict[str, Any]:
+    return of.span(
+        span_id,
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [of.text(ask)]}]),
+            "gen_ai.output.messages": json.dumps(
+                [{"role": "assistant", "parts": [of.text(answer)]}]
+            ),
+        },
+        start=start,
+    )
+
+
+T0 = 1_760_000_000_000_000_000
+
+
+def test_otlp_jsonl_with_content_in_spans_is_streamed_a_batch_at_a_time(tmp_path: Path) -> None:
+    http = of.span("00f067aa0ba90200", {"http.method": "GET"}, start=T0, name="GET /")
+    batches = [
+        of.traces(http),
+        of.traces(chat_span("00f067aa0ba90201", "Where is order 7?", "Shipped.", T0 + 1)),
+        of.traces(
+            chat_span("00f067aa0ba90202", "And order 8?", "Lost.", T0 + 2),
+            chat_span("00f067aa0ba90203", "And order 9?", "Late.", T0 + 3),
+        ),
+    ]
+    path = tmp_path / "otel.jsonl"
+    path.write_text("".join(json.dumps(batch) + "\n" for batch in batches), encoding="utf-8")
+    calls, errors = read(path)
+    assert errors == []
+    assert [(item.where, item.call.output) for item in calls] == [
+        (f"{path}:2", "Shipped."),
+        (f"{path}:3", "Lost."),
+        (f"{path}:3", "Late."),
+    ]
+    assert [item.call.index for item in calls] == [0, 1, 2]
+    assert [item.call.messages for item in calls] == [call.messages for call in read_calls(path)]
+
+    # GenAI events of a chat span already read (the same content again) add nothing...
+    echo = of.logs(
+        of.log_record("gen_ai.choice", {"message": "Lost."}, span_id="00f067aa0ba90202", time=T0)
+    )
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(echo) + "\n")
+    assert read(path) == (calls, [])
+    # ... but events of spans not read need their spans: one line each.
+    events = of.logs(
+        of.log_record("gen_ai.user.message", {"content": "hi"}, span_id=None, time=T0 + 4)
+    )
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(events) + "\n")
+    calls, errors = read(path)
+    assert len(calls) == 3
+    assert errors == [f"{path}:5: not a otlp record like the records before it"]
+
+
+def test_otlp_jsonl_whose_calls_need_other_records_is_read_whole(tmp_path: Path) -> None:
+    # Content in log records (events): the first batch's chat span has none of its own.
+    span = of.span("00f067aa0ba90201", {"gen_ai.operation.name": "chat"}, start=T0)
+    events = of.logs(
+        of.log_record(
+            "gen_ai.user.message", {"content": "Where is order 7?"}, span_id=None, time=T0
+        )
+    )
+    path = tmp_path / "otel.jsonl"
+    path.write_text(json.dumps(of.traces(span)) + "\n" + json.dumps(events) + "\n", "utf-8")
+    calls, errors = read(path)
+    assert calls
+    assert [item.call for item in calls] == read_calls(path)
+    assert [item.where for item in calls] == [f"{path}: call {n}" for n in range(len(calls))]
+    assert errors == []
