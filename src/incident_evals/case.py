@@ -22,6 +22,8 @@ from incident_evals.case_types import CaseInput as CaseInput
 from incident_evals.case_types import ConstraintSpec as ConstraintSpec
 from incident_evals.case_types import Document as Document
 from incident_evals.case_types import GeneratorSpec as GeneratorSpec
+from incident_evals.case_types import GuardCondition as GuardCondition
+from incident_evals.case_types import GuardSpec as GuardSpec
 from incident_evals.case_types import HandWrittenVariant as HandWrittenVariant
 from incident_evals.case_types import Incident as Incident
 from incident_evals.case_types import IncidentCase as IncidentCase
@@ -1097,6 +1099,7 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
             max_turns_line=lines.by_path.get(("runs", "max_turns")),
             gate=runs.get("gate"),
         ),
+        guard=_guard_spec(data.get("guard"), lines),
     )
 
 
@@ -1161,6 +1164,114 @@ def _calendar_day(value: str) -> datetime.date | None:
         return datetime.date.fromisoformat(value[:10]) if len(value) >= 10 else None
     except ValueError:
         return None
+
+
+def _guard_spec(data: dict[str, Any] | None, lines: _Lines) -> GuardSpec:
+    """The ``guard:`` block as written (checked against the case by :func:`_check_guard`)."""
+    if data is None:
+        return GuardSpec()
+    written = data.get("when")
+    conditions: list[GuardCondition] = []
+    if written is not None:
+        entries = written if isinstance(written, list) else [written]
+        for index, entry in enumerate(entries):
+            at = ("guard", "when", index) if isinstance(written, list) else ("guard", "when")
+            tools = entry.get("tool_called", ())
+            conditions.append(
+                GuardCondition(
+                    user_matches=entry.get("user_matches"),
+                    tool_called=(tools,) if isinstance(tools, str) else tuple(tools),
+                    constraints=tuple(entry.get("constraints", ())),
+                    line=lines.of(at),
+                )
+            )
+    return GuardSpec(
+        applies=data.get("applies", "matching"),
+        when=tuple(conditions),
+        exclude=tuple(data.get("exclude", ())),
+        line=lines.of(("guard",)),
+    )
+
+
+def _check_guard(case: IncidentCase, data: dict[str, Any], lines: _Lines) -> None:
+    """What the schema cannot say about a ``guard:`` block: its patterns compile (within the
+    bounds every case pattern keeps), its tools are the case's, what it excludes is there, and
+    ``applies`` and ``when`` agree."""
+    from incident_evals.patterns import PatternError, compile_pattern
+
+    spec = case.guard
+    if spec.applies == "only_when" and not spec.when:
+        raise CaseError(
+            case.path,
+            lines.of(("guard", "applies")),
+            "applies: only_when needs a when: condition (user_matches, tool_called)",
+            "guard.applies",
+        )
+    if spec.when and spec.applies in ("always", "never"):
+        raise CaseError(
+            case.path,
+            lines.of(("guard", "when")),
+            f"when: has no effect with applies: {spec.applies}; remove one of them",
+            "guard.when",
+        )
+    listed = isinstance((data.get("guard") or {}).get("when"), list)
+    for index, condition in enumerate(spec.when):
+        at: tuple[str | int, ...] = ("guard", "when", index) if listed else ("guard", "when")
+        if condition.user_matches is not None:
+            try:
+                compile_pattern(condition.user_matches)
+            except PatternError as error:
+                where = (*at, "user_matches")
+                raise CaseError(
+                    case.path,
+                    lines.of(where),
+                    error.describe(condition.user_matches),
+                    format_field(where),
+                ) from None
+        declared = [tool.name for tool in case.input.tools]
+        for name in condition.tool_called:
+            if name not in declared:
+                where = (*at, "tool_called")
+                known = ", ".join(declared) if declared else "none"
+                raise CaseError(
+                    case.path,
+                    lines.of(where),
+                    f"{name!r} is not a tool of this case (its tools: {known})",
+                    format_field(where),
+                )
+    names = {spec.name for spec in case.expect}
+    for variant in case.variants.cases:
+        names.update(spec.name for spec in variant.expect or ())
+    named = [(("guard", "exclude", i), name) for i, name in enumerate(spec.exclude)]
+    for index, condition in enumerate(spec.when):
+        at = ("guard", "when", index) if listed else ("guard", "when")
+        if condition.user_matches is None and not condition.tool_called:
+            raise CaseError(
+                case.path,
+                condition.line,
+                "a condition needs user_matches or tool_called (constraints only says which "
+                "constraints apply where it holds)",
+                format_field(at),
+            )
+        named.extend(
+            ((*at, "constraints", i), name) for i, name in enumerate(condition.constraints)
+        )
+    for where, name in named:
+        if name not in names:
+            raise CaseError(
+                case.path,
+                lines.of(where),
+                f"{name!r} is not a constraint of this case (its constraints: "
+                f"{', '.join(sorted(names))})",
+                format_field(where),
+            )
+        if where[1] == "when" and name in spec.exclude:
+            raise CaseError(
+                case.path,
+                lines.of(where),
+                f"{name!r} is in guard.exclude: the guard never runs it",
+                format_field(where),
+            )
 
 
 def _accepted_outputs(entries: list[Any], lines: _Lines) -> tuple[AcceptedOutput, ...]:
@@ -1379,7 +1490,15 @@ def _bind_constraints(
                 case.path, spec.line, "building the constraint", exc, where
             ) from None
         bound.append(
-            BoundConstraint(spec.name, spec.argument, spec.line, check, spec.turn, spec.any_turn)
+            BoundConstraint(
+                spec.name,
+                spec.argument,
+                spec.line,
+                check,
+                spec.turn,
+                spec.any_turn,
+                constraint.deterministic,
+            )
         )
     return tuple(bound)
 
@@ -1530,6 +1649,7 @@ def _load_document(
     _check_taxonomy(case, lines)
     _check_record(case, lines)
     constraints = _bind_constraints(case, registry, lines)
+    _check_guard(case, data, lines)
     _check_turns(case.expect, case.input, path, lines, ("expect",))
     for index, variant in enumerate(case.variants.cases):
         if variant.expect is None:

@@ -25,6 +25,8 @@ __all__ = [
     "ConstraintSpec",
     "Document",
     "GeneratorSpec",
+    "GuardCondition",
+    "GuardSpec",
     "HandWrittenVariant",
     "Incident",
     "IncidentCase",
@@ -268,6 +270,37 @@ class AcceptedOutput:
     line: int = 0
 
 
+#: ``guard.applies``: the case's own conversations (and ``when``), only ``when``, every
+#: conversation, or none.
+GUARD_APPLIES = ("matching", "only_when", "always", "never")
+
+
+@dataclass(frozen=True)
+class GuardCondition:
+    """One condition of ``guard.when``: every field that is set must hold."""
+
+    #: A pattern (Python ``re``) searched in the last user message, both normalised as text
+    #: constraints normalise them.
+    user_matches: str | None = None
+    #: The conversation calls one of these tools (the call being checked included).
+    tool_called: tuple[str, ...] = ()
+    #: The constraints (by name) that apply where it holds; empty: all of the case's.
+    constraints: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    """The case's ``guard:`` block: where the runtime guard applies its constraints."""
+
+    applies: str = GUARD_APPLIES[0]
+    #: Any of them holding is enough.
+    when: tuple[GuardCondition, ...] = ()
+    #: Constraint names the guard never runs.
+    exclude: tuple[str, ...] = ()
+    line: int = 0
+
+
 @dataclass(frozen=True)
 class IncidentCase:
     id: str
@@ -284,6 +317,7 @@ class IncidentCase:
     accepted_outputs: tuple[AcceptedOutput, ...] = ()
     variants: VariantsSpec = field(default_factory=VariantsSpec)
     runs: Runs = field(default_factory=Runs)
+    guard: GuardSpec = field(default_factory=GuardSpec)
 
     def document(self, doc_id: str) -> Document | None:
         return next((doc for doc in self.input.documents if doc.id == doc_id), None)

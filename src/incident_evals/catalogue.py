@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +21,7 @@ from incident_evals.case import CaseError, IdClaims, IncidentCase, LoadedCase, l
 
 if TYPE_CHECKING:
     from incident_evals.evaluation import Run
+    from incident_evals.guard import Guard
     from incident_evals.results import ItemJson, LoadErrorJson, Results
     from incident_evals.variants import VariantRegistry
 
@@ -91,6 +92,11 @@ class Catalogue:
     def cases(self) -> list[IncidentCase]:
         """The cases that loaded, in order."""
         return [e.result.case for e in self._entries if isinstance(e.result, LoadedCase)]
+
+    @property
+    def loaded(self) -> list[LoadedCase]:
+        """The cases that loaded, with their constraints bound (what a scan judges with)."""
+        return [e.result for e in self._entries if isinstance(e.result, LoadedCase)]
 
     @property
     def errors(self) -> list[CaseError]:
@@ -203,12 +209,86 @@ class Catalogue:
                     planned.append((prefix + item.name, item.run))
         return planned
 
+    def guard(
+        self,
+        select: str | Iterable[str] | Callable[[IncidentCase], bool] | None = None,
+        on_error: str = "block",
+        *,
+        seed: int = 0,
+        max_chars: int | None = None,
+        otel: bool = True,
+    ) -> Guard:
+        """A runtime guard over the catalogue's cases (see :mod:`incident_evals.guard`).
+
+        ``select`` picks the cases: ``None`` for all; a word or a list of words, each naming a
+        case id, a category, a severity, a taxonomy id or a tag (a case is in when any word
+        names it; a word that names no case is a ``ValueError``, since a typo would guard
+        nothing); or a function given each :class:`IncidentCase`, returning whether it is in.
+        ``on_error`` is what a check that raises (or whose pattern runs out of time) does:
+        ``"block"`` (the result is not allowed) or ``"allow"``; the error is in the result's
+        ``errors`` either way. ``seed`` makes the variants whose messages the guard
+        recognises, as ``--incident-seed`` does. ``max_chars`` bounds the text one check reads
+        (longer is an error under ``on_error``). ``otel=False`` emits no OpenTelemetry events.
+        Cases that failed to load are not in the guard: see :attr:`errors`.
+        """
+        from incident_evals.guard import DEFAULT_MAX_CHARS, build_guard
+
+        chosen = _chosen(
+            [(e.result, e.registry) for e in self._entries if isinstance(e.result, LoadedCase)],
+            select,
+        )
+        return build_guard(
+            chosen,
+            on_error=on_error,
+            seed=_seed(seed),
+            max_chars=DEFAULT_MAX_CHARS if max_chars is None else max_chars,
+            otel=bool(otel),
+        )
+
     def __repr__(self) -> str:
         return f"<Catalogue {self.root}: {len(self.cases)} case(s), {len(self.errors)} error(s)>"
 
 
 if TYPE_CHECKING:
     from incident_evals.evaluation import RunSettings
+
+
+def _seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be 0 or more, got {seed!r}")
+    return seed
+
+
+def _names_of(case: IncidentCase) -> set[str]:
+    """The words ``select`` may name a case by."""
+    incident = case.incident
+    return {case.id, incident.category, incident.severity, *incident.taxonomy, *incident.tags}
+
+
+def _chosen(
+    loaded: list[tuple[LoadedCase, Callable[[], VariantRegistry]]],
+    select: str | Iterable[str] | Callable[[IncidentCase], bool] | None,
+) -> list[tuple[LoadedCase, Callable[[], VariantRegistry]]]:
+    """The cases ``select`` picks (see :meth:`Catalogue.guard`)."""
+    if select is None:
+        return loaded
+    if callable(select):
+        return [entry for entry in loaded if select(entry[0].case)]
+    words = [select] if isinstance(select, str) else list(select)
+    if not words or not all(isinstance(word, str) for word in words):
+        raise ValueError(
+            "select must be None, a word (case id, category, severity, taxonomy id or tag), "
+            f"a list of words, or a function of a case; got {select!r}"
+        )
+    named = [_names_of(entry[0].case) for entry in loaded]
+    unknown = [word for word in words if not any(word in names for names in named)]
+    if unknown:
+        raise ValueError(
+            f"select: {', '.join(map(repr, unknown))} names no case of the catalogue (a case "
+            "id, category, severity, taxonomy id or tag)"
+        )
+    wanted = set(words)
+    return [entry for entry, names in zip(loaded, named, strict=False) if wanted & names]
 
 
 def _no_generators() -> VariantRegistry:

@@ -1,5 +1,5 @@
-"""The ``incident-evals`` command line: ``new``, ``calls``, ``validate``, ``variants``,
-``report``, ``catalogue``, ``schema`` and ``serve-local``."""
+"""The ``incident-evals`` command line: ``new``, ``calls``, ``validate``, ``scan``,
+``variants``, ``report``, ``catalogue``, ``schema`` and ``serve-local``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from incident_evals._version import __version__
 from incident_evals.options import DEFAULT_CASES
+from incident_evals.vocabulary import SEVERITIES_ASCENDING
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -76,7 +77,7 @@ def _validate(args: argparse.Namespace) -> int:
     cases = errors = checked = unchecked = 0
     # A conftest or hook that fails is one line, however many files are under it.
     said: set[str] = set()
-    judging = _calibration_judge(args) if args.check_recorded else None
+    judging = _judge_session(args, "validate") if args.check_recorded else None
     if isinstance(judging, int):
         return judging
     try:
@@ -141,9 +142,10 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID if errors else EXIT_OK
 
 
-def _calibration_judge(args: argparse.Namespace) -> EvalSession | int | None:
-    """The session whose judge calibrates ``judge`` constraints (``--judge-model``, or recorded
-    judge verdicts with ``--judge-replay``); ``None`` without one; an exit code on bad usage."""
+def _judge_session(args: argparse.Namespace, command: str) -> EvalSession | int | None:
+    """The session whose judge answers ``judge`` constraints for ``command`` (``--judge-model``,
+    or recorded judge verdicts with ``--judge-replay``); ``None`` without one; an exit code on
+    bad usage."""
     from incident_evals import options
     from incident_evals.client import Endpoint
     from incident_evals.secrets import Scrubber
@@ -151,7 +153,7 @@ def _calibration_judge(args: argparse.Namespace) -> EvalSession | int | None:
 
     if args.judge_record and args.judge_replay:
         print(
-            "incident-evals validate: --judge-record and --judge-replay exclude each other",
+            f"incident-evals {command}: --judge-record and --judge-replay exclude each other",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -160,7 +162,7 @@ def _calibration_judge(args: argparse.Namespace) -> EvalSession | int | None:
         directory = Path(args.judge_replay).resolve()
         if not directory.is_dir():
             print(
-                f"incident-evals validate: --judge-replay: {args.judge_replay} is not a "
+                f"incident-evals {command}: --judge-replay: {args.judge_replay} is not a "
                 "directory of recordings",
                 file=sys.stderr,
             )
@@ -172,7 +174,8 @@ def _calibration_judge(args: argparse.Namespace) -> EvalSession | int | None:
         )
     elif args.judge_record or args.judge_base_url:
         print(
-            "incident-evals validate: --judge-base-url and --judge-record need --judge-model NAME",
+            f"incident-evals {command}: --judge-base-url and --judge-record need --judge-model "
+            "NAME",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -226,6 +229,105 @@ def _undecided(loaded: LoadedCase, error: UndecidedError) -> str:
         f"{path}:{constraint.line}: expect[{index}].{constraint.name}: cannot judge the "
         f"recorded incident: {error.message}"
     )
+
+
+#: ``scan``: example calls shown per incident by default.
+DEFAULT_EXAMPLES = 3
+#: ``scan --judge``: the share of matching calls judged by default.
+DEFAULT_SAMPLE = 0.1
+
+
+def _scan(args: argparse.Namespace) -> int:
+    from incident_evals.catalogue import Catalogue, CatalogueError
+    from incident_evals.scan import Scanner, parse_since, render
+    from incident_evals.traces import TraceError
+
+    def usage(message: str) -> int:
+        print(f"incident-evals scan: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
+    judge_flags = [
+        flag
+        for flag, value in (
+            ("--sample", args.sample),
+            ("--judge-model", args.judge_model),
+            ("--judge-base-url", args.judge_base_url),
+            ("--judge-record", args.judge_record),
+            ("--judge-replay", args.judge_replay),
+        )
+        if value is not None
+    ]
+    if judge_flags and not args.judge:
+        return usage(f"{judge_flags[0]} goes with --judge")
+    since = None
+    if args.since is not None:
+        try:
+            since = parse_since(args.since)
+        except ValueError as exc:
+            return usage(f"--since: {exc}")
+    session = None
+    if args.judge:
+        if not (args.judge_model or args.judge_replay):
+            return usage("--judge needs a judge: pass --judge-model NAME or --judge-replay DIR")
+        found = _judge_session(args, "scan")
+        if isinstance(found, int):
+            return found
+        session = found
+    try:
+        catalogue = Catalogue.load(args.cases)
+    except CatalogueError as exc:
+        return usage(f"--cases: {exc}")
+    writer = None
+    try:
+        guard = catalogue.guard(seed=args.seed, otel=False)
+        if args.new_cases is not None:
+            from incident_evals.intake import CandidateWriter
+
+            writer = CandidateWriter(Path(args.new_cases), catalogue.loaded)
+        scanner = Scanner(
+            guard,
+            catalogue.loaded,
+            since=since,
+            examples=args.examples,
+            fail_severity=args.fail_severity,
+            judge=None
+            if session is None
+            else (lambda check, transcript, case: session.judge(check, transcript, case, 0)),
+            sample=args.sample if args.sample is not None else DEFAULT_SAMPLE,
+            seed=args.seed,
+            on_hit=None if writer is None else writer.write,
+        )
+        scanner.report.case_errors.extend(error.render(Path.cwd()) for error in catalogue.errors)
+        try:
+            report = scanner.scan([Path(log) for log in args.logs], args.format)
+        except TraceError as exc:
+            return usage(str(exc))
+    except KeyboardInterrupt:
+        print("incident-evals scan: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if session is not None:
+            session.close()
+    for note in guard.notes:
+        print(f"incident-evals scan: note: {note}", file=sys.stderr)
+    if args.json:
+        document = report.to_json()
+        if writer is not None:
+            document["new_cases"] = [_shown(path) for path in writer.written]
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        for line in render(report):
+            print(line)
+        if writer is not None:
+            for path in writer.written:
+                print(f"wrote {_shown(path)}")
+    status = report.exit_status()
+    if writer is not None and writer.problems:
+        for problem in writer.problems:
+            print(f"incident-evals scan: --new-cases: {problem}", file=sys.stderr)
+        # A hit that could not be written is not a clean scan either.
+        status = status or EXIT_USAGE
+    return status
 
 
 def _variants(args: argparse.Namespace) -> int:
@@ -811,29 +913,83 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "-v", "--verbose", action="store_true", help="with --check-recorded, a line per case"
     )
-    validate.add_argument(
-        "--judge-model",
-        metavar="NAME",
-        help="with --check-recorded, calibrate each judge constraint with this judge model: it "
+    _judge_options(
+        validate,
+        "with --check-recorded, calibrate each judge constraint with this judge model: it "
         "must fail the recorded output and pass every accepted output",
-    )
-    validate.add_argument(
-        "--judge-base-url",
-        metavar="URL",
-        help="the judge model's OpenAI-compatible endpoint (default: the SDK's)",
-    )
-    validate.add_argument(
-        "--judge-record",
-        metavar="DIR",
-        help="also write the judge's exchanges into DIR (as pytest --incident-record does)",
-    )
-    validate.add_argument(
-        "--judge-replay",
-        metavar="DIR",
-        help="calibrate offline from the judge exchanges recorded in DIR (by --judge-record or "
-        "pytest --incident-record)",
+        "calibrate offline",
     )
     validate.set_defaults(run=_validate)
+
+    scan = commands.add_parser(
+        "scan",
+        help="look for the catalogue's incidents in production logs",
+        description="Check every model call of the logs (the formats `incident-evals calls` "
+        "reads) against the catalogue's cases, as the runtime guard does, and report per "
+        "incident its recurrences, first and last seen, and example calls. Exit 0 when no "
+        "incident recurred at --fail-severity or above, 1 when one did, 2 on bad usage or when "
+        "a case, a log record or a check could not be loaded, read or decided (and nothing "
+        "recurred).",
+    )
+    scan.add_argument("logs", nargs="+", metavar="LOGS", help="log or trace files")
+    scan.add_argument(
+        "--cases",
+        default=DEFAULT_CASES,
+        metavar="DIR",
+        help=f"the case catalogue (default {DEFAULT_CASES})",
+    )
+    scan.add_argument(
+        "--format",
+        metavar="F",
+        help="the logs' format (default: found from each file's content)",
+    )
+    scan.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="only calls at or after WHEN: an ISO date or date and time (UTC unless it says), "
+        "or a time ago (90m, 24h, 7d, 2w); calls the log gives no time are still checked",
+    )
+    scan.add_argument(
+        "--fail-severity",
+        choices=SEVERITIES_ASCENDING,
+        default=SEVERITIES_ASCENDING[0],
+        help="exit 1 when an incident of this severity or above recurred (default minor: any)",
+    )
+    scan.add_argument("--json", action="store_true", help="print the report as JSON")
+    scan.add_argument(
+        "--new-cases",
+        metavar="DIR",
+        help="write each call that broke an incident as a candidate case into DIR (as "
+        "new --from-trace writes one), with the constraints it broke",
+    )
+    scan.add_argument(
+        "--examples",
+        type=_whole_number,
+        default=DEFAULT_EXAMPLES,
+        metavar="N",
+        help=f"example calls shown per incident (default {DEFAULT_EXAMPLES})",
+    )
+    scan.add_argument(
+        "--judge",
+        action="store_true",
+        help="also apply the cases' judge constraints to a seeded sample of the calls that "
+        "match them (needs --judge-model or --judge-replay)",
+    )
+    scan.add_argument(
+        "--sample",
+        type=_rate,
+        metavar="RATE",
+        help="with --judge, the share of matching calls judged, above 0 and at most 1 "
+        "(default 0.1)",
+    )
+    scan.add_argument(
+        "--seed",
+        type=_whole_number,
+        default=0,
+        help="with --judge, the sample's seed (default 0); also the variant seed of the guard",
+    )
+    _judge_options(scan, "with --judge, the judge model", "judge offline")
+    scan.set_defaults(run=_scan)
 
     variants = commands.add_parser(
         "variants",
@@ -935,6 +1091,37 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("which", nargs="?", choices=["case", "results"], default="case")
     schema.set_defaults(run=_schema)
     return parser
+
+
+def _judge_options(parser: argparse.ArgumentParser, model_help: str, offline: str) -> None:
+    """The judge endpoint's options, as ``validate`` and ``scan`` take them."""
+    parser.add_argument("--judge-model", metavar="NAME", help=model_help)
+    parser.add_argument(
+        "--judge-base-url",
+        metavar="URL",
+        help="the judge model's OpenAI-compatible endpoint (default: the SDK's)",
+    )
+    parser.add_argument(
+        "--judge-record",
+        metavar="DIR",
+        help="also write the judge's exchanges into DIR (as pytest --incident-record does)",
+    )
+    parser.add_argument(
+        "--judge-replay",
+        metavar="DIR",
+        help=f"{offline} from the judge exchanges recorded in DIR (by --judge-record or "
+        "pytest --incident-record)",
+    )
+
+
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = float("nan")
+    if not 0 < rate <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a rate above 0 and at most 1")
+    return rate
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -40,9 +40,16 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Sequence
 
+    from incident_evals.constraints import LoadedCase
+    from incident_evals.guard import Finding
+    from incident_evals.traces import ModelCall
+    from incident_evals.traces.formats import Logged
+
 __all__ = [
+    "CandidateWriter",
     "Capture",
     "IntakeError",
+    "capture_call",
     "capture_exchange",
     "derive_id",
     "read_openai",
@@ -51,6 +58,7 @@ __all__ = [
     "run",
     "slug",
     "split_documents",
+    "write_case",
 ]
 
 PROG = "incident-evals new"
@@ -258,10 +266,8 @@ def read_trace(
     """The capture of call ``number`` of a trace file (default: its last call with a tool call or
     an output), and where it came from.
 
-    Credentials found in the call (anyone's, and those of this environment) are redacted before
-    anything is built from it.
+    Credentials found in the call are redacted before anything is built from it.
     """
-    from incident_evals.secrets import Scrubber
     from incident_evals.traces.formats import read_calls
 
     try:
@@ -285,7 +291,19 @@ def read_trace(
         )
     else:
         call = calls[number]
-    where = f"{path_text} call {call.index} ({call.source.format})"
+    return capture_call(call, f"{path_text} call {call.index}", redaction), call.source
+
+
+def capture_call(call: ModelCall, shown: str, redaction: Redaction | None = None) -> Capture:
+    """The capture of one model call of a trace or log (``shown``: where it is, for messages),
+    as ``new --from-trace`` and ``scan --new-cases`` build their cases.
+
+    Credentials found in the call (anyone's, and those of this environment) are redacted before
+    anything is built from it.
+    """
+    from incident_evals.secrets import Scrubber
+
+    where = f"{shown} ({call.source.format})"
     if not call.messages:
         raise IntakeError(
             f"{where}: the trace holds no conversation for this call, only its answer: a case "
@@ -329,7 +347,7 @@ def read_trace(
     if inference is not None:
         capture.input_comments.append(inference[0].upper() + inference[1:])
     capture.notes = [*dict.fromkeys(guesses), *capture.notes]
-    return capture, call.source
+    return capture
 
 
 @dataclass(frozen=True)
@@ -898,6 +916,9 @@ EXPECT_HELP = """\
 TODO: what must never happen again. Add the constraints that must hold (see the constraints
 reference, docs/constraints.md): `incident-evals validate` reports this case as invalid until
 you do."""
+CANDIDATE_EXPECT_HELP = """\
+The constraints of the incident this call broke again: keep those that say what must never
+happen, and add what else the recurrence teaches."""
 STATUS_HELP = "open while the fix has not shipped: the case is then expected to fail"
 SUMMARY_HELP = "summary: what happened, why, and what the fix changed"
 
@@ -933,7 +954,10 @@ def render_case(
         }
         if recorded:
             parts.append(_comment(CAPTURED_RECORDED) + _dump(recorded, literal))
-    parts.append(_comment(EXPECT_HELP) + EXPECT_LINE)
+    if case.get("expect"):
+        parts.append(_comment(CANDIDATE_EXPECT_HELP) + _dump({"expect": case["expect"]}, literal))
+    else:
+        parts.append(_comment(EXPECT_HELP) + EXPECT_LINE)
     return "".join(parts)
 
 
@@ -950,7 +974,7 @@ def _checked_text(case: dict[str, Any], schema_ref: str, capture: Capture | None
         comments = capture.input_comments if capture is not None else ()
         text = render_case(case, schema_ref, source, literal, comments)
         # _PlainLoader is a SafeLoader: no tags beyond plain data.
-        if yaml.load(text, Loader=_PlainLoader) != {**case, "expect": []}:
+        if yaml.load(text, Loader=_PlainLoader) != {**case, "expect": case.get("expect", [])}:
             continue
         problem = _load_problem(text, capture)
         if problem is None:
@@ -969,7 +993,11 @@ def _load_problem(text: str, capture: Capture | None) -> str | None:
 
     # A constraint in place of the empty `expect`, and a message in place of the skeleton's
     # placeholder (both refused by the loader, on purpose), so that everything else is checked.
-    checked = text[: -len(EXPECT_LINE)] + "expect: [{not_contains: placeholder}]\n"
+    checked = (
+        text[: -len(EXPECT_LINE)] + "expect: [{not_contains: placeholder}]\n"
+        if text.endswith(EXPECT_LINE)
+        else text
+    )
     checked = checked.replace(PLACEHOLDER_MESSAGE, "placeholder")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder, "case.yaml")
@@ -1170,13 +1198,40 @@ def _run(args: argparse.Namespace) -> int:
         case_id = derive_id(f"INC-{date[:4]}-{slug(str(fields['title']))}", free)
     target = folder / f"{case_id}.yaml"
 
+    schema = write_case(
+        target,
+        fields,
+        date,
+        capture,
+        source,
+        case_id,
+    )
+    _report(target, schema, case_id, capture)
+    return EXIT_OK
+
+
+def write_case(
+    target: Path,
+    fields: dict[str, str | None],
+    date: str,
+    capture: Capture | None,
+    source: Source | None,
+    case_id: str,
+    expect: Sequence[dict[str, Any]] = (),
+) -> Path | None:
+    """Write the case file ``target`` (``<catalogue>/<category>/<id>.yaml``), never over a file:
+    the incident's ``fields`` (title, category, severity, owner, postmortem), what ``capture``
+    holds, and ``expect`` (empty: left for the engineer). The case is checked to load (and to
+    replay the capture exactly) before it is written. The editor schema is written at the
+    catalogue root when it is not there yet: its path, when it was written."""
+    folder = target.parent
     incident: dict[str, Any] = {
-        "category": category,
+        "category": fields["category"],
         "severity": fields["severity"],
         "status": "resolved",
         "date": date,
     }
-    incident.update({key: fields[key] for key in ("owner", "postmortem") if fields[key]})
+    incident.update({key: fields[key] for key in ("owner", "postmortem") if fields.get(key)})
     if source is not None:
         incident["source"] = source.to_json()
     case: dict[str, Any] = {"id": case_id, "title": fields["title"], "incident": incident}
@@ -1190,7 +1245,9 @@ def _run(args: argparse.Namespace) -> int:
             case["recorded_output"] = capture.recorded_output
         if capture.recorded_tool_calls:
             case["recorded_tool_calls"] = capture.recorded_tool_calls
-    schema = cases / SCHEMA_FILE
+    if expect:
+        case["expect"] = list(expect)
+    schema = folder.parent / SCHEMA_FILE
     schema_ref = Path(os.path.relpath(schema, folder)).as_posix()
     text = _checked_text(case, schema_ref, capture)
 
@@ -1207,8 +1264,80 @@ def _run(args: argparse.Namespace) -> int:
             handle.write(text)
     except FileExistsError:
         raise IntakeError(f"{_shown(target)} exists: new never overwrites a file") from None
-    _report(target, schema if wrote_schema else None, case_id, capture)
-    return EXIT_OK
+    return schema if wrote_schema else None
+
+
+class CandidateWriter:
+    """``scan --new-cases DIR``: each call that broke an incident, written as a candidate case
+    through the same capture and writer as ``new --from-trace``.
+
+    A call that breaks several incidents is one case, filed under the most severe of them;
+    calls with the same conversation and answer are written once. The candidate carries the
+    incident's severity and category, the call's source (file, trace and span ids) and, as its
+    ``expect``, the constraints of the incident it broke, so that ``validate --check-recorded``
+    shows it catching the call; when those do not load in the candidate (a ``cites`` of a
+    document the logged prompt does not hold), ``expect`` is left empty, as ``new`` leaves it.
+    Ids are ``<case id>-recurrence-<date>``, numbered past any the folder already holds.
+    """
+
+    def __init__(self, cases: Path, loaded: Sequence[LoadedCase]) -> None:
+        self.cases = cases
+        self._loaded = {entry.case.id: entry for entry in loaded}
+        self._ids = catalogue_ids(cases)
+        self._seen: set[str] = set()
+        #: The files written, in order.
+        self.written: list[Path] = []
+        #: Calls that could not be written, one line each (``where: why``).
+        self.problems: list[str] = []
+
+    def write(self, logged: Logged, findings: Sequence[Finding]) -> None:
+        import hashlib
+
+        from incident_evals.vocabulary import SEVERITIES
+
+        call = logged.call
+        key = hashlib.sha256(
+            json.dumps(call.chat_exchange(), sort_keys=True, default=str).encode()
+        ).hexdigest()
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        worst = min(findings, key=lambda finding: SEVERITIES.index(finding.severity))
+        entry = self._loaded[worst.case_id]
+        broken = {finding.constraint for finding in findings if finding.case_id == worst.case_id}
+        expect = [
+            {constraint.name: constraint.argument}
+            for constraint in entry.constraints
+            if constraint.name in broken
+        ]
+        original = entry.case
+        fields: dict[str, str | None] = {
+            "title": f"Recurrence of {original.id}: {original.title}",
+            "category": original.incident.category,
+            "severity": original.incident.severity,
+            "owner": original.incident.owner,
+            "postmortem": original.incident.postmortem,
+        }
+        try:
+            capture = capture_call(call, logged.where)
+            date = capture.date or dt.date.today().isoformat()
+            folder = self.cases / original.incident.category
+            case_id = derive_id(
+                f"{original.id}-recurrence-{date}",
+                lambda found: found not in self._ids and not (folder / f"{found}.yaml").exists(),
+            )
+            target = folder / f"{case_id}.yaml"
+            try:
+                write_case(target, fields, date, capture, call.source, case_id, expect)
+            except IntakeError:
+                if not expect:
+                    raise
+                write_case(target, fields, date, capture, call.source, case_id)
+        except IntakeError as exc:
+            self.problems.append(f"{logged.where}: {exc}")
+            return
+        self._ids[case_id] = (target, 1)
+        self.written.append(target)
 
 
 def _report(target: Path, schema: Path | None, case_id: str, capture: Capture | None) -> None:

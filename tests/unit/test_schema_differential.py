@@ -648,3 +648,32 @@ def test_judge_samples_are_judged_alike(samples: Any, valid: bool) -> None:
     reference = _shipped_validator()
     assert reference.is_valid(case) is valid
     assert _disagreement(case, reference, valid) is None
+
+
+@pytest.mark.parametrize(
+    ("guard", "valid"),
+    [
+        ({"applies": "always"}, True),
+        ({"when": {"user_matches": "refund", "constraints": ["not_contains"]}}, True),
+        ({"when": [{"tool_called": ["send_email"]}, {"user_matches": "x"}]}, True),
+        ({"exclude": ["not_contains"]}, True),
+        ({}, True),
+        ({"when": {}}, False),
+        ({"when": []}, False),
+        ({"exclude": []}, False),
+        ({"exclude": ["a", "a"]}, False),
+        ({"exclude": ["not_contains\n"]}, False),
+        ({"when": {"constraints": ["bad name"]}}, False),
+        ({"applies": "sometimes"}, False),
+        ({"when": {"user_matches": ""}}, False),
+        ({"when": {"tool_called": []}}, False),
+        ({"other": 1}, False),
+        ([], False),
+    ],
+)
+def test_guard_blocks_are_judged_alike(guard: Any, valid: bool) -> None:
+    case = case_data(expect=[{"not_contains": "60 days"}])
+    case["guard"] = guard
+    reference = _shipped_validator()
+    assert reference.is_valid(case) is valid
+    assert _disagreement(case, reference, valid) is None

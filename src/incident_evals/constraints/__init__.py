@@ -92,6 +92,9 @@ class ConstraintType:
     argument_schema: dict[str, Any]
     build: Callable[[Any, IncidentCase], Check]
     description: str = ""
+    #: False for a constraint whose verdict asks a model (``judge``): it is never run inline
+    #: by the runtime guard (:mod:`incident_evals.guard`), only by runs and ``scan --judge``.
+    deterministic: bool = True
 
 
 _Registry = TypeVar("_Registry", bound="ConstraintRegistry")
@@ -153,6 +156,8 @@ class BoundConstraint:
     turn: int | None = None
     #: It judges every generated turn, and fails when it fails on one.
     any_turn: bool = False
+    #: Its type's :attr:`ConstraintType.deterministic`.
+    deterministic: bool = True
 
     def judge(self, transcript: Transcript, case: IncidentCase) -> Verdict:
         """The check's verdict; :class:`UndecidedError` naming this constraint when there is none.
@@ -208,6 +213,23 @@ class BoundConstraint:
             message = f"the check returned {type(verdict).__name__}, not a Verdict"
             raise UndecidedError(message, self)
         return verdict
+
+
+def partial_check(check: Check) -> Check | None:
+    """``check`` as it judges a conversation still under way (a tool call about to run, before
+    any final reply), or ``None`` when it can only judge a finished one.
+
+    A check whose failure no later turn could undo (a forbidden call, arguments off the
+    allow-list, a leak in arguments) says so with a ``partial()`` method returning itself, or a
+    relaxed copy (``tool_sequence`` without its "every tool is called" half). A check without
+    one (``contains``, ``refuses``, a project's check) waits for the final reply: judged on a
+    half-finished conversation it would block a tool loop that was about to do the right thing.
+    """
+    partial = getattr(check, "partial", None)
+    if not callable(partial):
+        return None
+    relaxed = partial()
+    return relaxed if relaxed is None or callable(relaxed) else None
 
 
 def _at_turn(verdict: Verdict, turn: int, turns: int) -> Verdict:

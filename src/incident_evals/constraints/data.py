@@ -814,6 +814,10 @@ class LeakCheck:
             return Verdict(True, self.expected)
         return _failure(self.expected, [leak_message(f) for f in kept], kept[0].span)
 
+    def partial(self) -> LeakCheck:
+        """A leak in a tool call's arguments has left once the tool runs."""
+        return self
+
 
 def _build_no_leak(argument: Any, case: IncidentCase) -> LeakCheck:
     min_span = DEFAULT_MIN_SPAN
@@ -1192,6 +1196,10 @@ class PiiCheck:
             return Verdict(True, self.expected)
         messages = [f"{finding.what} {_quoted(finding)} {_where(finding)}" for finding in kept]
         return _failure(self.expected, messages, kept[0].span)
+
+    def partial(self) -> PiiCheck:
+        """Personal data in a tool call's arguments has left once the tool runs."""
+        return self
 
 
 def _build_no_pii(argument: Any, case: IncidentCase) -> PiiCheck:

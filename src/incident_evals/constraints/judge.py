@@ -305,5 +305,6 @@ CONSTRAINTS: tuple[ConstraintType, ...] = (
         argument_schema("judge"),
         _build_judge,
         "an LLM judge says the rubric holds",
+        deterministic=False,
     ),
 )

@@ -291,6 +291,11 @@ class LinksCheck:
             return f"{link.kind} to {host} (not an allowed domain)"
         return ""
 
+    def partial(self) -> LinksCheck | None:
+        """A link in a tool call's arguments is followed once the tool runs; one that reads only
+        the output waits for it."""
+        return self if self.tool_calls else None
+
 
 def _build_links(argument: Any, case: IncidentCase) -> LinksCheck:
     if not isinstance(argument, dict) or "allow_domains" not in argument:

@@ -81,6 +81,7 @@ _EXTRA_IGNORABLES = frozenset(
 )
 
 _ASCII_WORD = re.compile(r"\S+")
+_ASCII_RUN = re.compile(r"[\x00-\x7f]+")
 
 
 def _is_ignorable(ch: str) -> bool:
@@ -203,9 +204,14 @@ def normalize(text: str) -> NormalizedText:
     return _normalize_cached(text)
 
 
-def _normalize(text: str) -> NormalizedText:
+def _normalize(text: str, ascii_runs: bool = True) -> NormalizedText:
+    """``ascii_runs``: runs of ASCII inside a text that has other characters are normalised as
+    :func:`_normalize_ascii` does, at C speed (a reply with one curly quote is mostly ASCII);
+    without it every character takes the general path (the reference the tests hold it to)."""
     if text.isascii():
         return _normalize_ascii(text)
+    # One piece per normalised character, except ASCII words appended whole; so the last
+    # character is out[-1][-1].
     out: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -216,13 +222,37 @@ def _normalize(text: str) -> NormalizedText:
     i = 0
     while i < length:
         ch = text[i]
+        if ascii_runs and ch < "\x80":
+            run = _ASCII_RUN.match(text, i)
+            assert run is not None
+            stop = run.end()
+            # A mark after the run composes with its last character: that one goes the
+            # general way, with its marks.
+            if stop < length and _joins(text, stop):
+                stop -= 1
+            if stop > i:
+                position = i
+                for word in _ASCII_WORD.finditer(text, i, stop):
+                    first, last = word.span()
+                    if first > position:
+                        _space(out, ends, starts, position, first)
+                    # Lowered word by word: lowering the whole text could change its length
+                    # (İ lowers to two characters) and shift every offset after it.
+                    out.append(text[first:last].lower())
+                    starts.extend(range(first, last))
+                    ends.extend(range(first + 1, last + 1))
+                    position = last
+                if position < stop:
+                    _space(out, ends, starts, position, stop)
+                i = stop
+                continue
         j = i + 1
         while j < length and _joins(text, j):
             j += 1
         if j > i + 1:
             folded = _fold_segment(text[i:j])
         elif ch in _DIGIT_LOOKALIKES:
-            if out and "0" <= out[-1] <= "9":
+            if out and "0" <= out[-1][-1] <= "9":
                 folded = _DIGIT_LOOKALIKES[ch]
             else:
                 if i >= lookahead_stop:
@@ -246,6 +276,19 @@ def _normalize(text: str) -> NormalizedText:
         starts.pop()
         ends.pop()
     return NormalizedText(text, "".join(out), starts, ends)
+
+
+def _space(out: list[str], ends: list[int], starts: list[int], first: int, last: int) -> None:
+    """Whitespace ``text[first:last]`` as the general path collapses it: one space, none at
+    the start, merged into a space just before it."""
+    if not out:
+        return
+    if out[-1] == " ":
+        ends[-1] = last
+        return
+    out.append(" ")
+    starts.append(first)
+    ends.append(last)
 
 
 def _next_visible_is_digit(text: str, index: int) -> tuple[int, bool]:

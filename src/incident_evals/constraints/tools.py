@@ -53,6 +53,7 @@ invisible characters escaped (``\\u200b``), clipped to 120 characters. Lists of 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import unicodedata
@@ -227,6 +228,13 @@ class ToolCalledCheck:
             return Verdict(False, self.expected, message, first_extra.arguments_raw)
         return Verdict(True, self.expected)
 
+    def partial(self) -> ToolCalledCheck | None:
+        """Before the final reply only ``max_times`` can be broken: the calls still to come
+        may yet reach ``min_times``."""
+        if self.max_times is None:
+            return None
+        return dataclasses.replace(self, min_times=0)
+
 
 def _build_tool_called(argument: Any, case: IncidentCase) -> ToolCalledCheck:
     if isinstance(argument, dict):
@@ -263,6 +271,10 @@ class ToolNotCalledCheck:
         called = [name for name in self.names if any(call.name == name for _, call in calls)]
         message = f"{', '.join(called)} called: {_list_calls(calls)}"
         return Verdict(False, self.expected, message, calls[0][1].arguments_raw)
+
+    def partial(self) -> ToolNotCalledCheck:
+        """A forbidden call is forbidden whatever follows it."""
+        return self
 
 
 def _build_tool_not_called(argument: Any, case: IncidentCase) -> ToolNotCalledCheck:
@@ -362,6 +374,10 @@ class ToolArgsCheck:
         if more > 0:
             message += f"; … and {more} more failing call{'s' if more > 1 else ''}"
         return Verdict(False, self.expected, message, failures[0][1])
+
+    def partial(self) -> ToolArgsCheck:
+        """Arguments off the schema stay off it whatever follows."""
+        return self
 
 
 def _check_properties(schema: dict[str, Any], tool: str, case: IncidentCase) -> None:
@@ -468,6 +484,10 @@ class ToolSequenceCheck:
             return Verdict(False, self.expected, message)
         return Verdict(True, self.expected)
 
+    def partial(self) -> ToolSequenceCheck:
+        """A call out of order stays out of order; the tools not yet called may still be."""
+        return dataclasses.replace(self, require_all=False)
+
 
 @dataclass(frozen=True)
 class NotAfterFailedCheck:
@@ -499,6 +519,10 @@ class NotAfterFailedCheck:
         if more:
             message += f"; {more} more such call{'s' if more > 1 else ''}"
         return Verdict(False, self.expected, message, call.arguments_raw)
+
+    def partial(self) -> NotAfterFailedCheck:
+        """A call after a failed one stays after it."""
+        return self
 
 
 def _step(entry: Any, case: IncidentCase, field: str | None, at: tuple[str | int, ...]) -> Step:
@@ -573,6 +597,10 @@ class MaxToolCallsCheck:
             + _list_calls(list(enumerate(transcript.tool_calls)))
         )
         return Verdict(False, self.expected, message)
+
+    def partial(self) -> MaxToolCallsCheck:
+        """Calls made are never taken back."""
+        return self
 
 
 def _build_max_tool_calls(argument: Any, case: IncidentCase) -> MaxToolCallsCheck:

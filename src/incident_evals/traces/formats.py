@@ -36,16 +36,19 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMATS",
     "MAX_BYTES",
+    "MAX_RECORD_BYTES",
     "Document",
     "Exchanges",
     "Format",
     "Interaction",
+    "Logged",
     "SseEvent",
     "cassette_calls",
     "cassette_exchanges",
     "format_names",
     "interactions",
     "is_stream",
+    "iter_calls",
     "load_format",
     "parse_document",
     "read_calls",
@@ -67,6 +70,8 @@ FORMATS: tuple[str, ...] = (
 
 #: Larger files are refused before they are read.
 MAX_BYTES = 256 * 1024 * 1024
+#: A line of a streamed log larger than this is not read (it is reported, and the scan goes on).
+MAX_RECORD_BYTES = 16 * 1024 * 1024
 #: A zip archive with more members is refused (its members' total size is bounded by MAX_BYTES).
 MAX_ZIP_MEMBERS = 100_000
 
@@ -124,19 +129,188 @@ def format_names() -> list[str]:
 def read_calls(path: Path, format: str | None = None) -> list[ModelCall]:
     """The model calls of a trace file, numbered from 0, in the format given or found."""
     file = str(path)
+    _candidates(format)
+    return _document_calls(read_document(path, file), file, format)
+
+
+@dataclass(frozen=True)
+class Logged:
+    """A model call of a log, and where it is: ``file:LINE`` for a record of a streamed log,
+    ``file: call N`` for a call assembled from a file read whole."""
+
+    where: str
+    call: ModelCall
+
+
+def iter_calls(
+    path: Path, format: str | None = None, max_record_bytes: int = MAX_RECORD_BYTES
+) -> Iterator[Logged | TraceError]:
+    """The model calls of a log file, one at a time, for a scan over logs of any size.
+
+    A log whose records are whole calls each (JSONL of Chat Completions or Responses exchanges,
+    or of stored completions: the format's ``streams(record)`` says) is read one line at a time,
+    each line at most ``max_record_bytes``; a line that cannot be read is yielded as its
+    :class:`TraceError` and the reading goes on. Any other file is read whole, as
+    :func:`read_calls` reads it (its calls are assembled across records: the spans of a trace,
+    the observations of a run), and a problem in it is one :class:`TraceError` for the file.
+    An unknown ``format`` raises :class:`TraceError` at once.
+    """
+    _candidates(format)
+    return _iter_calls(path, format, max_record_bytes)
+
+
+def _iter_calls(
+    path: Path, format: str | None, max_record_bytes: int
+) -> Iterator[Logged | TraceError]:
+    file = str(path)
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(4)
+            stream.seek(0)
+            lines = _bounded_lines(stream, max_record_bytes)
+            first = None if head.startswith(b"PK\x03\x04") else _first_record(lines, file)
+            chosen = None if first is None else _streamed_format(first, file, format)
+            if first is not None and chosen is not None:
+                yield from _streamed(chosen, first, lines, file, max_record_bytes)
+                return
+    except FileNotFoundError:
+        yield TraceError(f"{file}: no such file")
+        return
+    except IsADirectoryError:
+        yield TraceError(f"{file}: is a folder, not a file")
+        return
+    except OSError as exc:
+        yield TraceError(f"{file}: cannot be read: {exc.strerror or exc}")
+        return
+    except TraceError as exc:
+        yield exc
+        return
+    try:
+        calls = read_calls(path, format)
+    except TraceError as exc:
+        yield exc
+        return
+    for call in calls:
+        yield Logged(f"{file}: call {call.index}", call)
+
+
+def _bounded_lines(stream: io.BufferedIOBase, limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(number, bytes)`` of each line, ``None`` for a line longer than ``limit``, which is
+    skipped without being held in memory."""
+    number = 0
+    while line := stream.readline(limit + 1):
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(1 << 20)
+            yield number, None
+        else:
+            yield number, line
+
+
+def _first_record(lines: Iterator[tuple[int, bytes | None]], file: str) -> tuple[int, Any] | None:
+    """The first line's JSON object, when the file starts as JSONL; ``None`` otherwise (a JSON
+    document over several lines, YAML, a stream, an oversized or unreadable first line)."""
+    for number, raw in lines:
+        if raw is None:
+            return None
+        text = raw.decode("utf-8-sig" if number == 1 else "utf-8", errors="replace").strip()
+        if not text:
+            continue
+        if not text.startswith("{"):
+            return None
+        try:
+            value = json_value(text, f"{file}:{number}")
+        except TraceError:
+            return None
+        return (number, value) if isinstance(value, dict) else None
+    return None
+
+
+def _streamed_format(first: tuple[int, Any], file: str, format: str | None) -> Format | None:
+    """The format of a log that can be read a record at a time, judged by its first record."""
+    number, value = first
+    document = Document("jsonl", [value], (number,))
+    try:
+        found = _detected(document, file, format)[0]
+    except TraceError:
+        return None
+    streams = getattr(found, "streams", None)
+    return found if streams is not None and streams(value) else None
+
+
+def _streamed(
+    format: Format,
+    first: tuple[int, Any],
+    lines: Iterator[tuple[int, bytes | None]],
+    file: str,
+    limit: int,
+) -> Iterator[Logged | TraceError]:
+    index = 0
+
+    def record(number: int, value: Any) -> Iterator[Logged | TraceError]:
+        nonlocal index
+        where = f"{file}:{number}"
+        if not cast("Any", format).streams(value):
+            yield TraceError(f"{where}: not a {format.NAME} exchange like the records before it")
+            return
+        try:
+            calls = format.read(Document("jsonl", [value], (number,)), file)
+        except TraceError as exc:
+            yield exc
+            return
+        for call in calls:
+            yield Logged(where, dataclasses.replace(call, index=index))
+            index += 1
+
+    yield from record(*first)
+    for number, raw in lines:
+        where = f"{file}:{number}"
+        if raw is None:
+            yield TraceError(f"{where}: a record larger than {_size(limit)}: not read")
+            continue
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as exc:
+            yield TraceError(f"{where}: not UTF-8 (byte 0x{raw[exc.start]:02x} cannot be decoded)")
+            continue
+        if not text:
+            continue
+        try:
+            value = json_value(text, where)
+        except TraceError as exc:
+            yield exc
+            continue
+        yield from record(number, value)
+
+
+def _candidates(format: str | None) -> list[Format]:
+    """The formats a file may be read as: the one named, or all of them, in order."""
     formats = [load_format(module) for module in FORMATS]
-    if format is not None:
-        chosen = [known for known in formats if format == known.NAME]
-        if not chosen:
-            known_names = ", ".join(known.NAME for known in formats)
-            raise TraceError(f"unknown trace format {format!r} (known: {known_names})")
-        formats = chosen
-    document = read_document(path, file)
     if format is None:
-        formats = [known for known in formats if known.detect(document)]
-        if not formats:
-            tried = ", ".join(format_names())
-            raise TraceError(f"{file}: not a trace format this tool reads (tried: {tried})")
+        return formats
+    chosen = [known for known in formats if format == known.NAME]
+    if not chosen:
+        known_names = ", ".join(known.NAME for known in formats)
+        raise TraceError(f"unknown trace format {format!r} (known: {known_names})")
+    return chosen
+
+
+def _detected(document: Document, file: str, format: str | None) -> list[Format]:
+    """The formats that read ``document``: the one named (whatever detection would say), or
+    those that recognise it."""
+    formats = _candidates(format)
+    if format is not None:
+        return formats
+    found = [known for known in formats if known.detect(document)]
+    if not found:
+        tried = ", ".join(format_names())
+        raise TraceError(f"{file}: not a trace format this tool reads (tried: {tried})")
+    return found
+
+
+def _document_calls(document: Document, file: str, format: str | None) -> list[ModelCall]:
+    formats = _detected(document, file, format)
     readers = [found for known in formats if isinstance(found := _exchanges(known), Exchanges)]
     if format is None and is_cassette(document) and len(readers) > 1:
         # An agent that used several APIs records them all in one cassette, in call order.
@@ -216,6 +390,10 @@ def _decoded(raw: bytes, file: str) -> str:
         raise TraceError(
             f"{file}:{line}: not UTF-8 (byte 0x{raw[exc.start]:02x} cannot be decoded)"
         ) from None
+
+
+def _size(size: int) -> str:
+    return _mib(size) if size >= 1024 * 1024 else f"{size} bytes"
 
 
 def _mib(size: int) -> str:

@@ -57,6 +57,12 @@ def detect(document: Document) -> bool:
     )
 
 
+def streams(record: Any) -> bool:
+    """Whether a record of a JSONL log is a whole call (an exchange, or a stored completion),
+    so that a scan can read the log a line at a time; a stream's chunks are not."""
+    return isinstance(record, dict) and (_is_pair(record) or record.get("object") == COMPLETION)
+
+
 def _uri(item: Any) -> Any:
     request = item.get("request") if isinstance(item, dict) else None
     return request.get("uri") if isinstance(request, dict) else None

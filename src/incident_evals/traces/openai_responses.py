@@ -69,6 +69,12 @@ def detect(document: Document) -> bool:
     )
 
 
+def streams(record: Any) -> bool:
+    """Whether a record of a JSONL log is a whole call (an exchange, or a stored response), so
+    that a scan can read the log a line at a time."""
+    return isinstance(record, dict) and detect(Document("jsonl", [record], (1,)))
+
+
 def _uri(item: Any) -> str:
     request = item.get("request") if isinstance(item, dict) else None
     return str(request.get("uri") or "") if isinstance(request, dict) else ""

@@ -11,7 +11,7 @@ import unicodedata
 
 import pytest
 
-from incident_evals.constraints.normalize import fold_pattern, normalize, verbatim
+from incident_evals.constraints.normalize import _normalize, fold_pattern, normalize, verbatim
 
 
 @pytest.mark.parametrize(
@@ -199,6 +199,18 @@ def test_ascii_fast_path_agrees_with_the_general_path() -> None:
         general = normalize(text + "\u200b")
         assert fast.text == general.text, repr(text)
         assert [fast.original_span(k, k + 1) for k in range(len(fast.text))] == [
+            general.original_span(k, k + 1) for k in range(len(general.text))
+        ], repr(text)
+
+
+def test_ascii_runs_of_mixed_text_agree_with_the_general_path() -> None:
+    # Mostly ASCII, as replies are, with every other kind of character among it.
+    ascii_heavy = "aZ09 ._-\t\n" * 6 + _ALPHABET + "İ"
+    for text in _random_texts(4000, seed=5, alphabet=ascii_heavy):
+        runs = _normalize(text)
+        general = _normalize(text, ascii_runs=False)
+        assert runs.text == general.text, repr(text)
+        assert [runs.original_span(k, k + 1) for k in range(len(runs.text))] == [
             general.original_span(k, k + 1) for k in range(len(general.text))
         ], repr(text)
 
