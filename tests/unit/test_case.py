@@ -214,8 +214,8 @@ def test_content_file_symlink_out_of_the_catalogue_is_refused(tmp_path: Path) ->
         ),
         (
             {"surprise": 1},
-            "a.yaml:12: surprise: unknown field (known: accepted_outputs, expect, guard, id, incident, "
-            "input, model, "
+            "a.yaml:12: surprise: unknown field (known: accepted_outputs, expect, guard, id, "
+            "incident, input, model, "
             "recorded_output, recorded_tool_calls, runs, schema_version, title, variants)",
         ),
         (
