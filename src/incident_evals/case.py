@@ -1103,69 +1103,6 @@ def _build_case(data: dict[str, Any], case_path: Path, root: Path, lines: _Lines
     )
 
 
-def _actions(entries: list[dict[str, Any]], lines: _Lines) -> tuple[Action, ...]:
-    return tuple(
-        Action(
-            description=entry["description"],
-            owner=entry.get("owner"),
-            due=entry.get("due"),
-            status=entry.get("status", "open"),
-            ticket=entry.get("ticket"),
-            line=lines.of(("incident", "actions", index)),
-        )
-        for index, entry in enumerate(entries)
-    )
-
-
-#: The record's dates in the order they must run (``date`` is when the incident happened).
-RECORD_DATES = ("date", "detected", "mitigated", "resolved")
-
-
-def _check_record(case: IncidentCase, lines: _Lines) -> None:
-    """The record's dates are real calendar days and run in order; so are the actions' due
-    dates. Days are compared, not times: a record often has a time for some dates only."""
-    incident = case.incident
-    written = {name: getattr(incident, name) for name in RECORD_DATES}
-    days: dict[str, datetime.date] = {}
-    for name, value in written.items():
-        if value is None:
-            continue
-        day = _calendar_day(value)
-        at: tuple[str | int, ...] = ("incident", name)
-        if day is None:
-            if name == "date":
-                continue  # free-form since schema version 1: kept as written, not ordered
-            raise CaseError(case.path, lines.of(at), _not_a_day(value), format_field(at))
-        days[name] = day
-    ordered = [name for name in RECORD_DATES if name in days]
-    for earlier, later in itertools.pairwise(ordered):
-        if days[later] < days[earlier]:
-            at = ("incident", later)
-            raise CaseError(
-                case.path,
-                lines.of(at),
-                f"{written[later]} is before incident.{earlier} ({written[earlier]}): the "
-                "record runs date <= detected <= mitigated <= resolved",
-                format_field(at),
-            )
-    for index, action in enumerate(incident.actions):
-        if action.due is not None and _calendar_day(action.due) is None:
-            due = ("incident", "actions", index, "due")
-            raise CaseError(case.path, lines.of(due), _not_a_day(action.due), format_field(due))
-
-
-def _not_a_day(value: str) -> str:
-    return f"{value!r} is not a calendar date (YYYY-MM-DD)"
-
-
-def _calendar_day(value: str) -> datetime.date | None:
-    """The calendar day of an ISO date or date-time, or None when it is not a real one."""
-    try:
-        return datetime.date.fromisoformat(value[:10]) if len(value) >= 10 else None
-    except ValueError:
-        return None
-
-
 def _guard_spec(data: dict[str, Any] | None, lines: _Lines) -> GuardSpec:
     """The ``guard:`` block as written (checked against the case by :func:`_check_guard`)."""
     if data is None:
@@ -1272,6 +1209,69 @@ def _check_guard(case: IncidentCase, data: dict[str, Any], lines: _Lines) -> Non
                 f"{name!r} is in guard.exclude: the guard never runs it",
                 format_field(where),
             )
+
+
+def _actions(entries: list[dict[str, Any]], lines: _Lines) -> tuple[Action, ...]:
+    return tuple(
+        Action(
+            description=entry["description"],
+            owner=entry.get("owner"),
+            due=entry.get("due"),
+            status=entry.get("status", "open"),
+            ticket=entry.get("ticket"),
+            line=lines.of(("incident", "actions", index)),
+        )
+        for index, entry in enumerate(entries)
+    )
+
+
+#: The record's dates in the order they must run (``date`` is when the incident happened).
+RECORD_DATES = ("date", "detected", "mitigated", "resolved")
+
+
+def _check_record(case: IncidentCase, lines: _Lines) -> None:
+    """The record's dates are real calendar days and run in order; so are the actions' due
+    dates. Days are compared, not times: a record often has a time for some dates only."""
+    incident = case.incident
+    written = {name: getattr(incident, name) for name in RECORD_DATES}
+    days: dict[str, datetime.date] = {}
+    for name, value in written.items():
+        if value is None:
+            continue
+        day = _calendar_day(value)
+        at: tuple[str | int, ...] = ("incident", name)
+        if day is None:
+            if name == "date":
+                continue  # free-form since schema version 1: kept as written, not ordered
+            raise CaseError(case.path, lines.of(at), _not_a_day(value), format_field(at))
+        days[name] = day
+    ordered = [name for name in RECORD_DATES if name in days]
+    for earlier, later in itertools.pairwise(ordered):
+        if days[later] < days[earlier]:
+            at = ("incident", later)
+            raise CaseError(
+                case.path,
+                lines.of(at),
+                f"{written[later]} is before incident.{earlier} ({written[earlier]}): the "
+                "record runs date <= detected <= mitigated <= resolved",
+                format_field(at),
+            )
+    for index, action in enumerate(incident.actions):
+        if action.due is not None and _calendar_day(action.due) is None:
+            due = ("incident", "actions", index, "due")
+            raise CaseError(case.path, lines.of(due), _not_a_day(action.due), format_field(due))
+
+
+def _not_a_day(value: str) -> str:
+    return f"{value!r} is not a calendar date (YYYY-MM-DD)"
+
+
+def _calendar_day(value: str) -> datetime.date | None:
+    """The calendar day of an ISO date or date-time, or None when it is not a real one."""
+    try:
+        return datetime.date.fromisoformat(value[:10]) if len(value) >= 10 else None
+    except ValueError:
+        return None
 
 
 def _accepted_outputs(entries: list[Any], lines: _Lines) -> tuple[AcceptedOutput, ...]:

@@ -12,7 +12,7 @@ from typing import Any
 import openai
 import pytest
 
-from chat_server import ChatServer, Reply
+from chat_server import ChatServer, Reply, ToolCallSpec
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "guardrails-and-monitoring.md"
@@ -51,12 +51,24 @@ def client(server: ChatServer) -> openai.OpenAI:
     return openai.OpenAI(base_url=server.base_url, api_key="test", max_retries=0)
 
 
-def send(to: str) -> dict[str, Any]:
+def send(to: str) -> ToolCallSpec:
     return {"name": "send_email", "arguments": {"to": to, "subject": "Q3 draft", "body": "Draft."}}
 
 
-def lookup() -> dict[str, Any]:
+def lookup() -> ToolCallSpec:
     return {"name": "lookup_group", "arguments": {"query": "finance team"}}
+
+
+class Tools:
+    """The application's tools: each call is recorded, none does anything."""
+
+    def __init__(self, output: dict[str, Any]) -> None:
+        self.ran: list[str] = []
+        self.output = output
+
+    def __call__(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        self.ran.append(name)
+        return self.output
 
 
 def test_the_send_to_all_staff_never_reaches_the_tool(
@@ -65,18 +77,14 @@ def test_the_send_to_all_staff_never_reaches_the_tool(
     server.set_script(
         [Reply(tool_calls=[lookup()]), Reply(tool_calls=[send("all-staff@acme.example")])]
     )
-    ran: list[str] = []
+    tools = Tools({"matches": []})
 
     with pytest.raises(wrapped["Blocked"]) as blocked:
         wrapped["answer"](
-            client(server),
-            "m",
-            [{"role": "user", "content": EMAIL_REQUEST}],
-            TOOLS,
-            lambda name, arguments: ran.append(name) or {"matches": []},
+            client(server), "m", [{"role": "user", "content": EMAIL_REQUEST}], TOOLS, tools
         )
 
-    assert ran == ["lookup_group"]
+    assert tools.ran == ["lookup_group"]
     assert blocked.value.stage == "tool_call"
     assert str(blocked.value) == "tool_call blocked (INC-2025-067-q3-draft-all-staff: tool_args)"
     assert len(server.requests) == 2
@@ -91,18 +99,14 @@ def test_a_good_tool_loop_answers(wrapped: dict[str, Any], server: ChatServer) -
             Reply(content=final),
         ]
     )
-    ran: list[str] = []
+    tools = Tools({"status": "sent"})
 
     text = wrapped["answer"](
-        client(server),
-        "m",
-        [{"role": "user", "content": EMAIL_REQUEST}],
-        TOOLS,
-        lambda name, arguments: ran.append(name) or {"status": "sent"},
+        client(server), "m", [{"role": "user", "content": EMAIL_REQUEST}], TOOLS, tools
     )
 
     assert text == final
-    assert ran == ["lookup_group", "send_email"]
+    assert tools.ran == ["lookup_group", "send_email"]
     # The tool answers went back to the model as the loop appended them.
     last = server.requests[-1].body["messages"]
     assert [m["role"] for m in last] == ["user", "assistant", "tool", "assistant", "tool"]
