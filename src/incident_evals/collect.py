@@ -3,10 +3,11 @@
 Each case file is an :class:`IncidentFile`; each item of a case (the case, its recorded incident,
 its variants, its consistency check; see :func:`incident_evals.evaluation.plan_case`) is an
 :class:`EvalItem` named ``path::<case id>`` or ``path::<case id>[<variant>]`` and marked by
-severity and category. The items only adapt a :class:`~incident_evals.evaluation.Run` to
-pytest's protocol: waiting for the answers and judging them is ``setup`` (what stops an item
-from being judged is an error, never a failure), the verdict is ``runtest``, and a failure is
-reported by ``repr_failure`` as the constraint, what was expected and the offending output.
+severity, category and the case's taxonomy ids. The items only adapt a
+:class:`~incident_evals.evaluation.Run` to pytest's protocol: waiting for the answers and
+judging them is ``setup`` (what stops an item from being judged is an error, never a failure),
+the verdict is ``runtest``, and a failure is reported by ``repr_failure`` as the constraint, what
+was expected and the offending output.
 
 A case file, or one document of it, that fails to load is one :class:`LoadErrorItem`
 (``path::line-<n>``) that errors with the one-line message: the other cases still run, the error

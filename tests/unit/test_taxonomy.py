@@ -148,3 +148,27 @@ def test_repeated_ids_are_a_schema_error(tmp_path: Path) -> None:
     [error] = load_file(write_case(tmp_path, "c.yaml", data), tmp_path, builtin_registry())
     assert isinstance(error, CaseError)
     assert error.field.startswith("incident.taxonomy")
+
+
+@pytest.mark.parametrize(
+    ("taxonomy", "message"),
+    [
+        ([1], "c.yaml:7: incident.taxonomy[0]: expected string, got integer 1"),
+        ("LLM01", "c.yaml:6: incident.taxonomy: expected list, got string 'LLM01'"),
+        (
+            ["L" * 33],
+            "c.yaml:7: incident.taxonomy[0]: is 33 characters long, more than the limit of 32",
+        ),
+        (
+            [f"LLM{n:02}" for n in range(51)],
+            "c.yaml:6: incident.taxonomy: has 51 entries, more than the limit of 50",
+        ),
+    ],
+)
+def test_taxonomy_of_the_wrong_shape_is_a_schema_error(
+    tmp_path: Path, taxonomy: object, message: str
+) -> None:
+    data = case_data(incident={"category": "safety", "severity": "minor", "taxonomy": taxonomy})
+    [error] = load_file(write_case(tmp_path, "c.yaml", data), tmp_path, builtin_registry())
+    assert isinstance(error, CaseError)
+    assert error.render(tmp_path) == message
