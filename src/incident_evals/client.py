@@ -29,10 +29,12 @@ from incident_evals.files import write_atomic
 from incident_evals.json_types import a_json_type
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 
     import openai
     from tenacity import RetryCallState
+
+    from incident_evals.dispatch import EventLoop
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 #: Sent when no key is set: local servers ignore it, and the SDK refuses an empty key.
@@ -163,7 +165,7 @@ def _described(exc: BaseException) -> str:
     if isinstance(exc, openai.APITimeoutError | _AnswerTooSlow):
         return "the request timed out"
     if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
+        cause = _system_error(exc) or exc.__cause__
         detail = f": {one_line(str(cause))}" if cause and str(cause) else ""
         return f"cannot connect to the endpoint{detail}"
     if isinstance(exc, _AnswerTooLarge):
@@ -178,6 +180,25 @@ def _described(exc: BaseException) -> str:
         detail = f": {one_line(str(exc))}" if str(exc) else ""
         return f"the connection broke while the answer arrived ({type(exc).__name__}{detail})"
     return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def _system_error(exc: BaseException) -> str | None:
+    """The system's own words for why a connection failed (``[Errno 111] Connection
+    refused``), from deep in the chain of causes: the asynchronous transport wraps them in
+    "All connection attempts failed", and a group when several addresses were tried."""
+    node: BaseException | None = exc.__cause__
+    seen: set[int] = set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, OSError) and node.errno is not None:
+            reason = os.strerror(node.errno) if node.errno > 0 else node.strerror
+            return f"[Errno {node.errno}] {reason}"
+        group = getattr(node, "exceptions", None)
+        if isinstance(group, tuple) and group and isinstance(group[0], BaseException):
+            node = group[0]
+        else:
+            node = node.__cause__ or node.__context__
+    return None
 
 
 def _scrubbed(exc: BaseException, text: str, sent: Sequence[str]) -> str:
@@ -380,6 +401,10 @@ class ChatClient:
     makes them). Either way the answer is the body as JSON data, read bounded, and every error
     is described, scrubbed and retried alike.
 
+    Requests go out through the SDK's ``AsyncOpenAI`` on ``loop`` (the process's event loop
+    unless one is given, :mod:`incident_evals.dispatch`): :meth:`acomplete` on the loop, and
+    :meth:`complete` from any other thread, which waits for it there.
+
     ``concurrency`` is how many requests the caller sends at once. The connection pool never
     makes a request wait for a connection, so the timeout of each attempt runs from when it is
     sent; ``concurrency`` only sizes how many connections are kept open between requests.
@@ -398,15 +423,23 @@ class ChatClient:
         backoff_max_s: float = 20.0,
         concurrency: int | None = None,
         api: str = "chat",
+        loop: EventLoop | None = None,
     ) -> None:
+        import asyncio
+
         import openai
+
+        from incident_evals.dispatch import shared_loop
 
         self.endpoint = endpoint
         self.api = api
         self.retries = retries
         self.timeout_s = timeout_s
-        # Set when the run stops: backoff waits end at once instead of sleeping on.
+        self._loop = loop or shared_loop()
+        # Set when the run stops: no new attempt starts, and backoff waits end at once (the
+        # event wakes them on the loop).
         self._cancelled = threading.Event()
+        self._wake = asyncio.Event()
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         http = _http_module()
@@ -421,7 +454,7 @@ class ChatClient:
             # What HTTP clients do with user-info in a URL, without the URL carrying it.
             headers = {"Authorization": basic_auth(*endpoint.credentials)}
             self._sent += (headers["Authorization"],)
-        self._sdk = openai.OpenAI(
+        self._sdk = openai.AsyncOpenAI(
             base_url=endpoint.base_url,
             api_key=api_key,
             timeout=timeout_s,
@@ -429,7 +462,7 @@ class ChatClient:
             # Uncompressed, so the size of an answer is what arrives (a small compressed body
             # can expand a thousandfold); a server that compresses anyway is still bounded.
             default_headers={"Accept-Encoding": "identity", **(headers or {})},
-            http_client=openai.DefaultHttpxClient(
+            http_client=openai.DefaultAsyncHttpxClient(
                 # The SDK's timeout includes waiting for a pooled connection: with no limit on
                 # connections, no request ever waits there behind the others.
                 limits=http.Limits(
@@ -440,11 +473,11 @@ class ChatClient:
             ),
         )
 
-    def _bound_answer(self, response: Any) -> None:
+    async def _bound_answer(self, response: Any) -> None:
         """Bound an answer's size and the time its body takes, before anything reads it.
 
         Runs as the headers arrive, for answers the SDK reads itself (error bodies) and for
-        those :meth:`complete` reads, so no body is ever held whole before it is measured.
+        those :meth:`acomplete` reads, so no body is ever held whole before it is measured.
         """
         failed = response.status_code >= 400
         length = response.headers.get("content-length", "")
@@ -462,9 +495,13 @@ class ChatClient:
         )
 
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """:meth:`acomplete`, from a thread other than the loop's."""
+        return self._loop.wait(self.acomplete(request))
+
+    async def acomplete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """The reply as plain JSON data, and the latency of the attempt that succeeded."""
         from tenacity import (
-            Retrying,
+            AsyncRetrying,
             retry_if_exception,
             stop_after_attempt,
             wait_random_exponential,
@@ -479,7 +516,7 @@ class ChatClient:
             after = _retry_after(exc)
             return after if after is not None else float(jitter(state))
 
-        retrying = Retrying(
+        retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1),
             wait=wait,
             retry=retry_if_exception(_is_retryable),
@@ -488,7 +525,7 @@ class ChatClient:
         )
         attempts = 0
         try:
-            for attempt in retrying:
+            async for attempt in retrying:
                 with attempt:
                     if self._cancelled.is_set():
                         raise EndpointError("the run was stopped before this request", 0)
@@ -496,8 +533,8 @@ class ChatClient:
                     started = time.perf_counter()
                     # The body as bytes, not the SDK's pydantic model: the transcript wants
                     # plain JSON anyway, and the answer must be measured as it arrives.
-                    with self._create(request) as raw:
-                        body = _read_bounded(raw.iter_bytes())
+                    async with self._create(request) as raw:
+                        body = await _read_bounded(raw.iter_bytes())
                     latency = time.perf_counter() - started
         except EndpointError:
             raise
@@ -518,24 +555,41 @@ class ChatClient:
             return self._sdk.responses.with_streaming_response.create(**request)
         return self._sdk.chat.completions.with_streaming_response.create(**request)
 
-    def _sleep(self, seconds: float) -> None:
-        if self._cancelled.wait(seconds):
+    async def _sleep(self, seconds: float) -> None:
+        import asyncio
+
+        if not self._cancelled.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), seconds)
+        if self._cancelled.is_set():
             raise EndpointError("the run was stopped while waiting to retry", 0)
 
     def cancel(self) -> None:
         """Stop retrying: waits end now, and no new attempt starts."""
         self._cancelled.set()
+        # asyncio's event belongs to the loop: set on its thread.
+        self._loop.call(self._wake.set)
 
     def close(self) -> None:
         self.cancel()
-        self._sdk.close()
+        if self._loop.in_loop_thread():
+            self._loop.loop.create_task(self._sdk.close())
+            return
+        with contextlib.suppress(Exception):
+            # Bounded: a close that hangs (a connection that will not shut) must not hold the
+            # end of the run.
+            self._loop.run(self._sdk.close()).result(timeout=CLOSE_TIMEOUT_S)
 
 
-def _read_bounded(chunks: Iterable[bytes]) -> bytes:
+#: How long closing a client's connections may take.
+CLOSE_TIMEOUT_S = 5.0
+
+
+async def _read_bounded(chunks: AsyncIterable[bytes]) -> bytes:
     """The whole (decompressed) body, refused once it passes :data:`MAX_ANSWER_BYTES`."""
     parts: list[bytes] = []
     size = 0
-    for chunk in chunks:
+    async for chunk in chunks:
         size += len(chunk)
         if size > MAX_ANSWER_BYTES:
             raise _AnswerTooLarge
@@ -555,17 +609,17 @@ def _bounded_stream(http: Any, inner: Any, *, limit: int, truncate: bool, deadli
 
 @functools.cache
 def _bounded_stream_class(http: Any) -> Any:
-    # Made once per HTTP library: the stream must be that library's own SyncByteStream.
-    class BoundedStream(http.SyncByteStream):  # type: ignore[misc]
+    # Made once per HTTP library: the stream must be that library's own AsyncByteStream.
+    class BoundedStream(http.AsyncByteStream):  # type: ignore[misc]
         def __init__(self, inner: Any, limit: int, truncate: bool, deadline: float) -> None:
             self.inner = inner
             self.limit = limit
             self.truncate = truncate
             self.deadline = deadline
 
-        def __iter__(self) -> Iterator[bytes]:
+        async def __aiter__(self) -> AsyncIterator[bytes]:
             size = 0
-            for chunk in self.inner:
+            async for chunk in self.inner:
                 if time.monotonic() > self.deadline:
                     raise _AnswerTooSlow
                 size += len(chunk)
@@ -576,8 +630,8 @@ def _bounded_stream_class(http: Any) -> Any:
                     raise _AnswerTooLarge
                 yield chunk
 
-        def close(self) -> None:
-            self.inner.close()
+        async def aclose(self) -> None:
+            await self.inner.aclose()
 
     return BoundedStream
 
