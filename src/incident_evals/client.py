@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,7 @@ from incident_evals.files import write_atomic
 from incident_evals.json_types import a_json_type
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
     import openai
     from tenacity import RetryCallState
@@ -124,6 +125,14 @@ class _AnswerTooLarge(Exception):
     """The answer passed :data:`MAX_ANSWER_BYTES` (raised while it arrives, before it is kept)."""
 
 
+class _AnswerEncoded(Exception):
+    """The answer came compressed in a form this client does not inflate."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(encoding)
+        self.encoding = encoding
+
+
 class _AnswerTooSlow(Exception):
     """The answer's body was still arriving when the request's timeout ran out."""
 
@@ -172,6 +181,11 @@ def _described(exc: BaseException) -> str:
         return (
             f"the endpoint's answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB, "
             "the most one answer may hold"
+        )
+    if isinstance(exc, _AnswerEncoded):
+        return (
+            f"the endpoint compressed its answer ({quote_fragment(exc.encoding)}) though asked "
+            "not to, in a form that cannot be read (only gzip and deflate are)"
         )
     http = _http_module()
     if isinstance(exc, http.TimeoutException):
@@ -483,15 +497,26 @@ class ChatClient:
         length = response.headers.get("content-length", "")
         if not failed and length.isdigit() and int(length) > MAX_ANSWER_BYTES:
             raise _AnswerTooLarge
-        if failed and response.headers.get("content-encoding", "identity") != "identity":
-            # Only the message of an error body is wanted: not worth inflating.
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        inflate = None
+        if encoding != "identity":
+            # Asked for identity, compressed anyway. Only the message of an error body is
+            # wanted: not worth inflating. An answer is inflated here, measured as it inflates,
+            # rather than by the HTTP library, which would inflate it whole before the size of
+            # what it holds is known.
             del response.headers["content-encoding"]
+            if not failed:
+                if encoding not in ("gzip", "x-gzip", "deflate"):
+                    raise _AnswerEncoded(encoding)
+                # zlib's automatic header detection: gzip, or deflate in its zlib wrapper.
+                inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)
         response.stream = _bounded_stream(
             _http_module(),
             response.stream,
             limit=MAX_ERROR_BODY_BYTES if failed else MAX_ANSWER_BYTES,
             truncate=failed,
             deadline=time.monotonic() + self.timeout_s,
+            inflate=inflate,
         )
 
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
@@ -531,10 +556,7 @@ class ChatClient:
                         raise EndpointError("the run was stopped before this request", 0)
                     attempts += 1
                     started = time.perf_counter()
-                    # The body as bytes, not the SDK's pydantic model: the transcript wants
-                    # plain JSON anyway, and the answer must be measured as it arrives.
-                    async with self._create(request) as raw:
-                        body = await _read_bounded(raw.iter_bytes())
+                    body = await self._post(request)
                     latency = time.perf_counter() - started
         except EndpointError:
             raise
@@ -544,16 +566,36 @@ class ChatClient:
             http = _http_module()
             if isinstance(
                 exc,
-                openai.OpenAIError | _AnswerTooLarge | _AnswerTooSlow | http.HTTPError,
+                openai.OpenAIError
+                | _AnswerTooLarge
+                | _AnswerTooSlow
+                | _AnswerEncoded
+                | http.HTTPError,
             ):
                 raise EndpointError(describe_error(exc, self._sent), attempts) from exc
             raise
         return load_answer(body, self.source), latency
 
-    def _create(self, request: dict[str, Any]) -> Any:
-        if self.api == "responses":
-            return self._sdk.responses.with_streaming_response.create(**request)
-        return self._sdk.chat.completions.with_streaming_response.create(**request)
+    async def _post(self, request: dict[str, Any]) -> bytes:
+        """The answer's body, as bytes, read bounded (:meth:`_bound_answer`).
+
+        Sent with the SDK's own ``post`` (its documented way to send a request body as it is):
+        the request is plain JSON already, so the typed ``create`` methods would only convert it
+        again, and the answer is wanted as JSON data, not as the SDK's pydantic model; the SDK
+        still adds the key and headers, and raises its own errors for error statuses.
+        """
+        import openai
+
+        path = "/responses" if self.api == "responses" else "/chat/completions"
+        try:
+            response = await self._sdk.post(path, cast_to=_http_module().Response, body=request)
+        except openai.APIConnectionError as exc:
+            # The SDK reads the body inside its send, and names anything that breaks off there
+            # a connection error: a bound that refused the answer is that bound's error.
+            if isinstance(exc.__cause__, _AnswerTooLarge | _AnswerTooSlow | _AnswerEncoded):
+                raise exc.__cause__ from None
+            raise
+        return bytes(response.content)
 
     async def _sleep(self, seconds: float) -> None:
         import asyncio
@@ -585,43 +627,53 @@ class ChatClient:
 CLOSE_TIMEOUT_S = 5.0
 
 
-async def _read_bounded(chunks: AsyncIterable[bytes]) -> bytes:
-    """The whole (decompressed) body, refused once it passes :data:`MAX_ANSWER_BYTES`."""
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise _AnswerTooLarge
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def _bounded_stream(http: Any, inner: Any, *, limit: int, truncate: bool, deadline: float) -> Any:
+def _bounded_stream(
+    http: Any,
+    inner: Any,
+    *,
+    limit: int,
+    truncate: bool,
+    deadline: float,
+    inflate: Any = None,
+) -> Any:
     """``inner`` (a response's raw byte stream), cut at ``limit`` bytes and at ``deadline``.
 
     A larger body is refused (:class:`_AnswerTooLarge`), or with ``truncate`` cut short; a body
     still arriving at ``deadline`` is a timeout (:class:`_AnswerTooSlow`): the SDK's own timeout
     bounds each wait for data, not the whole answer, so a slow trickle would otherwise never end.
     """
-    return _bounded_stream_class(http)(inner, limit, truncate, deadline)
+    return _bounded_stream_class(http)(inner, limit, truncate, deadline, inflate)
 
 
 @functools.cache
 def _bounded_stream_class(http: Any) -> Any:
     # Made once per HTTP library: the stream must be that library's own AsyncByteStream.
     class BoundedStream(http.AsyncByteStream):  # type: ignore[misc]
-        def __init__(self, inner: Any, limit: int, truncate: bool, deadline: float) -> None:
+        def __init__(
+            self, inner: Any, limit: int, truncate: bool, deadline: float, inflate: Any
+        ) -> None:
             self.inner = inner
             self.limit = limit
             self.truncate = truncate
             self.deadline = deadline
+            #: A zlib decompressor when the body came compressed: sizes count what it inflates.
+            self.inflate = inflate
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
             size = 0
-            async for chunk in self.inner:
+            async for raw in self.inner:
                 if time.monotonic() > self.deadline:
                     raise _AnswerTooSlow
+                chunk = raw
+                if self.inflate is not None:
+                    room = self.limit - size
+                    try:
+                        # At most one byte past the room: enough to know it does not fit.
+                        chunk = self.inflate.decompress(raw, room + 1)
+                    except zlib.error:
+                        raise _AnswerEncoded("gzip or deflate that does not inflate") from None
+                    if self.inflate.unconsumed_tail:
+                        raise _AnswerTooLarge
                 size += len(chunk)
                 if size > self.limit:
                     if self.truncate:
