@@ -13,6 +13,7 @@ process's start-up; the "request window" is the endpoint's first-to-last request
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -53,7 +54,13 @@ def window(server: ChatServer, latency_s: float) -> float:
     return max(arrivals) - min(arrivals) + latency_s
 
 
+def load() -> str:
+    """The machine's load averages: these runs share it, so each figure comes with them."""
+    return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def measure(case: Scenario, rounds: int) -> None:
+    before = load()
     plugin: list[float] = []
     plugin_window: list[float] = []
     reference: list[float] = []
@@ -92,6 +99,7 @@ def measure(case: Scenario, rounds: int) -> None:
     ours, theirs = statistics.median(plugin), statistics.median(reference)
     ours_window = statistics.median(plugin_window)
     print(f"{case} (limit {case.limit_s:.2f} s), medians of {rounds}:")
+    print(f"  {before} before, {load()} after")
     print(
         f"  plugin      {ours:6.2f} s  {ours / case.limit_s:5.2f}x limit  "
         f"(request window {ours_window:.2f} s, {ours_window / case.limit_s:.2f}x)"

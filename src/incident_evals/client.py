@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,10 +30,12 @@ from incident_evals.files import write_atomic
 from incident_evals.json_types import a_json_type
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
     import openai
     from tenacity import RetryCallState
+
+    from incident_evals.dispatch import EventLoop
 
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
 #: Sent when no key is set: local servers ignore it, and the SDK refuses an empty key.
@@ -122,6 +125,14 @@ class _AnswerTooLarge(Exception):
     """The answer passed :data:`MAX_ANSWER_BYTES` (raised while it arrives, before it is kept)."""
 
 
+class _AnswerEncoded(Exception):
+    """The answer came compressed in a form this client does not inflate."""
+
+    def __init__(self, encoding: str) -> None:
+        super().__init__(encoding)
+        self.encoding = encoding
+
+
 class _AnswerTooSlow(Exception):
     """The answer's body was still arriving when the request's timeout ran out."""
 
@@ -163,13 +174,18 @@ def _described(exc: BaseException) -> str:
     if isinstance(exc, openai.APITimeoutError | _AnswerTooSlow):
         return "the request timed out"
     if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
+        cause = _system_error(exc) or exc.__cause__
         detail = f": {one_line(str(cause))}" if cause and str(cause) else ""
         return f"cannot connect to the endpoint{detail}"
     if isinstance(exc, _AnswerTooLarge):
         return (
             f"the endpoint's answer is larger than {MAX_ANSWER_BYTES // (1024 * 1024)} MiB, "
             "the most one answer may hold"
+        )
+    if isinstance(exc, _AnswerEncoded):
+        return (
+            f"the endpoint compressed its answer ({quote_fragment(exc.encoding)}) though asked "
+            "not to, in a form that cannot be read (only gzip and deflate are)"
         )
     http = _http_module()
     if isinstance(exc, http.TimeoutException):
@@ -178,6 +194,25 @@ def _described(exc: BaseException) -> str:
         detail = f": {one_line(str(exc))}" if str(exc) else ""
         return f"the connection broke while the answer arrived ({type(exc).__name__}{detail})"
     return one_line(f"{type(exc).__name__}: {exc}")
+
+
+def _system_error(exc: BaseException) -> str | None:
+    """The system's own words for why a connection failed (``[Errno 111] Connection
+    refused``), from deep in the chain of causes: the asynchronous transport wraps them in
+    "All connection attempts failed", and a group when several addresses were tried."""
+    node: BaseException | None = exc.__cause__
+    seen: set[int] = set()
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, OSError) and node.errno is not None:
+            reason = os.strerror(node.errno) if node.errno > 0 else node.strerror
+            return f"[Errno {node.errno}] {reason}"
+        group = getattr(node, "exceptions", None)
+        if isinstance(group, tuple) and group and isinstance(group[0], BaseException):
+            node = group[0]
+        else:
+            node = node.__cause__ or node.__context__
+    return None
 
 
 def _scrubbed(exc: BaseException, text: str, sent: Sequence[str]) -> str:
@@ -380,6 +415,10 @@ class ChatClient:
     makes them). Either way the answer is the body as JSON data, read bounded, and every error
     is described, scrubbed and retried alike.
 
+    Requests go out through the SDK's ``AsyncOpenAI`` on ``loop`` (the process's event loop
+    unless one is given, :mod:`incident_evals.dispatch`): :meth:`acomplete` on the loop, and
+    :meth:`complete` from any other thread, which waits for it there.
+
     ``concurrency`` is how many requests the caller sends at once. The connection pool never
     makes a request wait for a connection, so the timeout of each attempt runs from when it is
     sent; ``concurrency`` only sizes how many connections are kept open between requests.
@@ -398,15 +437,23 @@ class ChatClient:
         backoff_max_s: float = 20.0,
         concurrency: int | None = None,
         api: str = "chat",
+        loop: EventLoop | None = None,
     ) -> None:
+        import asyncio
+
         import openai
+
+        from incident_evals.dispatch import shared_loop
 
         self.endpoint = endpoint
         self.api = api
         self.retries = retries
         self.timeout_s = timeout_s
-        # Set when the run stops: backoff waits end at once instead of sleeping on.
+        self._loop = loop or shared_loop()
+        # Set when the run stops: no new attempt starts, and backoff waits end at once (the
+        # event wakes them on the loop).
         self._cancelled = threading.Event()
+        self._wake = asyncio.Event()
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
         http = _http_module()
@@ -421,7 +468,7 @@ class ChatClient:
             # What HTTP clients do with user-info in a URL, without the URL carrying it.
             headers = {"Authorization": basic_auth(*endpoint.credentials)}
             self._sent += (headers["Authorization"],)
-        self._sdk = openai.OpenAI(
+        self._sdk = openai.AsyncOpenAI(
             base_url=endpoint.base_url,
             api_key=api_key,
             timeout=timeout_s,
@@ -429,7 +476,7 @@ class ChatClient:
             # Uncompressed, so the size of an answer is what arrives (a small compressed body
             # can expand a thousandfold); a server that compresses anyway is still bounded.
             default_headers={"Accept-Encoding": "identity", **(headers or {})},
-            http_client=openai.DefaultHttpxClient(
+            http_client=openai.DefaultAsyncHttpxClient(
                 # The SDK's timeout includes waiting for a pooled connection: with no limit on
                 # connections, no request ever waits there behind the others.
                 limits=http.Limits(
@@ -440,31 +487,46 @@ class ChatClient:
             ),
         )
 
-    def _bound_answer(self, response: Any) -> None:
+    async def _bound_answer(self, response: Any) -> None:
         """Bound an answer's size and the time its body takes, before anything reads it.
 
         Runs as the headers arrive, for answers the SDK reads itself (error bodies) and for
-        those :meth:`complete` reads, so no body is ever held whole before it is measured.
+        those :meth:`acomplete` reads, so no body is ever held whole before it is measured.
         """
         failed = response.status_code >= 400
         length = response.headers.get("content-length", "")
         if not failed and length.isdigit() and int(length) > MAX_ANSWER_BYTES:
             raise _AnswerTooLarge
-        if failed and response.headers.get("content-encoding", "identity") != "identity":
-            # Only the message of an error body is wanted: not worth inflating.
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        inflate = None
+        if encoding != "identity":
+            # Asked for identity, compressed anyway. Only the message of an error body is
+            # wanted: not worth inflating. An answer is inflated here, measured as it inflates,
+            # rather than by the HTTP library, which would inflate it whole before the size of
+            # what it holds is known.
             del response.headers["content-encoding"]
+            if not failed:
+                if encoding not in ("gzip", "x-gzip", "deflate"):
+                    raise _AnswerEncoded(encoding)
+                # zlib's automatic header detection: gzip, or deflate in its zlib wrapper.
+                inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)
         response.stream = _bounded_stream(
             _http_module(),
             response.stream,
             limit=MAX_ERROR_BODY_BYTES if failed else MAX_ANSWER_BYTES,
             truncate=failed,
             deadline=time.monotonic() + self.timeout_s,
+            inflate=inflate,
         )
 
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """:meth:`acomplete`, from a thread other than the loop's."""
+        return self._loop.wait(self.acomplete(request))
+
+    async def acomplete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """The reply as plain JSON data, and the latency of the attempt that succeeded."""
         from tenacity import (
-            Retrying,
+            AsyncRetrying,
             retry_if_exception,
             stop_after_attempt,
             wait_random_exponential,
@@ -479,7 +541,7 @@ class ChatClient:
             after = _retry_after(exc)
             return after if after is not None else float(jitter(state))
 
-        retrying = Retrying(
+        retrying = AsyncRetrying(
             stop=stop_after_attempt(self.retries + 1),
             wait=wait,
             retry=retry_if_exception(_is_retryable),
@@ -488,16 +550,13 @@ class ChatClient:
         )
         attempts = 0
         try:
-            for attempt in retrying:
+            async for attempt in retrying:
                 with attempt:
                     if self._cancelled.is_set():
                         raise EndpointError("the run was stopped before this request", 0)
                     attempts += 1
                     started = time.perf_counter()
-                    # The body as bytes, not the SDK's pydantic model: the transcript wants
-                    # plain JSON anyway, and the answer must be measured as it arrives.
-                    with self._create(request) as raw:
-                        body = _read_bounded(raw.iter_bytes())
+                    body = await self._post(request)
                     latency = time.perf_counter() - started
         except EndpointError:
             raise
@@ -507,67 +566,114 @@ class ChatClient:
             http = _http_module()
             if isinstance(
                 exc,
-                openai.OpenAIError | _AnswerTooLarge | _AnswerTooSlow | http.HTTPError,
+                openai.OpenAIError
+                | _AnswerTooLarge
+                | _AnswerTooSlow
+                | _AnswerEncoded
+                | http.HTTPError,
             ):
                 raise EndpointError(describe_error(exc, self._sent), attempts) from exc
             raise
         return load_answer(body, self.source), latency
 
-    def _create(self, request: dict[str, Any]) -> Any:
-        if self.api == "responses":
-            return self._sdk.responses.with_streaming_response.create(**request)
-        return self._sdk.chat.completions.with_streaming_response.create(**request)
+    async def _post(self, request: dict[str, Any]) -> bytes:
+        """The answer's body, as bytes, read bounded (:meth:`_bound_answer`).
 
-    def _sleep(self, seconds: float) -> None:
-        if self._cancelled.wait(seconds):
+        Sent with the SDK's own ``post`` (its documented way to send a request body as it is):
+        the request is plain JSON already, so the typed ``create`` methods would only convert it
+        again, and the answer is wanted as JSON data, not as the SDK's pydantic model; the SDK
+        still adds the key and headers, and raises its own errors for error statuses.
+        """
+        import openai
+
+        path = "/responses" if self.api == "responses" else "/chat/completions"
+        try:
+            response = await self._sdk.post(path, cast_to=_http_module().Response, body=request)
+        except openai.APIConnectionError as exc:
+            # The SDK reads the body inside its send, and names anything that breaks off there
+            # a connection error: a bound that refused the answer is that bound's error.
+            if isinstance(exc.__cause__, _AnswerTooLarge | _AnswerTooSlow | _AnswerEncoded):
+                raise exc.__cause__ from None
+            raise
+        return bytes(response.content)
+
+    async def _sleep(self, seconds: float) -> None:
+        import asyncio
+
+        if not self._cancelled.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), seconds)
+        if self._cancelled.is_set():
             raise EndpointError("the run was stopped while waiting to retry", 0)
 
     def cancel(self) -> None:
         """Stop retrying: waits end now, and no new attempt starts."""
         self._cancelled.set()
+        # asyncio's event belongs to the loop: set on its thread.
+        self._loop.call(self._wake.set)
 
     def close(self) -> None:
         self.cancel()
-        self._sdk.close()
+        if self._loop.in_loop_thread():
+            self._loop.loop.create_task(self._sdk.close())
+            return
+        with contextlib.suppress(Exception):
+            # Bounded: a close that hangs (a connection that will not shut) must not hold the
+            # end of the run.
+            self._loop.run(self._sdk.close()).result(timeout=CLOSE_TIMEOUT_S)
 
 
-def _read_bounded(chunks: Iterable[bytes]) -> bytes:
-    """The whole (decompressed) body, refused once it passes :data:`MAX_ANSWER_BYTES`."""
-    parts: list[bytes] = []
-    size = 0
-    for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise _AnswerTooLarge
-        parts.append(chunk)
-    return b"".join(parts)
+#: How long closing a client's connections may take.
+CLOSE_TIMEOUT_S = 5.0
 
 
-def _bounded_stream(http: Any, inner: Any, *, limit: int, truncate: bool, deadline: float) -> Any:
+def _bounded_stream(
+    http: Any,
+    inner: Any,
+    *,
+    limit: int,
+    truncate: bool,
+    deadline: float,
+    inflate: Any = None,
+) -> Any:
     """``inner`` (a response's raw byte stream), cut at ``limit`` bytes and at ``deadline``.
 
     A larger body is refused (:class:`_AnswerTooLarge`), or with ``truncate`` cut short; a body
     still arriving at ``deadline`` is a timeout (:class:`_AnswerTooSlow`): the SDK's own timeout
     bounds each wait for data, not the whole answer, so a slow trickle would otherwise never end.
     """
-    return _bounded_stream_class(http)(inner, limit, truncate, deadline)
+    return _bounded_stream_class(http)(inner, limit, truncate, deadline, inflate)
 
 
 @functools.cache
 def _bounded_stream_class(http: Any) -> Any:
-    # Made once per HTTP library: the stream must be that library's own SyncByteStream.
-    class BoundedStream(http.SyncByteStream):  # type: ignore[misc]
-        def __init__(self, inner: Any, limit: int, truncate: bool, deadline: float) -> None:
+    # Made once per HTTP library: the stream must be that library's own AsyncByteStream.
+    class BoundedStream(http.AsyncByteStream):  # type: ignore[misc]
+        def __init__(
+            self, inner: Any, limit: int, truncate: bool, deadline: float, inflate: Any
+        ) -> None:
             self.inner = inner
             self.limit = limit
             self.truncate = truncate
             self.deadline = deadline
+            #: A zlib decompressor when the body came compressed: sizes count what it inflates.
+            self.inflate = inflate
 
-        def __iter__(self) -> Iterator[bytes]:
+        async def __aiter__(self) -> AsyncIterator[bytes]:
             size = 0
-            for chunk in self.inner:
+            async for raw in self.inner:
                 if time.monotonic() > self.deadline:
                     raise _AnswerTooSlow
+                chunk = raw
+                if self.inflate is not None:
+                    room = self.limit - size
+                    try:
+                        # At most one byte past the room: enough to know it does not fit.
+                        chunk = self.inflate.decompress(raw, room + 1)
+                    except zlib.error:
+                        raise _AnswerEncoded("gzip or deflate that does not inflate") from None
+                    if self.inflate.unconsumed_tail:
+                        raise _AnswerTooLarge
                 size += len(chunk)
                 if size > self.limit:
                     if self.truncate:
@@ -576,8 +682,8 @@ def _bounded_stream_class(http: Any) -> Any:
                     raise _AnswerTooLarge
                 yield chunk
 
-        def close(self) -> None:
-            self.inner.close()
+        async def aclose(self) -> None:
+            await self.inner.aclose()
 
     return BoundedStream
 

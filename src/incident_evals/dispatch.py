@@ -1,22 +1,90 @@
-"""Items -> requests, concurrently: every selected sample is queued as soon as collection ends.
+"""Items -> requests, concurrently: every selected sample is queued as soon as it is known.
 
-A bounded set of daemon worker threads runs the samples in the order the items will run, so the
-first item's result is usually ready when pytest reaches it, and wall time approaches
-requests x latency / concurrency. Each item then waits for its own futures, so items still run
-and report one by one, in pytest's order. Stopping (``-x``, ``--maxfail``, Ctrl-C, the end of
-the session) cancels what has not started; daemon threads never hold the interpreter open.
+One asyncio event loop, on a daemon thread (:class:`EventLoop`), carries every request of the
+process: the endpoint's clients speak the SDK's ``AsyncOpenAI`` on it, so a request in flight
+costs a coroutine, not a thread, and the cost of a request does not grow with concurrency. The
+:class:`Dispatcher` runs samples on that loop, at most ``concurrency`` at a time (one
+``asyncio.Semaphore``, whose waiters are served in the order they came), in the order the items
+will run: the first item's result is usually ready when pytest reaches it, and wall time
+approaches requests x latency / concurrency. Each item then waits for its own futures, so items
+still run and report one by one, in pytest's order.
+
+A sample is a coroutine when everything it talks to is (:meth:`Dispatcher.submit_async`); a
+sample that must block (an application target, the embedded model's client) runs on one of
+``concurrency`` threads, within the same bound (:meth:`Dispatcher.submit`), and its requests
+still go through the loop. Stopping (``-x``, ``--maxfail``, Ctrl-C, the end of the session)
+cancels what has not started; the loop's thread is a daemon and never holds the interpreter open.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
-from collections.abc import Callable
-from concurrent.futures import Future
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import CancelledError, Future
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
 T = TypeVar("T")
-_STOP = object()
+R = TypeVar("R")
+
+
+class EventLoop:
+    """An asyncio event loop running forever on its own daemon thread."""
+
+    def __init__(self, name: str = "incident-evals-loop") -> None:
+        import asyncio
+
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import asyncio
+
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def in_loop_thread(self) -> bool:
+        return threading.get_ident() == self._thread.ident
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        """``coroutine`` scheduled on the loop, from any thread; its result on a future."""
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def call(self, callback: Callable[..., object], *args: object) -> None:
+        """``callback(*args)`` on the loop's thread, soon; from any thread."""
+        self.loop.call_soon_threadsafe(callback, *args)
+
+    def wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Block this thread (never the loop's: that would wait for itself) until ``coroutine``
+        has run on the loop; an interrupt while waiting cancels it."""
+        if self.in_loop_thread():
+            coroutine.close()
+            raise RuntimeError("a blocking call was made on the event loop's own thread")
+        future = self.run(coroutine)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+
+_shared: EventLoop | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_loop() -> EventLoop:
+    """The process's one event loop, started when first asked for."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = EventLoop()
+        return _shared
 
 
 class _Deferred(Future[T]):
@@ -37,45 +105,122 @@ class _Deferred(Future[T]):
 
 
 class Dispatcher(Generic[T]):
-    """``concurrency`` worker threads; 0 runs each job when its result is first asked for.
+    """At most ``concurrency`` jobs at once on the event loop; 0 runs each job when its result
+    is first asked for.
 
-    0 suits jobs with nothing to wait on (answers from recordings): worker threads would only
+    0 suits jobs with nothing to wait on (answers from recordings): the loop's thread would only
     contend for the GIL with pytest's own thread.
     """
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, loop: EventLoop | None = None) -> None:
         self.concurrency = concurrency
-        self._queue: queue.SimpleQueue[tuple[Future[T], Callable[[], T]] | object] = (
-            queue.SimpleQueue()
-        )
-        self._threads: list[threading.Thread] = []
+        self._loop = loop
         self._stopped = threading.Event()
         self._lock = threading.Lock()
-        # Jobs given to the threads: submitted, started, finished, and cancelled before starting.
+        #: Jobs submitted and not started: cancelled by :meth:`stop`.
+        self._waiting: set[Future[T]] = set()
+        #: The loop's tasks of this dispatcher's jobs, cancelled by :meth:`close`.
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._gate: asyncio.Semaphore | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        # Jobs submitted, started, finished, and cancelled before starting.
         self._submitted = self._started = self._finished = self._cancelled = 0
 
+    @property
+    def loop(self) -> EventLoop:
+        """The loop the jobs run on (the process's, unless one was given)."""
+        if self._loop is None:
+            self._loop = shared_loop()
+        return self._loop
+
     def submit(self, job: Callable[[], T]) -> Future[T]:
+        """A job that blocks: run on one of ``concurrency`` threads, within the bound."""
         if self.concurrency == 0:
             deferred = _Deferred(job)
             if self._stopped.is_set():
                 deferred.cancel()
             return deferred
+        return self._enqueue(job, None)
+
+    def submit_async(self, job: Callable[[], Awaitable[T]]) -> Future[T]:
+        """A coroutine function, run on the loop within the bound."""
+        if self.concurrency == 0:
+            loop = self.loop
+            return self.submit(lambda: loop.wait(_awaited(job)))
+        return self._enqueue(None, job)
+
+    def _enqueue(
+        self, blocking: Callable[[], T] | None, job: Callable[[], Awaitable[T]] | None
+    ) -> Future[T]:
         future: Future[T] = Future()
         with self._lock:
             if self._stopped.is_set():
                 future.cancel()
                 return future
-            # Threads start with the first job: a run that dispatches nothing costs nothing.
-            if len(self._threads) < self.concurrency:
-                thread = threading.Thread(
-                    target=self._work, name=f"incident-evals-{len(self._threads)}", daemon=True
-                )
-                self._threads.append(thread)
-                thread.start()
             self._submitted += 1
-            future.add_done_callback(self._count_done)
-            self._queue.put((future, job))
+            self._waiting.add(future)
+        future.add_done_callback(self._count_done)
+        self.loop.call(self._start, future, blocking, job)
         return future
+
+    def _start(
+        self,
+        future: Future[T],
+        blocking: Callable[[], T] | None,
+        job: Callable[[], Awaitable[T]] | None,
+    ) -> None:
+        """On the loop: the job's task, which waits for a place."""
+        task = self.loop.loop.create_task(self._run(future, blocking, job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(
+        self,
+        future: Future[T],
+        blocking: Callable[[], T] | None,
+        job: Callable[[], Awaitable[T]] | None,
+    ) -> None:
+        import asyncio
+
+        if self._gate is None:
+            # Made on the loop, where it is used.
+            self._gate = asyncio.Semaphore(self.concurrency)
+        async with self._gate:
+            with self._lock:
+                self._waiting.discard(future)
+            if not future.set_running_or_notify_cancel():
+                return
+            with self._lock:
+                self._started += 1
+            try:
+                if blocking is not None:
+                    result = await self.loop.loop.run_in_executor(self._threads(), blocking)
+                else:
+                    assert job is not None
+                    result = await job()
+            except asyncio.CancelledError:
+                # Closed while it ran: nobody waits for it, and it never counts as an answer.
+                future.set_exception(CancelledError())
+                raise
+            except BaseException as exc:  # the item that waits on it reports it
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    async def blocking(self, function: Callable[..., R], *args: Any) -> R:
+        """``function(*args)`` from a job on the loop, run on one of the dispatcher's threads."""
+        import functools
+
+        return await self.loop.loop.run_in_executor(
+            self._threads(), functools.partial(function, *args)
+        )
+
+    def _threads(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._executor = ThreadPoolExecutor(self.concurrency, "incident-evals")
+        return self._executor
 
     def _count_done(self, future: Future[T]) -> None:
         with self._lock:
@@ -85,7 +230,7 @@ class Dispatcher(Generic[T]):
                 self._finished += 1
 
     def counts(self) -> tuple[int, int, int]:
-        """Jobs ``(finished, running, queued)`` on the worker threads: for a progress line."""
+        """Jobs ``(finished, running, queued)``: for a progress line."""
         with self._lock:
             return (
                 self._finished,
@@ -93,43 +238,28 @@ class Dispatcher(Generic[T]):
                 self._submitted - self._started - self._cancelled,
             )
 
-    def _work(self) -> None:
-        while True:
-            entry = self._queue.get()
-            if entry is _STOP or self._stopped.is_set():
-                if isinstance(entry, tuple):
-                    entry[0].cancel()
-                return
-            assert isinstance(entry, tuple)
-            future, job = entry
-            if not future.set_running_or_notify_cancel():
-                continue
-            with self._lock:
-                self._started += 1
-            try:
-                result = job()
-            except BaseException as exc:  # the item that waits on it reports it
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-
     def stop(self) -> None:
-        """Cancel every job that has not started; running ones finish on their own threads."""
-        drained = []
+        """Cancel every job that has not started; running ones finish (until :meth:`close`)."""
         with self._lock:
             self._stopped.set()
-            while True:
-                try:
-                    drained.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            for _ in self._threads:
-                self._queue.put(_STOP)
+            waiting, self._waiting = self._waiting, set()
         # Outside the lock: cancelling runs the futures' callbacks, which count under it.
-        for entry in drained:
-            if isinstance(entry, tuple):
-                entry[0].cancel()
+        for future in waiting:
+            future.cancel()
+
+    def close(self) -> None:
+        """Stop, and end the jobs still running: nobody waits for them any more."""
+        self.stop()
+        if self._loop is not None and self._tasks:
+            tasks = self._tasks
+            self._loop.call(lambda: [task.cancel() for task in list(tasks)])
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
 
     @property
     def stopped(self) -> bool:
         return self._stopped.is_set()
+
+
+async def _awaited(job: Callable[[], Awaitable[T]]) -> T:
+    return await job()

@@ -265,11 +265,16 @@ class IncidentEvalsPlugin:
         self.results: ResultsJson | None = None
         self.progress: ProgressLine | None = None
         self._close_terminal: Callable[[], None] | None = None
+        #: Each case file's items are sent as soon as it is collected (see early_send).
+        self.send_early = False
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self._runs_no_items():
             return
         self.session.start()
+        from incident_evals.early_send import early_send_blocker
+
+        self.send_early = early_send_blocker(self.config) is None
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and not self.session.offline:
             from incident_evals.progress import ProgressLine, open_terminal, progress_off_reason
@@ -352,10 +357,10 @@ class IncidentEvalsPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        # Every selected item's requests go out now, in run order, so results are ready as
-        # pytest reaches each item; the first one starts the embedded model, before pytest's
-        # "collected" line (whose hook names its address). An xdist worker only learns its items
-        # as it runs them.
+        # Every selected item's requests go out now (those not sent as their file was
+        # collected), in run order, so results are ready as pytest reaches each item; the first
+        # one starts the embedded model, before pytest's "collected" line (whose hook names its
+        # address). An xdist worker only learns its items as it runs them.
         self.order = {item.nodeid: index for index, item in enumerate(session.items)}
         count_compared(self.config, session.items)
         # pytest stops before running anything when a module failed to collect: send nothing.
@@ -369,6 +374,15 @@ class IncidentEvalsPlugin:
             # Nothing runs to report them: said here, and the exit status is a failure's.
             self.collect_only_errors = [item.message for item in broken]
             session.testsfailed += len(broken)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if not self.send_early:
+            return
+        if report.failed:
+            # pytest will not run the items of a session whose collection failed.
+            self.send_early = False
+            return
+        dispatch_items([node for node in report.result if isinstance(node, pytest.Item)])
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if self.collect_only_errors:

@@ -226,6 +226,14 @@ class RecordingCompleter:
             return response, latency
         return self._replay(request)
 
+    async def acomplete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """:meth:`complete` on the event loop; recording needs an ``inner`` that has it."""
+        if self.inner is None:
+            return self._replay(request)
+        response, latency = await self.inner.acomplete(request)  # type: ignore[attr-defined]
+        self.store.save(self.case_id, self.sample, request, response, latency)
+        return response, latency
+
     def _replay(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
         try:
             record = self.store.load(self.case_id, self.sample, request)

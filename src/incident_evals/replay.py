@@ -13,7 +13,7 @@ the strictest common servers accept.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -62,6 +62,12 @@ class Completer(Protocol):
     """Answers requests. A ``source`` attribute, if it has one, names it in error messages."""
 
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]: ...
+
+
+class AsyncCompleter(Protocol):
+    """Answers requests on the event loop (:mod:`incident_evals.dispatch`)."""
+
+    async def acomplete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]: ...
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -427,6 +433,13 @@ def _tool_call(raw: AnswerCall, turn: int, index: int, prefix: str = "call_") ->
     )
 
 
+#: One sample's replay as a generator: it yields each request, is sent back the reply and its
+#: latency (as :meth:`Completer.complete` gives them), and returns the transcript. Whoever
+#: drives it decides how requests go out: :func:`replay` blocks on each, :func:`replay_async`
+#: awaits each on the event loop.
+Steps = Generator[dict[str, Any], tuple[dict[str, Any], float], Transcript]
+
+
 def replay(
     case: IncidentCase,
     client: Completer,
@@ -438,27 +451,63 @@ def replay(
     Under ``input.regenerate: all`` every assistant turn of the conversation is generated so,
     in order (:func:`_replay_conversation`).
     """
-    source = str(getattr(client, "source", "the endpoint"))
+    steps = replay_steps(case, model, overrides, _source(client))
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(client.complete(request))
+    except StopIteration as done:
+        transcript: Transcript = done.value
+        return transcript
+
+
+async def replay_async(
+    case: IncidentCase,
+    client: AsyncCompleter,
+    model: str,
+    overrides: Mapping[str, Any] | None = None,
+) -> Transcript:
+    """:func:`replay`, each request awaited (on the event loop) instead of waited for."""
+    steps = replay_steps(case, model, overrides, _source(client))
+    try:
+        request = next(steps)
+        while True:
+            request = steps.send(await client.acomplete(request))
+    except StopIteration as done:
+        transcript: Transcript = done.value
+        return transcript
+
+
+def _source(client: object) -> str:
+    return str(getattr(client, "source", "the endpoint"))
+
+
+def replay_steps(
+    case: IncidentCase,
+    model: str,
+    overrides: Mapping[str, Any] | None = None,
+    source: str = "the endpoint",
+) -> Steps:
+    """The steps of one sample (:data:`Steps`); ``source`` names what answers in errors."""
     request = build_request(case, model, overrides)
     transcript = Transcript()
     # One world per sample: counts (`times`) and state start afresh on every repeat, and carry
     # over from one turn of a regenerated conversation to the next.
     world = ToolWorld(case.input.tools)
     if case.input.regenerate == "all":
-        _replay_conversation(case, client, source, request, transcript, world)
+        yield from _replay_conversation(case, source, request, transcript, world)
     else:
-        _generate(case, client, source, request, (transcript,), world)
+        yield from _generate(case, source, request, (transcript,), world)
     return transcript
 
 
 def _replay_conversation(
     case: IncidentCase,
-    client: Completer,
     source: str,
     request: dict[str, Any],
     transcript: Transcript,
     world: ToolWorld,
-) -> None:
+) -> Generator[dict[str, Any], tuple[dict[str, Any], float], None]:
     """Generate every assistant turn of the case's conversation, in order.
 
     The user (and system) messages are sent as written. Each recorded assistant turn (an
@@ -482,8 +531,8 @@ def _replay_conversation(
         turn_request = normalise_request({**request, "messages": conversation})
         # Ids the endpoint leaves out are made unique across the conversation's turns.
         prefix = f"call_t{len(transcript.turns)}_"
-        conversation = _generate(
-            case, client, source, turn_request, (transcript, turn), world, prefix
+        conversation = yield from _generate(
+            case, source, turn_request, (transcript, turn), world, prefix
         )
         if turn.truncated:
             return
@@ -491,13 +540,12 @@ def _replay_conversation(
 
 def _generate(
     case: IncidentCase,
-    client: Completer,
     source: str,
     request: dict[str, Any],
     transcripts: Sequence[Transcript],
     world: ToolWorld,
     prefix: str = "call_",
-) -> list[dict[str, Any]]:
+) -> Generator[dict[str, Any], tuple[dict[str, Any], float], list[dict[str, Any]]]:
     """One assistant turn: call, answer its tool calls from recordings, call again.
 
     Every exchange, tool call and reply goes into each of ``transcripts`` (the sample's, and
@@ -505,7 +553,7 @@ def _generate(
     """
     turns = 0
     while True:
-        response, latency = client.complete(request)
+        response, latency = yield request
         answer = read_answer(response, source)
         exchange = Exchange(request=request, response=response, latency_s=latency)
         for transcript in transcripts:

@@ -382,3 +382,9 @@ class ResponsesCompleter:
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
         response, latency = self.inner.complete(responses_request(request))
         return chat_answer(response, self.source), latency
+
+    async def acomplete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """:meth:`complete` on the event loop, over an ``inner`` that has it."""
+        inner = self.inner.acomplete  # type: ignore[attr-defined]
+        response, latency = await inner(responses_request(request))
+        return chat_answer(response, self.source), latency

@@ -138,8 +138,9 @@ class EvalSession:
         """Get ready to send while pytest collects (the embedded model starts on demand)."""
         if self.offline:
             return
-        # The SDK takes ~0.5 s to import: do it while pytest collects, not on the first request.
-        threading.Thread(target=_import_sdk, name="incident-evals-import", daemon=True).start()
+        # The SDK takes ~0.5 s to import: on the loop's thread while pytest collects, so it is
+        # there, or under way, when the first request goes out.
+        self.dispatcher.loop.call(_import_sdk)
 
     def start_local_model(self) -> None:
         """Start the embedded model's server if this session uses it and it is not started.
@@ -305,6 +306,35 @@ class EvalSession:
         """
         from incident_evals.replay import replay
 
+        api, completer, requested = self._completer(case, sample, model)
+        return _with_api(replay(case, completer, requested), api)
+
+    async def replay_async(
+        self, case: IncidentCase, sample: int = 0, model: str | None = None
+    ) -> Transcript:
+        """:meth:`replay` on the event loop, for a session whose requests all go to an
+        endpoint (:attr:`replays_async`)."""
+        from incident_evals.replay import replay_async
+
+        api, completer, requested = self._completer(case, sample, model)
+        return _with_api(await replay_async(case, completer, requested), api)  # type: ignore[arg-type]
+
+    @property
+    def replays_async(self) -> bool:
+        """Whether samples run as coroutines on the event loop: every request goes to an
+        endpoint through :class:`ChatClient` (recorded or not). An application target and the
+        embedded model's client block, and recorded answers have nothing to wait for."""
+        return (
+            self.dispatcher.concurrency > 0
+            and not self.offline
+            and self.target is None
+            and not self.uses_local_model
+        )
+
+    def _completer(
+        self, case: IncidentCase, sample: int, model: str | None
+    ) -> tuple[str, Completer, str]:
+        """``(api, completer, model requested)`` for one sample of ``case``."""
         api = self.api_for(case)
         store = self._store_for_run(model, api)
         completer: Completer
@@ -314,21 +344,16 @@ class EvalSession:
             assert store is not None
             configured = model or (self._configured.model if self._configured else None)
             completer = RecordingCompleter(store, case.id, sample, None, model=configured)
-            transcript = replay(case, _over(api, completer), configured or RECORDED_MODEL)
-        else:
-            client = self.client(api)
-            completer = client
-            if self._local is not None and isinstance(client, ChatClient):
-                completer = _LocalModelCompleter(self, client)
-            if store is not None:
-                from incident_evals.recording import RecordingCompleter
+            return api, _over(api, completer), configured or RECORDED_MODEL
+        client = self.client(api)
+        completer = client
+        if self._local is not None and isinstance(client, ChatClient):
+            completer = _LocalModelCompleter(self, client)
+        if store is not None:
+            from incident_evals.recording import RecordingCompleter
 
-                completer = RecordingCompleter(store, case.id, sample, client)
-            transcript = replay(case, _over(api, completer), model or client.endpoint.model)
-        transcript.api = api
-        for turn in transcript.turns:
-            turn.api = api
-        return transcript
+            completer = RecordingCompleter(store, case.id, sample, client)
+        return api, _over(api, completer), model or client.endpoint.model
 
     def submit(
         self,
@@ -340,6 +365,21 @@ class EvalSession:
         """Queue one sample; the first one that needs the embedded model starts it."""
         if not self.offline:
             self.start_local_model()
+        # A tool's python handler is project code that may block: its samples keep a thread.
+        if self.replays_async and not any(tool.python for tool in case.input.tools):
+
+            async def run_async() -> Transcript:
+                transcript = await self.replay_async(case, sample, model)
+                for check in judges:
+                    # The judge's cache and recordings are files: read and written off the
+                    # loop, its requests still go through it.
+                    judgement = await self.dispatcher.blocking(
+                        self.judge, check, transcript, case, sample
+                    )
+                    transcript.judgements.append(judgement)
+                return transcript
+
+            return self.dispatcher.submit_async(run_async)
 
         def run() -> Transcript:
             transcript = self.replay(case, sample, model)
@@ -547,7 +587,7 @@ class EvalSession:
             return self._judge_client
 
     def close(self) -> None:
-        self.dispatcher.stop()
+        self.dispatcher.close()
         with self._lock:
             for client in (*self._clients.values(), self._judge_client, self._generator_client):
                 if client is not None:
@@ -571,6 +611,13 @@ class EvalSession:
 
 #: Log lines quoted when the embedded model server dies or does not start.
 LOG_LINES_SHOWN = 12
+
+
+def _with_api(transcript: Transcript, api: str) -> Transcript:
+    transcript.api = api
+    for turn in transcript.turns:
+        turn.api = api
+    return transcript
 
 
 def _over(api: str, completer: Completer) -> Completer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from collections import Counter
 
@@ -181,3 +182,76 @@ def test_ctrl_c_with_requests_in_flight_ends_promptly(
     assert "KeyboardInterrupt" in output
     # Nothing queued behind the interrupted items was sent, before or after.
     assert len(chat_server.requests) == 8
+
+
+def test_a_files_requests_go_out_before_a_later_file_is_collected(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-00"))
+    write_case(pytester.path, "incident_cases/b.yaml", case_data("INC-01"))
+    arrived = pytester.path / "arrived"
+
+    def script(body: dict[str, object]) -> Reply:
+        arrived.touch()
+        return Reply(content="30 days.")
+
+    chat_server.set_script(script)
+    # Collecting b.yaml waits until a request has reached the server (at most 60 s): it does not
+    # wait when a.yaml's request went out as soon as a.yaml was collected.
+    pytester.makeconftest(
+        """
+        import time
+        from pathlib import Path
+
+        def pytest_collectstart(collector):
+            if collector.path is not None and collector.path.name == "b.yaml":
+                deadline = time.monotonic() + 60
+                while not Path("arrived").exists() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                Path("seen-while-collecting-b").write_text(str(Path("arrived").exists()))
+        """
+    )
+
+    pytester.runpytest(*endpoint_args, "--incident-concurrency=2").assert_outcomes(passed=2)
+
+    assert (pytester.path / "seen-while-collecting-b").read_text() == "True"
+    assert [case_of(r.body) for r in chat_server.requests] == ["INC-00", "INC-01"]
+
+
+def test_a_conftest_collected_later_that_deselects_is_respected(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-00"), case_data("INC-01"))
+    write_case(pytester.path, "incident_cases/sub/c.yaml", case_data("INC-02"))
+    # Loaded only when pytest reaches sub/, after a.yaml's items exist: none may be sent early.
+    (pytester.path / "incident_cases/sub/conftest.py").write_text(
+        "def pytest_collection_modifyitems(config, items):\n"
+        "    dropped = [item for item in items if item.name == 'INC-00']\n"
+        "    config.hook.pytest_deselected(items=dropped)\n"
+        "    items[:] = [item for item in items if item.name != 'INC-00']\n"
+    )
+
+    result = pytester.runpytest(*endpoint_args)
+
+    result.assert_outcomes(passed=2, deselected=1)
+    assert sorted(case_of(r.body) for r in chat_server.requests) == ["INC-01", "INC-02"]
+
+
+def test_exitfirst_counts_every_item_once_and_none_as_passed(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    ids = catalogue(pytester, 12)
+    chat_server.set_script(lambda body: Reply(content="60 days", delay_s=0.1))
+
+    result = pytester.runpytest(
+        *endpoint_args, "--incident-concurrency=3", "-x", "--incident-report=results.json"
+    )
+
+    result.assert_outcomes(failed=1)
+    results = json.loads((pytester.path / "results.json").read_text())
+    assert [item["nodeid"] for item in results["items"]] == [f"incident_cases/many.yaml::{ids[0]}"]
+    assert results["run"]["complete"] is False
+    # The first item's request, and at most the ones in flight when it failed: each sent once.
+    sent = [case_of(r.body) for r in chat_server.requests]
+    assert len(sent) == len(set(sent)) <= 1 + 3 + 3
+    assert chat_server.max_in_flight <= 3

@@ -432,3 +432,30 @@ def test_a_target_interrupted_by_ctrl_c_stops_the_run() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         TargetClient(support_bot, "m").complete(REQUEST)
+
+
+def test_an_answer_compressed_anyway_is_inflated_within_the_limit(chat_server: ChatServer) -> None:
+    answer = b'{"choices": [{"message": {"role": "assistant", "content": "ok"}}]}'
+    chat_server.set_script(
+        [Reply(raw_body=gzip.compress(answer), headers={"Content-Encoding": "gzip"})]
+    )
+
+    response, _ = client_for(chat_server, retries=0).complete(REQUEST)
+
+    assert response["choices"][0]["message"]["content"] == "ok"
+
+
+def test_an_answer_compressed_in_an_unread_form_is_an_error_not_retried(
+    chat_server: ChatServer,
+) -> None:
+    reply = Reply(raw_body=b"\x8b\x00 not json", headers={"Content-Encoding": "br"})
+    chat_server.set_script([reply, reply])
+
+    with pytest.raises(EndpointError) as error:
+        client_for(chat_server, retries=1).complete(REQUEST)
+
+    assert str(error.value) == (
+        "the endpoint compressed its answer ('br') though asked not to, in a form that cannot "
+        "be read (only gzip and deflate are) (after 1 attempt)"
+    )
+    assert len(chat_server.requests) == 1
