@@ -6,6 +6,7 @@ so a pytest run without it pays nothing for this plugin.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import time
@@ -265,6 +266,10 @@ class IncidentEvalsPlugin:
         self.results: ResultsJson | None = None
         self.progress: ProgressLine | None = None
         self._close_terminal: Callable[[], None] | None = None
+        self._froze = False
+        # Registered before pytest's own plugins register theirs, so it runs after their
+        # garbage collection passes at the end of the session (see pytest_collection_finish).
+        config.add_cleanup(self._unfreeze)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self._runs_no_items():
@@ -369,6 +374,21 @@ class IncidentEvalsPlugin:
             # Nothing runs to report them: said here, and the exit status is a failure's.
             self.collect_only_errors = [item.message for item in broken]
             session.testsfailed += len(broken)
+        self._freeze()
+
+    def _freeze(self) -> None:
+        """What collection built (the items, their cases and constraints) lives until the session
+        ends: frozen, it is not scanned again by every full garbage collection while items run,
+        nor by pytest's own collection passes at the end (docs/performance.md). Left alone when
+        something else froze objects first: unfreezing is global, and theirs are not ours."""
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            self._froze = True
+
+    def _unfreeze(self) -> None:
+        if self._froze:
+            self._froze = False
+            gc.unfreeze()
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if self.collect_only_errors:
