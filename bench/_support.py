@@ -57,6 +57,8 @@ class Run:
     tail: str
     #: Everything it printed (stdout and stderr together).
     output: str = ""
+    #: CPU time of the process (user + system, from wait4), in seconds.
+    cpu_s: float = 0.0
 
 
 def run_pytest(cwd: Path, *args: str) -> Run:
@@ -87,7 +89,8 @@ def run_process(cwd: Path, *argv: str | Path) -> Run:
     process.returncode = os.waitstatus_to_exitcode(status)
     tail = output.strip().splitlines()[-1] if output.strip() else ""
     # ru_maxrss is in KiB on Linux.
-    return Run(wall, process.returncode, started_at, usage.ru_maxrss / 1024, tail, output)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, process.returncode, started_at, usage.ru_maxrss / 1024, tail, output, cpu)
 
 
 def console_script(name: str) -> Path:

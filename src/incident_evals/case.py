@@ -1833,12 +1833,18 @@ class IdClaims:
         #: The loaded case that kept each id.
         self._kept: dict[str, tuple[Path, int]] = {}
         self._mtimes: dict[Path, int] = {}
+        #: Each case file's resolved path and catalogue root, found once per file, not once per
+        #: case: resolving a path is a system call per component (SPEC §10 overhead).
+        self._resolved: dict[Path, Path] = {}
+        self._root_of: dict[Path, Path] = {}
 
     def _written(self, case_path: Path) -> dict[str, dict[Path, int]]:
         """The ids written in the catalogue of ``case_path`` (none without roots)."""
         if not self.roots:
             return {}
-        root = catalogue_root(case_path, self.roots)
+        root = self._root_of.get(case_path)
+        if root is None:
+            root = self._root_of[case_path] = catalogue_root(case_path, self.roots)
         if root not in self._scans:
             written: dict[str, dict[Path, int]] = {}
             for path in case_files(root) if root.is_dir() else []:
@@ -1848,12 +1854,22 @@ class IdClaims:
                     raw = path.read_bytes()
                 except OSError:
                     continue
+                resolved = self._resolve(path)
+                # Lines counted on from the previous id: a file of many cases is read once.
+                line, counted = 1, 0
                 for match in self._ID_LINE.finditer(raw):
                     case_id = match.group(1).decode("ascii")
-                    line = raw.count(b"\n", 0, match.start()) + 1
-                    written.setdefault(case_id, {}).setdefault(path.resolve(), line)
+                    line += raw.count(b"\n", counted, match.start())
+                    counted = match.start()
+                    written.setdefault(case_id, {}).setdefault(resolved, line)
             self._scans[root] = written
         return self._scans[root]
+
+    def _resolve(self, path: Path) -> Path:
+        resolved = self._resolved.get(path)
+        if resolved is None:
+            resolved = self._resolved[path] = path.resolve()
+        return resolved
 
     def _mtime(self, path: Path) -> int:
         if path not in self._mtimes:
@@ -1865,7 +1881,7 @@ class IdClaims:
 
     def claim(self, case: IncidentCase) -> tuple[Path, int, str] | None:
         """None if ``case`` keeps its id; else another place writing it and how they relate."""
-        path = case.path.resolve()
+        path = self._resolve(case.path)
         holders = dict(self._written(path).get(case.id, {}))
         kept = self._kept.get(case.id)
         if kept is not None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime
+import functools
 import hashlib
 import json
 from collections import Counter
@@ -224,25 +225,47 @@ def _input(case: IncidentCase, redacting: bool) -> dict[str, Any]:
     }
 
 
+#: What a field holds when it was not written.
+_NO_DEFAULT: Any = dataclasses.MISSING
+
+
+@functools.cache
+def _hashed_fields(kind: type) -> tuple[tuple[str, Any], ...]:
+    """The fields of a dataclass that say what a case tests, each with its default value:
+    worked out once per class, not once per item (it is on every item's way to its report)."""
+    hashed = []
+    for spec in dataclasses.fields(kind):
+        if spec.name in ("path", "line") or spec.name.endswith("_line"):
+            continue  # where the case sits in its file is not what it tests
+        if spec.default is not dataclasses.MISSING:
+            default = spec.default
+        elif spec.default_factory is not dataclasses.MISSING:
+            # The factories of these dataclasses make plain values, equal every time.
+            default = spec.default_factory()
+        else:
+            default = _NO_DEFAULT
+        hashed.append((spec.name, default))
+    return tuple(hashed)
+
+
 def _canonical(value: Any) -> Any:
     """``value`` as plain JSON data; a dataclass keeps only the fields that differ from their
     default, so that a field a later version adds leaves every existing case's hash alone."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        kept: dict[str, Any] = {}
-        for spec in dataclasses.fields(value):
-            if spec.name in ("path", "line") or spec.name.endswith("_line"):
-                continue  # where the case sits in its file is not what it tests
-            found = getattr(value, spec.name)
-            if spec.default is not dataclasses.MISSING and found == spec.default:
-                continue
-            if spec.default_factory is not dataclasses.MISSING and found == spec.default_factory():
-                continue
-            kept[spec.name] = _canonical(found)
-        return kept
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
     if isinstance(value, Mapping):
         return {str(key): _canonical(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_canonical(item) for item in value]
+    kind = type(value)
+    if dataclasses.is_dataclass(kind):
+        kept: dict[str, Any] = {}
+        for name, default in _hashed_fields(kind):
+            found = getattr(value, name)
+            if default is not _NO_DEFAULT and found == default:
+                continue
+            kept[name] = _canonical(found)
+        return kept
     return value
 
 

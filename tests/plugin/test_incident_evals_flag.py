@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
@@ -170,3 +171,71 @@ def test_the_plugin_leaves_nothing_behind_after_its_run(
     assert config.pluginmanager.get_plugin(IncidentEvalsPlugin.NAME) is None
     for key in (COLLECT_STATE, EVAL_SESSION, GATE):
         assert key not in config.stash
+    # What collection built was frozen out of the garbage collector's passes while items ran.
+    assert gc.get_freeze_count() == 0
+
+
+FREEZE_PROBE = """
+import gc
+from pathlib import Path
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        Path("frozen.txt").write_text(str(gc.get_freeze_count()))
+"""
+
+
+def test_what_collection_built_is_frozen_while_items_run(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+    pytester.makeconftest(FREEZE_PROBE)
+
+    pytester.inline_run(*endpoint_args).assertoutcome(passed=1)
+
+    assert int((pytester.path / "frozen.txt").read_text()) > 0
+    assert gc.get_freeze_count() == 0
+
+
+EXIT_PROBE = """
+import atexit, gc, sys
+import pytest
+# Registered first, so it runs last: after what the plugin registered.
+atexit.register(lambda: print("frozen at exit:", gc.get_freeze_count() > 0))
+sys.exit(pytest.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_at_exit_the_session_is_left_to_the_operating_system(
+    pytester: pytest.Pytester, endpoint_args: list[str], enabled: bool
+) -> None:
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+    args = endpoint_args if enabled else ["-p", "no:cacheprovider", "incident_cases"]
+
+    # A fresh interpreter: its exit is what is observed.
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, "-q", *args],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == (0 if enabled else pytest.ExitCode.NO_TESTS_COLLECTED)
+    # Frozen, the interpreter's last collection skips what the run left; without the flag the
+    # plugin changes nothing.
+    assert f"frozen at exit: {enabled}" in result.stdout
+
+
+def test_objects_frozen_before_the_run_stay_frozen_after_it(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+    gc.freeze()
+    try:
+        pytester.inline_run(*endpoint_args).assertoutcome(passed=1)
+        # Unfreezing is global: the run leaves frozen what it did not freeze.
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
