@@ -1,12 +1,19 @@
-"""``python -m incident_evals._llama_server``: llama_cpp.server with two fixes to its
-``chatml-function-calling`` handler, and a crash report in its log.
+"""``python -m incident_evals._llama_server``: llama_cpp.server with parallel slots, two fixes to
+its ``chatml-function-calling`` handler, and a crash report in its log.
 
-- Tool-argument generation is capped. The handler generates tool arguments (and its text
-  answers when tools are offered) with ``max_tokens=None``, so a small model that keeps filling
-  an array of strings runs until the context is full: tens of seconds per call, then an HTTP
-  400. The handler is re-registered so those inner generations stop at the request's own
-  ``max_tokens`` (or ``UNBOUNDED_CAP``). A cut-off argument string is then malformed JSON, which
-  the replay records as such.
+- Parallel slots (``--slots N``). llama_cpp.server loads one ``Llama`` (one llama.cpp context
+  holding one sequence) and holds one lock around it for the whole of each request, so it
+  answers one request at a time, and its settings have no parallel or batching option. The
+  launcher loads the model once per slot instead (``LlamaProxy`` objects, each with its own
+  context of ``--n_ctx`` tokens, sharing the mmapped weights) and hands each request a free
+  slot, so N requests generate at once on N threads; llama.cpp releases the GIL while it
+  computes. With ``--slots 1`` it is the server's own single lock, as before.
+- Generation is capped. The handler generates tool arguments (and its text answers when tools
+  are offered) with ``max_tokens=None``, and passes the request's ``max_tokens=None`` on for
+  plain answers, so a small model that keeps filling an array of strings runs until the context
+  is full: tens of seconds per call, then an HTTP 400. The handler is re-registered so every
+  generation stops at the request's own ``max_tokens`` (or ``UNBOUNDED_CAP``). A cut-off
+  argument string is then malformed JSON, which the replay records as such.
 - Prompts are plain text. The handler renders its prompt template in a jinja2 environment with
   ``autoescape=select_autoescape(["html", "xml"])``, which autoescapes templates made from
   strings: every ``"``, ``'``, ``&``, ``<`` and ``>`` of the messages reached the model as an
@@ -25,6 +32,8 @@ from __future__ import annotations
 import faulthandler
 import os
 import sys
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 #: Set by the parent to its pid, so the server can tell whether it is already orphaned.
@@ -36,6 +45,8 @@ UNBOUNDED_CAP = 512
 #: request's ``max_tokens`` (names are up to 64 characters).
 MIN_CAP = 32
 HANDLER = "chatml-function-calling"
+#: Each request's slot, and when it took and freed it, go to the log: ``slot 1 start <time>``.
+SLOT_LOG_PREFIX = "incident-evals slot"
 
 
 class _CappedLlama:
@@ -63,7 +74,7 @@ def install_cap() -> None:
     def capped(*, llama: Any, max_tokens: int | None = None, **kwargs: Any) -> Any:
         requested = max_tokens if max_tokens is not None and max_tokens > 0 else UNBOUNDED_CAP
         cap = max(requested, MIN_CAP)
-        return original(llama=_CappedLlama(llama, cap), max_tokens=max_tokens, **kwargs)
+        return original(llama=_CappedLlama(llama, cap), max_tokens=requested, **kwargs)
 
     registry.register_chat_completion_handler(HANDLER, capped, overwrite=True)
 
@@ -98,11 +109,64 @@ def die_with_parent() -> None:
         sys.exit(1)
 
 
+def take_slots(argv: list[str]) -> int:
+    """Remove ``--slots N`` from ``argv`` (llama_cpp.server's parser does not know it); N."""
+    slots = 1
+    while "--slots" in argv:
+        at = argv.index("--slots")
+        try:
+            slots = int(argv[at + 1])
+        except (IndexError, ValueError):
+            sys.exit("--slots needs a whole number")
+        del argv[at : at + 2]
+    if slots < 1:
+        sys.exit("--slots needs a whole number of at least 1")
+    return slots
+
+
+def install_slots(count: int) -> None:
+    """Serve ``count`` requests at once, each on a model context of its own (see the
+    docstring). The routes look ``get_llama_proxy`` and ``set_llama_proxy`` up in their module
+    at each call: this process only."""
+    if count == 1:
+        return
+    import anyio
+    from llama_cpp.server import app as server_app
+    from llama_cpp.server.model import LlamaProxy
+
+    module: Any = server_app
+    free: list[tuple[int, Any]] = []
+    slots = anyio.Semaphore(count)
+
+    def load_slots(model_settings: list[Any]) -> None:
+        free.extend((number, LlamaProxy(models=model_settings)) for number in range(count))
+        # The routes that only read the model (its list, tokenising) keep the first one.
+        module._llama_proxy = free[0][1]
+        print(f"{SLOT_LOG_PREFIX}s: {count} loaded", flush=True)
+
+    async def free_slot() -> AsyncIterator[Any]:
+        async with slots:
+            # No await between the semaphore and the pop: the list always has one. The most
+            # recently freed slot goes first: it holds the last prompt, which llama.cpp reuses.
+            number, proxy = free.pop()
+            print(f"{SLOT_LOG_PREFIX} {number} start {time.time():.6f}", flush=True)
+            try:
+                yield proxy
+            finally:
+                print(f"{SLOT_LOG_PREFIX} {number} end {time.time():.6f}", flush=True)
+                free.append((number, proxy))
+
+    module.set_llama_proxy = load_slots
+    module.get_llama_proxy = free_slot
+
+
 def main() -> None:
     faulthandler.enable()
     die_with_parent()
+    slots = take_slots(sys.argv)
     render_plain_text()
     install_cap()
+    install_slots(slots)
     from llama_cpp.server.__main__ import main as serve
 
     serve()  # type: ignore[no-untyped-call]

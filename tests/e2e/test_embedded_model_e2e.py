@@ -32,7 +32,7 @@ HEADER = (
 )
 STARTING = re.compile(
     r"incident-evals: starting the embedded local model at http://127\.0\.0\.1:(\d+)/v1 "
-    r"\(one request at a time\)"
+    r"\((\d+ parallel slots|1 slot: one request at a time)\)"
 )
 
 
