@@ -12,7 +12,8 @@ and misbehaves as BEHAVIOUR says:
 - ``hang``: chat requests are never answered.
 
 It logs a few lines to stdout (the plugin's log file). In its working directory it creates
-``fake-server-started`` when it starts, so tests can tell whether it was launched, and appends
+``fake-server-started`` when it starts (a line with its pid each time), so tests can tell
+whether and how often it was launched, and appends
 to ``fake-server-requests`` how many chat requests it holds at once as each one arrives (each
 is held ``HOLD_S``), so tests can tell how many the plugin sends together, and appends each
 request's body, one JSON line, to ``fake-server-bodies``.
@@ -52,7 +53,8 @@ def end_itself(how: str) -> None:
 
 def main() -> None:
     port, behaviour = int(sys.argv[1]), sys.argv[2]
-    Path(SENTINEL).touch()
+    with open(SENTINEL, "a", encoding="utf-8") as started:
+        started.write(f"{os.getpid()}\n")
     print(f"fake llama server: loading the model ({behaviour})", flush=True)
     kind, _, spec = behaviour.partition(":")
     if kind == "die-at-start":

@@ -133,3 +133,27 @@ def test_a_case_without_max_tokens_asks_for_the_default_cap(catalogue: pytest.Py
         for body in map(json.loads, (catalogue.path / BODIES_LOG).read_text().splitlines())
     }
     assert sorted(sent.values()) == [7, DEFAULT_MAX_TOKENS]
+
+
+def test_xdist_workers_share_the_one_server_the_controller_starts(
+    catalogue: pytest.Pytester,
+) -> None:
+    write_case(catalogue.path, "incident_cases/b.yaml", *(case_data(f"INC-{n}") for n in range(6)))
+
+    result = run(catalogue, "-n", "2", "-o", "incident_local_slots=2")
+
+    result.assert_outcomes(passed=10)
+    output = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "incident-evals: starting the embedded local model at http://127.0.0.1:*/v1 "
+            "(2 parallel slots), shared by the xdist workers"
+        ]
+    )
+    assert output.count("starting the embedded local model") == 1
+    launched = (catalogue.path / SENTINEL).read_text().split()
+    assert len(launched) == 1, launched
+    # Two workers, one request each at a time: the server's two slots.
+    held = [int(count) for count in (catalogue.path / IN_FLIGHT_LOG).read_text().split()]
+    assert len(held) == 9
+    assert max(held) <= 2

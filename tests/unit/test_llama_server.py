@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from embedded_model import require_local_model
+from incident_evals._llama_server import take_slots
 from incident_evals.local_model import LocalModelServer
 
 # An array of free strings is what a small model keeps filling without a cap.
@@ -162,3 +163,25 @@ def test_tool_arguments_survive_turns_unescaped(launcher_handler: Any, turns: in
         assert "&lt;" not in prompt
     assert 'Quote "exactly".' in llama.prompts[0]
     assert "Send <the Q3 draft> & annexes to finance." in llama.prompts[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "slots", "rest"),
+    [
+        (["x", "--model", "m"], 1, ["x", "--model", "m"]),
+        (["x", "--slots", "3", "--model", "m"], 3, ["x", "--model", "m"]),
+        (["x", "--model", "m", "--slots", "2"], 2, ["x", "--model", "m"]),
+    ],
+)
+def test_slots_are_taken_off_the_servers_arguments(
+    argv: list[str], slots: int, rest: list[str]
+) -> None:
+    assert take_slots(argv) == slots
+    assert argv == rest
+
+
+@pytest.mark.parametrize("argv", [["x", "--slots"], ["x", "--slots", "two"], ["x", "--slots", "0"]])
+def test_bad_slots_end_the_launcher_with_a_message(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        take_slots(argv)
+    assert "--slots needs a whole number" in str(info.value.code)
