@@ -157,3 +157,16 @@ def test_xdist_workers_share_the_one_server_the_controller_starts(
     held = [int(count) for count in (catalogue.path / IN_FLIGHT_LOG).read_text().split()]
     assert len(held) == 9
     assert max(held) <= 2
+
+
+@pytest.mark.parametrize("given", ["0", "many", "-2"])
+def test_bad_slots_stop_the_run_before_anything_starts(
+    catalogue: pytest.Pytester, given: str
+) -> None:
+    result = run(catalogue, "-o", f"incident_local_slots={given}")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: ini option incident_local_slots *: expected a whole number*"]
+    )
+    assert not (catalogue.path / SENTINEL).exists()
