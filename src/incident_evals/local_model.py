@@ -484,6 +484,11 @@ class LocalModelServer:
             str(self.n_threads),
             "--n_threads_batch",
             str(self.n_threads),
+            # The server's default (true) keeps the logits of every prompt token: a vocabulary
+            # row (49,152 floats) computed and copied per token, and an n_ctx x vocabulary
+            # array (805 MB at 4,096) per slot. Only prompt logprobs need them; never asked.
+            "--logits_all",
+            "false",
             "--slots",
             str(self.slots),
             "--host",
