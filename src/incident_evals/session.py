@@ -397,22 +397,13 @@ class EvalSession:
         api = self.api_for(case)
         store = self._store_for_run(model, api)
         completer: Completer
-        overrides = None
-        if self._configured is None and self.target is None and "max_tokens" not in case.model:
-            from incident_evals.local_model import DEFAULT_MAX_TOKENS
-
-            # The embedded model's cap, so that one runaway reply cannot hold a slot until its
-            # context is full; asked offline too, so its recordings answer.
-            overrides = {"max_tokens": DEFAULT_MAX_TOKENS}
         if self.offline:
             from incident_evals.recording import RecordingCompleter
 
             assert store is not None
             configured = model or (self._configured.model if self._configured else None)
             completer = RecordingCompleter(store, case.id, sample, None, model=configured)
-            transcript = replay(
-                case, _over(api, completer), configured or RECORDED_MODEL, overrides
-            )
+            transcript = replay(case, _over(api, completer), configured or RECORDED_MODEL)
         else:
             client = self.client(api)
             completer = client
@@ -421,10 +412,10 @@ class EvalSession:
             if store is not None:
                 from incident_evals.recording import RecordingCompleter
 
-                completer = RecordingCompleter(store, case.id, sample, client)
-            transcript = replay(
-                case, _over(api, completer), model or client.endpoint.model, overrides
-            )
+                # Recordings keep the request as the case builds it: the embedded model's
+                # reply cap is added below them, on the way to the server.
+                completer = RecordingCompleter(store, case.id, sample, completer)
+            transcript = replay(case, _over(api, completer), model or client.endpoint.model)
         transcript.api = api
         for turn in transcript.turns:
             turn.api = api
@@ -689,7 +680,11 @@ def _log_lines(server: LocalModelServer) -> list[str]:
 
 class _LocalModelCompleter:
     """The embedded model's client: nothing is sent to a server that died, and a request that
-    failed because it died fails with that cause, not with the connection error it caused."""
+    failed because it died fails with that cause, not with the connection error it caused.
+
+    A request without ``max_tokens`` is sent with :data:`~incident_evals.local_model.
+    DEFAULT_MAX_TOKENS`, so that one runaway reply cannot hold a slot until its context is full.
+    """
 
     #: How long a connection failure waits for the server's exit to be seen.
     EXIT_GRACE_S = 1.0
@@ -699,7 +694,12 @@ class _LocalModelCompleter:
         self._client = client
 
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        from incident_evals.local_model import DEFAULT_MAX_TOKENS
+
         self._raise_if_failed()
+        limits = ("max_tokens", "max_completion_tokens")
+        if "messages" in request and all(request.get(key) is None for key in limits):
+            request = {**request, "max_tokens": DEFAULT_MAX_TOKENS}
         try:
             return self._client.complete(request)
         except EndpointError as exc:
