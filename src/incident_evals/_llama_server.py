@@ -7,7 +7,10 @@ its ``chatml-function-calling`` handler, and a crash report in its log.
   launcher loads the model once per slot instead (``LlamaProxy`` objects, each with its own
   context of ``--n_ctx`` tokens, sharing the mmapped weights) and hands each request a free
   slot, so N requests generate at once on N threads; llama.cpp releases the GIL while it
-  computes. With ``--slots 1`` it is the server's own single lock, as before.
+  computes. Of the free slots, a request gets the one whose last prompt shares the most
+  leading messages with its own, so llama.cpp re-evaluates only what differs (a case's
+  variants share its system prompt and documents). With ``--slots 1`` it is the server's own
+  single lock, as before.
 - Generation is capped. The handler generates tool arguments (and its text answers when tools
   are offered) with ``max_tokens=None``, and passes the request's ``max_tokens=None`` on for
   plain answers, so a small model that keeps filling an array of strings runs until the context
@@ -34,6 +37,7 @@ import os
 import sys
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Set by the parent to its pid, so the server can tell whether it is already orphaned.
@@ -124,10 +128,51 @@ def take_slots(argv: list[str]) -> int:
     return slots
 
 
+@dataclass
+class Slot:
+    """One model context of the server, and the prompt it last served."""
+
+    number: int
+    proxy: Any
+    #: The messages (or completion prompt) of its last request: llama.cpp keeps their tokens in
+    #: the context and evaluates only what follows the part a new prompt shares with them.
+    last: list[Any] = field(default_factory=list)
+
+
+def shared_prefix(one: list[Any], other: list[Any]) -> int:
+    """How many leading items the two lists share."""
+    count = 0
+    for mine, theirs in zip(one, other, strict=False):
+        if mine != theirs:
+            break
+        count += 1
+    return count
+
+
+def take_slot(free: list[Slot], prompt: list[Any]) -> Slot:
+    """The free slot whose last prompt shares the most leading messages with ``prompt`` (the
+    system message with its documents is the long one), the most recently freed on a tie."""
+    best = max(range(len(free)), key=lambda at: (shared_prefix(free[at].last, prompt), at))
+    slot = free.pop(best)
+    slot.last = prompt
+    return slot
+
+
+class _Lease:
+    """A request's permit for one slot; which slot is chosen once its body is seen."""
+
+    slot: Slot | None = None
+
+
+def _prompt_of(body: Any) -> list[Any]:
+    messages = getattr(body, "messages", None)
+    return list(messages) if messages is not None else [getattr(body, "prompt", None)]
+
+
 def install_slots(count: int) -> None:
     """Serve ``count`` requests at once, each on a model context of its own (see the
-    docstring). The routes look ``get_llama_proxy`` and ``set_llama_proxy`` up in their module
-    at each call: this process only."""
+    docstring). The routes look ``get_llama_proxy``, ``set_llama_proxy`` and
+    ``prepare_request_resources`` up in their module at each call: this process only."""
     if count == 1:
         return
     import anyio
@@ -135,29 +180,40 @@ def install_slots(count: int) -> None:
     from llama_cpp.server.model import LlamaProxy
 
     module: Any = server_app
-    free: list[tuple[int, Any]] = []
-    slots = anyio.Semaphore(count)
+    free: list[Slot] = []
+    permits = anyio.Semaphore(count)
+    prepare = module.prepare_request_resources
 
     def load_slots(model_settings: list[Any]) -> None:
-        free.extend((number, LlamaProxy(models=model_settings)) for number in range(count))
+        free.extend(Slot(number, LlamaProxy(models=model_settings)) for number in range(count))
         # The routes that only read the model (its list, tokenising) keep the first one.
-        module._llama_proxy = free[0][1]
+        module._llama_proxy = free[0].proxy
         print(f"{SLOT_LOG_PREFIX}s: {count} loaded", flush=True)
 
-    async def free_slot() -> AsyncIterator[Any]:
-        async with slots:
-            # No await between the semaphore and the pop: the list always has one. The most
-            # recently freed slot goes first: it holds the last prompt, which llama.cpp reuses.
-            number, proxy = free.pop()
-            print(f"{SLOT_LOG_PREFIX} {number} start {time.time():.6f}", flush=True)
+    async def lease_slot() -> AsyncIterator[Any]:
+        async with permits:
+            lease = _Lease()
             try:
-                yield proxy
+                yield lease
             finally:
-                print(f"{SLOT_LOG_PREFIX} {number} end {time.time():.6f}", flush=True)
-                free.append((number, proxy))
+                if lease.slot is not None:
+                    print(
+                        f"{SLOT_LOG_PREFIX} {lease.slot.number} end {time.time():.6f}", flush=True
+                    )
+                    free.append(lease.slot)
+
+    def prepare_on_a_slot(body: Any, proxy: Any, body_model: Any, kwargs: Any) -> Any:
+        if isinstance(proxy, _Lease):
+            # Every route calls this right after taking its permit, in the event loop, with no
+            # await in between: a permit always finds a free slot.
+            proxy.slot = take_slot(free, _prompt_of(body))
+            print(f"{SLOT_LOG_PREFIX} {proxy.slot.number} start {time.time():.6f}", flush=True)
+            proxy = proxy.slot.proxy
+        return prepare(body, proxy, body_model, kwargs)
 
     module.set_llama_proxy = load_slots
-    module.get_llama_proxy = free_slot
+    module.get_llama_proxy = lease_slot
+    module.prepare_request_resources = prepare_on_a_slot
 
 
 def main() -> None:

@@ -55,8 +55,8 @@ _HOW_TO_FIX = (
 
 
 #: Each slot's context: room for the system prompt, documents and a full tool loop (8 turns of
-#: capped tool calls). The example catalogue's longest request is about 1,100 tokens
-#: (docs/performance.md).
+#: capped tool calls). The example catalogue's longest request has 867 prompt tokens, plus at
+#: most 200 reply tokens (docs/design.md).
 DEFAULT_N_CTX = 4096
 #: The most slots the machine's size gives (:func:`machine_slots`): a 135M model on more CPUs
 #: than this is faster than any catalogue needs.

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from embedded_model import require_local_model
-from incident_evals._llama_server import take_slots
+from incident_evals._llama_server import Slot, shared_prefix, take_slot, take_slots
 from incident_evals.local_model import LocalModelServer
 
 # An array of free strings is what a small model keeps filling without a cap.
@@ -185,3 +185,31 @@ def test_bad_slots_end_the_launcher_with_a_message(argv: list[str]) -> None:
     with pytest.raises(SystemExit) as info:
         take_slots(argv)
     assert "--slots needs a whole number" in str(info.value.code)
+
+
+def slot(number: int, *last: str) -> Slot:
+    return Slot(number, proxy=None, last=[{"role": "system", "content": text} for text in last])
+
+
+def test_a_request_gets_the_free_slot_that_served_its_prompt_last() -> None:
+    system = {"role": "system", "content": "case A's documents"}
+    free = [slot(0, "case A's documents"), slot(1, "case B's documents")]
+    prompt = [system, {"role": "user", "content": "a variant of case A"}]
+
+    taken = take_slot(free, prompt)
+
+    assert taken.number == 0
+    assert taken.last == prompt  # what its context now holds
+    assert [s.number for s in free] == [1]
+
+
+def test_without_a_shared_prompt_the_most_recently_freed_slot_goes() -> None:
+    free = [slot(0, "x"), slot(1, "y"), slot(2, "z")]
+    assert take_slot(free, [{"role": "user", "content": "new"}]).number == 2
+    assert [s.number for s in free] == [0, 1]
+
+
+def test_shared_prefix_counts_leading_items() -> None:
+    assert shared_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert shared_prefix([], [1]) == 0
+    assert shared_prefix([1, 2], [1, 2, 3]) == 2
