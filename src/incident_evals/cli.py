@@ -866,7 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--slots",
         type=_positive_whole,
         default=None,
-        help="requests it answers at once (default: one per two CPUs, at most 8)",
+        help="requests it answers at once (default: one per CPU, at most 8)",
     )
     serve.set_defaults(run=_serve_local)
 

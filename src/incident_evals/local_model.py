@@ -308,15 +308,13 @@ def available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
 def machine_slots(cpus: int | None = None, memory: int | None = None) -> int:
     """How many requests the embedded model serves at once on this machine.
 
-    One slot per two usable CPUs (each slot generates on one thread of its own, see
-    :class:`LocalModelServer`; the other half is pytest's and the machine's), at least one, at
-    most :data:`MAX_SLOTS`, and no more than half the available memory holds at
-    :data:`SLOT_MEMORY_BYTES` each. On 2 shared vCPUs, two slots made the example catalogue
-    1.2-1.5x slower than one (docs/performance.md).
+    One slot per usable CPU (each slot generates on one thread of its own, see
+    :class:`LocalModelServer`), at most :data:`MAX_SLOTS`, and no more than half the available
+    memory holds at :data:`SLOT_MEMORY_BYTES` each.
     """
     cpus = usable_cpus() if cpus is None else cpus
     memory = available_memory() if memory is None else memory
-    slots = min(cpus // 2, MAX_SLOTS)
+    slots = min(cpus, MAX_SLOTS)
     if memory is not None:
         slots = min(slots, memory // 2 // SLOT_MEMORY_BYTES)
     return max(1, slots)

@@ -307,7 +307,7 @@ OPTIONS = (
     ),
     Option(
         "local_slots",
-        "requests the embedded local model answers at once (default: one per two CPUs, at most 8)",
+        "requests the embedded local model answers at once (default: one per CPU, at most 8)",
         parse=positive_int,
         flag=False,
     ),
