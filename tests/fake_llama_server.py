@@ -12,9 +12,11 @@ and misbehaves as BEHAVIOUR says:
 - ``hang``: chat requests are never answered.
 
 It logs a few lines to stdout (the plugin's log file). In its working directory it creates
-``fake-server-started`` when it starts, so tests can tell whether it was launched, and appends
+``fake-server-started`` when it starts (a line with its pid each time), so tests can tell
+whether and how often it was launched, and appends
 to ``fake-server-requests`` how many chat requests it holds at once as each one arrives (each
-is held ``HOLD_S``), so tests can tell how many the plugin sends together.
+is held ``HOLD_S``), so tests can tell how many the plugin sends together, and appends each
+request's body, one JSON line, to ``fake-server-bodies``.
 
 :func:`conftest_text` is a pytester ``conftest.py`` that makes the plugin launch this instead of
 llama.cpp (its ``LocalModelServer.command``), with no ``[local]`` extra needed.
@@ -33,6 +35,7 @@ from pathlib import Path
 
 SENTINEL = "fake-server-started"
 IN_FLIGHT_LOG = "fake-server-requests"
+BODIES_LOG = "fake-server-bodies"
 HOLD_S = 0.1
 SCRIPT = Path(__file__).resolve()
 MODEL = "smollm2-135m-instruct"
@@ -50,7 +53,8 @@ def end_itself(how: str) -> None:
 
 def main() -> None:
     port, behaviour = int(sys.argv[1]), sys.argv[2]
-    Path(SENTINEL).touch()
+    with open(SENTINEL, "a", encoding="utf-8") as started:
+        started.write(f"{os.getpid()}\n")
     print(f"fake llama server: loading the model ({behaviour})", flush=True)
     kind, _, spec = behaviour.partition(":")
     if kind == "die-at-start":
@@ -75,13 +79,15 @@ def main() -> None:
         def do_POST(self) -> None:
             nonlocal served, in_flight
             length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
+            body = self.rfile.read(length)
             with lock:
                 served += 1
                 in_flight += 1
                 number = served
                 with open(IN_FLIGHT_LOG, "a", encoding="utf-8") as log:
                     log.write(f"{in_flight}\n")
+                with open(BODIES_LOG, "a", encoding="utf-8") as log:
+                    log.write(json.dumps(json.loads(body)) + "\n")
             if number == die_on:
                 end_itself(how)
             time.sleep(3600 if kind == "hang" else HOLD_S)

@@ -736,7 +736,7 @@ def _serve_local(args: argparse.Namespace) -> int:
     except LocalModelUnavailable as exc:
         print(f"incident-evals serve-local: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    server = LocalModelServer(startup_timeout_s=args.startup_timeout)
+    server = LocalModelServer(startup_timeout_s=args.startup_timeout, slots=args.slots)
     # SIGTERM stops it as Ctrl-C does: the server is a child that must not outlive us.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
@@ -744,7 +744,7 @@ def _serve_local(args: argparse.Namespace) -> int:
         seconds = server.wait_ready()
         print(
             f"embedded local model ready in {seconds:.1f} s: {server.base_url}, model "
-            f"{server.model}",
+            f"{server.model}, {server.slots} parallel slot{'s' if server.slots != 1 else ''}",
             flush=True,
         )
         print(
@@ -773,6 +773,12 @@ def _positive_seconds(text: str) -> float:
     from incident_evals.options import positive_float
 
     return positive_float(text)
+
+
+def _positive_whole(text: str) -> int:
+    from incident_evals.options import positive_int
+
+    return positive_int(text)
 
 
 def _whole_number(text: str) -> int:
@@ -1085,6 +1091,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         default=180.0,
         help="seconds to wait for the model to load (default 180)",
+    )
+    serve.add_argument(
+        "--slots",
+        type=_positive_whole,
+        default=None,
+        help="requests it answers at once (default: one per CPU, at most 8)",
     )
     serve.set_defaults(run=_serve_local)
 

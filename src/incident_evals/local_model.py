@@ -40,6 +40,7 @@ __all__ = [
     "LocalModelUnavailable",
     "amx_build_problem",
     "find_local_model",
+    "machine_slots",
 ]
 
 #: The distribution that carries the weights, and the module it installs.
@@ -53,8 +54,20 @@ _HOW_TO_FIX = (
 )
 
 
-#: Room for the system prompt, documents and a full tool loop (8 turns of capped tool calls).
+#: Each slot's context: room for the system prompt, documents and a full tool loop (8 turns of
+#: capped tool calls). The example catalogue's longest request has 867 prompt tokens, plus at
+#: most 200 reply tokens (docs/design.md).
 DEFAULT_N_CTX = 4096
+#: The most slots the machine's size gives (:func:`machine_slots`): a 135M model on more CPUs
+#: than this is faster than any catalogue needs.
+MAX_SLOTS = 8
+#: What one slot may take: its own model context (the KV cache at DEFAULT_N_CTX is 94 MB), its
+#: compute buffers and its copy of the weights where llama.cpp repacks them; about 300 MB
+#: measured (docs/performance.md), with room to spare.
+SLOT_MEMORY_BYTES = 512 * 1024 * 1024
+#: The reply length asked of the embedded model when a case sets no ``model.max_tokens``: one
+#: runaway generation must not hold a slot until its context is full.
+DEFAULT_MAX_TOKENS = 256
 
 #: How llama.cpp is compiled for the embedded model (docs/design.md, "The embedded model's
 #: build"): a fixed x86-64 baseline instead of ``-march=native``, so no AMX tile code, which
@@ -257,6 +270,16 @@ def amx_build_problem(
     )
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def _free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -264,17 +287,37 @@ def _free_loopback_port() -> int:
         return port
 
 
-def _default_threads() -> int:
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    # llama.cpp's threads wait for each other at every step by spinning: when another process
-    # takes a CPU from one of them, the others spin on, and generation slows by an order of
-    # magnitude (docs/performance.md: on 2 vCPUs, 1 thread gave 120 tokens in 2-6 s, 2 threads
-    # in 5-79 s). A 135M model gains little from more threads anyway: use half the CPUs, at most
-    # 4, so pytest and the rest of the machine keep theirs.
-    return max(1, min(cpus // 2, 4))
+        return os.cpu_count() or 1
+
+
+def available_memory(meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """Bytes of memory available for new work (``MemAvailable``); ``None`` where unknown."""
+    try:
+        text = meminfo.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    found = re.search(r"^MemAvailable:\s+(\d+) kB", text, re.MULTILINE)
+    return int(found.group(1)) * 1024 if found else None
+
+
+def machine_slots(cpus: int | None = None, memory: int | None = None) -> int:
+    """How many requests the embedded model serves at once on this machine.
+
+    One slot per usable CPU (each slot generates on one thread of its own, see
+    :class:`LocalModelServer`), at most :data:`MAX_SLOTS`, and no more than half the available
+    memory holds at :data:`SLOT_MEMORY_BYTES` each.
+    """
+    cpus = usable_cpus() if cpus is None else cpus
+    memory = available_memory() if memory is None else memory
+    slots = min(cpus, MAX_SLOTS)
+    if memory is not None:
+        slots = min(slots, memory // 2 // SLOT_MEMORY_BYTES)
+    return max(1, slots)
 
 
 class LocalModelServer:
@@ -291,15 +334,14 @@ class LocalModelServer:
 
     ``model_path`` overrides the weights found by :func:`find_local_model`. The checks for an
     installed runtime run in this interpreter; ``python`` is the one that runs the server.
+
+    :meth:`attach` gives the same view of a server another process started and owns (the xdist
+    controller's, for its workers): it waits for it and watches its pid, and never stops it.
     """
 
     MODEL_ALIAS = "smollm2-135m-instruct"
     CHAT_FORMAT = "chatml-function-calling"
     LOG_TAIL_LINES = 20
-    #: Requests it answers at once. llama_cpp.server (0.3.x) holds one lock around its model
-    #: for the whole of a request and has no parallel slots: more would only wait in its queue,
-    #: with their client timeouts running.
-    PARALLEL_REQUESTS = 1
 
     def __init__(
         self,
@@ -308,13 +350,21 @@ class LocalModelServer:
         n_ctx: int = DEFAULT_N_CTX,
         python: str = sys.executable,
         model_path: Path | None = None,
-        n_threads: int | None = None,
+        n_threads: int = 1,
+        slots: int | None = None,
     ) -> None:
         self.startup_timeout_s = startup_timeout_s
+        #: Each slot's context; the server holds ``slots`` of them.
         self.n_ctx = n_ctx
         self.python = python
         self.model_path = model_path
-        self.n_threads = n_threads if n_threads is not None else _default_threads()
+        #: Threads per slot. llama.cpp's threads spin while they wait for each other at every
+        #: step: when another process takes a CPU from one, the others spin on, and generation
+        #: slows by an order of magnitude (docs/performance.md). One thread per slot never waits
+        #: for another; the slots use the CPUs instead.
+        self.n_threads = n_threads
+        #: Requests the server answers at once (``_llama_server --slots``).
+        self.slots = slots if slots is not None else machine_slots()
         self._process: subprocess.Popen[bytes] | None = None
         self._port: int | None = None
         self._log_path: Path | None = None
@@ -324,6 +374,35 @@ class LocalModelServer:
         self._exited = threading.Event()
         self._state = threading.Lock()
         self._on_death: list[Callable[[], None]] = []
+        #: The pid of a server another process owns (:meth:`attach`).
+        self._attached_pid: int | None = None
+
+    @classmethod
+    def attach(
+        cls,
+        port: int,
+        pid: int,
+        slots: int,
+        log_path: Path | None = None,
+        *,
+        startup_timeout_s: float = 120.0,
+    ) -> LocalModelServer:
+        """The server on ``port``, process ``pid``, that another process started: ``wait_ready``
+        waits for it, a thread polls ``pid`` for its death, ``stop`` and ``close`` leave it."""
+        server = cls(startup_timeout_s=startup_timeout_s, slots=slots)
+        server._port = port
+        server._attached_pid = pid
+        server._log_path = log_path
+        server._started_at = time.monotonic()
+        threading.Thread(
+            target=server._poll_attached, name="incident-evals-llama-watch", daemon=True
+        ).start()
+        return server
+
+    @property
+    def attached(self) -> bool:
+        """Whether another process owns this server."""
+        return self._attached_pid is not None
 
     # -- state -----------------------------------------------------------------------------
 
@@ -350,9 +429,11 @@ class LocalModelServer:
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
+        return self._process.pid if self._process is not None else self._attached_pid
 
     def is_running(self) -> bool:
+        if self._attached_pid is not None:
+            return _pid_alive(self._attached_pid)
         return self._process is not None and self._process.poll() is None
 
     @property
@@ -362,6 +443,9 @@ class LocalModelServer:
 
     def exit_description(self) -> str:
         """``signal SIGSEGV`` or ``exit status 1``; ``still running`` while it runs."""
+        if self._attached_pid is not None:
+            # Only its owner can wait for it and see how it ended.
+            return "still running" if self.is_running() else f"process {self._attached_pid} ended"
         code = self._process.poll() if self._process is not None else None
         if code is None:
             return "still running"
@@ -400,6 +484,13 @@ class LocalModelServer:
             str(self.n_threads),
             "--n_threads_batch",
             str(self.n_threads),
+            # The server's default (true) keeps the logits of every prompt token: a vocabulary
+            # row (49,152 floats) computed and copied per token, and an n_ctx x vocabulary
+            # array (805 MB at 4,096) per slot. Only prompt logprobs need them; never asked.
+            "--logits_all",
+            "false",
+            "--slots",
+            str(self.slots),
             "--host",
             "127.0.0.1",
             "--port",
@@ -456,6 +547,18 @@ class LocalModelServer:
 
     def _watch(self, process: subprocess.Popen[bytes]) -> None:
         process.wait()
+        self._ended()
+
+    #: How often an attached server's pid is checked.
+    POLL_S = 0.2
+
+    def _poll_attached(self) -> None:
+        assert self._attached_pid is not None
+        while _pid_alive(self._attached_pid):
+            time.sleep(self.POLL_S)
+        self._ended()
+
+    def _ended(self) -> None:
         callbacks: list[Callable[[], None]] = []
         with self._state:
             if not self._stopped:
@@ -467,7 +570,8 @@ class LocalModelServer:
 
     def wait_exit(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the server's process to end; whether it has."""
-        return self._process is not None and self._exited.wait(timeout_s)
+        started = self._process is not None or self._attached_pid is not None
+        return started and self._exited.wait(timeout_s)
 
     def wait_ready(self, timeout_s: float | None = None) -> float:
         """Block until ``GET /v1/models`` answers 200; return the seconds since :meth:`start`.
@@ -475,15 +579,14 @@ class LocalModelServer:
         Raises :class:`LocalModelError`, with the tail of the server log, when the server exits
         or the timeout passes first. The server is stopped in that case.
         """
-        process = self._process
-        if process is None or self._started_at is None:
+        if self._started_at is None:
             raise LocalModelError("the local model server has not been started")
         timeout = self.startup_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
         url = f"{self.base_url}/models"
         delay = 0.05
         while True:
-            if self._exited.is_set() or process.poll() is not None:
+            if self._exited.is_set() or not self.is_running():
                 self.stop()
                 raise self._error(
                     f"the local model server ended ({self.exit_description()}) before it was ready"
@@ -498,9 +601,13 @@ class LocalModelServer:
             delay = min(delay * 1.5, 0.5)
 
     def stop(self) -> None:
-        """Terminate the server's process group: SIGTERM, up to 5 s, then SIGKILL. Idempotent."""
+        """Terminate the server's process group: SIGTERM, up to 5 s, then SIGKILL. Idempotent.
+        An attached server is its owner's to stop: this only stops watching it."""
         process = self._process
         if process is None:
+            if self._attached_pid is not None:
+                with self._state:
+                    self._stopped = True
             return
         with self._state:
             if self._stopped:
@@ -518,9 +625,9 @@ class LocalModelServer:
         self._signal_group(process, signal.SIGKILL)
 
     def close(self) -> None:
-        """Stop the server and delete its log file."""
+        """Stop the server and delete its log file (an attached server's owner does both)."""
         self.stop()
-        if self._log_path is not None:
+        if self._log_path is not None and self._attached_pid is None:
             with contextlib.suppress(OSError):
                 self._log_path.unlink()
 

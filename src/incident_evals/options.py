@@ -305,6 +305,12 @@ OPTIONS = (
         flag=False,
         default=DEFAULT_LOCAL_STARTUP_TIMEOUT_S,
     ),
+    Option(
+        "local_slots",
+        "requests the embedded local model answers at once (default: one per CPU, at most 8)",
+        parse=positive_int,
+        flag=False,
+    ),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 

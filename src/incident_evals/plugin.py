@@ -217,6 +217,11 @@ def finish_results(
     return build_results([*listed, *removed], run=run, load_errors=load_errors, suite=suite)
 
 
+def slots_text(slots: int) -> str:
+    """``2 parallel slots``: how many requests the embedded model answers at once."""
+    return "1 slot: one request at a time" if slots == 1 else f"{slots} parallel slots"
+
+
 _Entry = TypeVar("_Entry")
 
 
@@ -286,6 +291,9 @@ class IncidentEvalsPlugin:
         config.add_cleanup(self._unfreeze)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self._shares_local_model():
+            # Before xdist starts its workers (its hook runs last): they receive its address.
+            self.session.start_local_model()
         if self._runs_no_items():
             return
         self.session.start()
@@ -300,6 +308,24 @@ class IncidentEvalsPlugin:
                 # pytest's output capture is suspended here: sys.stdout is the terminal.
                 write, self._close_terminal = open_terminal(sys.stdout)
                 self.progress = ProgressLine(write, self.session.progress)
+
+    def _shares_local_model(self) -> bool:
+        """Whether this is the xdist controller of a run on the embedded model: it starts the
+        one server its workers share."""
+        return (
+            self.session.uses_local_model
+            and not self.config.option.collectonly
+            and self.config.pluginmanager.hasplugin("dsession")
+        )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist's controller, for each worker it starts: the shared embedded model."""
+        from incident_evals.session import WORKERINPUT_KEY
+
+        shared = self.session.shared_local_model(int(node.workerinput.get("workercount", 1)))
+        if shared is not None:
+            node.workerinput[WORKERINPUT_KEY] = shared.to_workerinput()
 
     def _runs_no_items(self) -> bool:
         # --collect-only runs nothing; an xdist controller leaves the items to its workers.
@@ -359,8 +385,15 @@ class IncidentEvalsPlugin:
             from incident_evals.local_model import LocalModelServer
 
             if self._runs_no_items():
-                where = "xdist workers" if not config.option.collectonly else "--collect-only: none"
-                return f"incident-evals: endpoint: the embedded local model ({where})"
+                server = self.session.local_server
+                if config.option.collectonly or server is None:
+                    where = "--collect-only: none" if config.option.collectonly else "did not start"
+                    return f"incident-evals: endpoint: the embedded local model ({where})"
+                # Said once, here: the workers' own output is not shown.
+                return (
+                    f"incident-evals: starting the embedded local model at {server.base_url} "
+                    f"({slots_text(server.slots)}), shared by the xdist workers"
+                )
             return (
                 "incident-evals: endpoint: the embedded local model (llama.cpp server, "
                 f"SmolLM2-135M-Instruct), model {LocalModelServer.MODEL_ALIAS}, starts on the "
@@ -423,11 +456,11 @@ class IncidentEvalsPlugin:
                 *(f"  {message}" for message in self.collect_only_errors),
             ]
         server = self.session.local_server
-        if server is None or config.get_verbosity() < 0:
+        if server is None or server.attached or config.get_verbosity() < 0:
             return []
         return [
             f"incident-evals: starting the embedded local model at {server.base_url} "
-            "(one request at a time)"
+            f"({slots_text(server.slots)})"
         ]
 
     @pytest.hookimpl(trylast=True)

@@ -39,6 +39,46 @@ GENERATOR_MAX_TOKENS = 600
 
 
 @dataclass(frozen=True)
+class SharedLocalModel:
+    """The embedded model's server the xdist controller started, as its workers receive it."""
+
+    port: int
+    pid: int
+    slots: int
+    log_path: Path | None
+    #: Workers sharing it: each sends it ``slots // workers`` requests at once (at least one).
+    workers: int = 1
+    #: The cause the workers' items fail with, when it did not start.
+    failure: str | None = None
+
+    def to_workerinput(self) -> dict[str, Any]:
+        # execnet carries plain values only.
+        return {
+            "port": self.port,
+            "pid": self.pid,
+            "slots": self.slots,
+            "log_path": str(self.log_path) if self.log_path else None,
+            "failure": self.failure,
+        }
+
+    @classmethod
+    def from_workerinput(cls, data: dict[str, Any], workers: int) -> SharedLocalModel:
+        log_path = data.get("log_path")
+        return cls(
+            port=int(data["port"]),
+            pid=int(data["pid"]),
+            slots=int(data["slots"]),
+            log_path=Path(log_path) if log_path else None,
+            workers=max(1, workers),
+            failure=data.get("failure"),
+        )
+
+
+#: The key of :class:`SharedLocalModel` in an xdist worker's ``workerinput``.
+WORKERINPUT_KEY = "incident_evals_local_model"
+
+
+@dataclass(frozen=True)
 class Recordings:
     directory: Path
     #: ``record`` writes every exchange; ``replay`` answers only from them, offline.
@@ -50,8 +90,10 @@ class EvalSession:
 
     The embedded model's server starts when the first sample that needs it is submitted (in
     pytest's thread, right after collection), so a run that sends nothing starts nothing; the
-    first request waits for it to answer. It serves one request at a time, so the dispatcher
-    sends it one at a time. A start-up failure, or the server's death, is remembered and becomes
+    first request waits for it to answer. Under xdist the controller starts it and the workers
+    share it (``shared_local``). It answers ``slots`` requests at once, so unless
+    ``concurrency`` is given the dispatcher sends it that many (split between the workers that
+    share it). A start-up failure, or the server's death, is remembered and becomes
     every later request's error (nothing more is sent to it), and a notice for the terminal
     (``take_notices``), rather than a wait or a connection error per item.
     """
@@ -63,7 +105,7 @@ class EvalSession:
         timeout_s: float,
         retries: int,
         local_startup_timeout_s: float,
-        concurrency: int = options.DEFAULT_CONCURRENCY,
+        concurrency: int | None = None,
         recordings: Recordings | None = None,
         judge: options.JudgeSettings | None = None,
         judge_cache_dir: Callable[[], Path | None] | None = None,
@@ -72,6 +114,8 @@ class EvalSession:
         target: Callable[[dict[str, Any]], Any] | None = None,
         scrubber: Scrubber | None = None,
         api: str = "chat",
+        local_slots: int | None = None,
+        shared_local: SharedLocalModel | None = None,
     ) -> None:
         #: The API the run speaks (``--incident-api``); a case's ``model.api`` wins for its
         #: replays. The judge and the generator speak it too.
@@ -82,6 +126,7 @@ class EvalSession:
         self._timeout_s = timeout_s
         self._retries = retries
         self._local_startup_timeout_s = local_startup_timeout_s
+        self._shared_local = shared_local
         self._recordings = recordings
         self._stores: dict[tuple[str, str], RecordingStore] = {}
         self._local: LocalModelServer | None = None
@@ -106,14 +151,27 @@ class EvalSession:
         self._generator_cache_dir = generator_cache_dir
         self._generator_cache: ResponseCache | None = None
         self._generator_client: ChatClient | None = None
+        #: Requests the embedded model answers at once, when the run uses it.
+        self.local_slots = 0
+        if self.uses_local_model:
+            from incident_evals.local_model import machine_slots
+
+            self.local_slots = (
+                shared_local.slots
+                if shared_local is not None
+                else local_slots
+                if local_slots is not None
+                else machine_slots()
+            )
         # Recorded answers have no latency to overlap: read them in pytest's own thread.
         if self.offline:
             concurrency = 0
-        elif self.uses_local_model:
-            from incident_evals.local_model import LocalModelServer
-
+        elif concurrency is None and self.uses_local_model:
             # More would wait in the server's own queue while their timeouts run.
-            concurrency = min(concurrency, LocalModelServer.PARALLEL_REQUESTS)
+            workers = shared_local.workers if shared_local is not None else 1
+            concurrency = max(1, self.local_slots // workers)
+        elif concurrency is None:
+            concurrency = options.DEFAULT_CONCURRENCY
         self.dispatcher: Dispatcher[Transcript] = Dispatcher(concurrency)
 
     @property
@@ -155,14 +213,45 @@ class EvalSession:
             if not self.uses_local_model or self._local_tried:
                 return
             self._local_tried = True
-            server = LocalModelServer(startup_timeout_s=self._local_startup_timeout_s)
-            try:
-                server.start()
-            except LocalModelError as exc:
-                self._fail(f"the embedded local model did not start: {exc.reason}", [])
+            shared = self._shared_local
+            if shared is not None and shared.failure is not None:
+                self._fail(shared.failure, [])
                 return
+            if shared is not None:
+                server = LocalModelServer.attach(
+                    shared.port,
+                    shared.pid,
+                    shared.slots,
+                    shared.log_path,
+                    startup_timeout_s=self._local_startup_timeout_s,
+                )
+            else:
+                server = LocalModelServer(
+                    startup_timeout_s=self._local_startup_timeout_s, slots=self.local_slots
+                )
+                try:
+                    server.start()
+                except LocalModelError as exc:
+                    self._fail(f"the embedded local model did not start: {exc.reason}", [])
+                    return
             self._local = server
         server.on_death(self._local_died)
+
+    def shared_local_model(self, workers: int) -> SharedLocalModel | None:
+        """The started embedded model as the xdist workers receive it (``None`` when this run
+        does not use it): the server, or why it did not start."""
+        if not self.uses_local_model:
+            return None
+        with self._lock:
+            server, failure = self._local, self._failure
+        if server is None or server.pid is None:
+            cause = (
+                failure.cause
+                if failure is not None
+                else "the embedded local model was not started by the xdist controller"
+            )
+            return SharedLocalModel(0, 0, self.local_slots, None, workers, failure=cause)
+        return SharedLocalModel(server.port, server.pid, server.slots, server.log_path, workers)
 
     def _fail(self, cause: str, log_lines: list[str], log_path: Path | None = None) -> None:
         """Every later request fails with ``cause``; the terminal says so once. Under the lock."""
@@ -352,7 +441,9 @@ class EvalSession:
         if store is not None:
             from incident_evals.recording import RecordingCompleter
 
-            completer = RecordingCompleter(store, case.id, sample, client)
+            # Recordings keep the request as the case builds it: the embedded model's reply
+            # cap is added below them, on the way to the server.
+            completer = RecordingCompleter(store, case.id, sample, completer)
         return api, _over(api, completer), model or client.endpoint.model
 
     def submit(
@@ -636,7 +727,11 @@ def _log_lines(server: LocalModelServer) -> list[str]:
 
 class _LocalModelCompleter:
     """The embedded model's client: nothing is sent to a server that died, and a request that
-    failed because it died fails with that cause, not with the connection error it caused."""
+    failed because it died fails with that cause, not with the connection error it caused.
+
+    A request without ``max_tokens`` is sent with :data:`~incident_evals.local_model.
+    DEFAULT_MAX_TOKENS`, so that one runaway reply cannot hold a slot until its context is full.
+    """
 
     #: How long a connection failure waits for the server's exit to be seen.
     EXIT_GRACE_S = 1.0
@@ -646,7 +741,12 @@ class _LocalModelCompleter:
         self._client = client
 
     def complete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        from incident_evals.local_model import DEFAULT_MAX_TOKENS
+
         self._raise_if_failed()
+        limits = ("max_tokens", "max_completion_tokens")
+        if "messages" in request and all(request.get(key) is None for key in limits):
+            request = {**request, "max_tokens": DEFAULT_MAX_TOKENS}
         try:
             return self._client.complete(request)
         except EndpointError as exc:
@@ -715,12 +815,22 @@ def session_from_config(config: pytest.Config) -> EvalSession:
             find_local_model()
         except LocalModelUnavailable as exc:
             raise pytest.UsageError(str(exc)) from None
+    concurrency, source = options.resolve(config, "concurrency")
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    shared = workerinput.get(WORKERINPUT_KEY)
     return EvalSession(
         endpoint,
         timeout_s=options.value(config, "timeout"),
         retries=options.value(config, "retries"),
         local_startup_timeout_s=options.value(config, "local_startup_timeout"),
-        concurrency=options.value(config, "concurrency"),
+        # Not given: the default, or against the embedded model its slots.
+        concurrency=None if source == "default" else concurrency,
+        local_slots=options.value(config, "local_slots"),
+        shared_local=(
+            SharedLocalModel.from_workerinput(shared, int(workerinput.get("workercount", 1)))
+            if isinstance(shared, dict)
+            else None
+        ),
         recordings=recordings,
         judge=options.resolve_judge(config, endpoint),
         judge_cache_dir=lambda: _cache_dir(config, "incident-evals-judge"),

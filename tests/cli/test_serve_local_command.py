@@ -33,3 +33,12 @@ def test_a_bad_startup_timeout_is_rejected(capsys: pytest.CaptureFixture[str]) -
     assert "argument --startup-timeout: expected a number of seconds greater than 0, got '0'" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize("given", ["0", "two", "-1"])
+def test_bad_slots_are_rejected(capsys: pytest.CaptureFixture[str], given: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["serve-local", "--slots", given])
+
+    assert info.value.code == 2
+    assert "argument --slots: " in capsys.readouterr().err

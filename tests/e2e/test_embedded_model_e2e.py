@@ -7,21 +7,27 @@ answered from the recording or recorded as malformed, the report is valid.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
+import openai
 import pytest
 
 from case_files import case_data, write_case
 from embedded_model import require_local_model
+from incident_evals._llama_server import SLOT_LOG_PREFIX
 from incident_evals.baseline import load_baseline
 from incident_evals.case import load_file
 from incident_evals.constraints import builtin_registry
+from incident_evals.local_model import DEFAULT_MAX_TOKENS, LocalModelServer
 from incident_evals.session import EvalSession
 from pytest_process import WAIT_S, PytestProcess
 
@@ -32,7 +38,7 @@ HEADER = (
 )
 STARTING = re.compile(
     r"incident-evals: starting the embedded local model at http://127\.0\.0\.1:(\d+)/v1 "
-    r"\(one request at a time\)"
+    r"\((\d+ parallel slots|1 slot: one request at a time)\)"
 )
 
 
@@ -330,3 +336,121 @@ def test_a_tool_loop_run_ends_with_a_valid_report(pytester: pytest.Pytester) -> 
         assert call["answered"] or item["outcome"] == "failed"  # past max_turns fails the item
         if call["answered"] and call["arguments_error"] is None:
             assert call["output"] == {"status": "sent"}
+
+
+# --- parallel slots, one server for xdist workers, the reply cap ---------------------------------
+
+
+def slot_spans(log: str) -> dict[tuple[int, int], tuple[float, float]]:
+    """``(slot, nth use) -> (start, end)`` from the server log's slot lines (server clock)."""
+    starts: dict[int, list[float]] = {}
+    ends: dict[int, list[float]] = {}
+    for slot, what, at in re.findall(rf"^{SLOT_LOG_PREFIX} (\d+) (start|end) ([\d.]+)$", log, re.M):
+        (starts if what == "start" else ends).setdefault(int(slot), []).append(float(at))
+    return {
+        (slot, n): (start, ends[slot][n])
+        for slot, times in starts.items()
+        for n, start in enumerate(times)
+    }
+
+
+def test_requests_to_two_slots_are_generated_at_the_same_time() -> None:
+    with LocalModelServer(slots=2, startup_timeout_s=WAIT_S) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0)
+        request: dict[str, Any] = {
+            "model": server.model,
+            "messages": [{"role": "user", "content": "Tell me a long story about a lighthouse."}],
+            "max_tokens": 48,
+            "temperature": 0,
+        }
+        with ThreadPoolExecutor(2) as pool:
+            replies = list(pool.map(lambda _: client.chat.completions.create(**request), range(2)))
+        log = Path(str(server.log_path)).read_text(encoding="utf-8")
+        client.close()
+
+    assert [reply.choices[0].message.content for reply in replies] != [None, None]
+    spans = slot_spans(log)
+    # Both slots served one request each, and each started before the other ended.
+    assert sorted(spans) == [(0, 0), (1, 0)], log
+    (start_a, end_a), (start_b, end_b) = spans[0, 0], spans[1, 0]
+    assert start_a < end_b
+    assert start_b < end_a
+
+
+def test_xdist_workers_share_one_server(pytester: pytest.Pytester) -> None:
+    write_case(
+        pytester.path,
+        "incident_cases/a.yaml",
+        *(case_data(f"INC-{n}", model={"max_tokens": 8}) for n in range(4)),
+    )
+    # Each worker writes down the server it sent to.
+    pytester.makeconftest(
+        """
+        import json
+        import pathlib
+
+        from incident_evals.collect import EVAL_SESSION
+
+        def pytest_sessionfinish(session):
+            config = session.config
+            if not hasattr(config, "workerinput"):
+                return
+            server = config.stash[EVAL_SESSION].local_server
+            pathlib.Path(config.workerinput["workerid"]).write_text(json.dumps(
+                {"pid": server.pid, "url": server.base_url, "attached": server.attached}
+            ))
+        """
+    )
+
+    result = pytester.runpytest_subprocess(
+        "--incident-evals",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "-o",
+        "incident_local_slots=2",
+        "--dist=load",
+        timeout=WAIT_S * 2,
+    )
+
+    result.assert_outcomes(passed=4)
+    output = result.stdout.str()
+    assert len(STARTING.findall(output)) == 1, output
+    result.stdout.fnmatch_lines(
+        [
+            "incident-evals: starting the embedded local model at http://127.0.0.1:*/v1 "
+            "(2 parallel slots), shared by the xdist workers"
+        ]
+    )
+    seen = [json.loads((pytester.path / worker).read_text()) for worker in ("gw0", "gw1")]
+    assert seen[0] == seen[1], seen
+    assert seen[0]["attached"] is True
+    assert seen[0]["url"].endswith(f":{local_port(output)}/v1")
+    assert port_refuses(local_port(output)), "the shared server outlived the session"
+
+
+def test_a_case_without_max_tokens_is_capped(tmp_path: Path) -> None:
+    data = case_data("INC-LONG", model={"temperature": 0})
+    data["input"]["messages"] = [
+        # SmolLM2 writes past 300 tokens here at temperature 0.
+        {
+            "role": "user",
+            "content": "Write a long, detailed, 1000-word essay about the history of Rome.",
+        }
+    ]
+    path = write_case(tmp_path, "a.yaml", data)
+    [loaded] = load_file(path, tmp_path, builtin_registry())
+    assert not isinstance(loaded, Exception)
+    session = EvalSession(None, timeout_s=600, retries=1, local_startup_timeout_s=WAIT_S)
+    session.start()
+    try:
+        transcript = session.replay(loaded.case)
+    finally:
+        session.close()
+
+    # The server's own fallback (512) would let it run on: it stopped at the plugin's cap.
+    [exchange] = transcript.exchanges
+    assert "max_tokens" not in exchange.request  # the request as the case builds it
+    assert exchange.response["choices"][0]["finish_reason"] == "length"
+    assert transcript.usage["completion_tokens"] == DEFAULT_MAX_TOKENS

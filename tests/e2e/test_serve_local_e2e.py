@@ -16,7 +16,7 @@ from embedded_model import require_local_model
 
 READY = re.compile(
     r"embedded local model ready in [\d.]+ s: (http://127\.0\.0\.1:(\d+)/v1), model "
-    r"smollm2-135m-instruct"
+    r"smollm2-135m-instruct, 2 parallel slots$"
 )
 
 
@@ -33,7 +33,7 @@ def port_refuses(port: int) -> bool:
 
 def test_serve_local_answers_until_ctrl_c() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "incident_evals", "serve-local"],
+        [sys.executable, "-m", "incident_evals", "serve-local", "--slots", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -41,7 +41,7 @@ def test_serve_local_answers_until_ctrl_c() -> None:
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
-        match = READY.match(first)
+        match = READY.match(first.rstrip("\n"))
         assert match, first + (process.stderr.read() if process.stderr else "")
         base_url, port = match.group(1), int(match.group(2))
         assert process.stdout.readline().strip() == (

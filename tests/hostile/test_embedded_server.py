@@ -52,8 +52,16 @@ def run(
 ) -> pytest.RunResult:
     write_case(pytester.path, "incident_cases/a.yaml", *(case_data(i) for i in IDS))
     pytester.makeconftest(conftest_text(behaviour, build_problem))
+    # One slot, so the requests reach the server in the items' order, one at a time: which
+    # items got their answer before the crash is then exact.
     return pytester.runpytest_subprocess(
-        "--incident-evals", "-p", "no:cacheprovider", *args, timeout=RUN_TIMEOUT_S
+        "--incident-evals",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "incident_local_slots=1",
+        *args,
+        timeout=RUN_TIMEOUT_S,
     )
 
 

@@ -9,6 +9,7 @@ import openai
 import pytest
 
 from embedded_model import require_local_model
+from incident_evals._llama_server import Slot, shared_prefix, take_slot, take_slots
 from incident_evals.local_model import LocalModelServer
 
 # An array of free strings is what a small model keeps filling without a cap.
@@ -162,3 +163,53 @@ def test_tool_arguments_survive_turns_unescaped(launcher_handler: Any, turns: in
         assert "&lt;" not in prompt
     assert 'Quote "exactly".' in llama.prompts[0]
     assert "Send <the Q3 draft> & annexes to finance." in llama.prompts[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "slots", "rest"),
+    [
+        (["x", "--model", "m"], 1, ["x", "--model", "m"]),
+        (["x", "--slots", "3", "--model", "m"], 3, ["x", "--model", "m"]),
+        (["x", "--model", "m", "--slots", "2"], 2, ["x", "--model", "m"]),
+    ],
+)
+def test_slots_are_taken_off_the_servers_arguments(
+    argv: list[str], slots: int, rest: list[str]
+) -> None:
+    assert take_slots(argv) == slots
+    assert argv == rest
+
+
+@pytest.mark.parametrize("argv", [["x", "--slots"], ["x", "--slots", "two"], ["x", "--slots", "0"]])
+def test_bad_slots_end_the_launcher_with_a_message(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        take_slots(argv)
+    assert "--slots needs a whole number" in str(info.value.code)
+
+
+def slot(number: int, *last: str) -> Slot:
+    return Slot(number, proxy=None, last=[{"role": "system", "content": text} for text in last])
+
+
+def test_a_request_gets_the_free_slot_that_served_its_prompt_last() -> None:
+    system = {"role": "system", "content": "case A's documents"}
+    free = [slot(0, "case A's documents"), slot(1, "case B's documents")]
+    prompt = [system, {"role": "user", "content": "a variant of case A"}]
+
+    taken = take_slot(free, prompt)
+
+    assert taken.number == 0
+    assert taken.last == prompt  # what its context now holds
+    assert [s.number for s in free] == [1]
+
+
+def test_without_a_shared_prompt_the_most_recently_freed_slot_goes() -> None:
+    free = [slot(0, "x"), slot(1, "y"), slot(2, "z")]
+    assert take_slot(free, [{"role": "user", "content": "new"}]).number == 2
+    assert [s.number for s in free] == [0, 1]
+
+
+def test_shared_prefix_counts_leading_items() -> None:
+    assert shared_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert shared_prefix([], [1]) == 0
+    assert shared_prefix([1, 2], [1, 2, 3]) == 2

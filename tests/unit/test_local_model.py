@@ -401,3 +401,95 @@ def test_a_death_while_loading_ends_the_wait_with_its_signal(in_tmp: Path) -> No
         assert info.value.log_path == server.log_path
     finally:
         server.close()
+
+
+# --- slots ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cpus", "memory_mib", "slots"),
+    [
+        (2, 22_000, 2),  # this project's VM: one per CPU
+        (1, 22_000, 1),
+        (64, 200_000, local_model.MAX_SLOTS),  # a big machine: capped
+        (16, 2_048, 2),  # little memory: half of it, 512 MiB a slot
+        (4, 100, 1),  # almost none: still one
+    ],
+)
+def test_slots_follow_the_machine(cpus: int, memory_mib: int, slots: int) -> None:
+    assert local_model.machine_slots(cpus, memory_mib * 1024 * 1024) == slots
+
+
+def test_available_memory_is_read_from_meminfo(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24683856 kB\nMemAvailable:   23000000 kB\n")
+    assert local_model.available_memory(meminfo) == 23000000 * 1024
+    assert local_model.available_memory(tmp_path / "missing") is None
+    meminfo.write_text("MemTotal:       24683856 kB\n")
+    assert local_model.available_memory(meminfo) is None
+
+
+def test_the_command_asks_for_the_slots_one_thread_each(tmp_path: Path) -> None:
+    model = tmp_path / "m.gguf"
+    server = LocalModelServer(slots=3, model_path=model)
+    server._port = 5  # as start() sets it
+    argv = server.command()
+    assert argv[argv.index("--slots") + 1] == "3"
+    assert argv[argv.index("--n_threads") + 1] == "1"
+    assert argv[argv.index("--n_ctx") + 1] == str(local_model.DEFAULT_N_CTX)
+
+
+# --- a server another process owns (xdist workers) ------------------------------------------------
+
+
+def test_an_attached_server_is_waited_for_watched_and_left_running(in_tmp: Path) -> None:
+    owner = FakeServer("ok", in_tmp)
+    owner.start()
+    try:
+        assert owner.pid is not None
+        attached = LocalModelServer.attach(
+            owner.port, owner.pid, 2, owner.log_path, startup_timeout_s=30
+        )
+        attached.wait_ready()
+        assert attached.attached
+        assert attached.base_url == owner.base_url
+        ask(attached)
+        attached.close()  # the owner's to stop: nothing happens
+        assert owner.is_running()
+        assert owner.log_path is not None
+        assert owner.log_path.exists()
+    finally:
+        owner.close()
+
+
+def test_an_attached_servers_death_is_seen(in_tmp: Path) -> None:
+    owner = FakeServer("die-on-request:1:SIGSEGV", in_tmp)
+    owner.start()
+    try:
+        assert owner.pid is not None
+        attached = LocalModelServer.attach(owner.port, owner.pid, 1, owner.log_path)
+        seen = threading.Event()
+        attached.on_death(seen.set)
+        attached.wait_ready()
+        with pytest.raises(openai.APIConnectionError):
+            ask(attached)
+        assert seen.wait(30)
+        assert attached.died
+        assert attached.exit_description() == f"process {owner.pid} ended"
+        assert fake_llama_server.LAST_WORDS in attached.log_tail()
+    finally:
+        owner.close()
+
+
+def test_an_attached_server_that_is_gone_ends_the_wait(in_tmp: Path) -> None:
+    owner = FakeServer("never-ready", in_tmp)
+    owner.start()
+    assert owner.pid is not None
+    attached = LocalModelServer.attach(owner.port, owner.pid, 1, owner.log_path)
+    owner.stop()
+    with pytest.raises(LocalModelError) as info:
+        attached.wait_ready(30)
+    assert info.value.reason == (
+        f"the local model server ended (process {owner.pid} ended) before it was ready"
+    )
+    owner.close()
