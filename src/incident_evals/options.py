@@ -377,7 +377,9 @@ def _parse(option: Option, raw: str, where: str) -> Any:
     try:
         return option.parse(raw)
     except argparse.ArgumentTypeError as exc:
-        raise pytest.UsageError(f"{where} (twin of {option.option}): {exc}") from None
+        # An ini-only option has no flag to name.
+        twin = f" (twin of {option.option})" if option.flag else ""
+        raise pytest.UsageError(f"{where}{twin}: {exc}") from None
 
 
 def enabled(config: pytest.Config) -> bool:

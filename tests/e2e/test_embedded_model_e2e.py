@@ -203,8 +203,15 @@ def test_a_server_killed_mid_run_makes_the_rest_errors(pytester: pytest.Pytester
         """
     )
 
+    # One slot: INC-B cannot have been answered beside INC-A before the crash.
     result = pytester.runpytest_subprocess(
-        "--incident-evals", "-p", "no:cacheprovider", "-v", timeout=WAIT_S * 2
+        "--incident-evals",
+        "-p",
+        "no:cacheprovider",
+        "-v",
+        "-o",
+        "incident_local_slots=1",
+        timeout=WAIT_S * 2,
     )
 
     died = "the embedded model server died (signal SIGSEGV)"

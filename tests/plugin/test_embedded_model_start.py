@@ -167,6 +167,6 @@ def test_bad_slots_stop_the_run_before_anything_starts(
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["ERROR: ini option incident_local_slots *: expected a whole number*"]
+        ["ERROR: ini option incident_local_slots: expected a whole number*"]
     )
     assert not (catalogue.path / SENTINEL).exists()
