@@ -3,16 +3,27 @@ variant tests."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from incident_evals.case import CaseError, IncidentCase, load_file
+from incident_evals.catalogue import Catalogue
 from incident_evals.constraints import builtin_registry
 from incident_evals.variants import Draw, Generated, VariantGenerator, VariantRegistry
 
 CATALOGUE = Path(__file__).resolve().parents[1] / "incident_cases"
+
+
+@functools.cache
+def example_catalogue() -> Catalogue:
+    """The example catalogue through the Python API, loaded once per process: loading builds
+    every case's variants, and the guard and scan tests only read it."""
+    loaded = Catalogue.load(CATALOGUE)
+    assert not loaded.errors, loaded.errors
+    return loaded
 
 
 def without_variants(text: str) -> str:

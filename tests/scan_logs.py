@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from incident_evals.catalogue import Catalogue
+from example_cases import example_catalogue
 from incident_evals.constraints import LoadedCase
 from incident_evals.recorded import has_recording
 from incident_evals.replay import build_messages, build_tools
 
-CATALOGUE = Path(__file__).resolve().parents[1] / "incident_cases"
 #: 2025-11-01T00:00:00Z: the logged calls' times count on from here.
 T0 = 1_761_955_200
 
@@ -68,7 +67,7 @@ def accepted(loaded: LoadedCase, created: int | None = T0) -> list[dict[str, Any
 
 def example_cases() -> list[LoadedCase]:
     """The example catalogue's cases that record their incident."""
-    return [entry for entry in Catalogue.load(CATALOGUE).loaded if has_recording(entry)]
+    return [entry for entry in example_catalogue().loaded if has_recording(entry)]
 
 
 def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:

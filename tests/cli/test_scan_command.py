@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+import example_cases
 import scan_logs
 from case_files import case_data, write_case
 from chat_server import ChatServer, Reply
@@ -19,7 +20,7 @@ from incident_evals.cli import main
 from incident_evals.scan import sampled
 from judge_script import judged_reply
 
-CATALOGUE = str(scan_logs.CATALOGUE)
+CATALOGUE = str(example_cases.CATALOGUE)
 SECRET = "sk-proj-SCANSECRET0123456789abcdefghij"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from example_cases import CATALOGUE
+from example_cases import example_catalogue
 from incident_evals import Catalogue
 from incident_evals.guard import Finding, Guard, GuardResult
 
@@ -27,9 +27,7 @@ EMAIL_REQUEST = (
 
 @pytest.fixture(scope="module")
 def catalogue() -> Catalogue:
-    loaded = Catalogue.load(CATALOGUE)
-    assert not loaded.errors
-    return loaded
+    return example_catalogue()
 
 
 @pytest.fixture(scope="module")

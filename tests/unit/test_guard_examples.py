@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from example_cases import CATALOGUE
+from example_cases import example_catalogue
 from incident_evals import Catalogue
 from incident_evals.case import IncidentCase
 from incident_evals.constraints import LoadedCase
@@ -48,9 +48,7 @@ JUDGE_ONLY: dict[str, str] = {}
 
 @pytest.fixture(scope="module")
 def catalogue() -> Catalogue:
-    loaded = Catalogue.load(CATALOGUE)
-    assert not loaded.errors
-    return loaded
+    return example_catalogue()
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +57,7 @@ def guard(catalogue: Catalogue) -> Guard:
 
 
 def case_ids() -> list[str]:
-    return [case.id for case in Catalogue.load(CATALOGUE).cases]
+    return [case.id for case in example_catalogue().cases]
 
 
 def case_of(catalogue: Catalogue, case_id: str) -> IncidentCase:

@@ -23,6 +23,7 @@ import scan_logs
 import sdk_streams
 from case_files import case_data, write_case
 from chat_server import ChatServer
+from example_cases import example_catalogue
 from incident_evals.catalogue import Catalogue
 from incident_evals.scan import LISTED, Scanner, ScanReport, iso, parse_since, render, sampled
 from incident_evals.traces.formats import read_calls
@@ -30,7 +31,7 @@ from incident_evals.traces.formats import read_calls
 
 @pytest.fixture(scope="module")
 def catalogue() -> Catalogue:
-    return Catalogue.load(scan_logs.CATALOGUE)
+    return example_catalogue()
 
 
 def scanner(catalogue: Catalogue, **options: Any) -> Scanner:
