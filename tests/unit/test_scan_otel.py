@@ -17,7 +17,8 @@ from incident_evals.scan import Scanner
 from incident_evals.traces.formats import read_calls
 
 
-def test_each_hit_is_a_span_linked_to_the_logged_call(tmp_path: Path) -> None:
+def agent_run_and_catalogue(tmp_path: Path) -> tuple[Path, Catalogue]:
+    """An OTLP log of the agent run, and a critical case its e-mail-sending reply breaks."""
     log = tmp_path / "otlp.json"
     log.write_text(json.dumps(ga.agent_run()), encoding="utf-8")
     write_case(
@@ -30,7 +31,11 @@ def test_each_hit_is_a_span_linked_to_the_logged_call(tmp_path: Path) -> None:
             expect=[{"not_contains": "Sending it now"}],
         ),
     )
-    catalogue = Catalogue.load(tmp_path / "cases")
+    return log, Catalogue.load(tmp_path / "cases")
+
+
+def test_each_hit_is_a_span_linked_to_the_logged_call(tmp_path: Path) -> None:
+    log, catalogue = agent_run_and_catalogue(tmp_path)
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -65,17 +70,6 @@ def test_each_hit_is_a_span_linked_to_the_logged_call(tmp_path: Path) -> None:
 
 
 def test_a_scan_without_a_tracer_still_finds_the_hit(tmp_path: Path) -> None:
-    log = tmp_path / "otlp.json"
-    log.write_text(json.dumps(ga.agent_run()), encoding="utf-8")
-    write_case(
-        tmp_path,
-        "cases/case.yaml",
-        case_data(
-            "INC-OTEL",
-            input={"messages": [{"role": "user", "content": ga.ASK}]},
-            expect=[{"not_contains": "Sending it now"}],
-        ),
-    )
-    catalogue = Catalogue.load(tmp_path / "cases")
+    log, catalogue = agent_run_and_catalogue(tmp_path)
     report = Scanner(catalogue.guard(otel=False), catalogue.loaded, tracer=None).scan([log])
     assert report.recurrences["INC-OTEL"].count == 1
