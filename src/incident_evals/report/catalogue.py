@@ -347,9 +347,8 @@ ul.actions { margin: 4px 0; padding-left: 20px; }
 
 def catalogue_html(view: CatalogueView) -> str:
     """The catalogue as one self-contained HTML page (layout in the module docstring)."""
-    from incident_evals.report.html import _CSP as CSP
-    from incident_evals.report.html import _CSS as CSS
     from incident_evals.report.html import _e as e
+    from incident_evals.report.html import standalone_page
     from incident_evals.taxonomy import entry
 
     parts = []
@@ -392,24 +391,16 @@ def catalogue_html(view: CatalogueView) -> str:
             )
         parts.append("</section>")
     title = "Incident catalogue: what we know can go wrong"
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{e(CSP)}">
-<title>{e(title)}</title>
-<style>{CSS}{_PAGE_CSS}</style>
-</head>
-<body>
-<header>
+    return standalone_page(
+        title,
+        f"""<header>
 <h1>{e(title)}</h1>
 <p class="run" id="totals">{e(view.totals())}</p>
 </header>
 {"".join(parts)}
-</body>
-</html>
-"""
+""",
+        _PAGE_CSS,
+    )
 
 
 def _incident_html(view: CatalogueView, case: IncidentCase, entry: Any) -> str:

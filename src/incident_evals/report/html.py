@@ -527,17 +527,9 @@ def html(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> str:
         else "regressions or failures block the release",
         INCOMPLETE: "the run could not judge every item",
     }.get(verdict, "nothing blocks the release")
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="{_e(_CSP)}">
-<title>{_e(title)}</title>
-<style>{_CSS}</style>
-</head>
-<body>
-<header>
+    return standalone_page(
+        title,
+        f"""<header>
 <h1>incident-evals <span class="verdict verdict-{_e(verdict)}">{_e(verdict)}</span>
 <span class="note">{_e(note)}</span></h1>
 <p class="release" id="release-line">{_e(line)}</p>
@@ -556,6 +548,23 @@ def html(results: Mapping[str, Any], scrubber: Scrubber | None = None) -> str:
 </table>
 <script type="application/json" id="{DATA_ID}">{_embedded(results)}</script>
 <script>{_JS}</script>
-</body>
+""",
+    )
+
+
+def standalone_page(title: str, body: str, extra_css: str = "") -> str:
+    """A page that loads nothing: the reports' style, and a content security policy that lets
+    only its own inline style and script run (case text inside it is untrusted)."""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="{_e(_CSP)}">
+<title>{_e(title)}</title>
+<style>{_CSS}{extra_css}</style>
+</head>
+<body>
+{body}</body>
 </html>
 """
