@@ -821,6 +821,13 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--owner", help="the team or person who owns the case")
     new.add_argument("--postmortem", metavar="URL", help="link to the postmortem")
     new.add_argument(
+        "--taxonomy",
+        action="append",
+        metavar="ID",
+        help="an id of a published list the incident belongs to (OWASP LLM01, ASI01, MITRE "
+        "ATLAS AML.T0051, AVID E0101); repeat for several",
+    )
+    new.add_argument(
         "--id",
         help="the case id (default INC-<year>-<title words>, or with --from-recording "
         "<case id>-<date>); also the file name",

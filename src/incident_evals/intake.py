@@ -1084,6 +1084,19 @@ def _incident_fields(args: argparse.Namespace) -> dict[str, str | None]:
     return values
 
 
+def _taxonomy(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ``--taxonomy`` ids, each a published one (checked as a case file's are)."""
+    given = tuple(dict.fromkeys(args.taxonomy or ()))
+    if given:
+        from incident_evals.taxonomy import problem
+
+        for taxonomy_id in given:
+            message = problem(taxonomy_id)
+            if message is not None:
+                raise IntakeError(f"--taxonomy: {message}")
+    return given
+
+
 def _date(args: argparse.Namespace, capture: Capture | None) -> str:
     if args.date is not None:
         try:
@@ -1177,6 +1190,7 @@ def _run(args: argparse.Namespace) -> int:
     if capture is not None and redaction.count:
         capture.notes.append(redaction.note())
     date = _date(args, capture)
+    taxonomy = _taxonomy(args)
     fields = _incident_fields(args)
     category = str(fields["category"])
     folder = cases / category
@@ -1198,14 +1212,7 @@ def _run(args: argparse.Namespace) -> int:
         case_id = derive_id(f"INC-{date[:4]}-{slug(str(fields['title']))}", free)
     target = folder / f"{case_id}.yaml"
 
-    schema = write_case(
-        target,
-        fields,
-        date,
-        capture,
-        source,
-        case_id,
-    )
+    schema = write_case(target, fields, date, capture, source, case_id, taxonomy=taxonomy)
     _report(target, schema, case_id, capture)
     return EXIT_OK
 
@@ -1218,12 +1225,13 @@ def write_case(
     source: Source | None,
     case_id: str,
     expect: Sequence[dict[str, Any]] = (),
+    taxonomy: Sequence[str] = (),
 ) -> Path | None:
     """Write the case file ``target`` (``<catalogue>/<category>/<id>.yaml``), never over a file:
-    the incident's ``fields`` (title, category, severity, owner, postmortem), what ``capture``
-    holds, and ``expect`` (empty: left for the engineer). The case is checked to load (and to
-    replay the capture exactly) before it is written. The editor schema is written at the
-    catalogue root when it is not there yet: its path, when it was written."""
+    the incident's ``fields`` (title, category, severity, owner, postmortem) and ``taxonomy``
+    ids, what ``capture`` holds, and ``expect`` (empty: left for the engineer). The case is
+    checked to load (and to replay the capture exactly) before it is written. The editor schema
+    is written at the catalogue root when it is not there yet: its path, when it was written."""
     folder = target.parent
     incident: dict[str, Any] = {
         "category": fields["category"],
@@ -1232,6 +1240,8 @@ def write_case(
         "date": date,
     }
     incident.update({key: fields[key] for key in ("owner", "postmortem") if fields.get(key)})
+    if taxonomy:
+        incident["taxonomy"] = list(taxonomy)
     if source is not None:
         incident["source"] = source.to_json()
     case: dict[str, Any] = {"id": case_id, "title": fields["title"], "incident": incident}
@@ -1318,6 +1328,8 @@ class CandidateWriter:
             "owner": original.incident.owner,
             "postmortem": original.incident.postmortem,
         }
+        # A recurrence is the same kind of incident: it is filed under the same ids.
+        taxonomy = original.incident.taxonomy
         try:
             capture = capture_call(call, logged.where)
             date = capture.date or dt.date.today().isoformat()
@@ -1328,11 +1340,11 @@ class CandidateWriter:
             )
             target = folder / f"{case_id}.yaml"
             try:
-                write_case(target, fields, date, capture, call.source, case_id, expect)
+                write_case(target, fields, date, capture, call.source, case_id, expect, taxonomy)
             except IntakeError:
                 if not expect:
                     raise
-                write_case(target, fields, date, capture, call.source, case_id)
+                write_case(target, fields, date, capture, call.source, case_id, (), taxonomy)
         except IntakeError as exc:
             self.problems.append(f"{logged.where}: {exc}")
             return

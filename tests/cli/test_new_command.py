@@ -250,6 +250,11 @@ def test_an_id_the_catalogue_has_is_refused(
             "--date: '2025-13-01' is not a date (YYYY-MM-DD)",
         ),
         (
+            ["--title", TITLE, *FLAGS, "--taxonomy", "LLM01", "--taxonomy", "AML.T9999"],
+            "--taxonomy: 'AML.T9999' is not an id of MITRE ATLAS techniques 2026.08; did you "
+            "mean 'AML.T0099', 'AML.T0119' or 'AML.T0109'?",
+        ),
+        (
             ["--title", TITLE, *FLAGS, "--index", "1"],
             "--index chooses an exchange of --from-openai FILE",
         ),
@@ -273,6 +278,27 @@ def test_bad_or_missing_flags_are_usage_errors(
     assert captured.err == f"incident-evals new: {message}\n"
     assert captured.out == ""
     assert not (in_tmp / "incident_cases").exists()
+
+
+def test_taxonomy_ids_are_written_on_the_incident_once_each_in_order(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["new", "--title", TITLE, *FLAGS, "--id", "X", "--date", "2025-11-02"]
+    taxonomy = ["--taxonomy", "LLM09", "--taxonomy", "AML.T0051.000", "--taxonomy", "LLM09"]
+    assert main([*argv, *taxonomy]) == 0
+
+    path = in_tmp / "incident_cases/correctness/X.yaml"
+    assert loaded(path)["incident"]["taxonomy"] == ["LLM09", "AML.T0051.000"]
+    with_expect(path, "  - not_contains: 60 days\n")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace(
+            "TODO: the user message that triggered the incident, word for word", "A refund?"
+        ),
+        encoding="utf-8",
+    )
+    capsys.readouterr()
+    # The ids are the loader's to judge as well: the written case is valid.
+    assert main(["validate", str(path)]) == 0
 
 
 def test_flag_values_are_read_in_any_case(in_tmp: Path) -> None:

@@ -168,6 +168,9 @@ def test_new_cases_round_trip(in_tmp: Path, capsys: pytest.CaptureFixture[str]) 
     assert SECRET not in text
     case = yaml.safe_load(text)
     assert case["incident"]["severity"] == entry.case.incident.severity
+    # Filed under the incident's own ids: a recurrence is the same kind of failure.
+    assert entry.case.incident.taxonomy
+    assert case["incident"]["taxonomy"] == list(entry.case.incident.taxonomy)
     assert case["incident"]["source"] == {"format": "openai-chat", "file": "log.jsonl"}
     assert case["recorded_output"] == entry.case.recorded_output
     broken = {name for item in case["expect"] for name in item}
