@@ -501,40 +501,91 @@ _PARTS = ("constraints", "generators")
 
 
 @functools.cache
-def _fastjsonschema() -> Any:
-    # One import for the case check and every part check: a host that unloads and re-imports
-    # modules (pytest's own ``pytester`` does) would otherwise pair a cached check with a newer,
-    # different exception class.
-    import fastjsonschema
-
-    return fastjsonschema
-
-
-@functools.cache
-def _fast_check() -> Any:
+def _fast_check() -> Callable[[Any], bool]:
     """The compiled case check, without the built-in constraint and generator argument schemas.
 
     Those are most of the schema, and a catalogue uses a few of them: compiling them all costs
     more than checking a thousand cases, so each is compiled on first use (:func:`_fast_part`).
     """
-    import copy
-
-    schema = copy.deepcopy(load_schema("case"))
-    for group in _PARTS:
-        schema["$defs"][group] = {name: {} for name in schema["$defs"][group]}
-    # use_default off: a check must not write the schema's defaults into the case it judges.
-    return _fastjsonschema().compile(schema, handlers=_no_fetch_handlers(), use_default=False)
+    schema = load_schema("case")
+    defs = schema["$defs"]
+    blank: dict[str, Any] = {group: {name: {} for name in defs[group]} for group in _PARTS}
+    return _compile_verdict({**schema, "$defs": {**defs, **blank}})
 
 
 @functools.cache
-def _fast_part(group: str, name: str) -> Any:
-    import copy
+def _fast_part(group: str, name: str) -> Callable[[Any], bool]:
+    return _compile_verdict(load_schema("case")["$defs"][group][name])
 
-    return _fastjsonschema().compile(
-        copy.deepcopy(load_schema("case")["$defs"][group][name]),
+
+#: Where fastjsonschema's generated code names the value it checks, for its error message.
+_NAME_FORMAT = ".format(**locals())"
+
+
+def _compile_verdict(schema: dict[str, Any]) -> Callable[[Any], bool]:
+    """fastjsonschema's check of ``schema`` as a verdict: True when it accepts a value.
+
+    The loader asks fastjsonschema only for its verdict (jsonschema words the error), so the
+    check is compiled without what only its messages use, which is most of its cost: detailed
+    exceptions carry their schema part as a literal built at every raise (and a valid case
+    raises inside ``anyOf``/``not`` branches), and each call of a ``$ref`` function formats the
+    value's name with ``locals()`` first (a case's every list entry). Without them the compiled
+    source is a third of the size, and a case is checked in half the time. ``const`` is
+    written as the one-value ``enum`` it equals (fastjsonschema builds both with one matcher),
+    since fastjsonschema cannot word a ``const`` error without details.
+    """
+    import fastjsonschema
+
+    code = fastjsonschema.compile_to_code(
+        _const_as_enum(schema),
         handlers=_no_fetch_handlers(),
+        # A check must not write the schema's defaults into the case it judges.
         use_default=False,
+        detailed_exceptions=False,
     )
+    # A name left unformatted only makes a message (never read) show its placeholder.
+    namespace: dict[str, Any] = {}
+    exec(compile(code.replace(_NAME_FORMAT, ""), "<case schema check>", "exec"), namespace)
+    entry = re.search(r"^def (\w+)\(", code, re.M)
+    assert entry is not None, "fastjsonschema generated no function"
+    check = namespace[entry.group(1)]
+    # The class the generated code raises, whichever fastjsonschema module object it imported
+    # (pytester unloads and re-imports modules).
+    refused = namespace["JsonSchemaValueException"]
+
+    def verdict(value: Any) -> bool:
+        try:
+            check(value)
+        except refused:
+            return False
+        return True
+
+    return verdict
+
+
+def _const_as_enum(schema: Any) -> Any:
+    """A copy of ``schema`` with each ``const: x`` written ``enum: [x]``."""
+    if isinstance(schema, list):
+        return [_const_as_enum(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copied: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _NAMED_SCHEMAS and isinstance(value, dict):
+            # Names to schemas: a property may itself be called `const`.
+            copied[key] = {name: _const_as_enum(part) for name, part in value.items()}
+        elif key in _VALUES:
+            copied[key] = value
+        elif key == "const" and "enum" not in schema:
+            copied["enum"] = [value]
+        else:
+            copied[key] = _const_as_enum(value)
+    return copied
+
+
+#: Keywords holding schemas by name, and keywords holding values rather than schemas.
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions"})
+_VALUES = frozenset({"enum", "default", "examples", "required"})
 
 
 def _no_fetch_handlers() -> Any:
@@ -578,13 +629,9 @@ def _fast_valid(data: Any) -> bool:
 
     tests/unit/test_schema_differential.py holds the two to that on thousands of cases.
     """
-    try:
-        _fast_check()(data)
-        for group, name, value in _parts(data):
-            _fast_part(group, name)(value)
-    except _fastjsonschema().JsonSchemaException:
+    if not _fast_check()(data):
         return False
-    return True
+    return all(_fast_part(group, name)(value) for group, name, value in _parts(data))
 
 
 def _object_parts(schema: Any) -> list[dict[str, Any]]:
