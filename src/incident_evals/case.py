@@ -196,6 +196,10 @@ class _Reader:
         )
         self.constructor = yaml.constructor.SafeConstructor()
         self.events = yaml.events
+        self.scalar_node = yaml.ScalarNode
+        #: The tag of each plain scalar's text read so far: a file repeats its keys and many
+        #: values, and the resolver tries its patterns on each (the tag depends on the text only).
+        self.plain_tags: dict[str, str] = {}
         #: Nodes read so far in the file, aliases counted as the nodes they repeat.
         self.nodes = 0
         #: The deepest nesting reached so far, to measure what an anchor holds.
@@ -262,8 +266,22 @@ class _Reader:
 
     def value(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> Any:
         """The data of the next node, ``depth`` levels down if it is a mapping or a list."""
+        return self.node(self.get_event(), where, lines, depth)
+
+    def tag_of(self, event: Any) -> str:
+        """The tag of a scalar written without one, as PyYAML's composer resolves it."""
+        if not event.implicit[0]:
+            return self.resolve(self.scalar_node, event.value, event.implicit)
+        tag = self.plain_tags.get(event.value)
+        if tag is None:
+            tag = self.plain_tags[event.value] = self.resolve(
+                self.scalar_node, event.value, event.implicit
+            )
+        return tag
+
+    def node(self, event: Any, where: tuple[str | int, ...], lines: _Lines, depth: int) -> Any:
+        """The data of the node that ``event`` starts."""
         events = self.events
-        event = self.get_event()
         line = event.start_mark.line + 1
         lines.by_path.setdefault(where, line)
         kind = type(event)
@@ -273,7 +291,7 @@ class _Reader:
                 self.count(0, line)
             tag = event.tag
             if tag is None or tag == "!":
-                tag = self.resolve(_scalar_node_class(), event.value, event.implicit)
+                tag = self.tag_of(event)
             data = event.value if tag == _STR_TAG else self.scalar(event, tag, where, line)
             if event.anchor is not None:
                 self.anchors[event.anchor] = (data, 1, 0)
@@ -347,7 +365,7 @@ class _Reader:
                 f"a number of {len(text):,} characters; write at most {_MAX_NUMBER_TEXT}",
                 format_field(where),
             )
-        node = _scalar_node_class()(tag, text, event.start_mark, event.end_mark)
+        node = self.scalar_node(tag, text, event.start_mark, event.end_mark)
         try:
             data = self.constructor.yaml_constructors[tag](self.constructor, node)
         except (ValueError, OverflowError) as exc:
@@ -364,31 +382,30 @@ class _Reader:
         return data
 
     def sequence(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> list[Any]:
+        # Each event is fetched once and handed on: peeking at it first costs a call per node.
         end = self.events.SequenceEndEvent
-        check_event, value = self.check_event, self.value
+        get_event, node = self.get_event, self.node
         items: list[Any] = []
-        while not check_event(end):
-            items.append(value((*where, len(items)), lines, depth + 1))
-        self.get_event()
+        while type(event := get_event()) is not end:
+            items.append(node(event, (*where, len(items)), lines, depth + 1))
         return items
 
     def mapping(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> dict[str, Any]:
         events = self.events
         end, scalar_event = events.MappingEndEvent, events.ScalarEvent
-        check_event, get_event, value = self.check_event, self.get_event, self.value
+        get_event, value = self.get_event, self.value
         by_path = lines.by_path
         written: dict[str, Any] = {}
         #: Mappings merged in with ``<<``, from the lowest precedence to the highest.
         merged: list[dict[str, Any]] = []
-        while not check_event(end):
-            event = get_event()  # the key
+        while type(event := get_event()) is not end:  # the key
             line = event.start_mark.line + 1
             key: Any = None
             if type(event) is scalar_event:
                 self.nodes += 1
                 tag = event.tag
                 if tag is None or tag == "!":
-                    tag = self.resolve(_scalar_node_class(), event.value, event.implicit)
+                    tag = self.tag_of(event)
                 if tag == _STR_TAG:
                     key = event.value
                 elif tag == _MERGE_TAG:
@@ -417,7 +434,6 @@ class _Reader:
             # A field's line is its key's line, also when its value starts below it.
             by_path.setdefault(at, line)
             written[key] = value(at, lines, depth + 1)
-        get_event()
         if not merged:
             return written
         result: dict[str, Any] = {}
@@ -445,13 +461,6 @@ class _Reader:
                 format_field(where),
             )
         return list(reversed(sources))
-
-
-@functools.cache
-def _scalar_node_class() -> Any:
-    import yaml
-
-    return yaml.ScalarNode
 
 
 @functools.cache
