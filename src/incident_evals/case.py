@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -1572,6 +1573,40 @@ def load_file(
     ``variants`` (or a function making it, called only for a case that declares generators)
     defaults to the built-in generators.
     """
+    with _cycle_collection_paused():
+        return _load_file(path, root, registry, variants)
+
+
+@contextlib.contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while one file loads, and restored after.
+
+    Loading makes many small objects (the YAML's data, the case, its constraints) and almost
+    none in cycles: what is not kept is freed by reference counting at once. The collector's
+    passes during a load find next to nothing to free, yet each scans the young objects, and
+    now and then one scans every object of the process (tens of milliseconds in a pytest
+    session: bench/loading.py). The file's limits (:data:`MAX_FILE_BYTES`, :data:`MAX_NODES`)
+    bound what a load can make while the collector waits; its next pass sees all of it.
+    """
+    import gc
+
+    if not gc.isenabled():
+        # Paused by someone else: theirs to restore.
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _load_file(
+    path: Path,
+    root: Path,
+    registry: ConstraintRegistry,
+    variants: VariantRegistry | Callable[[], VariantRegistry] | None,
+) -> list[LoadedCase | CaseError]:
     import yaml
 
     try:
