@@ -192,8 +192,14 @@ class _Reader:
         self.parser: Any = cparser(source) if cparser is not None else yaml.SafeLoader(source)
         self.get_event = self.parser.get_event
         self.check_event = self.parser.check_event
-        self.resolve: Callable[[Any, str, tuple[bool, bool]], str] = (
-            yaml.resolver.Resolver().resolve
+        resolver = yaml.resolver.Resolver()
+        self.resolve: Callable[[Any, str, tuple[bool, bool]], str] = resolver.resolve
+        # The resolver tries only the patterns listed under a plain scalar's first character
+        # (and those listed under None, for any character): a text starting with none of those
+        # characters is a string without trying any.
+        implicit = resolver.yaml_implicit_resolvers
+        self.initials: frozenset[str] | None = (
+            None if None in implicit else frozenset(key for key in implicit if key)
         )
         self.constructor = yaml.constructor.SafeConstructor()
         self.events = yaml.events
@@ -271,13 +277,14 @@ class _Reader:
 
     def tag_of(self, event: Any) -> str:
         """The tag of a scalar written without one, as PyYAML's composer resolves it."""
+        text = event.value
         if not event.implicit[0]:
-            return self.resolve(self.scalar_node, event.value, event.implicit)
-        tag = self.plain_tags.get(event.value)
+            return self.resolve(self.scalar_node, text, event.implicit)
+        if text and self.initials is not None and text[0] not in self.initials:
+            return _STR_TAG
+        tag = self.plain_tags.get(text)
         if tag is None:
-            tag = self.plain_tags[event.value] = self.resolve(
-                self.scalar_node, event.value, event.implicit
-            )
+            tag = self.plain_tags[text] = self.resolve(self.scalar_node, text, event.implicit)
         return tag
 
     def node(self, event: Any, where: tuple[str | int, ...], lines: _Lines, depth: int) -> Any:
