@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import functools
@@ -191,11 +192,21 @@ class _Reader:
         self.parser: Any = cparser(source) if cparser is not None else yaml.SafeLoader(source)
         self.get_event = self.parser.get_event
         self.check_event = self.parser.check_event
-        self.resolve: Callable[[Any, str, tuple[bool, bool]], str] = (
-            yaml.resolver.Resolver().resolve
+        resolver = yaml.resolver.Resolver()
+        self.resolve: Callable[[Any, str, tuple[bool, bool]], str] = resolver.resolve
+        # The resolver tries only the patterns listed under a plain scalar's first character
+        # (and those listed under None, for any character): a text starting with none of those
+        # characters is a string without trying any.
+        implicit = resolver.yaml_implicit_resolvers
+        self.initials: frozenset[str] | None = (
+            None if None in implicit else frozenset(key for key in implicit if key)
         )
         self.constructor = yaml.constructor.SafeConstructor()
         self.events = yaml.events
+        self.scalar_node = yaml.ScalarNode
+        #: The tag of each plain scalar's text read so far: a file repeats its keys and many
+        #: values, and the resolver tries its patterns on each (the tag depends on the text only).
+        self.plain_tags: dict[str, str] = {}
         #: Nodes read so far in the file, aliases counted as the nodes they repeat.
         self.nodes = 0
         #: The deepest nesting reached so far, to measure what an anchor holds.
@@ -262,8 +273,23 @@ class _Reader:
 
     def value(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> Any:
         """The data of the next node, ``depth`` levels down if it is a mapping or a list."""
+        return self.node(self.get_event(), where, lines, depth)
+
+    def tag_of(self, event: Any) -> str:
+        """The tag of a scalar written without one, as PyYAML's composer resolves it."""
+        text = event.value
+        if not event.implicit[0]:
+            return self.resolve(self.scalar_node, text, event.implicit)
+        if text and self.initials is not None and text[0] not in self.initials:
+            return _STR_TAG
+        tag = self.plain_tags.get(text)
+        if tag is None:
+            tag = self.plain_tags[text] = self.resolve(self.scalar_node, text, event.implicit)
+        return tag
+
+    def node(self, event: Any, where: tuple[str | int, ...], lines: _Lines, depth: int) -> Any:
+        """The data of the node that ``event`` starts."""
         events = self.events
-        event = self.get_event()
         line = event.start_mark.line + 1
         lines.by_path.setdefault(where, line)
         kind = type(event)
@@ -273,7 +299,7 @@ class _Reader:
                 self.count(0, line)
             tag = event.tag
             if tag is None or tag == "!":
-                tag = self.resolve(_scalar_node_class(), event.value, event.implicit)
+                tag = self.tag_of(event)
             data = event.value if tag == _STR_TAG else self.scalar(event, tag, where, line)
             if event.anchor is not None:
                 self.anchors[event.anchor] = (data, 1, 0)
@@ -347,7 +373,7 @@ class _Reader:
                 f"a number of {len(text):,} characters; write at most {_MAX_NUMBER_TEXT}",
                 format_field(where),
             )
-        node = _scalar_node_class()(tag, text, event.start_mark, event.end_mark)
+        node = self.scalar_node(tag, text, event.start_mark, event.end_mark)
         try:
             data = self.constructor.yaml_constructors[tag](self.constructor, node)
         except (ValueError, OverflowError) as exc:
@@ -364,31 +390,30 @@ class _Reader:
         return data
 
     def sequence(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> list[Any]:
+        # Each event is fetched once and handed on: peeking at it first costs a call per node.
         end = self.events.SequenceEndEvent
-        check_event, value = self.check_event, self.value
+        get_event, node = self.get_event, self.node
         items: list[Any] = []
-        while not check_event(end):
-            items.append(value((*where, len(items)), lines, depth + 1))
-        self.get_event()
+        while type(event := get_event()) is not end:
+            items.append(node(event, (*where, len(items)), lines, depth + 1))
         return items
 
     def mapping(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> dict[str, Any]:
         events = self.events
         end, scalar_event = events.MappingEndEvent, events.ScalarEvent
-        check_event, get_event, value = self.check_event, self.get_event, self.value
+        get_event, value = self.get_event, self.value
         by_path = lines.by_path
         written: dict[str, Any] = {}
         #: Mappings merged in with ``<<``, from the lowest precedence to the highest.
         merged: list[dict[str, Any]] = []
-        while not check_event(end):
-            event = get_event()  # the key
+        while type(event := get_event()) is not end:  # the key
             line = event.start_mark.line + 1
             key: Any = None
             if type(event) is scalar_event:
                 self.nodes += 1
                 tag = event.tag
                 if tag is None or tag == "!":
-                    tag = self.resolve(_scalar_node_class(), event.value, event.implicit)
+                    tag = self.tag_of(event)
                 if tag == _STR_TAG:
                     key = event.value
                 elif tag == _MERGE_TAG:
@@ -417,7 +442,6 @@ class _Reader:
             # A field's line is its key's line, also when its value starts below it.
             by_path.setdefault(at, line)
             written[key] = value(at, lines, depth + 1)
-        get_event()
         if not merged:
             return written
         result: dict[str, Any] = {}
@@ -445,13 +469,6 @@ class _Reader:
                 format_field(where),
             )
         return list(reversed(sources))
-
-
-@functools.cache
-def _scalar_node_class() -> Any:
-    import yaml
-
-    return yaml.ScalarNode
 
 
 @functools.cache
@@ -501,40 +518,91 @@ _PARTS = ("constraints", "generators")
 
 
 @functools.cache
-def _fastjsonschema() -> Any:
-    # One import for the case check and every part check: a host that unloads and re-imports
-    # modules (pytest's own ``pytester`` does) would otherwise pair a cached check with a newer,
-    # different exception class.
-    import fastjsonschema
-
-    return fastjsonschema
-
-
-@functools.cache
-def _fast_check() -> Any:
+def _fast_check() -> Callable[[Any], bool]:
     """The compiled case check, without the built-in constraint and generator argument schemas.
 
     Those are most of the schema, and a catalogue uses a few of them: compiling them all costs
     more than checking a thousand cases, so each is compiled on first use (:func:`_fast_part`).
     """
-    import copy
-
-    schema = copy.deepcopy(load_schema("case"))
-    for group in _PARTS:
-        schema["$defs"][group] = {name: {} for name in schema["$defs"][group]}
-    # use_default off: a check must not write the schema's defaults into the case it judges.
-    return _fastjsonschema().compile(schema, handlers=_no_fetch_handlers(), use_default=False)
+    schema = load_schema("case")
+    defs = schema["$defs"]
+    blank: dict[str, Any] = {group: {name: {} for name in defs[group]} for group in _PARTS}
+    return _compile_verdict({**schema, "$defs": {**defs, **blank}})
 
 
 @functools.cache
-def _fast_part(group: str, name: str) -> Any:
-    import copy
+def _fast_part(group: str, name: str) -> Callable[[Any], bool]:
+    return _compile_verdict(load_schema("case")["$defs"][group][name])
 
-    return _fastjsonschema().compile(
-        copy.deepcopy(load_schema("case")["$defs"][group][name]),
+
+#: Where fastjsonschema's generated code names the value it checks, for its error message.
+_NAME_FORMAT = ".format(**locals())"
+
+
+def _compile_verdict(schema: dict[str, Any]) -> Callable[[Any], bool]:
+    """fastjsonschema's check of ``schema`` as a verdict: True when it accepts a value.
+
+    The loader asks fastjsonschema only for its verdict (jsonschema words the error), so the
+    check is compiled without what only its messages use, which is most of its cost: detailed
+    exceptions carry their schema part as a literal built at every raise (and a valid case
+    raises inside ``anyOf``/``not`` branches), and each call of a ``$ref`` function formats the
+    value's name with ``locals()`` first (a case's every list entry). Without them the compiled
+    source is a third of the size, and a case is checked in half the time. ``const`` is
+    written as the one-value ``enum`` it equals (fastjsonschema builds both with one matcher),
+    since fastjsonschema cannot word a ``const`` error without details.
+    """
+    import fastjsonschema
+
+    code = fastjsonschema.compile_to_code(
+        _const_as_enum(schema),
         handlers=_no_fetch_handlers(),
+        # A check must not write the schema's defaults into the case it judges.
         use_default=False,
+        detailed_exceptions=False,
     )
+    # A name left unformatted only makes a message (never read) show its placeholder.
+    namespace: dict[str, Any] = {}
+    exec(compile(code.replace(_NAME_FORMAT, ""), "<case schema check>", "exec"), namespace)
+    entry = re.search(r"^def (\w+)\(", code, re.M)
+    assert entry is not None, "fastjsonschema generated no function"
+    check = namespace[entry.group(1)]
+    # The class the generated code raises, whichever fastjsonschema module object it imported
+    # (pytester unloads and re-imports modules).
+    refused = namespace["JsonSchemaValueException"]
+
+    def verdict(value: Any) -> bool:
+        try:
+            check(value)
+        except refused:
+            return False
+        return True
+
+    return verdict
+
+
+def _const_as_enum(schema: Any) -> Any:
+    """A copy of ``schema`` with each ``const: x`` written ``enum: [x]``."""
+    if isinstance(schema, list):
+        return [_const_as_enum(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    copied: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _NAMED_SCHEMAS and isinstance(value, dict):
+            # Names to schemas: a property may itself be called `const`.
+            copied[key] = {name: _const_as_enum(part) for name, part in value.items()}
+        elif key in _VALUES:
+            copied[key] = value
+        elif key == "const" and "enum" not in schema:
+            copied["enum"] = [value]
+        else:
+            copied[key] = _const_as_enum(value)
+    return copied
+
+
+#: Keywords holding schemas by name, and keywords holding values rather than schemas.
+_NAMED_SCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions"})
+_VALUES = frozenset({"enum", "default", "examples", "required"})
 
 
 def _no_fetch_handlers() -> Any:
@@ -578,13 +646,9 @@ def _fast_valid(data: Any) -> bool:
 
     tests/unit/test_schema_differential.py holds the two to that on thousands of cases.
     """
-    try:
-        _fast_check()(data)
-        for group, name, value in _parts(data):
-            _fast_part(group, name)(value)
-    except _fastjsonschema().JsonSchemaException:
+    if not _fast_check()(data):
         return False
-    return True
+    return all(_fast_part(group, name)(value) for group, name, value in _parts(data))
 
 
 def _object_parts(schema: Any) -> list[dict[str, Any]]:
@@ -1516,6 +1580,40 @@ def load_file(
     ``variants`` (or a function making it, called only for a case that declares generators)
     defaults to the built-in generators.
     """
+    with _cycle_collection_paused():
+        return _load_file(path, root, registry, variants)
+
+
+@contextlib.contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while one file loads, and restored after.
+
+    Loading makes many small objects (the YAML's data, the case, its constraints) and almost
+    none in cycles: what is not kept is freed by reference counting at once. The collector's
+    passes during a load find next to nothing to free, yet each scans the young objects, and
+    now and then one scans every object of the process (tens of milliseconds in a pytest
+    session: bench/loading.py). The file's limits (:data:`MAX_FILE_BYTES`, :data:`MAX_NODES`)
+    bound what a load can make while the collector waits; its next pass sees all of it.
+    """
+    import gc
+
+    if not gc.isenabled():
+        # Paused by someone else: theirs to restore.
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _load_file(
+    path: Path,
+    root: Path,
+    registry: ConstraintRegistry,
+    variants: VariantRegistry | Callable[[], VariantRegistry] | None,
+) -> list[LoadedCase | CaseError]:
     import yaml
 
     try:

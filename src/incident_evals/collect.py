@@ -68,6 +68,10 @@ class CollectState:
     folders: FolderRegistries = field(init=False)
     #: The taxonomy markers registered so far (:func:`taxonomy_markers`).
     taxonomy_markers: set[str] = field(default_factory=set)
+    #: One mark per name, shared by the items (a mark is immutable, as a test function's marks
+    #: are shared by its parametrised items): made per item, each costs a lookup in the
+    #: registered markers and two objects.
+    marks: dict[str, pytest.MarkDecorator] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.folders = FolderRegistries(self.builtins)
@@ -80,6 +84,13 @@ class CollectState:
     def variant_registry_for(self, file: pytest.File) -> VariantRegistry:
         """The generators known to cases in ``file``'s folder, scoped like constraints."""
         return self.folders.variants(file)
+
+    def mark(self, name: str) -> pytest.MarkDecorator:
+        """The mark ``name`` (a severity, category, taxonomy or stability marker)."""
+        found = self.marks.get(name)
+        if found is None:
+            found = self.marks[name] = getattr(pytest.mark, name)
+        return found
 
 
 COLLECT_STATE = pytest.StashKey[CollectState]()
@@ -201,13 +212,14 @@ class EvalItem(pytest.Item):
                     "a pass means the fix works: set incident.status to resolved",
                 )
             )
-        self.add_marker(case.incident.severity)
-        self.add_marker(case.incident.category)
+        state = self.config.stash[COLLECT_STATE]
+        self.add_marker(state.mark(case.incident.severity))
+        self.add_marker(state.mark(case.incident.category))
         for name in taxonomy_markers(self.config, case.incident.taxonomy):
-            self.add_marker(name)
+            self.add_marker(state.mark(name))
         hint = run.settings.gate.stability_hints.get((case.id, run.variant_id))
         if hint is not None:
-            self.add_marker(hint)
+            self.add_marker(state.mark(hint))
         self.user_properties.extend(
             [
                 ("case_id", case.id),

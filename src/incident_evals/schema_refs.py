@@ -10,6 +10,8 @@ and reports, and the fetch itself happens even under ``--incident-replay``. So:
   builders refuse both at load time, with the path of the reference;
 * :data:`NO_FETCH_REGISTRY` and :data:`NO_FETCH_HANDLERS` make any reference that slipped past
   that check fail to resolve instead of being fetched.
+
+:func:`check_schema_once` checks such a schema against its metaschema, once per schema.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from incident_evals.errors import ConstraintArgumentError
 __all__ = [
     "NO_FETCH_HANDLERS",
     "SchemaReferenceError",
+    "check_schema_once",
     "dangling_reference",
     "no_fetch_registry",
     "nonlocal_reference",
@@ -192,3 +195,33 @@ def _refuse_fast(uri: str) -> Any:
 
 
 NO_FETCH_HANDLERS: Mapping[str, Callable[[str], Any]] = _NoFetchHandlers()
+
+
+#: Schemas found valid so far, by validator class and JSON text (keys sorted): a catalogue
+#: repeats its schemas (a tool's in every case that calls it, one output format in many cases),
+#: and a check costs about half a millisecond, most of it resolving the metaschema's
+#: ``$dynamicRef``s. Bounded: a catalogue of unique schemas checks each as before.
+_VALID_SCHEMAS: set[tuple[Any, str]] = set()
+_MAX_VALID_SCHEMAS = 4096
+
+
+def check_schema_once(validator_class: Any, schema: Mapping[str, Any]) -> None:
+    """``validator_class.check_schema(schema)`` (jsonschema's ``SchemaError`` for a schema that
+    is not one), skipped for a schema equal, as JSON, to one it already passed.
+
+    ``schema`` is data read from a case file: JSON's types, so its JSON text is the schema. An
+    invalid schema is checked each time, on the schema as written, so its error is the same.
+    """
+    import json
+
+    try:
+        key = (validator_class, json.dumps(schema, sort_keys=True))
+    except (TypeError, ValueError):
+        # Not JSON's types after all: checked, not remembered.
+        validator_class.check_schema(schema)
+        return
+    if key in _VALID_SCHEMAS:
+        return
+    validator_class.check_schema(schema)
+    if len(_VALID_SCHEMAS) < _MAX_VALID_SCHEMAS:
+        _VALID_SCHEMAS.add(key)

@@ -89,13 +89,13 @@ def argument_validator(schema: dict[str, Any], field: str | None = "schema") -> 
     import jsonschema
     from jsonschema.exceptions import SchemaError
 
-    from incident_evals.schema_refs import no_fetch_registry, reference_error
+    from incident_evals.schema_refs import check_schema_once, no_fetch_registry, reference_error
 
     validator_class = jsonschema.validators.validator_for(
         schema, default=jsonschema.Draft202012Validator
     )
     try:
-        validator_class.check_schema(schema)
+        check_schema_once(validator_class, schema)
     except SchemaError as error:
         raise ConstraintArgumentError(
             f"invalid JSON Schema at {error.json_path}: {_clip(error.message)}", field=field

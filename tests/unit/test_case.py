@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from incident_evals.case import (
     CaseError,
     EmptyCaseFileWarning,
     IdClaims,
+    IncidentCase,
     LoadedCase,
     case_files,
     catalogue_root,
@@ -23,7 +25,13 @@ from incident_evals.case import (
     load_schema,
     written_ids,
 )
-from incident_evals.constraints import builtin_registry
+from incident_evals.constraints import (
+    Check,
+    ConstraintRegistry,
+    ConstraintType,
+    Verdict,
+    builtin_registry,
+)
 from transcripts import load_error
 
 
@@ -870,3 +878,47 @@ def test_model_api_is_chat_or_responses(tmp_path: Path) -> None:
 
     wrong = write_case(tmp_path, "w.yaml", case_data(model={"api": "grpc"}))
     assert only_error(wrong) == "w.yaml:13: model.api: 'grpc' is not one of ['chat', 'responses']"
+
+
+# --- the cyclic garbage collector while a file loads ---------------------------------------------
+
+
+def _recording_registry(seen: list[bool], interrupt: bool = False) -> ConstraintRegistry:
+    """The built-in constraints and ``probe``, whose build notes whether the collector runs."""
+
+    def build(argument: Any, case: IncidentCase) -> Check:
+        seen.append(gc.isenabled())
+        if interrupt:
+            raise KeyboardInterrupt
+        return lambda transcript, case: Verdict(True)
+
+    registry = builtin_registry().copy()
+    registry.register(ConstraintType("probe", {}, build))
+    return registry
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_collector_is_paused_while_a_file_loads_and_left_as_it_was(
+    tmp_path: Path, enabled: bool
+) -> None:
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1", expect=[{"probe": "x"}]))
+    seen: list[bool] = []
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        [result] = load_file(path, tmp_path, _recording_registry(seen))
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert isinstance(result, LoadedCase), str(result)
+    assert seen == [False]
+
+
+def test_the_collector_runs_again_after_an_interrupted_load(tmp_path: Path) -> None:
+    path = write_case(tmp_path, "a.yaml", case_data("INC-1", expect=[{"probe": "x"}]))
+    seen: list[bool] = []
+    assert gc.isenabled()
+    with pytest.raises(KeyboardInterrupt):
+        load_file(path, tmp_path, _recording_registry(seen, interrupt=True))
+    assert seen == [False]
+    assert gc.isenabled()

@@ -27,7 +27,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from case_files import case_data
-from incident_evals.case import _fast_valid, _first_schema_error, _Reader, load_schema
+from incident_evals.case import (
+    _const_as_enum,
+    _fast_valid,
+    _first_schema_error,
+    _Reader,
+    load_schema,
+)
 from incident_evals.schema_refs import no_fetch_registry
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -521,6 +527,35 @@ def test_a_document_template_is_judged_alike(template: str, valid: bool) -> None
     reference = _shipped_validator()
     assert reference.is_valid(case) is valid
     assert _disagreement(case, reference, valid) is None
+
+
+@pytest.mark.parametrize(
+    ("version", "valid"),
+    [(1, True), (2, False), (True, False), (1.0, True), ("1", False), (None, False)],
+)
+def test_a_const_is_judged_alike(version: Any, valid: bool) -> None:
+    """The compiled check writes ``const: x`` as ``enum: [x]``: both match with one rule."""
+    case = case_data(schema_version=version)
+    reference = _shipped_validator()
+    assert reference.is_valid(case) is valid
+    assert _disagreement(case, reference, valid) is None
+
+
+def test_const_as_enum_rewrites_keywords_not_names() -> None:
+    schema: dict[str, Any] = {
+        "properties": {"const": {"const": 1}, "enum": {"type": "string"}},
+        "anyOf": [{"const": "a"}, {"const": None}],
+        "enum": [{"const": 2}],
+        "default": {"const": 3},
+    }
+    assert _const_as_enum(schema) == {
+        "properties": {"const": {"enum": [1]}, "enum": {"type": "string"}},
+        "anyOf": [{"enum": ["a"]}, {"enum": [None]}],
+        "enum": [{"const": 2}],
+        "default": {"const": 3},
+    }
+    # Not a copy that shares: the shipped schema is loaded once and shared.
+    assert schema["properties"]["const"] == {"const": 1}
 
 
 # --- why the verdicts can be equal ----------------------------------------------------------------

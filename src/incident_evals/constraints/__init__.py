@@ -38,6 +38,9 @@ def quote(text: str, limit: int = QUOTE_LIMIT) -> str:
     """``text`` in double quotes for a message: clipped, invisible characters escaped."""
     clipped = len(text) > limit
     body = text[:limit] if clipped else text
+    if body.isprintable() and '"' not in body and "\\" not in body:
+        # Nothing to escape (the space is printable): most texts, at every constraint's build.
+        return '"' + body + ("…" if clipped else "") + '"'
     escaped: list[str] = []
     for ch in body:
         if ch in '"\\':

@@ -43,7 +43,7 @@ from incident_evals.constraints import (
 )
 from incident_evals.constraints.normalize import NormalizedText, fold_pattern, normalize, verbatim
 from incident_evals.patterns import BoundedPattern, PatternError, compile_pattern
-from incident_evals.schema_refs import no_fetch_registry, reference_error
+from incident_evals.schema_refs import check_schema_once, no_fetch_registry, reference_error
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -486,7 +486,7 @@ def _build_json_schema(argument: Any, case: IncidentCase) -> JsonSchemaCheck:
         argument, default=jsonschema.Draft202012Validator
     )
     try:
-        validator_class.check_schema(argument)
+        check_schema_once(validator_class, argument)
     except SchemaError as error:
         raise ConstraintArgumentError(
             f"invalid JSON Schema at {error.json_path}: {_clip(error.message)}",

@@ -118,6 +118,7 @@ English only.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import re
 import unicodedata
@@ -881,14 +882,22 @@ def _listed(part: str) -> str:
     return "(?:" + "|".join(_spellings(name) for name in unique) + ")"
 
 
-def _found_people(texts: Sequence[str]) -> list[_Person]:
-    """The people the lists find in ``texts``, in the order they are first named."""
+@functools.cache
+def _people_patterns() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """A full name (either order), a title and last name, a first name alone: built once, from
+    lists that do not change (each is an alternation of a few hundred spellings)."""
     first, last = _listed("first"), _listed("last")
     full = re.compile(
         rf"(?<!\w)(?:(?P<f1>{first}){NAME_SEPARATOR}(?P<l1>{last})|(?P<l2>{last}),\s*(?P<f2>{first}))(?!\w)"
     )
     titled = re.compile(rf"(?<!\w){_TITLE_PATTERN}(?P<last>{last})(?!\w)")
     alone = re.compile(rf"(?<!\w)(?P<first>{first})(?!\w)")
+    return full, titled, alone
+
+
+def _found_people(texts: Sequence[str]) -> list[_Person]:
+    """The people the lists find in ``texts``, in the order they are first named."""
+    full, titled, alone = _people_patterns()
     people: list[_Person] = []
     firsts: set[str] = set()
     lasts: set[str] = set()

@@ -17,6 +17,7 @@ from incident_evals.constraints import (
     ConstraintType,
     Verdict,
     builtin_registry,
+    quote,
 )
 from incident_evals.transcript import Transcript
 from transcripts import CASE_HEADER, load_case, load_error, tool_call, transcript, verdicts
@@ -481,3 +482,34 @@ def test_build_gets_the_argument_and_the_case(tmp_path: Path) -> None:
             "Assistant agent emailed the payroll export to a personal address",
         )
     ]
+
+
+# --- quote: how constraint messages show a text ---------------------------------------------------
+
+
+def _quoted_char_by_char(text: str, limit: int) -> str:
+    """quote's rule, one character at a time: ``"`` and ``\\`` escaped, what is invisible
+    written as its escape, the rest as it is; clipped at ``limit`` with an ellipsis."""
+    body = text[:limit]
+    out = "".join(
+        "\\" + ch
+        if ch in '"\\'
+        else ch
+        if ch.isprintable()
+        else ch.encode("unicode_escape").decode("ascii")
+        for ch in body
+    )
+    return '"' + out + ("…" if len(text) > limit else "") + '"'
+
+
+@pytest.mark.parametrize("limit", [1, 5, 120])
+def test_quote_shows_every_text_as_its_rule_says(limit: int) -> None:
+    # Texts with nothing to escape take a shortcut: it must give what the rule gives.
+    import random
+
+    rng = random.Random(20251102)
+    alphabet = ["a", " ", "é", "😀", '"', "\\", "\n", "\t", "\u200b", "\x00", "\u00a0", "\u202e"]
+    texts = ["", "plain text", "x" * 200, 'say "hi"', "a\\b", "zero\u200bwidth"]
+    texts += ["".join(rng.choices(alphabet, k=rng.randint(0, 9))) for _ in range(2000)]
+    for text in texts:
+        assert quote(text, limit) == _quoted_char_by_char(text, limit), repr(text)
