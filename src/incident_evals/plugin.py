@@ -299,7 +299,7 @@ class IncidentEvalsPlugin:
         self.session.start()
         from incident_evals.early_send import early_send_blocker
 
-        self.send_early = early_send_blocker(self.config) is None
+        self.send_early = self._sends_ahead() and early_send_blocker(self.config) is None
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and not self.session.offline:
             from incident_evals.progress import ProgressLine, open_terminal, progress_off_reason
@@ -326,6 +326,13 @@ class IncidentEvalsPlugin:
         shared = self.session.shared_local_model(int(node.workerinput.get("workercount", 1)))
         if shared is not None:
             node.workerinput[WORKERINPUT_KEY] = shared.to_workerinput()
+
+    def _sends_ahead(self) -> bool:
+        """Whether items are dispatched before pytest reaches them. Not by an xdist worker (it
+        learns its items as it runs them), and not offline: recorded answers are read when an
+        item asks for them, so a future made ahead would only hold memory until then (every
+        item is dispatched as pytest reaches it, see pytest_runtest_protocol)."""
+        return not (self._runs_no_items() or _is_xdist_worker(self.config) or self.session.offline)
 
     def _runs_no_items(self) -> bool:
         # --collect-only runs nothing; an xdist controller leaves the items to its workers.
@@ -415,7 +422,7 @@ class IncidentEvalsPlugin:
         count_compared(self.config, session.items)
         # pytest stops before running anything when a module failed to collect: send nothing.
         stopping = session.testsfailed and not self.config.option.continue_on_collection_errors
-        if not self._runs_no_items() and not _is_xdist_worker(self.config) and not stopping:
+        if self._sends_ahead() and not stopping:
             dispatch_items(session.items)
         if self.config.option.collectonly:
             from incident_evals.collect import LoadErrorItem
@@ -494,13 +501,23 @@ class IncidentEvalsPlugin:
                 if reporter is not None:
                     reporter.write_line(line, red=True)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
         dispatch_items([item] if nextitem is None else [item, nextitem])
         if _is_xdist_worker(self.config):
             from incident_evals.xdist_queue import scheduled_items
 
             dispatch_items(scheduled_items(item.session))
+        try:
+            return (yield)
+        finally:
+            # Its reports are made (a rerun plugin's reruns happen inside this hook).
+            from incident_evals.collect import EvalItem
+
+            if isinstance(item, EvalItem):
+                item.run.release()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
