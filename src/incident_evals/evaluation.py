@@ -269,11 +269,11 @@ class Run:
         when its result is made."""
         if self.regression is not None and outcome not in NOT_JUDGED:
             return self.regression
-        from incident_evals.baseline import regression
-
         baseline = self.baseline_item()
         if baseline is None and not self.settings.gate.baseline_items:
             return None
+        from incident_evals.baseline import regression
+
         current = {
             "outcome": outcome,
             "samples": samples,

@@ -55,18 +55,27 @@ REPORT_LIMIT = 20_000
 
 
 def scrub_report(
-    report: pytest.TestReport | pytest.CollectReport, scrubber: Any, case: Any
+    report: pytest.TestReport | pytest.CollectReport,
+    scrubber: Any,
+    case: Any,
+    clean: set[str] | None = None,
 ) -> None:
     """Scrub what a report carries to the terminal, JUnit and xdist: the failure (kept as pytest
-    made it when it holds nothing to scrub), captured output and user properties."""
-    from incident_evals.secrets import clip
+    made it when it holds nothing to scrub), captured output and user properties.
 
+    ``clean`` holds the user properties (joined) already found to hold nothing to scrub for
+    ``case``: an item's three reports carry nearly the same ones, searched once.
+    """
     longrepr = report.longrepr
     if isinstance(longrepr, tuple):
         # A skip: (path, line, reason), a shape pytest's summary relies on.
+        from incident_evals.secrets import clip
+
         path, line, reason = longrepr
         report.longrepr = (path, line, clip(scrubber.text(reason, case), REPORT_LIMIT))
     elif longrepr is not None:
+        from incident_evals.secrets import clip
+
         text = str(longrepr)
         scrubbed = scrubber.text(text, case)
         if scrubbed != text or isinstance(longrepr, str):
@@ -75,13 +84,17 @@ def scrub_report(
         report.sections = [(title, scrubber.text(body, case)) for title, body in report.sections]
     if not isinstance(report, pytest.TestReport):
         return
-    values = "\n".join(value for _, value in report.user_properties if isinstance(value, str))
+    values = "\n".join([value for _, value in report.user_properties if isinstance(value, str)])
+    if clean is not None and values in clean:
+        return
     # One search for all of them: they rarely hold anything to scrub.
     if scrubber.text(values, case) != values:
         report.user_properties = [
             (name, scrubber.text(value, case) if isinstance(value, str) else value)
             for name, value in report.user_properties
         ]
+    elif clean is not None:
+        clean.add(values)
 
 
 def gate_from_config(config: pytest.Config) -> Any:
@@ -286,6 +299,9 @@ class IncidentEvalsPlugin:
         #: Each case file's items are sent as soon as it is collected (see early_send).
         self.send_early = False
         self._froze = False
+        #: The item whose reports are being made, and its user properties found clean.
+        self._clean_for: pytest.Item | None = None
+        self._clean: set[str] = set()
         # Registered before pytest's own plugins register theirs, so it runs after their
         # garbage collection passes at the end of the session (see pytest_collection_finish).
         config.add_cleanup(self._unfreeze)
@@ -539,7 +555,9 @@ class IncidentEvalsPlugin:
             return report
         # The last stop before the terminal, JUnit and xdist see the report (pytest's skipping
         # plugin has made its xfail and skip decisions).
-        scrub_report(report, self.session.scrubber, item.run.case)
+        if self._clean_for is not item:
+            self._clean_for, self._clean = item, set()
+        scrub_report(report, self.session.scrubber, item.run.case, self._clean)
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             error = str(report.longrepr) if call.when == "setup" and report.failed else None
             strict_xpass = report.failed and "XPASS(strict)" in str(report.longrepr)
