@@ -247,6 +247,10 @@ class Run:
     def prepare(self) -> str | None:
         raise NotImplementedError
 
+    def release(self) -> None:
+        """Once the item has made its reports (its result included): drop what no later step
+        reads, so that a run's memory does not grow with every item it has run."""
+
     def verdict(self) -> Judged:
         raise NotImplementedError
 
@@ -265,11 +269,11 @@ class Run:
         when its result is made."""
         if self.regression is not None and outcome not in NOT_JUDGED:
             return self.regression
-        from incident_evals.baseline import regression
-
         baseline = self.baseline_item()
         if baseline is None and not self.settings.gate.baseline_items:
             return None
+        from incident_evals.baseline import regression
+
         current = {
             "outcome": outcome,
             "samples": samples,
@@ -335,6 +339,16 @@ class Run:
         )
 
 
+@dataclass
+class _Sequential:
+    """What an item sampled until decided (``--incident-repeats auto``) adds: its evidence,
+    the lock its top-ups take and the event that says they ended."""
+
+    evidence: PairedEvidence = field(default_factory=PairedEvidence)
+    sampling: threading.Lock = field(default_factory=threading.Lock)
+    settled: threading.Event = field(default_factory=threading.Event)
+
+
 class CaseRun(Run):
     """A case, or one of its variants: its samples replayed and judged by its constraints."""
 
@@ -356,9 +370,9 @@ class CaseRun(Run):
         self.samples: int = (
             DEFAULT_FIRST_SAMPLES if self.adaptive else fixed or self.case.runs.repeats
         )
-        self.evidence = PairedEvidence()
-        self._sampling = threading.Lock()
-        self._settled = threading.Event()
+        #: Only ``--incident-repeats auto`` tops samples up: other items (nearly all, and tens
+        #: of thousands in a large catalogue) carry no lock, event or evidence of their own.
+        self._sequential = _Sequential() if self.adaptive else None
         self.futures: list[Future[Transcript]] | None = None
         self.transcripts: list[Transcript] = []
         #: The side-by-side baseline model's samples.
@@ -366,6 +380,8 @@ class CaseRun(Run):
         self.baseline_transcripts: list[Transcript] = []
         self.failed_samples: list[SampleFailure] = []
         self.baseline_passed: int | None = None
+        #: A member of a counterfactual family: its consistency item reads its samples later.
+        self.read_later = False
 
     @property
     def expected_to_fail(self) -> bool:
@@ -374,6 +390,22 @@ class CaseRun(Run):
     @property
     def session(self) -> EvalSession:
         return self.settings.session
+
+    @property
+    def evidence(self) -> PairedEvidence:
+        """The pairs judged so far under ``--incident-repeats auto``."""
+        assert self._sequential is not None, "only an adaptive item has paired evidence"
+        return self._sequential.evidence
+
+    @property
+    def _sampling(self) -> threading.Lock:
+        assert self._sequential is not None
+        return self._sequential.sampling
+
+    @property
+    def _settled(self) -> threading.Event:
+        assert self._sequential is not None
+        return self._sequential.settled
 
     def dispatch(self) -> None:
         """Queue this item's samples (once): each is one chain of requests, tool loop included."""
@@ -510,6 +542,8 @@ class CaseRun(Run):
             lines = [str(c.line) for c in self.constraints if c.name == "judge"]
             where = f"line{'s' if len(lines) > 1 else ''} {', '.join(lines)}"
             kind, cause = "judge", f"the judge constraint ({where}) cannot run: {problem}"
+        # Prepared again (a rerun plugin's rerun), it judges the samples once, not twice.
+        self.transcripts, self.baseline_transcripts = [], []
         targets = [(future, self.transcripts, "") for future in self.futures]
         baselines = [(f, self.baseline_transcripts, "baseline ") for f in self.baseline_futures]
         for sample, (future, into, side) in enumerate([*targets, *baselines]):
@@ -542,6 +576,18 @@ class CaseRun(Run):
         if cause is None:
             return None
         return self.error_line(f"{kind} error: {cause}")
+
+    def release(self) -> None:
+        # Every sample's requests and replies (the recorded answers, parsed), its futures and
+        # transcripts: a few kilobytes per item, and nothing reads them once its result is made.
+        # Asked again all the same, it would send them again (dispatch), never read stale ones.
+        if self.read_later:
+            return
+        self.futures = None
+        self.baseline_futures = []
+        self.transcripts = []
+        self.baseline_transcripts = []
+        self.failed_samples = []
 
     def _judge_samples(self, transcripts: list[Transcript]) -> list[SampleFailure]:
         failed = []
@@ -815,6 +861,8 @@ class ConsistencyRun(Run):
     def __init__(self, family: list[CaseRun], settings: RunSettings) -> None:
         self.settings = settings
         self.family = family
+        for member in family:
+            member.read_later = True
         self.case = family[0].case
         spec = next(s for s in self.case.variants.generate if s.name == COUNTERFACTUAL)
         self.decision = Decision.from_options(spec.options)

@@ -55,18 +55,27 @@ REPORT_LIMIT = 20_000
 
 
 def scrub_report(
-    report: pytest.TestReport | pytest.CollectReport, scrubber: Any, case: Any
+    report: pytest.TestReport | pytest.CollectReport,
+    scrubber: Any,
+    case: Any,
+    clean: set[str] | None = None,
 ) -> None:
     """Scrub what a report carries to the terminal, JUnit and xdist: the failure (kept as pytest
-    made it when it holds nothing to scrub), captured output and user properties."""
-    from incident_evals.secrets import clip
+    made it when it holds nothing to scrub), captured output and user properties.
 
+    ``clean`` holds the user properties (joined) already found to hold nothing to scrub for
+    ``case``: an item's three reports carry nearly the same ones, searched once.
+    """
     longrepr = report.longrepr
     if isinstance(longrepr, tuple):
         # A skip: (path, line, reason), a shape pytest's summary relies on.
+        from incident_evals.secrets import clip
+
         path, line, reason = longrepr
         report.longrepr = (path, line, clip(scrubber.text(reason, case), REPORT_LIMIT))
     elif longrepr is not None:
+        from incident_evals.secrets import clip
+
         text = str(longrepr)
         scrubbed = scrubber.text(text, case)
         if scrubbed != text or isinstance(longrepr, str):
@@ -75,13 +84,17 @@ def scrub_report(
         report.sections = [(title, scrubber.text(body, case)) for title, body in report.sections]
     if not isinstance(report, pytest.TestReport):
         return
-    values = "\n".join(value for _, value in report.user_properties if isinstance(value, str))
+    values = "\n".join([value for _, value in report.user_properties if isinstance(value, str)])
+    if clean is not None and values in clean:
+        return
     # One search for all of them: they rarely hold anything to scrub.
     if scrubber.text(values, case) != values:
         report.user_properties = [
             (name, scrubber.text(value, case) if isinstance(value, str) else value)
             for name, value in report.user_properties
         ]
+    elif clean is not None:
+        clean.add(values)
 
 
 def gate_from_config(config: pytest.Config) -> Any:
@@ -286,6 +299,9 @@ class IncidentEvalsPlugin:
         #: Each case file's items are sent as soon as it is collected (see early_send).
         self.send_early = False
         self._froze = False
+        #: The item whose reports are being made, and its user properties found clean.
+        self._clean_for: pytest.Item | None = None
+        self._clean: set[str] = set()
         # Registered before pytest's own plugins register theirs, so it runs after their
         # garbage collection passes at the end of the session (see pytest_collection_finish).
         config.add_cleanup(self._unfreeze)
@@ -299,7 +315,7 @@ class IncidentEvalsPlugin:
         self.session.start()
         from incident_evals.early_send import early_send_blocker
 
-        self.send_early = early_send_blocker(self.config) is None
+        self.send_early = self._sends_ahead() and early_send_blocker(self.config) is None
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and not self.session.offline:
             from incident_evals.progress import ProgressLine, open_terminal, progress_off_reason
@@ -326,6 +342,13 @@ class IncidentEvalsPlugin:
         shared = self.session.shared_local_model(int(node.workerinput.get("workercount", 1)))
         if shared is not None:
             node.workerinput[WORKERINPUT_KEY] = shared.to_workerinput()
+
+    def _sends_ahead(self) -> bool:
+        """Whether items are dispatched before pytest reaches them. Not by an xdist worker (it
+        learns its items as it runs them), and not offline: recorded answers are read when an
+        item asks for them, so a future made ahead would only hold memory until then (every
+        item is dispatched as pytest reaches it, see pytest_runtest_protocol)."""
+        return not (self._runs_no_items() or _is_xdist_worker(self.config) or self.session.offline)
 
     def _runs_no_items(self) -> bool:
         # --collect-only runs nothing; an xdist controller leaves the items to its workers.
@@ -415,7 +438,7 @@ class IncidentEvalsPlugin:
         count_compared(self.config, session.items)
         # pytest stops before running anything when a module failed to collect: send nothing.
         stopping = session.testsfailed and not self.config.option.continue_on_collection_errors
-        if not self._runs_no_items() and not _is_xdist_worker(self.config) and not stopping:
+        if self._sends_ahead() and not stopping:
             dispatch_items(session.items)
         if self.config.option.collectonly:
             from incident_evals.collect import LoadErrorItem
@@ -494,13 +517,23 @@ class IncidentEvalsPlugin:
                 if reporter is not None:
                     reporter.write_line(line, red=True)
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
         dispatch_items([item] if nextitem is None else [item, nextitem])
         if _is_xdist_worker(self.config):
             from incident_evals.xdist_queue import scheduled_items
 
             dispatch_items(scheduled_items(item.session))
+        try:
+            return (yield)
+        finally:
+            # Its reports are made (a rerun plugin's reruns happen inside this hook).
+            from incident_evals.collect import EvalItem
+
+            if isinstance(item, EvalItem):
+                item.run.release()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -522,7 +555,9 @@ class IncidentEvalsPlugin:
             return report
         # The last stop before the terminal, JUnit and xdist see the report (pytest's skipping
         # plugin has made its xfail and skip decisions).
-        scrub_report(report, self.session.scrubber, item.run.case)
+        if self._clean_for is not item:
+            self._clean_for, self._clean = item, set()
+        scrub_report(report, self.session.scrubber, item.run.case, self._clean)
         if call.when == "call" or (call.when == "setup" and report.outcome != "passed"):
             error = str(report.longrepr) if call.when == "setup" and report.failed else None
             strict_xpass = report.failed and "XPASS(strict)" in str(report.longrepr)

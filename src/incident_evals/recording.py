@@ -40,8 +40,12 @@ KEY_LENGTH = 20
 _CASE_ID = re.compile(r"[A-Za-z0-9._-]+")
 
 
+# json.dumps would make an encoder like this one on every call (every exchange's key).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def request_key(request: dict[str, Any], sample: int, api: str = "chat") -> str:
@@ -82,6 +86,8 @@ class RecordingStore:
         api: str = "chat",
     ) -> None:
         self.directory = Path(directory)
+        # Every lookup joins strings onto this: a Path per exchange costs more than the read.
+        self._folder = str(self.directory)
         #: The API of the exchanges: part of every key, and written in every record.
         self.api = api
         #: Kept apart inside each case's folder (judge exchanges live in ``<case id>/judge/``).
@@ -91,15 +97,16 @@ class RecordingStore:
 
     def path(self, case_id: str, sample: int, request: dict[str, Any]) -> Path:
         """Where the exchange of ``request`` (as scrubbed: see :attr:`scrub`) is stored."""
+        return Path(self._file(case_id, sample, request))
+
+    def _file(self, case_id: str, sample: int, request: dict[str, Any]) -> str:
+        """:meth:`path`, as a string."""
         # The id becomes a path component: refuse anything that could leave the directory.
         if not _CASE_ID.fullmatch(case_id) or case_id in {".", ".."}:
             raise ValueError(f"case id {case_id!r} cannot name a recordings folder")
-        return (
-            self.directory
-            / case_id
-            / self.subfolder
-            / f"{request_key(request, sample, self.api)}.json"
-        )
+        key = request_key(request, sample, self.api)
+        # An empty subfolder adds nothing, as it does to a Path.
+        return os.path.join(self._folder, case_id, self.subfolder, f"{key}.json")
 
     def save(
         self,
@@ -135,9 +142,10 @@ class RecordingStore:
 
         Raises ``ValueError`` when the file exists but is not a recording (e.g. a bad merge).
         """
-        path = self.path(case_id, sample, self.scrub(request))
+        path = self._file(case_id, sample, self.scrub(request))
         try:
-            text = path.read_text(encoding="utf-8")
+            with open(path, encoding="utf-8") as stream:
+                text = stream.read()
         except FileNotFoundError:
             return None
         record = json.loads(text)

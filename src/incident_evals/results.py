@@ -248,16 +248,26 @@ def _hashed_fields(kind: type) -> tuple[tuple[str, Any], ...]:
     return tuple(hashed)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _canonical(value: Any) -> Any:
     """``value`` as plain JSON data; a dataclass keeps only the fields that differ from their
     default, so that a field a later version adds leaves every existing case's hash alone."""
+    # The common exact types first, for the same result: every item's hash walks its case.
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {str(key): _canonical(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [_canonical(item) for item in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     if isinstance(value, Mapping):
         return {str(key): _canonical(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_canonical(item) for item in value]
-    kind = type(value)
     if dataclasses.is_dataclass(kind):
         kept: dict[str, Any] = {}
         for name, default in _hashed_fields(kind):
@@ -281,10 +291,14 @@ def content_hash(case: IncidentCase, *parts: Any) -> str:
         "runs": _canonical(case.runs),
         "parts": _canonical(list(parts)),
     }
-    text = json.dumps(
-        tested, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr
-    )
+    text = _HASHED_JSON.encode(tested)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# What json.dumps would make on every call (every item's hash).
+_HASHED_JSON = json.JSONEncoder(
+    sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=repr
+)
 
 
 def item_data(

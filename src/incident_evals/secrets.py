@@ -192,7 +192,11 @@ _HINTS = (
 def _hinted(text: str) -> bool:
     """Whether ``text`` holds a word one of the credential patterns needs."""
     lowered = text.lower()
-    return any(hint in lowered for hint in _HINTS)
+    # A loop, not any() over a generator (a third slower): it runs on every text of every item.
+    for hint in _HINTS:  # noqa: SIM110
+        if hint in lowered:
+            return True
+    return False
 
 
 def _looks_like_token(token: str) -> bool:
