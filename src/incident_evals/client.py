@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -529,6 +530,8 @@ class ChatClient:
         self._wake = asyncio.Event()
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
+        self._key_prefix = os.urandom(8).hex()
+        self._keys = itertools.count()
         headers = None
         secret_key = endpoint.api_key or os.environ.get(endpoint.api_key_env)
         api_key = secret_key or PLACEHOLDER_API_KEY
@@ -653,8 +656,17 @@ class ChatClient:
         import openai
 
         path = "/responses" if self.api == "responses" else "/chat/completions"
+        # Given, so the SDK does not draw a random one per request: drawing it is a system call
+        # on the loop's thread, which lets pytest's thread take the interpreter for up to a
+        # switch interval (5 ms) each time. Unique all the same (this client's prefix, a count).
+        key = f"incident-evals-{self._key_prefix}-{next(self._keys)}"
         try:
-            response = await self._sdk.post(path, cast_to=_http_module().Response, body=request)
+            response = await self._sdk.post(
+                path,
+                cast_to=_http_module().Response,
+                body=request,
+                options={"idempotency_key": key},
+            )
         except openai.APIConnectionError as exc:
             # The SDK reads the body inside its send, and names anything that breaks off there
             # a connection error: a bound that refused the answer is that bound's error.

@@ -214,6 +214,9 @@ class EvalSession:
         (see ``local_model``). A build that would crash here, or a launch that fails, becomes
         the session's failure and a notice, instead of requests sent into it.
         """
+        # Asked at every submit: a run against an endpoint never loads the embedded model's code.
+        if not self.uses_local_model or self._local_tried:
+            return
         from incident_evals.local_model import LocalModelError, LocalModelServer
 
         with self._lock:
