@@ -1,4 +1,5 @@
-"""pytest entry point: wires pytest's hooks to the modules that do the work.
+"""The plugin's hooks (the ``pytest11`` entry point, ``pytest_incident_evals``, re-exports the
+module-level ones): wires pytest's hooks to the modules that do the work.
 
 Only ``options`` is imported up front; everything else loads when ``--incident-evals`` is given,
 so a pytest run without it pays nothing for this plugin.

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from incident_evals import options
-from incident_evals.client import ChatClient, Endpoint, EndpointError, JudgeError, TargetClient
+from incident_evals.client import (
+    ChatClient,
+    Endpoint,
+    EndpointError,
+    JudgeError,
+    TargetClient,
+    is_connection_failure,
+)
 from incident_evals.dispatch import Dispatcher
 from incident_evals.secrets import Scrubber
 
@@ -207,6 +214,9 @@ class EvalSession:
         (see ``local_model``). A build that would crash here, or a launch that fails, becomes
         the session's failure and a notice, instead of requests sent into it.
         """
+        # Asked at every submit: a run against an endpoint never loads the embedded model's code.
+        if not self.uses_local_model or self._local_tried:
+            return
         from incident_evals.local_model import LocalModelError, LocalModelServer
 
         with self._lock:
@@ -751,7 +761,7 @@ class _LocalModelCompleter:
             return self._client.complete(request)
         except EndpointError as exc:
             server = self._session.local_server
-            if server is not None and _is_connection_failure(exc):
+            if server is not None and is_connection_failure(exc):
                 server.wait_exit(self.EXIT_GRACE_S)
             self._raise_if_failed()
             raise
@@ -760,15 +770,6 @@ class _LocalModelCompleter:
         failure = self._session.local_failure()
         if failure is not None:
             raise failure
-
-
-def _is_connection_failure(exc: EndpointError) -> bool:
-    import openai
-
-    cause = exc.__cause__
-    return isinstance(cause, openai.APIConnectionError) and not isinstance(
-        cause, openai.APITimeoutError
-    )
 
 
 def _folder_name(model: str | None) -> str:

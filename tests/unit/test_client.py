@@ -20,6 +20,7 @@ from incident_evals.client import (
     EndpointError,
     MalformedAnswer,
     TargetClient,
+    is_connection_failure,
 )
 
 REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
@@ -110,6 +111,37 @@ def test_connection_refused_is_an_endpoint_error() -> None:
         EndpointError, match=r"cannot connect to the endpoint.*\(after 2 attempts\)"
     ):
         client.complete(REQUEST)
+
+
+def test_a_server_that_closes_without_answering_is_a_connection_failure_and_retried(
+    chat_server: ChatServer,
+) -> None:
+    dropped = Reply(drop_connection=True)
+    chat_server.set_script([dropped, dropped])
+
+    with pytest.raises(EndpointError) as error:
+        client_for(chat_server, retries=1).complete(REQUEST)
+
+    assert fnmatch.fnmatch(str(error.value), "cannot connect to the endpoint: * (after 2 attempts)")
+    assert "timed out" not in str(error.value)
+    assert is_connection_failure(error.value)
+    assert len(chat_server.requests) == 2
+
+
+def test_a_refused_connection_is_a_connection_failure_and_a_timeout_is_not(
+    chat_server: ChatServer,
+) -> None:
+    refused = ChatClient(Endpoint("http://127.0.0.1:9/v1", "m", "test"), retries=0)
+    with pytest.raises(EndpointError) as error:
+        refused.complete(REQUEST)
+    assert fnmatch.fnmatch(str(error.value), "cannot connect to the endpoint: *Connection refused*")
+    assert is_connection_failure(error.value)
+
+    chat_server.set_script([Reply(content="late", delay_s=1.0)])
+    with pytest.raises(EndpointError) as error:
+        client_for(chat_server, retries=0, timeout_s=0.2).complete(REQUEST)
+    assert str(error.value) == "the request timed out (after 1 attempt)"
+    assert not is_connection_failure(error.value)
 
 
 def test_api_key_from_the_named_variable(
