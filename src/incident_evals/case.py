@@ -401,7 +401,7 @@ class _Reader:
     def mapping(self, where: tuple[str | int, ...], lines: _Lines, depth: int) -> dict[str, Any]:
         events = self.events
         end, scalar_event = events.MappingEndEvent, events.ScalarEvent
-        get_event, value = self.get_event, self.value
+        get_event, value, node = self.get_event, self.value, self.node
         by_path = lines.by_path
         written: dict[str, Any] = {}
         #: Mappings merged in with ``<<``, from the lowest precedence to the highest.
@@ -441,7 +441,7 @@ class _Reader:
             at = (*where, key)
             # A field's line is its key's line, also when its value starts below it.
             by_path.setdefault(at, line)
-            written[key] = value(at, lines, depth + 1)
+            written[key] = node(get_event(), at, lines, depth + 1)
         if not merged:
             return written
         result: dict[str, Any] = {}
