@@ -10,12 +10,17 @@ Both sides run with the same bytecode cache, filled by one untimed run of each f
 this run's own (``PYTHONPYCACHEPREFIX``), whatever ``PYTHONDONTWRITEBYTECODE`` says, so that
 neither side pays for compiling modules (or pytest for rewriting the plugin's asserts) every run.
 
-    python bench/overhead.py [--items 2000] [--rss-items 10000] [--rounds 5]
+With ``--phases``, every timed process also loads ``bench/phase_clock.py``, and the medians of
+its CPU time per phase (start-up, collection, items, finish, and garbage collection while items
+ran) are printed for both sides: where the difference lies.
+
+    python bench/overhead.py [--items 2000] [--rss-items 10000] [--rounds 5] [--phases]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -61,11 +66,40 @@ def load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({os.cpu_count()} CPUs)"
 
 
+def phase_clock(tmp: Path) -> Path:
+    """Where the timed processes write their phases (``bench/phase_clock.py``, found through
+    ``PYTHONPATH``, which they inherit)."""
+    bench = str(Path(__file__).resolve().parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [bench, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    )
+    folder = tmp / "phases"
+    folder.mkdir()
+    return folder
+
+
+def print_phases(evals: Path, plain: Path, items: int) -> None:
+    """The median CPU seconds of each phase on both sides, and the difference per item."""
+
+    def medians(path: Path) -> dict[str, float]:
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        return {name: statistics.median(row[name] for row in rows) for name in rows[0]}
+
+    mine, theirs = medians(evals), medians(plain)
+    print(f"{'median CPU by phase':<32} {'items':>8} {'trivial':>9}  {'more per item':>13}")
+    for name, seconds in mine.items():
+        extra = (seconds - theirs[name]) / items * 1e6
+        print(f"  {name:<30} {seconds:6.2f} s {theirs[name]:7.2f} s  {extra:10.0f} us")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--rss-items", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--phases", action="store_true", help="also print the CPU time of each pytest phase"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,12 +112,17 @@ def main() -> None:
         # Untimed: fills the bytecode cache for both sides.
         run_pytest(evals_dir, *replay)
         run_pytest(plain_dir)
+        clock = phase_clock(Path(tmp)) if args.phases else None
+        timed = ("-p", "phase_clock") if clock else ()
         # Alternate the two, so that machine noise lands on both alike; keep the medians.
         evals: list[Run] = []
         plain: list[Run] = []
         for _ in range(args.rounds):
-            evals.append(run_pytest(evals_dir, *replay))
-            plain.append(run_pytest(plain_dir))
+            for runs, folder, extra in ((evals, evals_dir, replay), (plain, plain_dir, [])):
+                if clock:
+                    os.environ["BENCH_PHASES_FILE"] = str(clock / folder.name)
+                runs.append(run_pytest(folder, *extra, *timed))
+        os.environ.pop("BENCH_PHASES_FILE", None)
         assert all(r.exit_code == 0 for r in evals + plain), [r.tail for r in evals + plain]
         print(f"after:  {load()}")
 
@@ -102,6 +141,8 @@ def main() -> None:
         wall = median(evals, "wall_s") / median(plain, "wall_s")
         cpu = median(evals, "cpu_s") / median(plain, "cpu_s")
         print(f"{'ratio':<32} {wall:6.2f}   {cpu:6.2f}     (target <= {TARGET_RATIO})")
+        if clock:
+            print_phases(clock / evals_dir.name, clock / plain_dir.name, args.items)
 
         big_dir = Path(tmp, "big")
         big_replay = record(big_dir, args.rss_items)

@@ -544,13 +544,11 @@ class IncidentEvalsPlugin:
         from incident_evals.results import outcome_of
 
         report = yield
-        if isinstance(item, LoadErrorItem | EvalItem):
-            # Carried to the xdist controller, which receives reports in the order they finish.
-            report.incident_order = self.order.get(item.nodeid, -1)  # type: ignore[attr-defined]
         if isinstance(item, LoadErrorItem):
             scrub_report(report, self.session.scrubber, None)
             if call.when == "setup":
                 report.incident_load_error = item.load_error()  # type: ignore[attr-defined]
+                self._place(report, item)
             return report
         if not isinstance(item, EvalItem):
             return report
@@ -567,7 +565,14 @@ class IncidentEvalsPlugin:
             )
             # Carried on the report, so it reaches the xdist controller with it.
             report.incident_result = item.result_data(outcome, error)  # type: ignore[attr-defined]
+            self._place(report, item)
         return report
+
+    def _place(self, report: pytest.TestReport, item: pytest.Item) -> None:
+        """The item's place in the collection, on the report that carries its data: the xdist
+        controller receives reports in the order they finish. Only that report: the others are
+        not read, and every attribute is sent to the controller."""
+        report.incident_order = self.order.get(item.nodeid, -1)  # type: ignore[attr-defined]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(
