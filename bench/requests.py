@@ -5,7 +5,8 @@ scripted endpoint: ``pytest --incident-evals`` over a catalogue of ``items`` one
 and ``reference_asyncopenai.py`` (the SDK's ``AsyncOpenAI`` and one semaphore). Rounds alternate
 the two so that a noisy machine slows both alike; medians are printed with their ratios to the
 physical limit (items x latency / concurrency) and to each other. Both times include the
-process's start-up; the "request window" is the endpoint's first-to-last request span.
+process's start-up; the "request window" is the endpoint's first-to-last request span, and the
+processes' CPU time (user + system) is printed too: it varies far less with the machine's load.
 
     python bench/requests.py [--rounds 5] [--scenario 200x0.2x32 --scenario 1000x0.05x64]
 """
@@ -63,8 +64,10 @@ def measure(case: Scenario, rounds: int) -> None:
     before = load()
     plugin: list[float] = []
     plugin_window: list[float] = []
+    plugin_cpu: list[float] = []
     reference: list[float] = []
     reference_window: list[float] = []
+    reference_cpu: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         write_catalogue(workdir / "incident_cases", case.items)
@@ -82,6 +85,7 @@ def measure(case: Scenario, rounds: int) -> None:
                 assert len(server.requests) == case.items, len(server.requests)
                 plugin.append(run.wall_s)
                 plugin_window.append(window(server, case.latency_s))
+                plugin_cpu.append(run.cpu_s)
             with ChatServer(latency_s=case.latency_s) as server:
                 echo_30_days(server)
                 ref = run_process(
@@ -96,6 +100,7 @@ def measure(case: Scenario, rounds: int) -> None:
                 assert len(server.requests) == case.items, len(server.requests)
                 reference.append(ref.wall_s)
                 reference_window.append(window(server, case.latency_s))
+                reference_cpu.append(ref.cpu_s)
     ours, theirs = statistics.median(plugin), statistics.median(reference)
     ours_window = statistics.median(plugin_window)
     print(f"{case} (limit {case.limit_s:.2f} s), medians of {rounds}:")
@@ -110,6 +115,12 @@ def measure(case: Scenario, rounds: int) -> None:
         f"(request window {theirs_window:.2f} s, {theirs_window / case.limit_s:.2f}x)"
     )
     print(f"  plugin / AsyncOpenAI reference: {ours / theirs:.2f}")
+    # On a busy machine wall times swing; the processes' own CPU time much less.
+    ours_cpu, theirs_cpu = statistics.median(plugin_cpu), statistics.median(reference_cpu)
+    print(
+        f"  CPU time of the process: plugin {ours_cpu:.2f} s, AsyncOpenAI {theirs_cpu:.2f} s "
+        f"(ratio {ours_cpu / theirs_cpu:.2f})"
+    )
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -555,6 +556,9 @@ class ChatClient:
                 concurrency or DEFAULT_KEEPALIVE, {"response": [self._bound_answer]}
             ),
         )
+        # Closed by close(), or else when the client is collected or the interpreter exits:
+        # aiohttp complains on the terminal about a session left open.
+        self._close_connections = weakref.finalize(self, _close_sdk, self._loop, self._sdk)
 
     async def _bound_answer(self, response: Any) -> None:
         """Bound an answer's size and the time its body takes, before anything reads it.
@@ -692,17 +696,22 @@ class ChatClient:
 
     def close(self) -> None:
         self.cancel()
-        if self._loop.in_loop_thread():
-            self._loop.loop.create_task(self._sdk.close())
-            return
-        with contextlib.suppress(Exception):
-            # Bounded: a close that hangs (a connection that will not shut) must not hold the
-            # end of the run.
-            self._loop.run(self._sdk.close()).result(timeout=CLOSE_TIMEOUT_S)
+        self._close_connections()
 
 
 #: How long closing a client's connections may take.
 CLOSE_TIMEOUT_S = 5.0
+
+
+def _close_sdk(loop: EventLoop, sdk: Any) -> None:
+    """Close ``sdk``'s connections on ``loop``, from any thread."""
+    if loop.in_loop_thread():
+        loop.loop.create_task(sdk.close())
+        return
+    with contextlib.suppress(Exception):
+        # Bounded: a close that hangs (a connection that will not shut) must not hold the end
+        # of the run.
+        loop.run(sdk.close()).result(timeout=CLOSE_TIMEOUT_S)
 
 
 def _bounded_stream(

@@ -18,8 +18,9 @@ cancels what has not started; the loop's thread is a daemon and never holds the 
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -121,6 +122,13 @@ class Dispatcher(Generic[T]):
         self._waiting: set[Future[T]] = set()
         #: The loop's tasks of this dispatcher's jobs, cancelled by :meth:`close`.
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Jobs submitted whose tasks the loop has not made yet, in order (see _enqueue).
+        self._arrived: list[
+            tuple[Future[T], Callable[[], T] | None, Callable[[], Awaitable[T]] | None]
+        ] = []
+        #: Open :meth:`batch` blocks, and whether a call of :meth:`_start` is on its way.
+        self._holding = 0
+        self._start_scheduled = False
         self._gate: asyncio.Semaphore | None = None
         self._executor: ThreadPoolExecutor | None = None
         # Jobs submitted, started, finished, and cancelled before starting.
@@ -159,20 +167,48 @@ class Dispatcher(Generic[T]):
                 return future
             self._submitted += 1
             self._waiting.add(future)
+            self._arrived.append((future, blocking, job))
+            wake = self._wake()
         future.add_done_callback(self._count_done)
-        self.loop.call(self._start, future, blocking, job)
+        if wake:
+            self.loop.call(self._start)
         return future
 
-    def _start(
-        self,
-        future: Future[T],
-        blocking: Callable[[], T] | None,
-        job: Callable[[], Awaitable[T]] | None,
-    ) -> None:
-        """On the loop: the job's task, which waits for a place."""
-        task = self.loop.loop.create_task(self._run(future, blocking, job))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _wake(self) -> bool:
+        """Under the lock: whether to wake the loop for the jobs that arrived (once per batch)."""
+        if self._holding or self._start_scheduled or not self._arrived:
+            return False
+        self._start_scheduled = True
+        return True
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Jobs submitted within start together, with one wake-up of the loop as it ends.
+
+        Each wake-up writes to the loop's self-pipe, a system call that lets the loop's thread
+        take the interpreter from pytest's for up to a switch interval; a case file's items are
+        submitted together as it is collected.
+        """
+        with self._lock:
+            self._holding += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._holding -= 1
+                wake = self._wake()
+            if wake:
+                self.loop.call(self._start)
+
+    def _start(self) -> None:
+        """On the loop: a task for each job that arrived, in order; each waits for a place."""
+        with self._lock:
+            arrived, self._arrived = self._arrived, []
+            self._start_scheduled = False
+        for future, blocking, job in arrived:
+            task = self.loop.loop.create_task(self._run(future, blocking, job))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _run(
         self,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from incident_evals.collect import IncidentFile
     from incident_evals.progress import ProgressLine
     from incident_evals.results import ItemJson, LoadErrorJson, ResultsJson
+    from incident_evals.session import EvalSession
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
@@ -43,12 +44,14 @@ def count_compared(config: pytest.Config, items: list[pytest.Item]) -> None:
     )
 
 
-def dispatch_items(items: list[pytest.Item]) -> None:
+def dispatch_items(items: list[pytest.Item], session: EvalSession) -> None:
+    """Queue the requests of ``items``, in order, with one wake-up of the event loop."""
     from incident_evals.collect import EvalItem
 
-    for item in items:
-        if isinstance(item, EvalItem):
-            item.dispatch()
+    with session.dispatcher.batch():
+        for item in items:
+            if isinstance(item, EvalItem):
+                item.dispatch()
 
 
 #: The most characters of an incident item's failure report kept in the terminal and JUnit.
@@ -440,7 +443,7 @@ class IncidentEvalsPlugin:
         # pytest stops before running anything when a module failed to collect: send nothing.
         stopping = session.testsfailed and not self.config.option.continue_on_collection_errors
         if self._sends_ahead() and not stopping:
-            dispatch_items(session.items)
+            dispatch_items(session.items, self.session)
         if self.config.option.collectonly:
             from incident_evals.collect import LoadErrorItem
 
@@ -471,7 +474,9 @@ class IncidentEvalsPlugin:
             # pytest will not run the items of a session whose collection failed.
             self.send_early = False
             return
-        dispatch_items([node for node in report.result if isinstance(node, pytest.Item)])
+        dispatch_items(
+            [node for node in report.result if isinstance(node, pytest.Item)], self.session
+        )
 
     def pytest_report_collectionfinish(self, config: pytest.Config) -> list[str]:
         if self.collect_only_errors:
@@ -522,11 +527,11 @@ class IncidentEvalsPlugin:
     def pytest_runtest_protocol(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
-        dispatch_items([item] if nextitem is None else [item, nextitem])
+        dispatch_items([item] if nextitem is None else [item, nextitem], self.session)
         if _is_xdist_worker(self.config):
             from incident_evals.xdist_queue import scheduled_items
 
-            dispatch_items(scheduled_items(item.session))
+            dispatch_items(scheduled_items(item.session), self.session)
         try:
             return (yield)
         finally:

@@ -491,3 +491,23 @@ def test_an_answer_compressed_in_an_unread_form_is_an_error_not_retried(
         "be read (only gzip and deflate are) (after 1 attempt)"
     )
     assert len(chat_server.requests) == 1
+
+
+def test_a_client_never_closed_leaves_nothing_on_the_terminal_at_exit(
+    chat_server: ChatServer,
+) -> None:
+    import subprocess
+    import sys
+
+    chat_server.set_script([Reply(content="hello")])
+    script = (
+        "from incident_evals.client import ChatClient, Endpoint\n"
+        f"client = ChatClient(Endpoint({chat_server.base_url!r}, 'm', 'test'))\n"
+        f"print(client.complete({REQUEST!r})[0]['choices'][0]['message']['content'])\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert (done.returncode, done.stdout, done.stderr) == (0, "hello\n", "")

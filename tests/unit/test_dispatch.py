@@ -6,6 +6,7 @@ import asyncio
 import functools
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError
 
 import pytest
@@ -119,3 +120,44 @@ def test_a_blocking_wait_on_the_loops_own_thread_is_refused() -> None:
 
     with pytest.raises(RuntimeError, match="on the event loop's own thread"):
         loop.run(nested()).result(timeout=30)
+
+
+class CountingLoop(EventLoop):
+    """An event loop that counts the callbacks other threads hand it (its wake-ups)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def call(self, callback: Callable[..., object], *args: object) -> None:
+        self.calls += 1
+        super().call(callback, *args)
+
+
+def test_a_batch_starts_its_jobs_together_in_order_with_one_wake_up() -> None:
+    loop = CountingLoop()
+    dispatcher: Dispatcher[int] = Dispatcher(2, loop)
+    started: list[int] = []
+
+    async def job(n: int) -> int:
+        started.append(n)
+        return n
+
+    with dispatcher.batch():
+        futures = [dispatcher.submit_async(functools.partial(job, n)) for n in range(5)]
+        time.sleep(0.2)
+        # Nothing has reached the loop yet: the batch is still open.
+        assert started == []
+        assert dispatcher.counts() == (0, 0, 5)
+
+    assert [future.result(timeout=5) for future in futures] == [0, 1, 2, 3, 4]
+    assert started == [0, 1, 2, 3, 4]
+    assert loop.calls == 1
+
+    # Outside a batch each job still starts on its own, and a stopped dispatcher takes none.
+    assert dispatcher.submit_async(functools.partial(job, 5)).result(timeout=5) == 5
+    dispatcher.close()
+    with dispatcher.batch():
+        late = dispatcher.submit_async(functools.partial(job, 6))
+    assert late.cancelled()
+    assert started == [0, 1, 2, 3, 4, 5]
