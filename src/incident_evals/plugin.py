@@ -270,8 +270,32 @@ def pytest_configure(config: pytest.Config) -> None:
     if not options.enabled(config):
         return
     options.validate_all(config)
+    pause_collector(config)
     config.pluginmanager.register(IncidentEvalsPlugin(config), IncidentEvalsPlugin.NAME)
     freeze_at_exit()
+
+
+#: Whether the plugin paused the cyclic garbage collector for start-up and collection.
+COLLECTOR_PAUSED = pytest.StashKey[bool]()
+
+
+def pause_collector(config: pytest.Config) -> None:
+    """Pause the cyclic garbage collector from here (the plugin's imports) until collection
+    ends: what is built meanwhile (modules, cases, items) lives until the session ends, so the
+    full passes the allocations trigger scan ever more objects and free next to nothing
+    (docs/performance.md). Left alone when something else paused it; resumed at the latest
+    when the config is cleaned up (a usage error, Ctrl-C while collecting)."""
+    if not gc.isenabled():
+        return
+    gc.disable()
+    config.stash[COLLECTOR_PAUSED] = True
+    config.add_cleanup(lambda: resume_collector(config))
+
+
+def resume_collector(config: pytest.Config) -> None:
+    if config.stash.get(COLLECTOR_PAUSED, False):
+        config.stash[COLLECTOR_PAUSED] = False
+        gc.enable()
 
 
 class IncidentEvalsPlugin:
@@ -452,6 +476,14 @@ class IncidentEvalsPlugin:
             self.collect_only_errors = [item.message for item in broken]
             session.testsfailed += len(broken)
         self._freeze()
+        resume_collector(self.config)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self) -> Generator[None, object, object]:
+        # An xdist controller collects nothing (its workers do): no collection_finish. A
+        # wrapper, since xdist's own loop ends the hook before ordinary implementations.
+        resume_collector(self.config)
+        return (yield)
 
     def _freeze(self) -> None:
         """What collection built (the items, their cases and constraints) lives until the session

@@ -197,6 +197,69 @@ def test_what_collection_built_is_frozen_while_items_run(
     assert gc.get_freeze_count() == 0
 
 
+COLLECTOR_PROBE = """
+import gc
+from pathlib import Path
+import pytest
+
+def pytest_collectstart(collector):
+    if collector.name.endswith(".yaml"):
+        with open("collecting.txt", "a") as seen:
+            seen.write(f"{gc.isenabled()}\\n")
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session):
+    try:
+        return (yield)
+    finally:
+        # The last to write is the process that ran the loop of the session.
+        Path("loop.txt").write_text(str(gc.isenabled()))
+
+def pytest_runtest_call(item):
+    Path("running.txt").write_text(str(gc.isenabled()))
+"""
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_the_garbage_collector_is_paused_while_cases_are_collected_only(
+    pytester: pytest.Pytester, endpoint_args: list[str], workers: str
+) -> None:
+    write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-A"))
+    write_case(pytester.path, "incident_cases/b.yaml", case_data("INC-B"))
+    pytester.makeconftest(COLLECTOR_PROBE)
+
+    result = pytester.runpytest_subprocess(*endpoint_args, "-p", "xdist", "-n", workers)
+
+    result.assert_outcomes(passed=2)
+    assert set((pytester.path / "collecting.txt").read_text().split()) == {"False"}
+    assert (pytester.path / "running.txt").read_text() == "True"
+    # The controller of -n 2 collects nothing: it resumes as its loop starts.
+    assert (pytester.path / "loop.txt").read_text() == "True"
+
+
+def test_a_paused_garbage_collector_is_resumed_after_a_usage_error(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-A"))
+
+    result = pytester.inline_run(*endpoint_args, "--incident-fail-on=regressions")
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert gc.isenabled()
+
+
+def test_a_garbage_collector_paused_before_the_run_stays_paused(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    write_case(pytester.path, "incident_cases/a.yaml", case_data("INC-A"))
+    gc.disable()
+    try:
+        pytester.inline_run(*endpoint_args).assertoutcome(passed=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 EXIT_PROBE = """
 import atexit, gc, sys
 import pytest
