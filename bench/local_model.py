@@ -3,13 +3,15 @@
 Runs ``pytest --incident-evals`` on the example catalogue (``incident_cases/``, no endpoint
 configured, so the embedded llama.cpp model answers) with ``-o incident_local_slots=1`` and with
 the slots this machine gets (or ``--slots N``), alternating, ``--rounds`` times each. With
-``--before SRC``, a third arm runs the same job on another checkout's ``src`` (say, the commit
-before the slots: ``git worktree add /tmp/before <commit>``, then ``--before /tmp/before/src``).
+``--before SRC``, a third arm runs the same job on another checkout's ``src``, in that checkout
+with its own catalogue (say, the commit before the slots: ``git worktree add /tmp/before
+<commit>``, then ``--before /tmp/before/src``; ``--no-one-slot`` leaves the 1-slot arm out).
 Prints each run's wall time with the load average before it, the outcomes, how many items
 errored and how many of those timed out, and the ratios of the medians. Needs the ``[local]``
 extra.
 
-    python bench/local_model.py [--rounds 2] [--slots N] [--before SRC] [-- extra pytest args]
+    python bench/local_model.py [--rounds 2] [--slots N] [--before SRC [--no-one-slot]]
+        [-- extra pytest args]
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 import re
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from _support import REPO, run_pytest
 
@@ -45,7 +48,9 @@ def one_run(arm: str, args: list[str], src: str | None = None) -> Outcome:
     if src is not None:
         os.environ["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [saved])])
     try:
-        run = run_pytest(REPO, "--incident-evals", *args)
+        # Another checkout answers its own catalogue: its code may not read this one's fields.
+        cwd = REPO if src is None else Path(src).resolve().parent
+        run = run_pytest(cwd, "--incident-evals", *args)
     finally:
         if saved is None:
             os.environ.pop("PYTHONPATH", None)
@@ -62,6 +67,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="runs of each, interleaved")
     parser.add_argument("--slots", type=int, default=None, help="default: the machine's")
     parser.add_argument("--before", metavar="SRC", help="also run another checkout's src/")
+    parser.add_argument(
+        "--no-one-slot", action="store_true", help="leave out the 1-slot arm (with --before)"
+    )
     parser.add_argument("pytest_args", nargs="*", help="after --: more pytest arguments")
     args = parser.parse_args()
     slots = args.slots or machine_slots()
@@ -75,6 +83,8 @@ def main() -> None:
     ]
     if args.before:
         arms.insert(0, ("before", list(args.pytest_args), args.before))
+        if args.no_one_slot:
+            arms = [arm for arm in arms if arm[0] != "1 slot"]
     outcomes: list[Outcome] = []
     print(f"main job: pytest --incident-evals on {REPO / 'incident_cases'}")
     print(f"{'arm':>8} {'wall s':>8}  {'load before':<16} outcomes")
@@ -92,7 +102,8 @@ def main() -> None:
     }
     for arm, median in medians.items():
         print(f"median, {arm:>8}: {median:8.1f} s")
-    print(f"ratio {many} / 1 slot: {medians[many] / medians['1 slot']:.2f}")
+    if "1 slot" in medians:
+        print(f"ratio {many} / 1 slot: {medians[many] / medians['1 slot']:.2f}")
     if args.before:
         print(f"ratio {many} / before: {medians[many] / medians['before']:.2f}")
     errors = sum(o.counts.get("errors", 0) + o.counts.get("error", 0) for o in outcomes)

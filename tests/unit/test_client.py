@@ -332,6 +332,21 @@ def test_answers_are_asked_for_uncompressed(chat_server: ChatServer) -> None:
     assert chat_server.requests[0].headers["accept-encoding"] == "identity"
 
 
+def test_the_request_arrives_as_json_whatever_its_characters(chat_server: ChatServer) -> None:
+    request = {
+        "model": "m",
+        "messages": [{"role": "user", "content": 'Rückerstattung \u2014 días? \U0001f600 "q"'}],
+        "temperature": 0.5,
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"a": [1, None]}}}],
+    }
+
+    client_for(chat_server).complete(request)
+
+    received = chat_server.requests[0]
+    assert received.body == request
+    assert received.headers["content-type"] == "application/json"
+
+
 def test_a_body_that_trickles_past_the_timeout_is_a_timeout_and_retried(
     chat_server: ChatServer,
 ) -> None:
