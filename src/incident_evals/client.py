@@ -229,6 +229,10 @@ def _aiohttp_error(exc: BaseException) -> BaseException | None:
 def is_connection_failure(exc: EndpointError) -> bool:
     """Whether ``exc`` is a failure to reach the endpoint at all (refused, reset, closed), as
     opposed to a timeout, an error status or a malformed answer."""
+    # Decided where the request was sent (the helper process: incident_evals.request_process).
+    reached = getattr(exc, "connection_failure", None)
+    if isinstance(reached, bool):
+        return reached
     import openai
 
     cause = exc.__cause__
@@ -598,6 +602,12 @@ class ChatClient:
 
     async def acomplete(self, request: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """The reply as plain JSON data, and the latency of the attempt that succeeded."""
+        body, latency = await self.answer_body(request)
+        return load_answer(body, self.source), latency
+
+    async def answer_body(self, request: dict[str, Any]) -> tuple[bytes, float]:
+        """The reply's body as it arrived (read bounded, not yet parsed), and the latency of the
+        attempt that succeeded."""
         from tenacity import (
             AsyncRetrying,
             retry_if_exception,
@@ -647,7 +657,7 @@ class ChatClient:
             ):
                 raise EndpointError(describe_error(exc, self._sent), attempts) from exc
             raise
-        return load_answer(body, self.source), latency
+        return body, latency
 
     async def _post(self, request: dict[str, Any]) -> bytes:
         """The answer's body, as bytes, read bounded (:meth:`_bound_answer`).

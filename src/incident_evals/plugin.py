@@ -24,6 +24,7 @@ from incident_evals import options
 if TYPE_CHECKING:
     from incident_evals.collect import IncidentFile
     from incident_evals.progress import ProgressLine
+    from incident_evals.request_process import RequestProcess
     from incident_evals.results import ItemJson, LoadErrorJson, ResultsJson
     from incident_evals.session import EvalSession
 
@@ -270,9 +271,32 @@ def pytest_configure(config: pytest.Config) -> None:
     if not options.enabled(config):
         return
     options.validate_all(config)
+    early = start_request_process(config)
     pause_collector(config)
-    config.pluginmanager.register(IncidentEvalsPlugin(config), IncidentEvalsPlugin.NAME)
+    plugin = IncidentEvalsPlugin(config, early)
+    config.pluginmanager.register(plugin, IncidentEvalsPlugin.NAME)
     freeze_at_exit()
+
+
+def start_request_process(config: pytest.Config) -> RequestProcess | None:
+    """The helper process that will send this process's requests, started first thing: its
+    interpreter imports the SDK on another CPU while this one imports the plugin and collects
+    (:mod:`incident_evals.request_process`). Not when this process sends nothing: offline,
+    under ``--collect-only``, or as an xdist controller (its workers send)."""
+    from incident_evals.request_process import RequestProcess, helps_here
+
+    controller = bool(getattr(config.option, "numprocesses", None)) and not _is_xdist_worker(config)
+    if (
+        controller
+        or config.option.collectonly
+        or options.value(config, "replay")
+        or not helps_here()
+    ):
+        return None
+    process = RequestProcess()
+    # Ended here unless a client took it (a usage error, a run that sends nothing).
+    config.add_cleanup(process.discard)
+    return process
 
 
 #: Whether the plugin paused the cyclic garbage collector for start-up and collection.
@@ -301,14 +325,14 @@ def resume_collector(config: pytest.Config) -> None:
 class IncidentEvalsPlugin:
     NAME = "incident-evals-session"
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, early: RequestProcess | None = None) -> None:
         from incident_evals.collect import COLLECT_STATE, EVAL_SESSION, GATE, configure_collection
         from incident_evals.results import started_at
         from incident_evals.session import session_from_config
 
         self.config = config
         config.stash[COLLECT_STATE] = configure_collection(config)
-        self.session = session_from_config(config)
+        self.session = session_from_config(config, early)
         config.stash[EVAL_SESSION] = self.session
         config.stash[GATE] = gate_from_config(config)
         self.started_at = started_at()

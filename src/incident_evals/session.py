@@ -21,6 +21,7 @@ from incident_evals.client import (
     is_connection_failure,
 )
 from incident_evals.dispatch import Dispatcher
+from incident_evals.request_process import ProcessChatClient, RequestProcess, helps_here
 from incident_evals.secrets import Scrubber
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class EvalSession:
         api: str = "chat",
         local_slots: int | None = None,
         shared_local: SharedLocalModel | None = None,
+        request_process: RequestProcess | None = None,
     ) -> None:
         #: The API the run speaks (``--incident-api``); a case's ``model.api`` wins for its
         #: replays. The judge and the generator speak it too.
@@ -143,7 +145,9 @@ class EvalSession:
         self.keep_local_log = False
         self._notices: list[list[str]] = []
         #: The endpoint's clients, one per API, each made when first needed.
-        self._clients: dict[str, ChatClient] = {}
+        self._clients: dict[str, ChatClient | ProcessChatClient] = {}
+        #: The helper process started ahead for the first client (request_process), if any.
+        self._spare_process = request_process
         self._failure: EndpointError | None = None
         self._lock = threading.Lock()
         self._judge = judge or options.JudgeSettings(None, "no judge endpoint is configured")
@@ -202,6 +206,11 @@ class EvalSession:
     def start(self) -> None:
         """Get ready to send while pytest collects (the embedded model starts on demand)."""
         if self.offline:
+            return
+        if self._spare_process is not None:
+            return  # it imports the SDK on another CPU meanwhile
+        if self.target is None and helps_here():
+            self._spare_process = RequestProcess()
             return
         # The SDK takes ~0.5 s to import: on the loop's thread while pytest collects, so it is
         # there, or under way, when the first request goes out.
@@ -333,7 +342,7 @@ class EvalSession:
             base_url=self._local.base_url, model=self._local.model, source=LOCAL_MODEL_SOURCE
         )
 
-    def client(self, api: str | None = None) -> ChatClient | TargetClient:
+    def client(self, api: str | None = None) -> ChatClient | ProcessChatClient | TargetClient:
         """The client of the endpoint under test speaking ``api`` (the run's when ``None``), or
         the target. A target is called with the request in the API's form either way."""
         api = api or self.api
@@ -350,14 +359,30 @@ class EvalSession:
             if api not in self._clients:
                 if self.uses_local_model:
                     self._wait_for_local_model()
-                self._clients[api] = ChatClient(
-                    self.endpoint,
-                    timeout_s=self._timeout_s,
-                    retries=self._retries,
-                    concurrency=self.dispatcher.concurrency,
-                    api=api,
-                )
+                self._clients[api] = self._endpoint_client(api)
             return self._clients[api]
+
+    def _endpoint_client(self, api: str) -> ChatClient | ProcessChatClient:
+        """Under the lock: a client of the endpoint under test, sending from a helper process
+        on a machine with a CPU to spare for it."""
+        if self._spare_process is not None or helps_here():
+            process, self._spare_process = self._spare_process, None
+            return ProcessChatClient(
+                self.endpoint,
+                timeout_s=self._timeout_s,
+                retries=self._retries,
+                concurrency=self.dispatcher.concurrency,
+                api=api,
+                loop=self.dispatcher.loop,
+                process=process,
+            )
+        return ChatClient(
+            self.endpoint,
+            timeout_s=self._timeout_s,
+            retries=self._retries,
+            concurrency=self.dispatcher.concurrency,
+            api=api,
+        )
 
     def api_for(self, case: IncidentCase) -> str:
         """The API ``case`` replays over: its ``model.api``, else the run's."""
@@ -446,7 +471,7 @@ class EvalSession:
             return api, _over(api, completer), configured or RECORDED_MODEL
         client = self.client(api)
         completer = client
-        if self._local is not None and isinstance(client, ChatClient):
+        if self._local is not None and not isinstance(client, TargetClient):
             completer = _LocalModelCompleter(self, client)
         if store is not None:
             from incident_evals.recording import RecordingCompleter
@@ -694,6 +719,9 @@ class EvalSession:
                 if client is not None:
                     client.close()
             self._clients.clear()
+            if self._spare_process is not None:
+                self._spare_process.discard()
+                self._spare_process = None
             self._judge_client = self._generator_client = None
             if self._local is not None:
                 # A run that went wrong keeps the log: the messages point at it.
@@ -746,7 +774,7 @@ class _LocalModelCompleter:
     #: How long a connection failure waits for the server's exit to be seen.
     EXIT_GRACE_S = 1.0
 
-    def __init__(self, session: EvalSession, client: ChatClient) -> None:
+    def __init__(self, session: EvalSession, client: ChatClient | ProcessChatClient) -> None:
         self._session = session
         self._client = client
 
@@ -782,8 +810,12 @@ def _import_sdk() -> None:
     import tenacity  # noqa: F401
 
 
-def session_from_config(config: pytest.Config) -> EvalSession:
-    """The session's endpoint side; stops the run now if there is no endpoint and no local model."""
+def session_from_config(
+    config: pytest.Config, request_process: RequestProcess | None = None
+) -> EvalSession:
+    """The session's endpoint side; stops the run now if there is no endpoint and no local model.
+
+    ``request_process`` is the helper process started ahead for its requests, if any."""
     record, replay_from = options.value(config, "record"), options.value(config, "replay")
     if record and replay_from:
         raise pytest.UsageError(
@@ -840,6 +872,7 @@ def session_from_config(config: pytest.Config) -> EvalSession:
         generator_cache_dir=lambda: _cache_dir(config, "incident-evals-generator"),
         scrubber=options.run_scrubber(config),
         api=options.value(config, "api"),
+        request_process=request_process if target is None else None,
     )
 
 

@@ -1,0 +1,201 @@
+"""Requests sent from the helper process (``incident_evals.request_process``): the same answers,
+errors and causes as the in-process client, and a helper that dies is an error, never an answer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from chat_server import ChatServer, Reply
+from incident_evals.client import (
+    ChatClient,
+    Endpoint,
+    EndpointError,
+    MalformedAnswer,
+    is_connection_failure,
+)
+from incident_evals.request_process import ProcessChatClient
+
+REQUEST = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def clients() -> Iterator[list[ProcessChatClient]]:
+    """Every helper started by a test is ended with it."""
+    made: list[ProcessChatClient] = []
+    yield made
+    for client in made:
+        client.close()
+
+
+def process_client(
+    clients: list[ProcessChatClient], base_url: str, **kwargs: float
+) -> ProcessChatClient:
+    client = ProcessChatClient(
+        Endpoint(base_url, "m", "test"),
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    clients.append(client)
+    return client
+
+
+def in_process_client(base_url: str, **kwargs: float) -> ChatClient:
+    return ChatClient(
+        Endpoint(base_url, "m", "test"),
+        backoff_initial_s=0.01,
+        backoff_max_s=0.05,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_an_answer_is_the_endpoints_and_the_request_arrives_as_sent(
+    chat_server: ChatServer, clients: list[ProcessChatClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    chat_server.set_script([Reply(content="30 days")])
+    request = {"model": "m", "messages": [{"role": "user", "content": 'caf\u00e9 \U0001f600 "q"'}]}
+
+    response, latency = process_client(clients, chat_server.base_url).complete(request)
+
+    assert response["choices"][0]["message"]["content"] == "30 days"
+    assert latency > 0
+    (arrived,) = chat_server.requests
+    assert arrived.body["messages"] == request["messages"]
+    assert arrived.headers["authorization"] == "Bearer sk-from-the-environment"
+    assert arrived.headers["accept-encoding"] == "identity"
+
+
+def test_it_sends_from_another_process(
+    chat_server: ChatServer, clients: list[ProcessChatClient]
+) -> None:
+    client = process_client(clients, chat_server.base_url)
+
+    client.complete(REQUEST)
+
+    assert client.process_id is not None
+    assert client.process_id != os.getpid()
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        [Reply(status=503, error_message="overloaded")] * 3,
+        [Reply(status=400, error_message="bad request")],
+        [Reply(content="late", delay_s=1.0)] * 2,
+    ],
+    ids=["retried-status", "client-error", "timeout"],
+)
+def test_errors_carry_the_same_cause_and_attempts_as_in_process(
+    chat_server: ChatServer, clients: list[ProcessChatClient], script: list[Reply]
+) -> None:
+    chat_server.set_script(list(script))
+    with pytest.raises(EndpointError) as here:
+        in_process_client(chat_server.base_url, retries=2, timeout_s=0.3).complete(REQUEST)
+    chat_server.set_script(list(script))
+
+    with pytest.raises(EndpointError) as there:
+        process_client(clients, chat_server.base_url, retries=2, timeout_s=0.3).complete(
+            REQUEST
+        )
+
+    # The request id the server gives each answer differs; everything else is the same.
+    assert str(there.value).split(" [request id")[0] == str(here.value).split(" [request id")[0]
+    assert there.value.attempts == here.value.attempts
+    assert not is_connection_failure(there.value)
+
+
+def test_a_refused_connection_is_a_connection_failure(clients: list[ProcessChatClient]) -> None:
+    with pytest.raises(EndpointError, match="cannot connect to the endpoint") as error:
+        process_client(clients, "http://127.0.0.1:9/v1", retries=0).complete(REQUEST)
+
+    assert is_connection_failure(error.value)
+
+
+def test_a_malformed_answer_is_refused_here(
+    chat_server: ChatServer, clients: list[ProcessChatClient]
+) -> None:
+    chat_server.set_script([Reply(raw_body="<html>not json</html>")])
+
+    with pytest.raises(MalformedAnswer, match="not JSON"):
+        process_client(clients, chat_server.base_url, retries=0).complete(REQUEST)
+
+
+def test_a_helper_that_dies_fails_what_it_held_and_everything_after(
+    chat_server: ChatServer, clients: list[ProcessChatClient]
+) -> None:
+    chat_server.set_script(lambda body: Reply(content="never read", delay_s=5.0))
+    client = process_client(clients, chat_server.base_url)
+    outcome: list[BaseException | object] = []
+
+    def send() -> None:
+        try:
+            outcome.append(client.complete(REQUEST))
+        except BaseException as exc:  # noqa: BLE001 - the outcome is the assertion
+            outcome.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    deadline = time.monotonic() + 10
+    while not chat_server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert chat_server.requests, "the request never reached the endpoint"
+    assert client.process_id is not None
+    os.kill(client.process_id, signal.SIGKILL)
+    sender.join(timeout=10)
+
+    (died,) = outcome
+    assert isinstance(died, EndpointError)
+    assert str(died) == "the process that sends requests ended (exit code -9)"
+    with pytest.raises(EndpointError, match=r"ended \(exit code -9\)"):
+        client.complete(REQUEST)
+    assert len(chat_server.requests) == 1
+
+
+def test_cancel_ends_a_wait_to_retry_at_once(
+    chat_server: ChatServer, clients: list[ProcessChatClient]
+) -> None:
+    chat_server.set_script(lambda body: Reply(status=429, headers={"Retry-After": "30"}))
+    client = process_client(clients, chat_server.base_url, retries=3)
+    outcome: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            client.complete(REQUEST)
+        except EndpointError as exc:
+            outcome.append(exc)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    deadline = time.monotonic() + 10
+    while not chat_server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    started = time.monotonic()
+    client.cancel()
+    sender.join(timeout=10)
+
+    assert time.monotonic() - started < 5
+    (stopped,) = outcome
+    assert "the run was stopped" in str(stopped)
+    assert len(chat_server.requests) == 1
+    with pytest.raises(EndpointError, match="stopped before this request"):
+        client.complete(REQUEST)
+
+
+def test_close_ends_the_helper(chat_server: ChatServer, clients: list[ProcessChatClient]) -> None:
+    client = process_client(clients, chat_server.base_url)
+    client.complete(REQUEST)
+    pid = client.process_id
+    assert pid is not None
+
+    client.close()
+
+    with pytest.raises(ProcessLookupError):
+        # Reaped: the process is gone, not a zombie.
+        os.kill(pid, 0)
