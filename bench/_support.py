@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +61,22 @@ class Run:
     output: str = ""
     #: CPU time of the process (user + system, from wait4), in seconds.
     cpu_s: float = 0.0
+
+
+@contextlib.contextmanager
+def python_path(src: str | None) -> Iterator[None]:
+    """Processes started meanwhile import the package from ``src`` first (another checkout's
+    ``src/``, to measure it side by side with this one); ``None`` changes nothing."""
+    saved = os.environ.get("PYTHONPATH")
+    if src is not None:
+        os.environ["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [saved])])
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 def run_pytest(cwd: Path, *args: str) -> Run:

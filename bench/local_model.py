@@ -23,7 +23,7 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from _support import REPO, run_pytest
+from _support import REPO, python_path, run_pytest
 
 from incident_evals.local_model import machine_slots
 
@@ -44,18 +44,10 @@ def counts_of(tail: str) -> dict[str, int]:
 
 def one_run(arm: str, args: list[str], src: str | None = None) -> Outcome:
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    saved = os.environ.get("PYTHONPATH")
-    if src is not None:
-        os.environ["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [saved])])
-    try:
-        # Another checkout answers its own catalogue: its code may not read this one's fields.
-        cwd = REPO if src is None else Path(src).resolve().parent
+    # Another checkout answers its own catalogue: its code may not read this one's fields.
+    cwd = REPO if src is None else Path(src).resolve().parent
+    with python_path(src):
         run = run_pytest(cwd, "--incident-evals", *args)
-    finally:
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
     assert run.exit_code in (0, 1), run.output[-3000:]
     # An item whose request exhausted its retries on timeouts says so in its error line.
     timeouts = len(re.findall(r"endpoint error: .*timed out", run.output))

@@ -8,7 +8,12 @@ physical limit (items x latency / concurrency) and to each other. Both times inc
 process's start-up; the "request window" is the endpoint's first-to-last request span, and the
 processes' CPU time (user + system) is printed too: it varies far less with the machine's load.
 
+With ``--before SRC``, a third arm runs the same pytest command on another checkout's ``src``
+(``git worktree add /tmp/before <commit>``, then ``--before /tmp/before/src``), in the same
+rounds, and its ratio to this checkout is printed.
+
     python bench/requests.py [--rounds 5] [--scenario 200x0.2x32 --scenario 1000x0.05x64]
+                             [--before SRC]
 """
 
 from __future__ import annotations
@@ -21,7 +26,15 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from _support import ChatServer, Run, echo_30_days, run_process, run_pytest, write_catalogue
+from _support import (
+    ChatServer,
+    Run,
+    echo_30_days,
+    python_path,
+    run_process,
+    run_pytest,
+    write_catalogue,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,7 +73,23 @@ def load() -> str:
     return "load average " + ", ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
-def measure(case: Scenario, rounds: int) -> None:
+def plugin_run(workdir: Path, case: Scenario) -> tuple[Run, float]:
+    """One ``pytest --incident-evals`` run of the scenario: the run, and its request window."""
+    with ChatServer(latency_s=case.latency_s) as server:
+        echo_30_days(server)
+        run: Run = run_pytest(
+            workdir,
+            "--incident-evals",
+            f"--incident-base-url={server.base_url}",
+            "--incident-model=bench",
+            f"--incident-concurrency={case.concurrency}",
+        )
+        assert run.exit_code == 0, run.tail
+        assert len(server.requests) == case.items, len(server.requests)
+        return run, window(server, case.latency_s)
+
+
+def measure(case: Scenario, rounds: int, before_src: str | None = None) -> None:
     before = load()
     plugin: list[float] = []
     plugin_window: list[float] = []
@@ -68,24 +97,21 @@ def measure(case: Scenario, rounds: int) -> None:
     reference: list[float] = []
     reference_window: list[float] = []
     reference_cpu: list[float] = []
+    other: list[float] = []
+    other_cpu: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         write_catalogue(workdir / "incident_cases", case.items)
         for _ in range(rounds):
-            with ChatServer(latency_s=case.latency_s) as server:
-                echo_30_days(server)
-                run: Run = run_pytest(
-                    workdir,
-                    "--incident-evals",
-                    f"--incident-base-url={server.base_url}",
-                    "--incident-model=bench",
-                    f"--incident-concurrency={case.concurrency}",
-                )
-                assert run.exit_code == 0, run.tail
-                assert len(server.requests) == case.items, len(server.requests)
-                plugin.append(run.wall_s)
-                plugin_window.append(window(server, case.latency_s))
-                plugin_cpu.append(run.cpu_s)
+            if before_src is not None:
+                with python_path(before_src):
+                    run, _ = plugin_run(workdir, case)
+                other.append(run.wall_s)
+                other_cpu.append(run.cpu_s)
+            run, plugin_span = plugin_run(workdir, case)
+            plugin.append(run.wall_s)
+            plugin_window.append(plugin_span)
+            plugin_cpu.append(run.cpu_s)
             with ChatServer(latency_s=case.latency_s) as server:
                 echo_30_days(server)
                 ref = run_process(
@@ -121,15 +147,23 @@ def measure(case: Scenario, rounds: int) -> None:
         f"  CPU time of the process: plugin {ours_cpu:.2f} s, AsyncOpenAI {theirs_cpu:.2f} s "
         f"(ratio {ours_cpu / theirs_cpu:.2f})"
     )
+    if other:
+        earlier, earlier_cpu = statistics.median(other), statistics.median(other_cpu)
+        print(
+            f"  before ({before_src}): {earlier:.2f} s  {earlier / case.limit_s:5.2f}x limit, "
+            f"CPU {earlier_cpu:.2f} s; this checkout / before: wall {ours / earlier:.2f}, "
+            f"CPU {ours_cpu / earlier_cpu:.2f}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--scenario", type=scenario, action="append")
+    parser.add_argument("--before", metavar="SRC", help="also run another checkout's src/")
     args = parser.parse_args()
     for case in args.scenario or [scenario("200x0.2x32"), scenario("1000x0.05x64")]:
-        measure(case, args.rounds)
+        measure(case, args.rounds, args.before)
 
 
 if __name__ == "__main__":
