@@ -93,6 +93,9 @@ class EndpointError(Exception):
 
     #: How an item's error names it: "endpoint error: ...".
     kind = "endpoint"
+    #: Whether the endpoint could not be reached at all, when that was decided where the
+    #: request was sent (a helper process); ``None``: read from the chain of causes.
+    connection_failure: bool | None = None
 
     def __init__(self, cause: str, attempts: int) -> None:
         super().__init__(cause)
@@ -229,10 +232,8 @@ def _aiohttp_error(exc: BaseException) -> BaseException | None:
 def is_connection_failure(exc: EndpointError) -> bool:
     """Whether ``exc`` is a failure to reach the endpoint at all (refused, reset, closed), as
     opposed to a timeout, an error status or a malformed answer."""
-    # Decided where the request was sent (the helper process: incident_evals.request_process).
-    reached = getattr(exc, "connection_failure", None)
-    if isinstance(reached, bool):
-        return reached
+    if exc.connection_failure is not None:
+        return exc.connection_failure
     import openai
 
     cause = exc.__cause__

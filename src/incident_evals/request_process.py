@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -347,7 +348,7 @@ def _error_from(header: dict[str, Any]) -> BaseException:
     if header.get("crash"):
         return RuntimeError(f"the process that sends requests failed: {header['cause']}")
     error = EndpointError(str(header["cause"]), int(header["attempts"]))
-    error.connection_failure = bool(header.get("connection_failure"))  # type: ignore[attr-defined]
+    error.connection_failure = bool(header.get("connection_failure"))
     return error
 
 
@@ -395,10 +396,10 @@ class _Child:
         )
         self._output = output
         self._write_lock = threading.Lock()
-        self._tasks: dict[int, asyncio.Future[None]] = {}
+        self._tasks: dict[int, Future[None]] = {}
 
     def send(self, request_id: int, request: dict[str, Any]) -> None:
-        self._tasks[request_id] = self.loop.run(self._answer(request_id, request))  # type: ignore[assignment]
+        self._tasks[request_id] = self.loop.run(self._answer(request_id, request))
 
     def drop(self, request_id: int) -> None:
         task = self._tasks.pop(request_id, None)

@@ -365,23 +365,17 @@ class EvalSession:
     def _endpoint_client(self, api: str) -> ChatClient | ProcessChatClient:
         """Under the lock: a client of the endpoint under test, sending from a helper process
         on a machine with a CPU to spare for it."""
-        if self._spare_process is not None or helps_here():
-            process, self._spare_process = self._spare_process, None
-            return ProcessChatClient(
-                self.endpoint,
-                timeout_s=self._timeout_s,
-                retries=self._retries,
-                concurrency=self.dispatcher.concurrency,
-                api=api,
-                loop=self.dispatcher.loop,
-                process=process,
-            )
-        return ChatClient(
-            self.endpoint,
-            timeout_s=self._timeout_s,
-            retries=self._retries,
-            concurrency=self.dispatcher.concurrency,
-            api=api,
+        settings: dict[str, Any] = {
+            "timeout_s": self._timeout_s,
+            "retries": self._retries,
+            "concurrency": self.dispatcher.concurrency,
+            "api": api,
+        }
+        if self._spare_process is None and not helps_here():
+            return ChatClient(self.endpoint, **settings)
+        process, self._spare_process = self._spare_process, None
+        return ProcessChatClient(
+            self.endpoint, loop=self.dispatcher.loop, process=process, **settings
         )
 
     def api_for(self, case: IncidentCase) -> str:

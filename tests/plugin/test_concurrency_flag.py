@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import xml.etree.ElementTree as ET
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -255,3 +256,48 @@ def test_exitfirst_counts_every_item_once_and_none_as_passed(
     sent = [case_of(r.body) for r in chat_server.requests]
     assert len(sent) == len(set(sent)) <= 1 + 3 + 3
     assert chat_server.max_in_flight <= 3
+
+
+KILL_THE_HELPER = """
+import os
+import signal
+from pathlib import Path
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call" or not report.nodeid.endswith("INC-00"):
+        return
+    for entry in Path("/proc").iterdir():
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
+        if int(parent.split()[1]) == os.getpid() and b"incident_evals.request_process" in command:
+            os.kill(int(entry.name), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="finds the helper in /proc")
+def test_a_helper_process_that_dies_makes_every_item_it_held_an_error(
+    pytester: pytest.Pytester, chat_server: ChatServer, endpoint_args: list[str]
+) -> None:
+    from incident_evals.request_process import helps_here
+
+    if not helps_here():
+        pytest.skip("one CPU: requests are sent in-process")
+    catalogue(pytester, 6)
+    pytester.makeconftest(KILL_THE_HELPER)
+    # The first answer at once, the others long after the helper is killed.
+    chat_server.set_script(
+        lambda body: Reply(content="30 days.", delay_s=0 if "INC-00" in str(body) else 5)
+    )
+
+    result = pytester.runpytest(*endpoint_args, "--incident-concurrency=2")
+
+    result.assert_outcomes(passed=1, errors=5)
+    result.stdout.fnmatch_lines(
+        ["*INC-01*endpoint error: the process that sends requests ended (exit code -9)*"]
+    )
+    result.stdout.no_fnmatch_line("*INC-0[1-5]*PASS*")

@@ -101,9 +101,7 @@ def test_errors_carry_the_same_cause_and_attempts_as_in_process(
     chat_server.set_script(list(script))
 
     with pytest.raises(EndpointError) as there:
-        process_client(clients, chat_server.base_url, retries=2, timeout_s=0.3).complete(
-            REQUEST
-        )
+        process_client(clients, chat_server.base_url, retries=2, timeout_s=0.3).complete(REQUEST)
 
     # The request id the server gives each answer differs; everything else is the same.
     assert str(there.value).split(" [request id")[0] == str(here.value).split(" [request id")[0]
@@ -127,26 +125,36 @@ def test_a_malformed_answer_is_refused_here(
         process_client(clients, chat_server.base_url, retries=0).complete(REQUEST)
 
 
-def test_a_helper_that_dies_fails_what_it_held_and_everything_after(
-    chat_server: ChatServer, clients: list[ProcessChatClient]
-) -> None:
-    chat_server.set_script(lambda body: Reply(content="never read", delay_s=5.0))
-    client = process_client(clients, chat_server.base_url)
-    outcome: list[BaseException | object] = []
+def sent_in_background(
+    client: ProcessChatClient, server: ChatServer
+) -> tuple[threading.Thread, list[object]]:
+    """``client.complete(REQUEST)`` on a thread, once the request has reached ``server``: the
+    thread, and what the call returned or raised once it ends."""
+    outcome: list[object] = []
 
     def send() -> None:
         try:
             outcome.append(client.complete(REQUEST))
-        except BaseException as exc:  # noqa: BLE001 - the outcome is the assertion
+        except BaseException as exc:  # whatever it is, the test asserts on it
             outcome.append(exc)
 
     sender = threading.Thread(target=send)
     sender.start()
     deadline = time.monotonic() + 10
-    while not chat_server.requests and time.monotonic() < deadline:
+    while not server.requests and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert chat_server.requests, "the request never reached the endpoint"
+    assert server.requests, "the request never reached the endpoint"
+    return sender, outcome
+
+
+def test_a_helper_that_dies_fails_what_it_held_and_everything_after(
+    chat_server: ChatServer, clients: list[ProcessChatClient]
+) -> None:
+    chat_server.set_script(lambda body: Reply(content="never read", delay_s=5.0))
+    client = process_client(clients, chat_server.base_url)
+    sender, outcome = sent_in_background(client, chat_server)
     assert client.process_id is not None
+
     os.kill(client.process_id, signal.SIGKILL)
     sender.join(timeout=10)
 
@@ -163,25 +171,15 @@ def test_cancel_ends_a_wait_to_retry_at_once(
 ) -> None:
     chat_server.set_script(lambda body: Reply(status=429, headers={"Retry-After": "30"}))
     client = process_client(clients, chat_server.base_url, retries=3)
-    outcome: list[BaseException] = []
+    sender, outcome = sent_in_background(client, chat_server)
 
-    def send() -> None:
-        try:
-            client.complete(REQUEST)
-        except EndpointError as exc:
-            outcome.append(exc)
-
-    sender = threading.Thread(target=send)
-    sender.start()
-    deadline = time.monotonic() + 10
-    while not chat_server.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
     started = time.monotonic()
     client.cancel()
     sender.join(timeout=10)
 
     assert time.monotonic() - started < 5
     (stopped,) = outcome
+    assert isinstance(stopped, EndpointError)
     assert "the run was stopped" in str(stopped)
     assert len(chat_server.requests) == 1
     with pytest.raises(EndpointError, match="stopped before this request"):
