@@ -59,7 +59,13 @@ STDERR_TAIL_BYTES = 2000
 
 
 def helps_here() -> bool:
-    """Whether a helper process would run beside pytest: two CPUs or more for this process."""
+    """Whether a helper process pays here: a CPU to spare for it (two or more for this
+    process), and the SDK not loaded in this process yet. Once something here imported it (a
+    conftest, the application under test, an earlier run in the same process), the in-process
+    client is ready at once, while a helper would spend 0.6 s importing it again before its
+    first request."""
+    if "openai" in sys.modules:
+        return False
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

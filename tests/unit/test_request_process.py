@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -197,3 +199,25 @@ def test_close_ends_the_helper(chat_server: ChatServer, clients: list[ProcessCha
     with pytest.raises(ProcessLookupError):
         # Reaped: the process is gone, not a zombie.
         os.kill(pid, 0)
+
+
+def helps_here_in_a_fresh_process(before: str = "") -> list[str]:
+    """What ``helps_here()`` says in a new interpreter, before and after importing the SDK."""
+    code = (
+        f"import os\n{before}\n"
+        "from incident_evals.request_process import helps_here\n"
+        "first = helps_here()\n"
+        "import openai\n"
+        "print(first, helps_here())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.split()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="sets the process's CPUs")
+def test_a_helper_only_with_a_cpu_to_spare_and_the_sdk_not_loaded_yet() -> None:
+    two_or_more = len(os.sched_getaffinity(0)) >= 2
+
+    assert helps_here_in_a_fresh_process() == [str(two_or_more), "False"]
+    one_cpu = "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})"
+    assert helps_here_in_a_fresh_process(one_cpu) == ["False", "False"]
