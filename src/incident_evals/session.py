@@ -363,8 +363,9 @@ class EvalSession:
             return self._clients[api]
 
     def _endpoint_client(self, api: str) -> ChatClient | ProcessChatClient:
-        """Under the lock: a client of the endpoint under test, sending from a helper process
-        on a machine with a CPU to spare for it."""
+        """Under the lock: a client of the endpoint under test, sending from the helper process
+        started ahead, or from a new one where one pays (:func:`~incident_evals.
+        request_process.helps_here`)."""
         settings: dict[str, Any] = {
             "timeout_s": self._timeout_s,
             "retries": self._retries,
