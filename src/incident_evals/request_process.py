@@ -76,9 +76,8 @@ def helps_here() -> bool:
 def _child_environment() -> dict[str, str]:
     """The parent's environment, with this package first on the path: the child runs the same
     code as pytest's process, wherever that was imported from."""
-    import incident_evals
-
-    here = str(Path(incident_evals.__file__).resolve().parent.parent)
+    # The folder holding this package: this module is in it.
+    here = str(Path(__file__).resolve().parent.parent)
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
         [here, *filter(None, environment.get("PYTHONPATH", "").split(os.pathsep))]
