@@ -159,21 +159,29 @@ def test_faults_are_retried_and_nothing_is_counted_twice(
     assert Counter(case_of(r.body) for r in chat_server.requests).keys() == set(ids)
 
 
-def test_ctrl_c_with_requests_in_flight_ends_promptly(
-    pytester: pytest.Pytester, chat_server: ChatServer
-) -> None:
-    catalogue(pytester, 20)
-    # Answers that would take far longer than the run may: only Ctrl-C can end it in time.
-    chat_server.set_script(lambda body: Reply(content="30 days.", delay_s=3600))
-    run = PytestProcess(
+def in_its_own_process(
+    pytester: pytest.Pytester, chat_server: ChatServer, *args: str
+) -> PytestProcess:
+    """``pytest --incident-evals`` against the scripted server, in a process of its own."""
+    return PytestProcess(
         pytester.path,
         "--incident-evals",
         "-p",
         "no:cacheprovider",
         f"--incident-base-url={chat_server.base_url}",
         "--incident-model=m",
-        "--incident-timeout=7200",  # no timeout, so no retry, while the test runs
+        *args,
     )
+
+
+def test_ctrl_c_with_requests_in_flight_ends_promptly(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    catalogue(pytester, 20)
+    # Answers that would take far longer than the run may: only Ctrl-C can end it in time.
+    chat_server.set_script(lambda body: Reply(content="30 days.", delay_s=3600))
+    # No timeout, so no retry, while the test runs.
+    run = in_its_own_process(pytester, chat_server, "--incident-timeout=7200")
     try:
         # The default concurrency: eight requests on the wire before Ctrl-C.
         run.wait_until(lambda: len(chat_server.requests) >= 8, "8 requests at the server")
@@ -285,15 +293,7 @@ def test_a_helper_process_that_dies_makes_every_item_it_held_an_error(
     chat_server.set_script(
         lambda body: Reply(content="30 days.", delay_s=0 if "INC-00" in str(body) else 3600)
     )
-    run = PytestProcess(
-        pytester.path,
-        "--incident-evals",
-        "-p",
-        "no:cacheprovider",
-        f"--incident-base-url={chat_server.base_url}",
-        "--incident-model=m",
-        "--incident-concurrency=2",
-    )
+    run = in_its_own_process(pytester, chat_server, "--incident-concurrency=2")
     try:
         # INC-00 answered, INC-01 and INC-02 in flight: nothing more goes out until one answers.
         run.wait_until(lambda: len(chat_server.requests) >= 3, "3 requests at the server")
