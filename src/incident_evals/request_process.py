@@ -43,6 +43,7 @@ from incident_evals.client import (
     Endpoint,
     EndpointError,
     load_answer,
+    one_line,
 )
 
 if TYPE_CHECKING:
@@ -120,14 +121,15 @@ class RequestProcess:
         return self.popen
 
     def stderr_tail(self) -> str:
-        """The end of what the child wrote to its error output, on one line."""
+        """The last line the child wrote to its error output, clipped (an item's error quotes
+        it; it is scrubbed with the rest of that error)."""
         with contextlib.suppress(OSError, ValueError):
             self._stderr.seek(0, os.SEEK_END)
             size = self._stderr.tell()
             self._stderr.seek(max(0, size - STDERR_TAIL_BYTES))
             text = self._stderr.read().decode("utf-8", "replace")
             lines = [line.strip() for line in text.splitlines() if line.strip()]
-            return lines[-1] if lines else ""
+            return one_line(lines[-1]) if lines else ""
         return ""
 
     def discard(self) -> None:
