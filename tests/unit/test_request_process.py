@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -221,3 +222,23 @@ def test_a_helper_only_with_a_cpu_to_spare_and_the_sdk_not_loaded_yet() -> None:
     assert helps_here_in_a_fresh_process() == [str(two_or_more), "False"]
     one_cpu = "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})"
     assert helps_here_in_a_fresh_process(one_cpu) == ["False", "False"]
+
+
+def test_a_helper_that_cannot_start_names_why(
+    clients: list[ProcessChatClient],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    chat_server: ChatServer,
+) -> None:
+    # An SDK that cannot be imported, first on the path the helper inherits.
+    (tmp_path / "openai").mkdir()
+    (tmp_path / "openai" / "__init__.py").write_text("raise ImportError('no SDK here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+
+    with pytest.raises(EndpointError) as error:
+        process_client(clients, chat_server.base_url).complete(REQUEST)
+
+    assert str(error.value) == (
+        "the process that sends requests ended (exit code 1): ImportError: no SDK here"
+    )
+    assert chat_server.requests == []
