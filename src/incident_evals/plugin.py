@@ -283,15 +283,13 @@ def start_request_process(config: pytest.Config) -> RequestProcess | None:
     interpreter imports the SDK on another CPU while this one imports the plugin and collects
     (:mod:`incident_evals.request_process`). Not when this process sends nothing: offline,
     under ``--collect-only``, or as an xdist controller (its workers send)."""
+    controller = bool(getattr(config.option, "numprocesses", None)) and not _is_xdist_worker(config)
+    if controller or config.option.collectonly or options.value(config, "replay"):
+        return None
+    # Only now: a run that sends nothing pays nothing for the module.
     from incident_evals.request_process import RequestProcess, helps_here
 
-    controller = bool(getattr(config.option, "numprocesses", None)) and not _is_xdist_worker(config)
-    if (
-        controller
-        or config.option.collectonly
-        or options.value(config, "replay")
-        or not helps_here()
-    ):
+    if not helps_here():
         return None
     process = RequestProcess()
     # Ended here unless a client took it (a usage error, a run that sends nothing).

@@ -21,7 +21,6 @@ from incident_evals.client import (
     is_connection_failure,
 )
 from incident_evals.dispatch import Dispatcher
-from incident_evals.request_process import ProcessChatClient, RequestProcess, helps_here
 from incident_evals.secrets import Scrubber
 
 if TYPE_CHECKING:
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
     from incident_evals.local_model import LocalModelServer
     from incident_evals.recording import RecordingStore
     from incident_evals.replay import Completer
+    from incident_evals.request_process import ProcessChatClient, RequestProcess
     from incident_evals.transcript import Judgement, Transcript
 
 LOCAL_MODEL_SOURCE = "embedded local model: llama.cpp server, SmolLM2-135M-Instruct"
@@ -209,6 +209,8 @@ class EvalSession:
             return
         if self._spare_process is not None:
             return  # it imports the SDK on another CPU meanwhile
+        from incident_evals.request_process import RequestProcess, helps_here
+
         if self.target is None and helps_here():
             self._spare_process = RequestProcess()
             return
@@ -366,6 +368,8 @@ class EvalSession:
         """Under the lock: a client of the endpoint under test, sending from the helper process
         started ahead, or from a new one where one pays (:func:`~incident_evals.
         request_process.helps_here`)."""
+        from incident_evals.request_process import ProcessChatClient, helps_here
+
         settings: dict[str, Any] = {
             "timeout_s": self._timeout_s,
             "retries": self._retries,
