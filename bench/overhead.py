@@ -14,7 +14,12 @@ With ``--phases``, every timed process also loads ``bench/phase_clock.py``, and 
 its CPU time per phase (start-up, collection, items, finish, and garbage collection while items
 ran) are printed for both sides: where the difference lies.
 
+With ``--before SRC``, a third arm replays the same recordings with another checkout's ``src``
+first on the path (``git worktree add /tmp/before <commit>``, then ``--before /tmp/before/src``),
+in the same rounds, and the ratio of this checkout to it is printed.
+
     python bench/overhead.py [--items 2000] [--rss-items 10000] [--rounds 5] [--phases]
+                             [--before SRC]
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from _support import ChatServer, Run, echo_30_days, run_pytest, write_catalogue
+from _support import ChatServer, Run, echo_30_days, python_path, run_pytest, write_catalogue
 
 TRIVIAL = """
 import pytest
@@ -100,6 +105,7 @@ def main() -> None:
     parser.add_argument(
         "--phases", action="store_true", help="also print the CPU time of each pytest phase"
     )
+    parser.add_argument("--before", metavar="SRC", help="also replay with another checkout's src/")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,21 +115,29 @@ def main() -> None:
         (plain_dir / "test_trivial.py").write_text(TRIVIAL.format(count=args.items))
         replay = record(evals_dir, args.items)
         print(f"before: {load()}")
-        # Untimed: fills the bytecode cache for both sides.
+        # Untimed: fills the bytecode cache for every side.
         run_pytest(evals_dir, *replay)
         run_pytest(plain_dir)
+        with python_path(args.before):
+            run_pytest(evals_dir, *replay)
         clock = phase_clock(Path(tmp)) if args.phases else None
         timed = ("-p", "phase_clock") if clock else ()
         # Alternate the two, so that machine noise lands on both alike; keep the medians.
         evals: list[Run] = []
         plain: list[Run] = []
+        before: list[Run] = []
         for _ in range(args.rounds):
             for runs, folder, extra in ((evals, evals_dir, replay), (plain, plain_dir, [])):
                 if clock:
                     os.environ["BENCH_PHASES_FILE"] = str(clock / folder.name)
                 runs.append(run_pytest(folder, *extra, *timed))
+            if args.before:
+                os.environ.pop("BENCH_PHASES_FILE", None)
+                with python_path(args.before):
+                    before.append(run_pytest(evals_dir, *replay))
         os.environ.pop("BENCH_PHASES_FILE", None)
-        assert all(r.exit_code == 0 for r in evals + plain), [r.tail for r in evals + plain]
+        every = evals + plain + before
+        assert all(r.exit_code == 0 for r in every), [r.tail for r in every]
         print(f"after:  {load()}")
 
         def median(runs: list[Run], field: str) -> float:
@@ -141,6 +155,17 @@ def main() -> None:
         wall = median(evals, "wall_s") / median(plain, "wall_s")
         cpu = median(evals, "cpu_s") / median(plain, "cpu_s")
         print(f"{'ratio':<32} {wall:6.2f}   {cpu:6.2f}     (target <= {TARGET_RATIO})")
+        if before:
+            print(
+                f"{'before (' + args.before + ')':<32} {median(before, 'wall_s'):6.2f} s "
+                f"{median(before, 'cpu_s'):6.2f} s "
+                f"{median(before, 'peak_rss_mib'):6.0f} MiB  ({before[-1].tail})"
+            )
+            print(
+                f"{'this checkout / before':<32} "
+                f"{median(evals, 'wall_s') / median(before, 'wall_s'):6.2f}   "
+                f"{median(evals, 'cpu_s') / median(before, 'cpu_s'):6.2f}"
+            )
         if clock:
             print_phases(clock / evals_dir.name, clock / plain_dir.name, args.items)
 
