@@ -330,7 +330,7 @@ class ProcessChatClient:
 
 
 def _write(to_child: asyncio.WriteTransport, message: dict[str, Any]) -> None:
-    # ASCII: a lone surrogate in a case's text travels escaped, as the SDK would send it.
+    # JSON's ASCII escapes: any character of a request encodes, the child decodes it as it was.
     payload = json.dumps(message).encode("ascii")
     if not to_child.is_closing():
         # A child that is gone is seen by the reader, which fails what it held.
