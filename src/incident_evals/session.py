@@ -205,14 +205,8 @@ class EvalSession:
 
     def start(self) -> None:
         """Get ready to send while pytest collects (the embedded model starts on demand)."""
-        if self.offline:
-            return
-        if self._spare_process is not None:
-            return  # it imports the SDK on another CPU meanwhile
-        from incident_evals.request_process import RequestProcess, helps_here
-
-        if self.target is None and helps_here():
-            self._spare_process = RequestProcess()
+        if self.offline or self._spare_process is not None:
+            # The helper started ahead imports the SDK on another CPU meanwhile.
             return
         # The SDK takes ~0.5 s to import: on the loop's thread while pytest collects, so it is
         # there, or under way, when the first request goes out.
