@@ -24,6 +24,7 @@ with a JSON header, a newline, and the body as it arrived.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -176,19 +177,17 @@ class ProcessChatClient:
         self.timeout_s = timeout_s
         self._loop = loop or shared_loop()
         self._process = process if process is not None else RequestProcess()
+        # Every field of the endpoint, so that one added later reaches the child too.
         self._config = {
-            "base_url": endpoint.base_url,
-            "model": endpoint.model,
-            "source": endpoint.source,
-            "api_key_env": endpoint.api_key_env,
-            "credentials": list(endpoint.credentials) if endpoint.credentials else None,
-            "api_key": endpoint.api_key,
-            "timeout_s": timeout_s,
-            "retries": retries,
-            "backoff_initial_s": backoff_initial_s,
-            "backoff_max_s": backoff_max_s,
-            "concurrency": concurrency,
-            "api": api,
+            "endpoint": dataclasses.asdict(endpoint),
+            "client": {
+                "timeout_s": timeout_s,
+                "retries": retries,
+                "backoff_initial_s": backoff_initial_s,
+                "backoff_max_s": backoff_max_s,
+                "concurrency": concurrency,
+                "api": api,
+            },
         }
         self._ids = itertools.count()
         self._pending: dict[int, asyncio.Future[tuple[bytes, float]]] = {}
@@ -381,26 +380,12 @@ class _Child:
         from incident_evals.client import ChatClient
         from incident_evals.dispatch import EventLoop
 
-        credentials = config.get("credentials")
-        endpoint = Endpoint(
-            base_url=config["base_url"],
-            model=config["model"],
-            source=config["source"],
-            api_key_env=config["api_key_env"],
-            credentials=tuple(credentials) if credentials else None,
-            api_key=config.get("api_key"),
-        )
+        fields = config["endpoint"]
+        if fields.get("credentials"):
+            fields["credentials"] = tuple(fields["credentials"])  # JSON made the pair a list
+        endpoint = Endpoint(**fields)
         self.loop = EventLoop("incident-evals-requests")
-        self.client: ChatClient = ChatClient(
-            endpoint,
-            timeout_s=config["timeout_s"],
-            retries=config["retries"],
-            backoff_initial_s=config["backoff_initial_s"],
-            backoff_max_s=config["backoff_max_s"],
-            concurrency=config.get("concurrency"),
-            api=config["api"],
-            loop=self.loop,
-        )
+        self.client: ChatClient = ChatClient(endpoint, loop=self.loop, **config["client"])
         self._output = output
         self._write_lock = threading.Lock()
         self._tasks: dict[int, Future[None]] = {}

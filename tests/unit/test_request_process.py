@@ -3,6 +3,7 @@ errors and causes as the in-process client, and a helper that dies is an error, 
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -242,3 +243,14 @@ def test_a_helper_that_cannot_start_names_why(
         "the process that sends requests ended (exit code 1): ImportError: no SDK here"
     )
     assert chat_server.requests == []
+
+
+def test_the_urls_user_info_reaches_the_endpoint_as_basic_auth(
+    chat_server: ChatServer, clients: list[ProcessChatClient]
+) -> None:
+    with_user = chat_server.base_url.replace("http://", "http://ann:s3cret@")
+
+    process_client(clients, with_user).complete(REQUEST)
+
+    (arrived,) = chat_server.requests
+    assert arrived.headers["authorization"] == "Basic " + base64.b64encode(b"ann:s3cret").decode()
