@@ -1,4 +1,9 @@
-"""pytest-incident-evals: AI incidents as regression evals."""
+"""pytest-incident-evals: AI incidents as regression evals.
+
+PYTEST_DONT_REWRITE: the package holds no tests, and its modules are imported as plain modules
+under pytest (``pytest_incident_evals`` says why); these words tell a later pytest session in the
+same process (``pytest.main()`` called twice, pytester) not to warn that it cannot rewrite them.
+"""
 
 from typing import TYPE_CHECKING
 

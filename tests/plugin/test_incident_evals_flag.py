@@ -113,6 +113,55 @@ def test_without_the_flag_nothing_heavy_is_imported(pytester: pytest.Pytester) -
     assert "1 passed" in result.stdout
 
 
+LOADERS_PROBE = """
+import sys
+from pathlib import Path
+
+def pytest_sessionfinish(session):
+    loaders = {
+        name: type(module.__loader__).__name__
+        for name, module in sorted(sys.modules.items())
+        if name.partition(".")[0] == "incident_evals"
+    }
+    Path("loaders.txt").write_text("\\n".join(f"{n} {l}" for n, l in loaders.items()))
+"""
+
+
+def test_pytest_does_not_rewrite_the_plugins_modules(
+    pytester: pytest.Pytester, endpoint_args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+    pytester.makeconftest(LOADERS_PROBE)
+    # As on CI machines: a module pytest rewrites is parsed, rewritten and compiled every run.
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+
+    # A fresh interpreter: in this one, the package is long imported.
+    result = pytester.runpytest_subprocess(*endpoint_args)
+
+    result.assert_outcomes(passed=1)
+    loaders = dict(
+        line.split(" ") for line in (pytester.path / "loaders.txt").read_text().splitlines()
+    )
+    assert {"incident_evals.collect", "incident_evals.case", "incident_evals.plugin"} <= set(
+        loaders
+    )
+    assert {name for name, loader in loaders.items() if loader != "SourceFileLoader"} == set()
+
+
+def test_a_second_session_in_the_process_does_not_warn_it_cannot_rewrite_the_package(
+    pytester: pytest.Pytester, endpoint_args: list[str]
+) -> None:
+    import incident_evals.collect
+
+    assert type(incident_evals.collect.__loader__).__name__ == "SourceFileLoader"
+    write_case(pytester.path, "incident_cases/good.yaml", case_data("INC-GOOD"))
+
+    result = pytester.runpytest(*endpoint_args, "-W", "error::pytest.PytestAssertRewriteWarning")
+
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*PytestAssertRewriteWarning*")
+
+
 def test_a_bare_run_collects_the_catalogue_not_the_test_suite(
     pytester: pytest.Pytester, endpoint_args: list[str]
 ) -> None:
