@@ -9,6 +9,9 @@ pytest process's peak RSS (target: under 200 MB).
 Both sides run with the same bytecode cache, filled by one untimed run of each first: a folder of
 this run's own (``PYTHONPYCACHEPREFIX``), whatever ``PYTHONDONTWRITEBYTECODE`` says, so that
 neither side pays for compiling modules (or pytest for rewriting the plugin's asserts) every run.
+With ``--no-bytecode-cache``, both sides run as on machines with ``PYTHONDONTWRITEBYTECODE=1``
+(CI images, containers): modules load from the bytecode their install wrote, if any, and every
+module pytest rewrites (a test file; a plugin's package it marks) is rewritten on every run.
 
 With ``--phases``, every timed process also loads ``bench/phase_clock.py``, and the medians of
 its CPU time per phase (start-up, collection, items, finish, and garbage collection while items
@@ -19,7 +22,7 @@ first on the path (``git worktree add /tmp/before <commit>``, then ``--before /t
 in the same rounds, and the ratio of this checkout to it is printed.
 
     python bench/overhead.py [--items 2000] [--rss-items 10000] [--rounds 5] [--phases]
-                             [--before SRC]
+                             [--before SRC] [--no-bytecode-cache]
 """
 
 from __future__ import annotations
@@ -66,6 +69,12 @@ def bytecode_cache(folder: Path) -> None:
     os.environ["PYTHONPYCACHEPREFIX"] = str(folder)
 
 
+def no_bytecode_cache() -> None:
+    """Every pytest process of this run writes no bytecode, as on most CI machines."""
+    os.environ.pop("PYTHONPYCACHEPREFIX", None)
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} ({os.cpu_count()} CPUs)"
@@ -106,15 +115,25 @@ def main() -> None:
         "--phases", action="store_true", help="also print the CPU time of each pytest phase"
     )
     parser.add_argument("--before", metavar="SRC", help="also replay with another checkout's src/")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="run every side with PYTHONDONTWRITEBYTECODE=1, as CI machines do",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        bytecode_cache(Path(tmp, "pycache"))
+        if args.no_bytecode_cache:
+            no_bytecode_cache()
+        else:
+            bytecode_cache(Path(tmp, "pycache"))
         evals_dir, plain_dir = Path(tmp, "evals"), Path(tmp, "plain")
         plain_dir.mkdir()
         (plain_dir / "test_trivial.py").write_text(TRIVIAL.format(count=args.items))
         replay = record(evals_dir, args.items)
         print(f"before: {load()}")
+        if args.no_bytecode_cache:
+            print("bytecode: none written (PYTHONDONTWRITEBYTECODE=1), as on CI machines")
         # Untimed: fills the bytecode cache for every side.
         run_pytest(evals_dir, *replay)
         run_pytest(plain_dir)
